@@ -1,0 +1,55 @@
+"""Tenant Management service: the commands that onboard and govern tenants."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from application.commands import CommandContext, CommandResult, CommandRunner
+from domain.errors import ConflictError
+from domain.tenants import Tenant, check_slug, tenant_id_for
+
+
+class SlugTakenError(ConflictError):
+    """Another tenant already has this slug (slugs are never reused)."""
+
+
+def _tenant_of(tenant: Tenant) -> str:
+    return str(tenant.id)
+
+
+class TenantService:
+    """Onboards tenants and changes their entitlements and lifecycle."""
+
+    def __init__(self, runner: CommandRunner) -> None:
+        self.runner = runner
+
+    def onboard_tenant(self, context: CommandContext, slug: str, display_name: str, plan: str) -> CommandResult:
+        """Onboards a new tenant under a slug no tenant has had before."""
+        return self.runner.create(
+            context,
+            "onboard_tenant",
+            tenant_id_for(check_slug(slug)),
+            lambda: Tenant.onboard(slug, display_name, plan),
+            _tenant_of,
+            lambda: SlugTakenError(f"slug {slug!r} is taken"),
+        )
+
+    def change_entitlements(
+        self, context: CommandContext, tenant_id: UUID, features: list[str], quotas: dict[str, int]
+    ) -> CommandResult:
+        """Replaces the tenant's features and quotas."""
+        return self.runner.update(
+            context, "change_entitlements", tenant_id, lambda t: t.change_entitlements(features, quotas), _tenant_of
+        )
+
+    def suspend_tenant(self, context: CommandContext, tenant_id: UUID, reason: str) -> CommandResult:
+        """Suspends an active tenant: its commands are refused until it is reinstated."""
+        return self.runner.update(context, "suspend_tenant", tenant_id, lambda t: t.suspend(reason), _tenant_of)
+
+    def reinstate_tenant(self, context: CommandContext, tenant_id: UUID) -> CommandResult:
+        """Reinstates a suspended tenant."""
+        return self.runner.update(context, "reinstate_tenant", tenant_id, lambda t: t.reinstate(), _tenant_of)
+
+    def offboard_tenant(self, context: CommandContext, tenant_id: UUID, reason: str) -> CommandResult:
+        """Offboards an active tenant for good."""
+        return self.runner.update(context, "offboard_tenant", tenant_id, lambda t: t.offboard(reason), _tenant_of)

@@ -1,0 +1,139 @@
+"""Tenant Management: onboarding, entitlements, suspension, reinstatement and offboarding."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import event
+
+from domain.aggregate import Aggregate
+from domain.errors import ConflictError, InvalidValueError
+
+TENANT_NAMESPACE = UUID("6f1d2c7e-5b8a-4c1e-9a55-0c3e2f7b9d10")
+PLANS = ("trial", "standard", "enterprise")
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+MAX_DISPLAY_NAME = 200
+
+
+class TenantNotActiveError(ConflictError):
+    """The tenant is suspended or offboarded, so this command is not allowed."""
+
+
+def tenant_id_for(slug: str) -> UUID:
+    """A slug names one tenant forever: the tenant's id is derived from it, so a slug is never reused."""
+    return uuid5(TENANT_NAMESPACE, slug)
+
+
+def check_slug(slug: str) -> str:
+    if not SLUG.match(slug):
+        msg = "slug must be 1-63 lowercase letters, digits or inner hyphens"
+        raise InvalidValueError(msg)
+    return slug
+
+
+def _check_display_name(display_name: str) -> str:
+    cleaned = display_name.strip()
+    if not cleaned or len(cleaned) > MAX_DISPLAY_NAME:
+        msg = f"display name must be 1-{MAX_DISPLAY_NAME} characters"
+        raise InvalidValueError(msg)
+    return cleaned
+
+
+def _check_plan(plan: str) -> str:
+    if plan not in PLANS:
+        msg = f"plan must be one of {', '.join(PLANS)}"
+        raise InvalidValueError(msg)
+    return plan
+
+
+def _check_entitlements(features: list[str], quotas: dict[str, int]) -> tuple[list[str], dict[str, int]]:
+    for name in [*features, *quotas]:
+        if not NAME.match(name):
+            msg = f"entitlement name {name!r} must be lowercase letters, digits, '_', '.' or '-'"
+            raise InvalidValueError(msg)
+    for name, limit in quotas.items():
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            msg = f"quota {name!r} must be a whole number of at least 0"
+            raise InvalidValueError(msg)
+    return sorted(set(features)), dict(sorted(quotas.items()))
+
+
+class Tenant(Aggregate):
+    """A customer organisation whose data the platform governs."""
+
+    class Onboarded(Aggregate.Created):
+        slug: str
+        display_name: str
+        plan: str
+
+    class EntitlementsChanged(Aggregate.Event):
+        features: list[str]
+        quotas: dict[str, int]
+
+    class Suspended(Aggregate.Event):
+        reason: str
+
+    class Reinstated(Aggregate.Event):
+        pass
+
+    class Offboarded(Aggregate.Event):
+        reason: str
+
+    @staticmethod
+    def create_id(slug: str, display_name: str, plan: str) -> UUID:
+        return tenant_id_for(slug)
+
+    @classmethod
+    def onboard(cls, slug: str, display_name: str, plan: str) -> Tenant:
+        return cls(slug=check_slug(slug), display_name=_check_display_name(display_name), plan=_check_plan(plan))
+
+    @event(Onboarded)
+    def __init__(self, slug: str, display_name: str, plan: str) -> None:
+        self.slug = slug
+        self.display_name = display_name
+        self.plan = plan
+        self.status = "active"
+        self.features: list[str] = []
+        self.quotas: dict[str, int] = {}
+
+    def change_entitlements(self, features: list[str], quotas: dict[str, Any]) -> None:
+        self._require("active")
+        self._entitlements_changed(*_check_entitlements(features, quotas))
+
+    @event(EntitlementsChanged)
+    def _entitlements_changed(self, features: list[str], quotas: dict[str, int]) -> None:
+        self.features = features
+        self.quotas = quotas
+
+    def suspend(self, reason: str) -> None:
+        self._require("active")
+        self._suspended(reason.strip())
+
+    @event(Suspended)
+    def _suspended(self, reason: str) -> None:
+        self.status = "suspended"
+
+    def reinstate(self) -> None:
+        self._require("suspended")
+        self._reinstated()
+
+    @event(Reinstated)
+    def _reinstated(self) -> None:
+        self.status = "active"
+
+    def offboard(self, reason: str) -> None:
+        """Offboarding is final; only an active tenant can be offboarded (suspended ones are reinstated first)."""
+        self._require("active")
+        self._offboarded(reason.strip())
+
+    @event(Offboarded)
+    def _offboarded(self, reason: str) -> None:
+        self.status = "offboarded"
+
+    def _require(self, status: str) -> None:
+        if self.status != status:
+            msg = f"tenant {self.slug} is {self.status}; this needs it {status}"
+            raise TenantNotActiveError(msg)

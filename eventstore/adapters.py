@@ -1,0 +1,175 @@
+"""Builds the event store a setting names: memory, sqlite (the embedded default), postgres, eventstoredb.
+
+Each adapter is the shared RecorderEventStore plus its eventsourcing persistence module and a short
+function that reads one stream with its positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import unquote, urlparse
+from uuid import UUID
+
+from eventsourcing.persistence import InfrastructureFactory, Notification
+
+from eventstore.recorder_store import RecorderEventStore
+
+KINDS = ("memory", "sqlite", "postgres", "eventstoredb")
+
+
+class UnknownEventStoreError(ValueError):
+    """The setting names no event-store adapter."""
+
+
+def open_event_store(kind: str, url: str = "", *, poll_interval: float = 0.05) -> RecorderEventStore:
+    """Opens (and creates where needed) the event store of the given kind at the given URL."""
+    if kind == "memory":
+        return _memory()
+    if kind == "sqlite":
+        return _sqlite(url, poll_interval)
+    if kind == "postgres":
+        return _postgres(url)
+    if kind == "eventstoredb":
+        return _eventstoredb(url)
+    msg = f"unknown event store {kind!r}; choose one of {', '.join(KINDS)}"
+    raise UnknownEventStoreError(msg)
+
+
+def _factory(env: dict[str, str]) -> Any:
+    return InfrastructureFactory.construct(env)
+
+
+def _memory() -> RecorderEventStore:
+    recorder = cast(Any, _factory({"PERSISTENCE_MODULE": "eventsourcing.popo"}).application_recorder())
+
+    def read_stream(stream_id: UUID) -> Sequence[Notification]:
+        with recorder._database_lock:
+            index = recorder._stored_events_index[str(stream_id)]
+            return [_notification(i + 1, recorder._stored_events[i]) for i in index.values()]
+
+    return RecorderEventStore("memory", recorder, read_stream, push=True)
+
+
+def sqlite_path(url: str) -> str:
+    """``sqlite:///var/events.db`` or a plain path -> the file path (parents created)."""
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:") else url
+    if not path:
+        msg = "the sqlite event store needs a file path"
+        raise UnknownEventStoreError(msg)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _sqlite(url: str, poll_interval: float) -> RecorderEventStore:
+    factory = _factory(
+        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": sqlite_path(url), "SQLITE_LOCK_TIMEOUT": "10"}
+    )
+    recorder = factory.application_recorder()
+    statement = f"SELECT rowid, * FROM {recorder.events_table_name} WHERE originator_id=? ORDER BY originator_version"
+
+    def read_stream(stream_id: UUID) -> Sequence[Notification]:
+        with recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, (stream_id.hex,))
+            return [
+                Notification(
+                    id=row["rowid"],
+                    originator_id=stream_id,
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=row["state"],
+                )
+                for row in cursor.fetchall()
+            ]
+
+    return RecorderEventStore("sqlite", recorder, read_stream, push=False, poll_interval=poll_interval)
+
+
+def postgres_env(url: str) -> dict[str, str]:
+    """``postgresql://user:pass@host:port/db?schema=name`` -> eventsourcing's POSTGRES_* settings."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("postgres", "postgresql") or not parsed.path.strip("/"):
+        msg = f"not a PostgreSQL URL with a database name: {url!r}"
+        raise UnknownEventStoreError(msg)
+    query = dict(part.split("=", 1) for part in parsed.query.split("&") if "=" in part)
+    return {
+        "POSTGRES_DBNAME": parsed.path.strip("/"),
+        "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parsed.port or 5432),
+        "POSTGRES_USER": unquote(parsed.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parsed.password or ""),
+        "POSTGRES_SCHEMA": query.get("schema", "public"),
+    }
+
+
+def _postgres(url: str) -> RecorderEventStore:
+    import psycopg
+    from psycopg import sql
+
+    env = postgres_env(url)
+    with psycopg.connect(_libpq(env), autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(env["POSTGRES_SCHEMA"])))
+    factory = _factory({"PERSISTENCE_MODULE": "eventsourcing.postgres", **env})
+    recorder = factory.application_recorder()
+    statement = sql.SQL(
+        "SELECT notification_id, originator_version, topic, state FROM {}.{} "
+        "WHERE originator_id = %s ORDER BY originator_version"
+    ).format(sql.Identifier(env["POSTGRES_SCHEMA"]), sql.Identifier(recorder.events_table_name))
+
+    def read_stream(stream_id: UUID) -> Sequence[Notification]:
+        with recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, (stream_id,))
+            return [
+                Notification(
+                    id=row["notification_id"],
+                    originator_id=stream_id,
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                )
+                for row in cursor.fetchall()
+            ]
+
+    return RecorderEventStore("postgres", recorder, read_stream, push=True, on_close=factory.close)
+
+
+def _libpq(env: dict[str, str]) -> str:
+    return (
+        f"host={env['POSTGRES_HOST']} port={env['POSTGRES_PORT']} dbname={env['POSTGRES_DBNAME']} "
+        f"user={env['POSTGRES_USER']} password={env['POSTGRES_PASSWORD']}"
+    )
+
+
+def _eventstoredb(url: str) -> RecorderEventStore:
+    from kurrentdbclient.exceptions import NotFoundError
+
+    factory = _factory({"PERSISTENCE_MODULE": "eventsourcing_eventstoredb", "EVENTSTOREDB_URI": url})
+    recorder = factory.application_recorder()
+
+    def read_stream(stream_id: UUID) -> Sequence[Notification]:
+        try:
+            return [
+                Notification(
+                    id=int(recorded.commit_position or 0),
+                    originator_id=stream_id,
+                    originator_version=recorded.stream_position,
+                    topic=recorded.type,
+                    state=recorded.data,
+                )
+                for recorded in factory.client.read_stream(str(stream_id))
+            ]
+        except NotFoundError:
+            return []
+
+    return RecorderEventStore("eventstoredb", recorder, read_stream, push=True)
+
+
+def _notification(position: int, stored: Any) -> Notification:
+    return Notification(
+        id=position,
+        originator_id=stored.originator_id,
+        originator_version=stored.originator_version,
+        topic=stored.topic,
+        state=stored.state,
+    )

@@ -1,0 +1,65 @@
+"""The event-store port: what the application and the read side need from any event store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import UUID
+
+from eventstore.envelope import Metadata, RecordedEvent
+
+
+class ConcurrencyError(Exception):
+    """Someone else wrote to the stream first; reload and decide again."""
+
+
+class EventStoreUnavailableError(Exception):
+    """The event store could not be reached or refused the operation."""
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """A new domain event with the metadata it is to be stored with."""
+
+    event: Any
+    metadata: Metadata
+
+
+class Subscription(Protocol):
+    """Events after a position, in log order, blocking for new ones until stopped."""
+
+    def __iter__(self) -> Iterator[RecordedEvent]: ...
+
+    def next_batch(self, limit: int, timeout: float) -> list[RecordedEvent]:
+        """Up to ``limit`` events; waits at most ``timeout`` seconds for the first."""
+        ...
+
+    def stop(self) -> None: ...
+
+
+class EventStore(Protocol):
+    """One totally ordered log of streams. Positions grow but may have gaps; streams start at 0."""
+
+    name: str
+
+    def append(self, events: Sequence[PendingEvent]) -> list[int]:
+        """Appends events of one stream atomically, the first at its expected version.
+
+        Returns each event's position. Raises ConcurrencyError when the stream has moved on.
+        """
+        ...
+
+    def read_stream(self, stream_id: UUID) -> list[RecordedEvent]: ...
+
+    def read_all(self, after: int, limit: int, until: int | None = None) -> list[RecordedEvent]:
+        """Events with position > ``after`` (and <= ``until``), oldest first."""
+        ...
+
+    def last_position(self) -> int:
+        """The position of the newest event, 0 when the log is empty."""
+        ...
+
+    def subscribe(self, after: int) -> Subscription: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,88 @@
+"""The one implementation of the port, over an eventsourcing application recorder.
+
+Every adapter (memory, SQLite, PostgreSQL, EventStoreDB) is this class plus how to build its recorder
+and how to read one stream with positions; so the conformance suite covers the shared logic everywhere.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Notification, PersistenceError
+
+from eventstore import codec
+from eventstore.envelope import RecordedEvent
+from eventstore.port import ConcurrencyError, EventStoreUnavailableError, PendingEvent, Subscription
+from eventstore.subscriptions import QueueSubscription, polling_source
+
+StreamReader = Callable[[UUID], Sequence[Notification]]
+
+
+class RecorderEventStore:
+    """Event store over an eventsourcing ApplicationRecorder."""
+
+    def __init__(
+        self,
+        name: str,
+        recorder: ApplicationRecorder,
+        read_stream_notifications: StreamReader,
+        *,
+        push: bool,
+        on_close: Callable[[], None] = lambda: None,
+        poll_interval: float = 0.05,
+    ) -> None:
+        self.name = name
+        self.recorder = recorder
+        self._read_stream_notifications = read_stream_notifications
+        self._push = push
+        self._on_close = on_close
+        self._poll_interval = poll_interval
+
+    def append(self, events: Sequence[PendingEvent]) -> list[int]:
+        if not events:
+            return []
+        if len({pending.event.originator_id for pending in events}) != 1:
+            msg = "one append writes one stream"
+            raise ValueError(msg)
+        stored = [codec.encode(pending.event, pending.metadata) for pending in events]
+        try:
+            positions = self.recorder.insert_events(stored)
+        except IntegrityError as error:
+            raise ConcurrencyError(str(error)) from error
+        except PersistenceError as error:
+            raise EventStoreUnavailableError(str(error)) from error
+        assert positions is not None, "application recorders return positions"
+        return list(positions)
+
+    def read_stream(self, stream_id: UUID) -> list[RecordedEvent]:
+        return [codec.decode(n.id, n) for n in self._read_stream_notifications(stream_id)]
+
+    def read_all(self, after: int, limit: int, until: int | None = None) -> list[RecordedEvent]:
+        notifications = self.recorder.select_notifications(after, limit, stop=until, inclusive_of_start=False)
+        return [codec.decode(n.id, n) for n in notifications]
+
+    def last_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def subscribe(self, after: int) -> Subscription:
+        if self._push:
+            return QueueSubscription(self._push_source(after))
+        return QueueSubscription(polling_source(self._read_after, after, self._poll_interval))
+
+    def _read_after(self, after: int, limit: int) -> list[RecordedEvent]:
+        return self.read_all(after, limit)
+
+    def _push_source(self, after: int) -> Callable[[threading.Event], Iterable[RecordedEvent]]:
+        def source(stop: threading.Event) -> Iterator[RecordedEvent]:
+            with self.recorder.subscribe(gt=after or None) as notifications:
+                watcher = threading.Thread(target=lambda: (stop.wait(), notifications.stop()), daemon=True)
+                watcher.start()
+                for notification in notifications:
+                    yield codec.decode(notification.id, notification)
+
+        return source
+
+    def close(self) -> None:
+        self._on_close()
