@@ -1,0 +1,9 @@
+"""Read models: pure functions from events to row changes, and their tables."""
+
+from __future__ import annotations
+
+from projections import tenant_directory
+from projections.base import Projection
+
+ALL: tuple[Projection, ...] = (tenant_directory.projection,)
+"""Every read model the platform keeps, in the order they are rebuilt."""

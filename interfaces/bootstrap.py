@@ -1,0 +1,53 @@
+"""The composition root: the one place that turns settings into wired adapters and services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import projections
+from adapters.projection_worker import ProjectionWorker
+from adapters.readmodels import ReadModelStore
+from application.commands import CommandRunner
+from application.tenants import TenantService
+from eventstore.adapters import open_event_store
+from eventstore.port import EventStore
+from interfaces.settings import Settings
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Platform:
+    """Everything the edges (HTTP, consumers, CLI) need, built once."""
+
+    settings: Settings
+    store: EventStore
+    read_models: ReadModelStore
+    tenants: TenantService
+    worker: ProjectionWorker
+
+    def close(self) -> None:
+        self.worker.stop()
+        self.read_models.close()
+        self.store.close()
+
+
+def open_read_models(settings: Settings) -> ReadModelStore:
+    return ReadModelStore(settings.read_model_url, projections.ALL)
+
+
+def bootstrap(settings: Settings | None = None) -> Platform:
+    settings = settings or Settings.from_env()
+    store = open_event_store(settings.event_store, settings.event_store_url, poll_interval=settings.poll_interval)
+    read_models = open_read_models(settings)
+    runner = CommandRunner(store, utc_now)
+    return Platform(
+        settings=settings,
+        store=store,
+        read_models=read_models,
+        tenants=TenantService(runner),
+        worker=ProjectionWorker(store, read_models),
+    )

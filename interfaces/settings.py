@@ -1,0 +1,58 @@
+"""Settings: the only module that reads the environment. Every setting has a safe embedded default."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting has a value the platform cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the platform can be told from outside, with its PLATFORM_* variable name."""
+
+    event_store: str = "sqlite"
+    """PLATFORM_EVENT_STORE: sqlite (embedded default), postgres, eventstoredb, or memory (tests only)."""
+    event_store_url: str = "var/events.db"
+    """PLATFORM_EVENT_STORE_URL: a file path for sqlite, postgresql://... or esdb://... otherwise."""
+    read_model_url: str = "sqlite:///var/readmodels.db"
+    """PLATFORM_READ_MODEL_URL: SQLAlchemy URL of the read-model database (sqlite:/// or postgresql://)."""
+    projections: str = "inprocess"
+    """PLATFORM_PROJECTIONS: 'inprocess' runs read models inside `platform serve`; 'off' leaves them to workers."""
+    host: str = "127.0.0.1"
+    """PLATFORM_HOST: address `platform serve` listens on."""
+    port: int = 8000
+    """PLATFORM_PORT: port `platform serve` listens on."""
+    max_body_bytes: int = 1_048_576
+    """PLATFORM_MAX_BODY_BYTES: largest command body accepted (413 above it)."""
+    consistency_timeout: float = 5.0
+    """PLATFORM_CONSISTENCY_TIMEOUT: seconds a query waits for X-Consistent-Position before 503."""
+    nats_url: str = "nats://127.0.0.1:4222"
+    """PLATFORM_NATS_URL: the NATS server the relay publishes to and consumers read from."""
+    nats_stream: str = "PLATFORM_EVENTS"
+    """PLATFORM_NATS_STREAM: the JetStream stream holding platform.> subjects."""
+    poll_interval: float = 0.05
+    """PLATFORM_POLL_INTERVAL: seconds between polls of an event store without push (SQLite)."""
+    log_level: str = "INFO"
+    """PLATFORM_LOG_LEVEL: logging level."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = environ.get(f"PLATFORM_{field.name.upper()}")
+            if raw is None:
+                continue
+            kind = type(field.default)
+            try:
+                values[field.name] = kind(raw)
+            except ValueError:
+                msg = f"PLATFORM_{field.name.upper()}={raw!r} is not a valid {kind.__name__}"
+                raise SettingsError(msg) from None
+        return replace(cls(**values), **{k: v for k, v in overrides.items() if v is not None})
