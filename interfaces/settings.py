@@ -36,6 +36,8 @@ class Settings:
     """PLATFORM_NATS_URL: the NATS server the relay publishes to and consumers read from."""
     nats_stream: str = "PLATFORM_EVENTS"
     """PLATFORM_NATS_STREAM: the JetStream stream holding platform.> subjects."""
+    nats_subject_prefix: str = "platform"
+    """PLATFORM_NATS_SUBJECT_PREFIX: first token of every subject, platform.<tenant>.<context>.<event-type>."""
     poll_interval: float = 0.05
     """PLATFORM_POLL_INTERVAL: seconds between polls of an event store without push (SQLite)."""
     log_level: str = "INFO"

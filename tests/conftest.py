@@ -1,0 +1,55 @@
+"""Shared fixtures: throwaway PostgreSQL schemas and NATS streams, so test runs never see each other's data."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+POSTGRES_URL = os.environ.get("PLATFORM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+NATS_URL = os.environ.get("PLATFORM_TEST_NATS_URL", "nats://127.0.0.1:4222")
+
+
+def _libpq(url: str) -> str:
+    return url.split("?", 1)[0]
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema name, dropped with everything in it after the test."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    yield schema
+    with psycopg.connect(_libpq(POSTGRES_URL), autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def pg_event_store_url(pg_schema: str) -> str:
+    """An event-store URL (PostgreSQL) whose tables live in a schema of their own."""
+    return f"{_libpq(POSTGRES_URL)}?schema={pg_schema}"
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database URL (for read models), dropped after the test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = _libpq(POSTGRES_URL)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    yield admin.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def nats_url() -> str:
+    return NATS_URL
+
+
+@pytest.fixture
+def stream_name() -> str:
+    """A JetStream stream name no other test run uses; tests delete it when done."""
+    return f"T_{uuid.uuid4().hex[:12].upper()}"
