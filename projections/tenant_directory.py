@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Integer, String, Table
+from typing import Any
+
+from sqlalchemy import JSON, Column, Integer, Select, String, Table, select
 
 from domain.tenants import Tenant
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata
@@ -58,3 +60,17 @@ def evolve(recorded: EventView) -> list[Change]:
 
 
 projection = Projection("tenant_directory", (tenants,), evolve)
+
+
+def list_query(status: str | None, after: str | None, limit: int) -> Select[Any]:
+    """Tenants ordered by slug, optionally of one status, after a slug (keyset paging)."""
+    query = select(tenants).order_by(tenants.c.slug).limit(limit)
+    if status:
+        query = query.where(tenants.c.status == status)
+    if after:
+        query = query.where(tenants.c.slug > after)
+    return query
+
+
+def get_query(tenant_id: str) -> Select[Any]:
+    return select(tenants).where(tenants.c.tenant_id == tenant_id)

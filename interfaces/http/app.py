@@ -1,0 +1,58 @@
+"""The Litestar application: command and query APIs, problem details, OpenAPI at /schema."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request, get
+from litestar.openapi import OpenAPIConfig
+
+from interfaces.bootstrap import Platform
+from interfaces.http.problems import EXCEPTION_HANDLERS, UnsupportedMediaTypeError
+from interfaces.http.tenants import TenantController
+from interfaces.http.tracing import tracing_middleware
+
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+async def require_json(request: Request[Any, Any, Any]) -> None:
+    """Command bodies are JSON: anything else is 415 before the handler runs."""
+    if request.method not in BODY_METHODS:
+        return
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    if (has_body or media_type) and not (media_type == "application/json" or media_type.endswith("+json")):
+        msg = f"send the body as application/json, not {media_type or 'no content type'}"
+        raise UnsupportedMediaTypeError(msg)
+
+
+@get("/health", tags=["operations"])
+async def health() -> dict[str, str]:
+    """The process is up and serving."""
+    return {"status": "ok"}
+
+
+def create_app(platform: Platform) -> Litestar:
+    @asynccontextmanager
+    async def lifespan(_app: Litestar) -> AsyncIterator[None]:
+        if platform.settings.projections == "inprocess":
+            platform.worker.start()
+        try:
+            yield
+        finally:
+            platform.worker.stop()
+
+    app = Litestar(
+        route_handlers=[TenantController, health],
+        exception_handlers=EXCEPTION_HANDLERS,
+        before_request=require_json,
+        request_max_body_size=platform.settings.max_body_bytes,
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(title="Governed data platform", version="0.1.0", path="/schema"),
+        middleware=[tracing_middleware],
+        debug=False,
+    )
+    app.state.platform = platform
+    return app

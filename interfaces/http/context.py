@@ -1,0 +1,53 @@
+"""Request-scoped inputs shared by the controllers: the command context and read-your-writes waits."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+
+from application.commands import CommandContext
+from interfaces.bootstrap import Platform
+from interfaces.http.problems import BadRequestError, ReadModelBehindError
+
+IDEMPOTENCY_KEY = "idempotency-key"
+CORRELATION_ID = "x-correlation-id"
+CONSISTENT_POSITION = "x-consistent-position"
+MAX_KEY_LENGTH = 200
+
+
+def platform_of(state: State) -> Platform:
+    platform: Platform = state.platform
+    return platform
+
+
+def command_context(request: Request[Any, Any, Any]) -> CommandContext:
+    """Idempotency-Key (or a fresh id) names the command; X-Correlation-Id (or the request id) ties it to others."""
+    command_id = request.headers.get(IDEMPOTENCY_KEY) or str(uuid.uuid4())
+    correlation_id = request.headers.get(CORRELATION_ID) or request.headers.get("x-request-id") or command_id
+    for name, value in ((IDEMPOTENCY_KEY, command_id), (CORRELATION_ID, correlation_id)):
+        if len(value) > MAX_KEY_LENGTH or not value.isprintable():
+            msg = f"{name} must be at most {MAX_KEY_LENGTH} printable characters"
+            raise BadRequestError(msg)
+    return CommandContext(actor="anonymous", command_id=command_id, correlation_id=correlation_id)
+
+
+def wait_for_consistency(request: Request[Any, Any, Any], platform: Platform, read_models: tuple[str, ...]) -> None:
+    """Honours X-Consistent-Position: waits (bounded) until the read models have seen that position."""
+    raw = request.headers.get(CONSISTENT_POSITION)
+    if raw is None:
+        return
+    try:
+        position = int(raw)
+    except ValueError:
+        msg = f"{CONSISTENT_POSITION} must be a whole number, got {raw!r}"
+        raise BadRequestError(msg) from None
+    if position < 0 or position > platform.store.last_position():
+        msg = f"{CONSISTENT_POSITION} {position} is not a position in the event log"
+        raise BadRequestError(msg)
+    timeout = platform.settings.consistency_timeout
+    if not platform.read_models.wait_for(position, read_models, timeout):
+        msg = f"the read model did not reach position {position} within {timeout:g} s; retry shortly"
+        raise ReadModelBehindError(msg)

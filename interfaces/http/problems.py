@@ -1,0 +1,106 @@
+"""RFC 9457 problem details: every error the API returns, mapped from its exception in one table."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from domain.errors import ConflictError, DomainError, InvalidValueError, NotFoundError
+from eventstore.codec import EventTooLargeError
+from eventstore.port import ConcurrencyError, EventStoreUnavailableError
+
+log = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://governed-data-platform.dev/problems/"
+
+
+class ReadModelBehindError(Exception):
+    """The read model has not yet reached the position the caller asked to read after."""
+
+
+class UnsupportedMediaTypeError(Exception):
+    """The request body is not in a media type this route accepts."""
+
+
+class BadRequestError(Exception):
+    """The request itself is malformed (a header or parameter that cannot be understood)."""
+
+
+STATUS_OF: dict[type[Exception], tuple[int, str]] = {
+    BadRequestError: (400, "bad-request"),
+    NotFoundError: (404, "not-found"),
+    ConflictError: (409, "conflict"),
+    ConcurrencyError: (409, "concurrent-change"),
+    EventTooLargeError: (413, "too-large"),
+    UnsupportedMediaTypeError: (415, "unsupported-media-type"),
+    InvalidValueError: (422, "invalid-value"),
+    DomainError: (422, "rule-violated"),
+    ReadModelBehindError: (503, "read-model-behind"),
+    EventStoreUnavailableError: (503, "event-store-unavailable"),
+}
+"""Exception class -> (HTTP status, problem type slug); the most specific class listed wins."""
+
+
+def problem(request: Request[Any, Any, Any], status: int, slug: str, detail: str, **extra: Any) -> Response[Any]:
+    body = {
+        "type": TYPE_BASE + slug,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        **extra,
+    }
+    headers = {"Retry-After": "1"} if status == 503 else {}
+    return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def handle_known(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    for cls in type(error).__mro__:
+        if cls in STATUS_OF:
+            status, slug = STATUS_OF[cls]
+            return problem(request, status, slug, str(error))
+    return handle_unexpected(request, error)
+
+
+def handle_http(request: Request[Any, Any, Any], error: HTTPException) -> Response[Any]:
+    if isinstance(error, ValidationException):
+        return _validation_problem(request, error)
+    status = error.status_code
+    slug = HTTPStatus(status).phrase.lower().replace(" ", "-")
+    return problem(request, status, slug, error.detail)
+
+
+def _validation_problem(request: Request[Any, Any, Any], error: ValidationException) -> Response[Any]:
+    """Unparseable bodies are 400; well-formed bodies with wrong fields or types are 422."""
+    errors = [
+        {"detail": item.get("message", ""), "pointer": _pointer(item)} for item in (error.extra or []) if isinstance(item, dict)
+    ]
+    malformed = isinstance(error.__cause__, msgspec.DecodeError) and not isinstance(error.__cause__, msgspec.ValidationError)
+    malformed = malformed or any("malformed" in e["detail"].lower() for e in errors)
+    if malformed:
+        return problem(request, 400, "malformed-body", "the request body is not valid JSON")
+    detail = "; ".join(e["detail"] for e in errors) or error.detail
+    return problem(request, 422, "invalid-request", detail, errors=errors)
+
+
+def _pointer(item: dict[str, Any]) -> str:
+    key = str(item.get("key", ""))
+    source = getattr(item.get("source"), "value", item.get("source"))
+    return f"#/{key}" if source in (None, "body") else f"{source}:{key}"
+
+
+def handle_unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=error)
+    return problem(request, 500, "internal-error", "the platform failed to handle this request; it has been logged")
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    HTTPException: handle_http,
+    **{cls: handle_known for cls in STATUS_OF},
+    Exception: handle_unexpected,
+}
