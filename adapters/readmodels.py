@@ -91,7 +91,9 @@ class ReadModelStore:
                 _execute(connection, change)
         if fresh:
             current = fresh[-1].position
-            connection.execute(update(checkpoints).where(checkpoints.c.name == projection.name).values(position=current))
+            connection.execute(
+                update(checkpoints).where(checkpoints.c.name == projection.name).values(position=current)
+            )
         return current
 
     def reset(self, name: str) -> None:

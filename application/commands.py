@@ -69,8 +69,16 @@ class CommandRunner:
         self.store = store
         self.clock = clock
 
-    def create(self, context: CommandContext, name: str, stream_id: UUID, make: Callable[[], A],
-               tenant_of: Callable[[A], str | None], exists: Callable[[], DomainError]) -> CommandResult:
+    def create(
+        self,
+        context: CommandContext,
+        name: str,
+        stream_id: UUID,
+        *,
+        make: Callable[[], A],
+        tenant_of: Callable[[A], str | None],
+        exists: Callable[[], DomainError],
+    ) -> CommandResult:
         """Runs a command that starts a new stream; raises ``exists()`` when the stream has begun."""
 
         def decide(current: A | None) -> A:
@@ -80,8 +88,14 @@ class CommandRunner:
 
         return self._run(context, name, stream_id, decide, tenant_of)
 
-    def update(self, context: CommandContext, name: str, stream_id: UUID, change: Callable[[A], None],
-               tenant_of: Callable[[A], str | None]) -> CommandResult:
+    def update(
+        self,
+        context: CommandContext,
+        name: str,
+        stream_id: UUID,
+        change: Callable[[A], None],
+        tenant_of: Callable[[A], str | None],
+    ) -> CommandResult:
         """Runs a command on an existing aggregate; NotFoundError when there is none."""
 
         def decide(current: A | None) -> A:
@@ -93,8 +107,14 @@ class CommandRunner:
 
         return self._run(context, name, stream_id, decide, tenant_of)
 
-    def _run(self, context: CommandContext, name: str, stream_id: UUID, decide: Callable[[A | None], A],
-             tenant_of: Callable[[A], str | None]) -> CommandResult:
+    def _run(
+        self,
+        context: CommandContext,
+        name: str,
+        stream_id: UUID,
+        decide: Callable[[A | None], A],
+        tenant_of: Callable[[A], str | None],
+    ) -> CommandResult:
         with _tracer.start_as_current_span(f"command {name}", attributes={"platform.command_id": context.command_id}):
             for _ in range(MAX_ATTEMPTS):
                 history = self.store.read_stream(stream_id)
@@ -113,7 +133,9 @@ class CommandRunner:
             msg = f"stream {stream_id} kept changing; try again"
             raise ConcurrencyError(msg)
 
-    def _with_metadata(self, context: CommandContext, events: Sequence[Any], tenant_id: str | None) -> list[PendingEvent]:
+    def _with_metadata(
+        self, context: CommandContext, events: Sequence[Any], tenant_id: str | None
+    ) -> list[PendingEvent]:
         recorded_at = self.clock().isoformat()
         traceparent = current_traceparent()
         return [

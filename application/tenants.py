@@ -29,9 +29,9 @@ class TenantService:
             context,
             "onboard_tenant",
             tenant_id_for(check_slug(slug)),
-            lambda: Tenant.onboard(slug, display_name, plan),
-            _tenant_of,
-            lambda: SlugTakenError(f"slug {slug!r} is taken"),
+            make=lambda: Tenant.onboard(slug, display_name, plan),
+            tenant_of=_tenant_of,
+            exists=lambda: SlugTakenError(f"slug {slug!r} is taken"),
         )
 
     def change_entitlements(

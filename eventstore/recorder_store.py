@@ -77,8 +77,12 @@ class RecorderEventStore:
     def _push_source(self, after: int) -> Callable[[threading.Event], Iterable[RecordedEvent]]:
         def source(stop: threading.Event) -> Iterator[RecordedEvent]:
             with self.recorder.subscribe(gt=after or None) as notifications:
-                watcher = threading.Thread(target=lambda: (stop.wait(), notifications.stop()), daemon=True)
-                watcher.start()
+
+                def stop_when_asked() -> None:
+                    stop.wait()
+                    notifications.stop()
+
+                threading.Thread(target=stop_when_asked, daemon=True).start()
                 for notification in notifications:
                     yield codec.decode(notification.id, notification)
 

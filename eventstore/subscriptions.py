@@ -5,6 +5,7 @@ Push sources (PostgreSQL LISTEN/NOTIFY, EventStoreDB, in-memory) and polling (SQ
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -41,10 +42,8 @@ class QueueSubscription:
             self._put_stop()
 
     def _put_stop(self) -> None:
-        try:
+        with contextlib.suppress(queue.Full):
             self._queue.put_nowait(_STOP)
-        except queue.Full:
-            pass
 
     def _take(self, timeout: float | None) -> RecordedEvent | None:
         try:

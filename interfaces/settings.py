@@ -51,7 +51,7 @@ class Settings:
             raw = environ.get(f"PLATFORM_{field.name.upper()}")
             if raw is None:
                 continue
-            kind = type(field.default)
+            kind: Any = type(field.default)
             try:
                 values[field.name] = kind(raw)
             except ValueError:

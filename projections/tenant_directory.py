@@ -37,7 +37,7 @@ def evolve(recorded: EventView) -> list[Change]:
     }
     match event:
         case Tenant.Onboarded():
-            values = {
+            values: dict[str, Any] = {
                 "slug": event.slug,
                 "display_name": event.display_name,
                 "plan": event.plan,

@@ -78,9 +78,13 @@ def handle_http(request: Request[Any, Any, Any], error: HTTPException) -> Respon
 def _validation_problem(request: Request[Any, Any, Any], error: ValidationException) -> Response[Any]:
     """Unparseable bodies are 400; well-formed bodies with wrong fields or types are 422."""
     errors = [
-        {"detail": item.get("message", ""), "pointer": _pointer(item)} for item in (error.extra or []) if isinstance(item, dict)
+        {"detail": item.get("message", ""), "pointer": _pointer(item)}
+        for item in (error.extra or [])
+        if isinstance(item, dict)
     ]
-    malformed = isinstance(error.__cause__, msgspec.DecodeError) and not isinstance(error.__cause__, msgspec.ValidationError)
+    malformed = isinstance(error.__cause__, msgspec.DecodeError) and not isinstance(
+        error.__cause__, msgspec.ValidationError
+    )
     malformed = malformed or any("malformed" in e["detail"].lower() for e in errors)
     if malformed:
         return problem(request, 400, "malformed-body", "the request body is not valid JSON")
@@ -101,6 +105,6 @@ def handle_unexpected(request: Request[Any, Any, Any], error: Exception) -> Resp
 
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     HTTPException: handle_http,
-    **{cls: handle_known for cls in STATUS_OF},
+    **dict.fromkeys(STATUS_OF, handle_known),
     Exception: handle_unexpected,
 }

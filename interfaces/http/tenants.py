@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from application.commands import CommandResult
 from domain.errors import NotFoundError
@@ -81,7 +81,9 @@ class TenantController(Controller):
     # Commands
 
     @post("/", sync_to_thread=True, status_code=201)
-    def onboard(self, request: Request[Any, Any, Any], state: State, data: OnboardTenant) -> Response[Accepted]:
+    def onboard(
+        self, request: Request[Any, Any, Any], state: State, data: JSONBody[OnboardTenant]
+    ) -> Response[Accepted]:
         """Onboard a tenant under a new slug."""
         tenants = platform_of(state).tenants
         result = tenants.onboard_tenant(command_context(request), data.slug, data.display_name, data.plan)
@@ -89,7 +91,11 @@ class TenantController(Controller):
 
     @post("/{tenant_id:str}/entitlements", sync_to_thread=True, status_code=202)
     def change_entitlements(
-        self, request: Request[Any, Any, Any], state: State, tenant_id: str, data: ChangeEntitlements
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        tenant_id: FromPath[str],
+        data: JSONBody[ChangeEntitlements],
     ) -> Response[Accepted]:
         """Replace a tenant's features and quotas."""
         tenants = platform_of(state).tenants
@@ -99,20 +105,24 @@ class TenantController(Controller):
         return _accepted(result, 202)
 
     @post("/{tenant_id:str}/suspend", sync_to_thread=True, status_code=202)
-    def suspend(self, request: Request[Any, Any, Any], state: State, tenant_id: str, data: Reason) -> Response[Accepted]:
+    def suspend(
+        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], data: JSONBody[Reason]
+    ) -> Response[Accepted]:
         """Suspend an active tenant."""
         tenants = platform_of(state).tenants
         result = tenants.suspend_tenant(command_context(request), _tenant_uuid(tenant_id), data.reason)
         return _accepted(result, 202)
 
     @post("/{tenant_id:str}/reinstate", sync_to_thread=True, status_code=202)
-    def reinstate(self, request: Request[Any, Any, Any], state: State, tenant_id: str) -> Response[Accepted]:
+    def reinstate(self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str]) -> Response[Accepted]:
         """Reinstate a suspended tenant."""
         tenants = platform_of(state).tenants
         return _accepted(tenants.reinstate_tenant(command_context(request), _tenant_uuid(tenant_id)), 202)
 
     @post("/{tenant_id:str}/offboard", sync_to_thread=True, status_code=202)
-    def offboard(self, request: Request[Any, Any, Any], state: State, tenant_id: str, data: Reason) -> Response[Accepted]:
+    def offboard(
+        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], data: JSONBody[Reason]
+    ) -> Response[Accepted]:
         """Offboard an active tenant for good."""
         tenants = platform_of(state).tenants
         result = tenants.offboard_tenant(command_context(request), _tenant_uuid(tenant_id), data.reason)
@@ -125,9 +135,9 @@ class TenantController(Controller):
         self,
         request: Request[Any, Any, Any],
         state: State,
-        status: Annotated[str | None, Parameter(query="status", pattern="^(active|suspended|offboarded)$")] = None,
-        after: Annotated[str | None, Parameter(query="after", max_length=63)] = None,
-        limit: Annotated[int, Parameter(query="limit", ge=1, le=500)] = 100,
+        status: Annotated[str | None, QueryParameter(pattern="^(active|suspended|offboarded)$")] = None,
+        after: Annotated[str | None, QueryParameter(max_length=63)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> TenantPage:
         """List tenants by slug; pass the page's next_after as `after` for the next page."""
         platform = platform_of(state)
@@ -138,7 +148,7 @@ class TenantController(Controller):
         return TenantPage(items=items, next_after=items[-1].slug if len(items) == limit else None)
 
     @get("/{tenant_id:str}", sync_to_thread=True)
-    def get_tenant(self, request: Request[Any, Any, Any], state: State, tenant_id: str) -> TenantView:
+    def get_tenant(self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str]) -> TenantView:
         """One tenant as the read model has it."""
         platform = platform_of(state)
         wait_for_consistency(request, platform, READ_MODELS)

@@ -1,0 +1,159 @@
+"""The `platform` command: serve, projections, consumers, relay, replay, version."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from importlib.metadata import version as package_version
+from pathlib import Path
+
+from interfaces.settings import Settings, SettingsError
+
+log = logging.getLogger("platform")
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one line, exit status 2."""
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def progress_printer(label: str) -> Callable[[int, int], None]:
+    """Prints progress to stderr at most every half second (and always on a terminal's line)."""
+    last = [0.0]
+
+    def show(count: int, position: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.5:
+            last[0] = now
+            print(f"{label}: {count} events, at position {position}", file=sys.stderr, flush=True)
+
+    return show
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from interfaces.bootstrap import bootstrap
+    from interfaces.http.app import create_app
+
+    platform = bootstrap(settings)
+    print(f"serving on http://{settings.host}:{settings.port} (event store: {settings.event_store})", file=sys.stderr)
+    try:
+        uvicorn.run(create_app(platform), host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        platform.close()
+    return 0
+
+
+def cmd_projections(settings: Settings, args: argparse.Namespace) -> int:
+    from interfaces.bootstrap import bootstrap
+
+    platform = bootstrap(settings)
+    stop = _stop_on_signals()
+    print(f"projecting {', '.join(platform.read_models.projections)} from {settings.event_store}", file=sys.stderr)
+    platform.worker.start()
+    stop.wait()
+    platform.close()
+    return 0
+
+
+def cmd_consumers(settings: Settings, args: argparse.Namespace) -> int:
+    from interfaces.consumers import run_consumers
+
+    run_consumers(settings)
+    return 0
+
+
+def cmd_relay(settings: Settings, args: argparse.Namespace) -> int:
+    from interfaces.relay import run_relay
+
+    run_relay(settings, _stop_on_signals(), progress_printer("relayed"))
+    return 0
+
+
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.readmodels import ReadModelStore, sqlite_url
+    from adapters.replay import replay_and_compare
+    from eventstore.adapters import open_event_store
+    from interfaces.bootstrap import open_read_models
+    from projections import ALL
+
+    target_url = args.into or sqlite_url(Path(tempfile.mkdtemp(prefix="platform-replay-")) / "readmodels.db")
+    store = open_event_store(settings.event_store, settings.event_store_url)
+    live, target = open_read_models(settings), ReadModelStore(target_url, ALL)
+    try:
+        report = replay_and_compare(store, live, target, progress_printer("replayed"))
+    finally:
+        for closable in (target, live, store):
+            closable.close()
+    rate = report.events / report.seconds if report.seconds else 0.0
+    print(f"replayed {report.events} events in {report.seconds:.2f} s ({rate:,.0f} events/s) into {target_url}")
+    for c in report.comparisons:
+        verdict = "equal" if c.equal else "DIFFERENT"
+        print(f"  {c.name}: up to position {c.position}: {verdict} (sha256 {c.replayed_digest[:16]})")
+    return 0 if report.equal else 1
+
+
+def cmd_version(settings: Settings, args: argparse.Namespace) -> int:
+    print(f"platform {package_version('governed-data-platform')} (event store: {settings.event_store})")
+    return 0
+
+
+COMMANDS: dict[str, tuple[Callable[[Settings, argparse.Namespace], int], str]] = {
+    "serve": (cmd_serve, "serve the command and query APIs (read models in-process unless PLATFORM_PROJECTIONS=off)"),
+    "projections": (cmd_projections, "keep the read models up to date from the event log, as a process of its own"),
+    "consumers": (cmd_consumers, "run the NATS consumers (read models fed from JetStream)"),
+    "relay": (cmd_relay, "publish the event log to NATS JetStream as CloudEvents"),
+    "replay": (
+        cmd_replay,
+        "rebuild every read model from the log into a fresh database and compare with the live ones",
+    ),
+    "version": (cmd_version, "print the version"),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="platform", description="The governed data platform.")
+    sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        if name == "serve":
+            command.add_argument("--host", help="address to listen on (PLATFORM_HOST)")
+            command.add_argument("--port", type=int, help="port to listen on (PLATFORM_PORT)")
+            command.add_argument("--no-projections", action="store_true", help="leave read models to other workers")
+        if name == "replay":
+            command.add_argument(
+                "--into", metavar="URL", help="read-model database to rebuild into (default: a new file)"
+            )
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        overrides = {"host": getattr(args, "host", None), "port": getattr(args, "port", None)}
+        if getattr(args, "no_projections", False):
+            overrides["projections"] = "off"
+        settings = Settings.from_env(**overrides)
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        handler, _ = COMMANDS[args.command]
+        return handler(settings, args)
+    except (CliError, SettingsError, ValueError, OSError) as error:
+        print(f"platform {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
