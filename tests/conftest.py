@@ -53,3 +53,24 @@ def nats_url() -> str:
 def stream_name() -> str:
     """A JetStream stream name no other test run uses; tests delete it when done."""
     return f"T_{uuid.uuid4().hex[:12].upper()}"
+
+
+_EXPORTER = None
+
+
+@pytest.fixture
+def span_exporter():  # type: ignore[no-untyped-def]
+    """Finished spans of this test, from the one in-memory tracer provider of the test session."""
+    global _EXPORTER
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    if _EXPORTER is None:
+        _EXPORTER = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+        trace.set_tracer_provider(provider)
+    _EXPORTER.clear()
+    return _EXPORTER

@@ -1,0 +1,128 @@
+"""The `platform` command for real: processes, files, a TCP port and HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+PLATFORM = [sys.executable, "-m", "interfaces.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PLATFORM_EVENT_STORE_URL": str(tmp_path / "events.db"),
+        "PLATFORM_READ_MODEL_URL": f"sqlite:///{tmp_path}/readmodels.db",
+        "PLATFORM_PORT": str(free_port()),
+    }
+
+
+def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([*PLATFORM, *args], env=env, stderr=subprocess.PIPE, text=True)
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def server(env: dict[str, str]) -> Iterator[str]:
+    process = start(["serve"], env)
+    base = f"http://127.0.0.1:{env['PLATFORM_PORT']}"
+    try:
+        wait_until_up(base, process)
+        yield base
+    finally:
+        stop(process)
+
+
+def wait_until_up(base: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited: {process.stderr.read() if process.stderr else ''}")
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    pytest.fail("server did not come up within 30 s")
+
+
+def onboard_and_read(base: str, slug: str) -> dict:
+    created = httpx.post(f"{base}/v1/tenants", json={"slug": slug, "display_name": slug.title()}, timeout=10)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    headers = {"X-Consistent-Position": str(body["position"])}
+    view = httpx.get(f"{base}/v1/tenants/{body['tenant_id']}", headers=headers, timeout=10)
+    assert view.status_code == 200, view.text
+    return view.json()
+
+
+def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*PLATFORM, *args], env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_serve_answers_over_http_and_replay_rebuilds_equal_read_models(server: str, env: dict[str, str]) -> None:
+    for slug in ("north", "south", "east"):
+        assert onboard_and_read(server, slug)["status"] == "active"
+    replayed = run(["replay"], env)
+    assert replayed.returncode == 0, replayed.stderr
+    assert "replayed 3 events" in replayed.stdout
+    assert "tenant_directory: up to position 3: equal" in replayed.stdout
+
+
+def test_read_models_run_in_a_worker_process_of_their_own(env: dict[str, str]) -> None:
+    env = {**env, "PLATFORM_PROJECTIONS": "off"}
+    server, worker = start(["serve"], env), start(["projections"], env)
+    try:
+        base = f"http://127.0.0.1:{env['PLATFORM_PORT']}"
+        wait_until_up(base, server)
+        assert onboard_and_read(base, "worked")["slug"] == "worked"
+    finally:
+        stop(server)
+        stop(worker)
+
+
+def test_replay_refuses_a_database_that_is_not_fresh(server: str, env: dict[str, str]) -> None:
+    onboard_and_read(server, "west")
+    result = run(["replay", "--into", env["PLATFORM_READ_MODEL_URL"]], env)
+    assert result.returncode == 2
+    assert "fresh database" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bad_settings_are_one_line_and_a_non_zero_exit(env: dict[str, str]) -> None:
+    result = run(["version"], {**env, "PLATFORM_PORT": "eighty"})
+    assert result.returncode == 2
+    assert result.stderr.strip() == "platform version: PLATFORM_PORT='eighty' is not a valid int"
+    unknown = run(["replay"], {**env, "PLATFORM_EVENT_STORE": "oracle"})
+    assert unknown.returncode == 2
+    assert "unknown event store 'oracle'" in unknown.stderr
+
+
+def test_version_names_the_event_store(env: dict[str, str]) -> None:
+    result = run(["version"], env)
+    assert result.returncode == 0
+    assert result.stdout.startswith("platform 0.1.0 (event store: sqlite)")
