@@ -8,6 +8,10 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 POSTGRES_URL = os.environ.get("PLATFORM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 NATS_URL = os.environ.get("PLATFORM_TEST_NATS_URL", "nats://127.0.0.1:4222")
@@ -55,22 +59,18 @@ def stream_name() -> str:
     return f"T_{uuid.uuid4().hex[:12].upper()}"
 
 
-_EXPORTER = None
+@pytest.fixture(scope="session")
+def session_span_exporter() -> InMemorySpanExporter:
+    """The test session's one tracer provider (OpenTelemetry allows setting it once), exporting to memory."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return exporter
 
 
 @pytest.fixture
-def span_exporter():  # type: ignore[no-untyped-def]
-    """Finished spans of this test, from the one in-memory tracer provider of the test session."""
-    global _EXPORTER
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    if _EXPORTER is None:
-        _EXPORTER = InMemorySpanExporter()
-        provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
-        trace.set_tracer_provider(provider)
-    _EXPORTER.clear()
-    return _EXPORTER
+def span_exporter(session_span_exporter: InMemorySpanExporter) -> InMemorySpanExporter:
+    """Finished spans of this test only."""
+    session_span_exporter.clear()
+    return session_span_exporter
