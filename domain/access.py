@@ -1,0 +1,183 @@
+"""Access: principals (people and services), their roles, their API keys, and recorded denials."""
+
+from __future__ import annotations
+
+import re
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import event
+
+from domain.aggregate import Aggregate
+from domain.errors import ConflictError, InvalidValueError
+
+ACCESS_NAMESPACE = UUID("0b7f5a8e-2c44-4f0e-8d0a-5f3b1c9e7a21")
+PLATFORM_ADMIN = "platform-admin"
+TENANT_ROLES = ("tenant-admin", "data-steward", "data-engineer", "analyst", "service")
+ROLES = (PLATFORM_ADMIN, *TENANT_ROLES)
+KINDS = ("person", "service")
+KEY_PREFIX = re.compile(r"^[a-z0-9]{12}$")
+
+
+def principal_id_for(issuer: str, subject: str) -> UUID:
+    """A person is known by their identity provider's (issuer, subject) pair; services by the platform's."""
+    return uuid5(ACCESS_NAMESPACE, f"{issuer}|{subject}")
+
+
+class Principal(Aggregate):
+    """A person or a service that acts on the platform; bound to one tenant unless it is a platform admin."""
+
+    personal_fields = ("display_name",)
+
+    class Registered(Aggregate.Created):
+        kind: str
+        issuer: str
+        subject: str
+        display_name: str
+        tenant_id: str | None
+
+    class RoleGranted(Aggregate.Event):
+        role: str
+
+    class RoleRevoked(Aggregate.Event):
+        role: str
+
+    @staticmethod
+    def create_id(kind: str, issuer: str, subject: str, display_name: str, tenant_id: str | None) -> UUID:
+        return principal_id_for(issuer, subject)
+
+    @classmethod
+    def register(cls, kind: str, issuer: str, subject: str, display_name: str, tenant_id: str | None) -> Principal:
+        if kind not in KINDS:
+            msg = f"kind must be one of {', '.join(KINDS)}"
+            raise InvalidValueError(msg)
+        if not subject.strip() or len(subject) > 255 or not display_name.strip() or len(display_name) > 200:
+            msg = "subject (1-255 characters) and display name (1-200 characters) are required"
+            raise InvalidValueError(msg)
+        return cls(kind=kind, issuer=issuer, subject=subject, display_name=display_name.strip(), tenant_id=tenant_id)
+
+    @event(Registered)
+    def __init__(self, kind: str, issuer: str, subject: str, display_name: str, tenant_id: str | None) -> None:
+        self.kind = kind
+        self.issuer = issuer
+        self.subject = subject
+        self.display_name = display_name
+        self.tenant_id = tenant_id
+        self.roles: list[str] = []
+
+    def grant(self, role: str) -> None:
+        """Grants a role; platform-admin only to principals of no tenant, the others only within their tenant."""
+        if role not in ROLES:
+            msg = f"role must be one of {', '.join(ROLES)}"
+            raise InvalidValueError(msg)
+        if (role == PLATFORM_ADMIN) != (self.tenant_id is None):
+            msg = "platform-admin is for principals of no tenant; every other role needs the principal's tenant"
+            raise InvalidValueError(msg)
+        if (role == "service") != (self.kind == "service"):
+            msg = "the service role is for service principals, and service principals hold only that role"
+            raise InvalidValueError(msg)
+        if role in self.roles:
+            return
+        self._role_granted(role)
+
+    @event(RoleGranted)
+    def _role_granted(self, role: str) -> None:
+        self.roles = [*self.roles, role]
+
+    def revoke(self, role: str) -> None:
+        if role not in self.roles:
+            msg = f"the principal does not hold {role}"
+            raise ConflictError(msg)
+        self._role_revoked(role)
+
+    @event(RoleRevoked)
+    def _role_revoked(self, role: str) -> None:
+        self.roles = [r for r in self.roles if r != role]
+
+
+class ApiKey(Aggregate):
+    """A service credential: only its public prefix and a salted hash are kept; the secret is shown once."""
+
+    class Issued(Aggregate.Created):
+        principal_id: str
+        tenant_id: str | None
+        prefix: str
+        salt: str
+        digest: str
+        expires_at: str | None
+
+    class ExpiryBrought(Aggregate.Event):
+        expires_at: str
+
+    class Revoked(Aggregate.Event):
+        reason: str
+
+    @classmethod
+    def issue(
+        cls, key_id: UUID, principal_id: str, tenant_id: str | None, prefix: str, salt: str, digest: str
+    ) -> ApiKey:
+        if not KEY_PREFIX.match(prefix):
+            msg = "an API key prefix is 12 lowercase letters or digits"
+            raise InvalidValueError(msg)
+        return cls._create(
+            cls.Issued,
+            id=key_id,
+            principal_id=principal_id,
+            tenant_id=tenant_id,
+            prefix=prefix,
+            salt=salt,
+            digest=digest,
+            expires_at=None,
+        )
+
+    def __init__(
+        self, principal_id: str, tenant_id: str | None, prefix: str, salt: str, digest: str, expires_at: str | None
+    ) -> None:
+        self.principal_id = principal_id
+        self.tenant_id = tenant_id
+        self.prefix = prefix
+        self.expires_at = expires_at
+        self.revoked = False
+
+    def expire_at(self, expires_at: str) -> None:
+        """Keeps the key working until ``expires_at`` (an ISO time), the overlap window of a rotation."""
+        self._require_live()
+        self._expiry_brought(expires_at)
+
+    @event(ExpiryBrought)
+    def _expiry_brought(self, expires_at: str) -> None:
+        self.expires_at = expires_at
+
+    def revoke(self, reason: str) -> None:
+        self._require_live()
+        self._revoked(reason)
+
+    @event(Revoked)
+    def _revoked(self, reason: str) -> None:
+        self.revoked = True
+
+    def _require_live(self) -> None:
+        if self.revoked:
+            msg = "the API key is revoked"
+            raise ConflictError(msg)
+
+
+class Denial(Aggregate):
+    """A refused attempt, kept so the audit trail shows attempts and not only successes."""
+
+    class Recorded(Aggregate.Created):
+        principal_id: str | None
+        action: str
+        resource: str
+        reasons: list[str]
+
+    @classmethod
+    def record(cls, denial_id: UUID, principal_id: str | None, action: str, resource: str, reasons: list[str]) -> Denial:
+        return cls._create(
+            cls.Recorded, id=denial_id, principal_id=principal_id, action=action, resource=resource, reasons=reasons
+        )
+
+    def __init__(self, principal_id: str | None, action: str, resource: str, reasons: list[str]) -> None:
+        self.principal_id = principal_id
+        self.action = action
+        self.resource = resource
+        self.reasons = reasons
