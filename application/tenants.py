@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from application.commands import CommandContext, CommandResult, CommandRunner
+from application.commands import CommandContext, CommandResult, CommandRunner, replay
 from domain.errors import ConflictError
 from domain.tenants import Tenant, check_slug, tenant_id_for
 
@@ -33,6 +33,11 @@ class TenantService:
             tenant_of=_tenant_of,
             exists=lambda: SlugTakenError(f"slug {slug!r} is taken"),
         )
+
+    def current_tenant(self, tenant_id: UUID) -> Tenant | None:
+        """The tenant as its events say now (for decisions that must not wait for a read model)."""
+        tenant: Tenant | None = replay(self.runner.store.read_stream(tenant_id))
+        return tenant
 
     def change_entitlements(
         self, context: CommandContext, tenant_id: UUID, features: list[str], quotas: dict[str, int]

@@ -37,9 +37,11 @@ class Principal(Aggregate):
 
     class RoleGranted(Aggregate.Event):
         role: str
+        roles: list[str]
 
     class RoleRevoked(Aggregate.Event):
         role: str
+        roles: list[str]
 
     @staticmethod
     def create_id(kind: str, issuer: str, subject: str, display_name: str, tenant_id: str | None) -> UUID:
@@ -77,21 +79,21 @@ class Principal(Aggregate):
             raise InvalidValueError(msg)
         if role in self.roles:
             return
-        self._role_granted(role)
+        self._role_granted(role, sorted([*self.roles, role]))
 
     @event(RoleGranted)
-    def _role_granted(self, role: str) -> None:
-        self.roles = [*self.roles, role]
+    def _role_granted(self, role: str, roles: list[str]) -> None:
+        self.roles = roles
 
     def revoke(self, role: str) -> None:
         if role not in self.roles:
             msg = f"the principal does not hold {role}"
             raise ConflictError(msg)
-        self._role_revoked(role)
+        self._role_revoked(role, [r for r in self.roles if r != role])
 
     @event(RoleRevoked)
-    def _role_revoked(self, role: str) -> None:
-        self.roles = [r for r in self.roles if r != role]
+    def _role_revoked(self, role: str, roles: list[str]) -> None:
+        self.roles = roles
 
 
 class ApiKey(Aggregate):
@@ -171,7 +173,9 @@ class Denial(Aggregate):
         reasons: list[str]
 
     @classmethod
-    def record(cls, denial_id: UUID, principal_id: str | None, action: str, resource: str, reasons: list[str]) -> Denial:
+    def record(
+        cls, denial_id: UUID, principal_id: str | None, action: str, resource: str, reasons: list[str]
+    ) -> Denial:
         return cls._create(
             cls.Recorded, id=denial_id, principal_id=principal_id, action=action, resource=resource, reasons=reasons
         )

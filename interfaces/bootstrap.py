@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import projections
+from adapters.auth.authenticator import Authenticator
+from adapters.auth.cedar import PolicyEngine
+from adapters.auth.tokens import TokenVerifier
 from adapters.projection_worker import ProjectionWorker
 from adapters.readmodels import ReadModelStore
+from application.access import AccessService
 from application.commands import CommandRunner
 from application.tenants import TenantService
 from eventstore.adapters import open_event_store
@@ -27,7 +32,10 @@ class Platform:
     store: EventStore
     read_models: ReadModelStore
     tenants: TenantService
+    access: AccessService
     worker: ProjectionWorker
+    authenticator: Authenticator
+    policies: PolicyEngine
 
     def close(self) -> None:
         self.worker.stop()
@@ -49,5 +57,19 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         store=store,
         read_models=read_models,
         tenants=TenantService(runner),
+        access=AccessService(runner),
         worker=ProjectionWorker(store, read_models),
+        authenticator=Authenticator(read_models.engine, token_verifier(settings), utc_now),
+        policies=PolicyEngine(),
+    )
+
+
+def token_verifier(settings: Settings) -> TokenVerifier:
+    return TokenVerifier.from_files(
+        settings.jwt_issuer,
+        settings.jwt_audience,
+        settings.jwt_leeway,
+        settings.jwks_file,
+        settings.jwks_url,
+        Path(settings.keys_dir),
     )

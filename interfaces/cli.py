@@ -12,8 +12,14 @@ import time
 from collections.abc import Callable, Sequence
 from importlib.metadata import version as package_version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from domain.access import ROLES
+from domain.errors import DomainError
 from interfaces.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from interfaces.bootstrap import Platform
 
 log = logging.getLogger("platform")
 
@@ -49,9 +55,32 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from interfaces.http.app import create_app
 
     platform = bootstrap(settings)
+    announce_bootstrap_credential(platform)
     print(f"serving on http://{settings.host}:{settings.port} (event store: {settings.event_store})", file=sys.stderr)
     try:
         uvicorn.run(create_app(platform), host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        platform.close()
+    return 0
+
+
+def announce_bootstrap_credential(platform: Platform) -> None:
+    """On first start: print the platform-admin API key once (it is also in a file only its owner can read)."""
+    from interfaces.credentials import ensure_bootstrap_credential
+
+    path = ensure_bootstrap_credential(platform)
+    if path is not None:
+        token = path.read_text().strip()
+        print(f"bootstrap platform-admin API key (shown once; also in {path}):\n  {token}", file=sys.stderr)
+
+
+def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    from interfaces.bootstrap import bootstrap
+    from interfaces.credentials import dev_token
+
+    platform = bootstrap(settings)
+    try:
+        print(dev_token(platform, args.role, args.tenant))
     finally:
         platform.close()
     return 0
@@ -120,6 +149,7 @@ COMMANDS: dict[str, tuple[Callable[[Settings, argparse.Namespace], int], str]] =
         cmd_replay,
         "rebuild every read model from the log into a fresh database and compare with the live ones",
     ),
+    "token": (cmd_token, "print a development bearer token for a role (signed with the local key)"),
     "version": (cmd_version, "print the version"),
 }
 
@@ -133,6 +163,9 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("--host", help="address to listen on (PLATFORM_HOST)")
             command.add_argument("--port", type=int, help="port to listen on (PLATFORM_PORT)")
             command.add_argument("--no-projections", action="store_true", help="leave read models to other workers")
+        if name == "token":
+            command.add_argument("--role", required=True, choices=ROLES, help="the role the token's principal holds")
+            command.add_argument("--tenant", metavar="TENANT_ID", help="the tenant (every role but platform-admin)")
         if name == "replay":
             command.add_argument(
                 "--into", metavar="URL", help="read-model database to rebuild into (default: a new file)"
@@ -150,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
         handler, _ = COMMANDS[args.command]
         return handler(settings, args)
-    except (CliError, SettingsError, ValueError, OSError) as error:
+    except (CliError, SettingsError, ValueError, OSError, DomainError) as error:
         print(f"platform {args.command}: {error}", file=sys.stderr)
         return 2
 

@@ -62,9 +62,11 @@ def evolve(recorded: EventView) -> list[Change]:
 projection = Projection("tenant_directory", (tenants,), evolve)
 
 
-def list_query(status: str | None, after: str | None, limit: int) -> Select[Any]:
-    """Tenants ordered by slug, optionally of one status, after a slug (keyset paging)."""
+def list_query(status: str | None, after: str | None, limit: int, tenant_id: str | None = None) -> Select[Any]:
+    """Tenants ordered by slug, optionally of one status or one tenant only, after a slug (keyset paging)."""
     query = select(tenants).order_by(tenants.c.slug).limit(limit)
+    if tenant_id:
+        query = query.where(tenants.c.tenant_id == tenant_id)
     if status:
         query = query.where(tenants.c.status == status)
     if after:

@@ -10,6 +10,7 @@ from litestar import Litestar, Request, get
 from litestar.openapi import OpenAPIConfig
 
 from interfaces.bootstrap import Platform
+from interfaces.http.auth import authentication_middleware, authorize
 from interfaces.http.problems import EXCEPTION_HANDLERS, UnsupportedMediaTypeError
 from interfaces.http.tenants import TenantController
 from interfaces.http.tracing import tracing_middleware
@@ -28,7 +29,7 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
         raise UnsupportedMediaTypeError(msg)
 
 
-@get("/health", tags=["operations"])
+@get("/health", tags=["operations"], opt={"public": True})
 async def health() -> dict[str, str]:
     """The process is up and serving."""
     return {"status": "ok"}
@@ -51,7 +52,8 @@ def create_app(platform: Platform) -> Litestar:
         request_max_body_size=platform.settings.max_body_bytes,
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="Governed data platform", version="0.1.0", path="/schema"),
-        middleware=[tracing_middleware],
+        middleware=[tracing_middleware, authentication_middleware()],
+        guards=[authorize],
         debug=False,
     )
     app.state.platform = platform

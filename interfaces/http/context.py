@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 
 from application.commands import CommandContext
@@ -23,7 +23,7 @@ def platform_of(state: State) -> Platform:
     return platform
 
 
-def command_context(request: Request[Any, Any, Any]) -> CommandContext:
+def command_context(request: ASGIConnection[Any, Any, Any, Any]) -> CommandContext:
     """Idempotency-Key (or a fresh id) names the command; X-Correlation-Id (or the request id) ties it to others."""
     command_id = request.headers.get(IDEMPOTENCY_KEY) or str(uuid.uuid4())
     correlation_id = request.headers.get(CORRELATION_ID) or request.headers.get("x-request-id") or command_id
@@ -31,11 +31,13 @@ def command_context(request: Request[Any, Any, Any]) -> CommandContext:
         if len(value) > MAX_KEY_LENGTH or not value.isprintable():
             msg = f"{name} must be at most {MAX_KEY_LENGTH} printable characters"
             raise BadRequestError(msg)
-    return CommandContext(actor="anonymous", command_id=command_id, correlation_id=correlation_id)
+    identity = request.scope.get("auth")
+    actor = getattr(identity, "principal_id", "anonymous")
+    return CommandContext(actor=actor, command_id=command_id, correlation_id=correlation_id)
 
 
-def wait_for_consistency(request: Request[Any, Any, Any], platform: Platform, read_models: tuple[str, ...]) -> None:
-    """Honours X-Consistent-Position: waits (bounded) until the read models have seen that position."""
+def wait_for_consistency(request: ASGIConnection[Any, Any, Any, Any], platform: Platform) -> None:
+    """Honours X-Consistent-Position: waits (bounded) until every read model has seen that position."""
     raw = request.headers.get(CONSISTENT_POSITION)
     if raw is None:
         return
@@ -48,6 +50,6 @@ def wait_for_consistency(request: Request[Any, Any, Any], platform: Platform, re
         msg = f"{CONSISTENT_POSITION} {position} is not a position in the event log"
         raise BadRequestError(msg)
     timeout = platform.settings.consistency_timeout
-    if not platform.read_models.wait_for(position, read_models, timeout):
+    if not platform.read_models.wait_for(position, tuple(platform.read_models.projections), timeout):
         msg = f"the read model did not reach position {position} within {timeout:g} s; retry shortly"
         raise ReadModelBehindError(msg)

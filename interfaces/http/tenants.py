@@ -10,9 +10,10 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody, QueryParameter
 
+from adapters.auth.identity import Identity
 from application.commands import CommandResult
 from domain.errors import NotFoundError
-from interfaces.http.context import command_context, platform_of, wait_for_consistency
+from interfaces.http.context import command_context, platform_of
 from projections.tenant_directory import get_query, list_query
 
 
@@ -56,9 +57,6 @@ class TenantPage(msgspec.Struct, frozen=True):
     next_after: str | None
 
 
-READ_MODELS = ("tenant_directory",)
-
-
 def _tenant_uuid(tenant_id: str) -> uuid.UUID:
     try:
         return uuid.UUID(tenant_id)
@@ -80,7 +78,7 @@ class TenantController(Controller):
 
     # Commands
 
-    @post("/", sync_to_thread=True, status_code=201)
+    @post("/", sync_to_thread=True, status_code=201, opt={"action": "onboard_tenant"})
     def onboard(
         self, request: Request[Any, Any, Any], state: State, data: JSONBody[OnboardTenant]
     ) -> Response[Accepted]:
@@ -89,7 +87,7 @@ class TenantController(Controller):
         result = tenants.onboard_tenant(command_context(request), data.slug, data.display_name, data.plan)
         return _accepted(result, 201)
 
-    @post("/{tenant_id:str}/entitlements", sync_to_thread=True, status_code=202)
+    @post("/{tenant_id:str}/entitlements", sync_to_thread=True, status_code=202, opt={"action": "change_entitlements"})
     def change_entitlements(
         self,
         request: Request[Any, Any, Any],
@@ -104,7 +102,7 @@ class TenantController(Controller):
         )
         return _accepted(result, 202)
 
-    @post("/{tenant_id:str}/suspend", sync_to_thread=True, status_code=202)
+    @post("/{tenant_id:str}/suspend", sync_to_thread=True, status_code=202, opt={"action": "suspend_tenant"})
     def suspend(
         self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], data: JSONBody[Reason]
     ) -> Response[Accepted]:
@@ -113,13 +111,13 @@ class TenantController(Controller):
         result = tenants.suspend_tenant(command_context(request), _tenant_uuid(tenant_id), data.reason)
         return _accepted(result, 202)
 
-    @post("/{tenant_id:str}/reinstate", sync_to_thread=True, status_code=202)
+    @post("/{tenant_id:str}/reinstate", sync_to_thread=True, status_code=202, opt={"action": "reinstate_tenant"})
     def reinstate(self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str]) -> Response[Accepted]:
         """Reinstate a suspended tenant."""
         tenants = platform_of(state).tenants
         return _accepted(tenants.reinstate_tenant(command_context(request), _tenant_uuid(tenant_id)), 202)
 
-    @post("/{tenant_id:str}/offboard", sync_to_thread=True, status_code=202)
+    @post("/{tenant_id:str}/offboard", sync_to_thread=True, status_code=202, opt={"action": "offboard_tenant"})
     def offboard(
         self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], data: JSONBody[Reason]
     ) -> Response[Accepted]:
@@ -130,7 +128,7 @@ class TenantController(Controller):
 
     # Queries, served from the tenant directory read model
 
-    @get("/", sync_to_thread=True)
+    @get("/", sync_to_thread=True, opt={"action": "list_tenants"})
     def list_tenants(
         self,
         request: Request[Any, Any, Any],
@@ -139,19 +137,19 @@ class TenantController(Controller):
         after: Annotated[str | None, QueryParameter(max_length=63)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> TenantPage:
-        """List tenants by slug; pass the page's next_after as `after` for the next page."""
+        """List tenants by slug (a tenant's own principals see only their tenant); page on with next_after."""
         platform = platform_of(state)
-        wait_for_consistency(request, platform, READ_MODELS)
+        identity: Identity = request.auth
+        only = None if identity.platform_admin else identity.tenant_id or "-"
         with platform.read_models.engine.connect() as connection:
-            rows = connection.execute(list_query(status, after, limit)).all()
+            rows = connection.execute(list_query(status, after, limit, only)).all()
         items = [msgspec.convert(row, TenantView, from_attributes=True) for row in rows]
         return TenantPage(items=items, next_after=items[-1].slug if len(items) == limit else None)
 
-    @get("/{tenant_id:str}", sync_to_thread=True)
+    @get("/{tenant_id:str}", sync_to_thread=True, opt={"action": "read_tenant"})
     def get_tenant(self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str]) -> TenantView:
         """One tenant as the read model has it."""
         platform = platform_of(state)
-        wait_for_consistency(request, platform, READ_MODELS)
         with platform.read_models.engine.connect() as connection:
             row = connection.execute(get_query(str(_tenant_uuid(tenant_id)))).first()
         if row is None:

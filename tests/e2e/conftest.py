@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
 
 from interfaces.bootstrap import Platform, bootstrap
+from interfaces.credentials import dev_token
 from interfaces.http.app import create_app
 from interfaces.settings import Settings
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    keys = str(tmp_path / "keys")
     if request.param == "sqlite":
-        return Settings(event_store_url=str(tmp_path / "events.db"), read_model_url=f"sqlite:///{tmp_path}/rm.db")
+        return Settings(
+            event_store_url=str(tmp_path / "events.db"), read_model_url=f"sqlite:///{tmp_path}/rm.db", keys_dir=keys
+        )
     return Settings(
+        keys_dir=keys,
         event_store="postgres",
         event_store_url=request.getfixturevalue("pg_event_store_url"),
         read_model_url=request.getfixturevalue("pg_database"),
@@ -31,7 +36,24 @@ def platform(settings: Settings) -> Iterator[Platform]:
     platform.close()
 
 
+TokenFor = Callable[[str, "str | None"], dict[str, str]]
+
+
 @pytest.fixture
-def client(platform: Platform) -> Iterator[TestClient]:
+def token_for(platform: Platform) -> TokenFor:
+    """Authorization headers of a (registered, role-holding) development principal, usable at once."""
+
+    def headers(role: str, tenant_id: str | None = None) -> dict[str, str]:
+        token = dev_token(platform, role, tenant_id)
+        platform.worker.catch_up()
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers
+
+
+@pytest.fixture
+def client(platform: Platform, token_for: TokenFor) -> Iterator[TestClient]:
+    """A client speaking as a platform admin unless a request sets its own Authorization header."""
     with TestClient(create_app(platform), raise_server_exceptions=False) as client:
+        client.headers.update(token_for("platform-admin", None))
         yield client

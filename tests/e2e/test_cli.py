@@ -30,6 +30,7 @@ def env(tmp_path: Path) -> dict[str, str]:
         "PLATFORM_EVENT_STORE_URL": str(tmp_path / "events.db"),
         "PLATFORM_READ_MODEL_URL": f"sqlite:///{tmp_path}/readmodels.db",
         "PLATFORM_PORT": str(free_port()),
+        "PLATFORM_KEYS_DIR": str(tmp_path / "keys"),
     }
 
 
@@ -57,6 +58,12 @@ def server(env: dict[str, str]) -> Iterator[str]:
         stop(process)
 
 
+def admin(env: dict[str, str]) -> dict[str, str]:
+    """A platform admin's key, as the first start wrote it for its operator."""
+    key_file = Path(env["PLATFORM_KEYS_DIR"]) / "bootstrap-admin.key"
+    return {"Authorization": f"Bearer {key_file.read_text().strip()}"}
+
+
 def wait_until_up(base: str, process: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -70,11 +77,12 @@ def wait_until_up(base: str, process: subprocess.Popen[str]) -> None:
     pytest.fail("server did not come up within 30 s")
 
 
-def onboard_and_read(base: str, slug: str) -> dict:
-    created = httpx.post(f"{base}/v1/tenants", json={"slug": slug, "display_name": slug.title()}, timeout=10)
+def onboard_and_read(base: str, slug: str, auth: dict[str, str]) -> dict:
+    body = {"slug": slug, "display_name": slug.title()}
+    created = httpx.post(f"{base}/v1/tenants", json=body, headers=auth, timeout=10)
     assert created.status_code == 201, created.text
     body = created.json()
-    headers = {"X-Consistent-Position": str(body["position"])}
+    headers = {"X-Consistent-Position": str(body["position"]), **auth}
     view = httpx.get(f"{base}/v1/tenants/{body['tenant_id']}", headers=headers, timeout=10)
     assert view.status_code == 200, view.text
     return view.json()
@@ -86,11 +94,11 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
 
 def test_serve_answers_over_http_and_replay_rebuilds_equal_read_models(server: str, env: dict[str, str]) -> None:
     for slug in ("north", "south", "east"):
-        assert onboard_and_read(server, slug)["status"] == "active"
+        assert onboard_and_read(server, slug, admin(env))["status"] == "active"
     replayed = run(["replay"], env)
     assert replayed.returncode == 0, replayed.stderr
-    assert "replayed 3 events" in replayed.stdout
-    assert "tenant_directory: up to position 3: equal" in replayed.stdout
+    assert "tenant_directory: up to position 6: equal" in replayed.stdout
+    assert "access: up to position 6: equal" in replayed.stdout
 
 
 def test_read_models_run_in_a_worker_process_of_their_own(env: dict[str, str]) -> None:
@@ -99,14 +107,24 @@ def test_read_models_run_in_a_worker_process_of_their_own(env: dict[str, str]) -
     try:
         base = f"http://127.0.0.1:{env['PLATFORM_PORT']}"
         wait_until_up(base, server)
-        assert onboard_and_read(base, "worked")["slug"] == "worked"
+        deadline = time.monotonic() + 10
+        while not (Path(env["PLATFORM_KEYS_DIR"]) / "bootstrap-admin.key").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        token = run(["token", "--role", "platform-admin"], env)
+        assert token.returncode == 0, token.stderr
+        auth = {"Authorization": f"Bearer {token.stdout.strip()}"}
+        for _ in range(50):  # the worker process needs a moment to see the new principal
+            if httpx.get(f"{base}/v1/tenants", headers=auth, timeout=5).status_code == 200:
+                break
+            time.sleep(0.1)
+        assert onboard_and_read(base, "worked", auth)["slug"] == "worked"
     finally:
         stop(server)
         stop(worker)
 
 
 def test_replay_refuses_a_database_that_is_not_fresh(server: str, env: dict[str, str]) -> None:
-    onboard_and_read(server, "west")
+    onboard_and_read(server, "west", admin(env))
     result = run(["replay", "--into", env["PLATFORM_READ_MODEL_URL"]], env)
     assert result.returncode == 2
     assert "fresh database" in result.stderr
@@ -126,3 +144,24 @@ def test_version_names_the_event_store(env: dict[str, str]) -> None:
     result = run(["version"], env)
     assert result.returncode == 0
     assert result.stdout.startswith("platform 0.1.0 (event store: sqlite)")
+
+
+def test_first_start_prints_a_bootstrap_admin_key_once_into_an_owner_only_file(env: dict[str, str]) -> None:
+    for attempt in range(2):
+        process = start(["serve"], env)
+        base = f"http://127.0.0.1:{env['PLATFORM_PORT']}"
+        try:
+            wait_until_up(base, process)
+        finally:
+            stop(process)
+        printed = process.stderr.read() if process.stderr else ""
+        key_file = Path(env["PLATFORM_KEYS_DIR"]) / "bootstrap-admin.key"
+        assert (key_file.read_text().strip() in printed) == (attempt == 0)
+        assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert oct(key_file.parent.stat().st_mode & 0o777) == "0o700"
+
+
+def test_token_refuses_a_tenant_that_does_not_exist(env: dict[str, str]) -> None:
+    result = run(["token", "--role", "analyst", "--tenant", "9f0c1c1e-0000-4000-8000-000000000000"], env)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("platform token: no such tenant")

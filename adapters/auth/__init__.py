@@ -1,0 +1,1 @@
+"""Authentication (JWT bearer tokens, API keys) and Cedar authorization."""

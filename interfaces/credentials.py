@@ -1,0 +1,53 @@
+"""Credentials the edges hand out: the first-start admin key and local development tokens."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from adapters.auth.tokens import LOCAL_ISSUER, local_signing_key, mint_token, private_file
+from application.access import bootstrap_admin
+from application.commands import CommandContext
+from domain.access import PLATFORM_ADMIN, principal_id_for
+from domain.errors import InvalidValueError, NotFoundError
+from interfaces.bootstrap import Platform
+
+BOOTSTRAP_FILE = "bootstrap-admin.key"
+
+
+def ensure_bootstrap_credential(platform: Platform) -> Path | None:
+    """Creates the platform-admin API key on first start; writes it to a file only its owner can read."""
+    issued = bootstrap_admin(platform.access, str(uuid.uuid4()))
+    if issued is None or not issued.token:
+        return None
+    path = Path(platform.settings.keys_dir) / BOOTSTRAP_FILE
+    private_file(path, (issued.token + "\n").encode())
+    return path
+
+
+def dev_token(platform: Platform, role: str, tenant_id: str | None) -> str:
+    """Registers (once) a local development principal holding ``role`` and signs a bearer token for it."""
+    if platform.settings.jwt_issuer != LOCAL_ISSUER:
+        msg = f"development tokens need PLATFORM_JWT_ISSUER={LOCAL_ISSUER}"
+        raise InvalidValueError(msg)
+    if (role == PLATFORM_ADMIN) == (tenant_id is not None):
+        msg = "platform-admin takes no --tenant; every other role needs one"
+        raise InvalidValueError(msg)
+    if tenant_id is not None and not platform.store.read_stream(_uuid(tenant_id)):
+        raise NotFoundError(f"no such tenant: {tenant_id}")
+    subject = f"dev-{role}" + (f"-{tenant_id}" if tenant_id else "")
+    principal_id = principal_id_for(LOCAL_ISSUER, subject)
+    context = CommandContext("platform-cli", f"dev-token|{subject}|register", "dev-token")
+    if not platform.store.read_stream(principal_id):
+        platform.access.register_principal(context, "person", LOCAL_ISSUER, subject, f"Development {role}", tenant_id)
+    grant = CommandContext("platform-cli", f"dev-token|{subject}|grant|{role}", "dev-token")
+    platform.access.grant_role(grant, principal_id, role)
+    key = local_signing_key(Path(platform.settings.keys_dir))
+    return mint_token(key, subject, platform.settings.jwt_audience)
+
+
+def _uuid(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFoundError(f"no such tenant: {raw}") from None
