@@ -39,7 +39,8 @@ def dev_token(platform: Platform, role: str, tenant_id: str | None) -> str:
     principal_id = principal_id_for(LOCAL_ISSUER, subject)
     context = CommandContext("platform-cli", f"dev-token|{subject}|register", "dev-token")
     if not platform.store.read_stream(principal_id):
-        platform.access.register_principal(context, "person", LOCAL_ISSUER, subject, f"Development {role}", tenant_id)
+        kind = "service" if role == "service" else "person"
+        platform.access.register_principal(context, kind, LOCAL_ISSUER, subject, f"Development {role}", tenant_id)
     grant = CommandContext("platform-cli", f"dev-token|{subject}|grant|{role}", "dev-token")
     platform.access.grant_role(grant, principal_id, role)
     key = local_signing_key(Path(platform.settings.keys_dir))

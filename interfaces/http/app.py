@@ -10,6 +10,7 @@ from litestar import Litestar, Request, get
 from litestar.openapi import OpenAPIConfig
 
 from interfaces.bootstrap import Platform
+from interfaces.http.access import AccessController
 from interfaces.http.auth import authentication_middleware, authorize
 from interfaces.http.problems import EXCEPTION_HANDLERS, UnsupportedMediaTypeError
 from interfaces.http.tenants import TenantController
@@ -46,7 +47,7 @@ def create_app(platform: Platform) -> Litestar:
             platform.worker.stop()
 
     app = Litestar(
-        route_handlers=[TenantController, health],
+        route_handlers=[TenantController, AccessController, health],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=require_json,
         request_max_body_size=platform.settings.max_body_bytes,

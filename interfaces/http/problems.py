@@ -46,7 +46,14 @@ STATUS_OF: dict[type[Exception], tuple[int, str]] = {
 """Exception class -> (HTTP status, problem type slug); the most specific class listed wins."""
 
 
-def problem(request: Request[Any, Any, Any], status: int, slug: str, detail: str, **extra: Any) -> Response[Any]:
+def problem(
+    request: Request[Any, Any, Any],
+    status: int,
+    slug: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[Any]:
     body = {
         "type": TYPE_BASE + slug,
         "title": HTTPStatus(status).phrase,
@@ -55,7 +62,7 @@ def problem(request: Request[Any, Any, Any], status: int, slug: str, detail: str
         "instance": request.url.path,
         **extra,
     }
-    headers = {"Retry-After": "1"} if status == 503 else {}
+    headers = {**({"Retry-After": "1"} if status == 503 else {}), **(headers or {})}
     return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -72,7 +79,7 @@ def handle_http(request: Request[Any, Any, Any], error: HTTPException) -> Respon
         return _validation_problem(request, error)
     status = error.status_code
     slug = HTTPStatus(status).phrase.lower().replace(" ", "-")
-    return problem(request, status, slug, error.detail)
+    return problem(request, status, slug, error.detail, dict(error.headers or {}))
 
 
 def _validation_problem(request: Request[Any, Any, Any], error: ValidationException) -> Response[Any]:
