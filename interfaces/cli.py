@@ -53,12 +53,17 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from interfaces.bootstrap import bootstrap
     from interfaces.http.app import create_app
+    from interfaces.tls import uvicorn_tls_options
 
+    tls = uvicorn_tls_options(settings)
     platform = bootstrap(settings)
     announce_bootstrap_credential(platform)
-    print(f"serving on http://{settings.host}:{settings.port} (event store: {settings.event_store})", file=sys.stderr)
+    scheme = "https" if tls else "http"
+    print(
+        f"serving on {scheme}://{settings.host}:{settings.port} (event store: {settings.event_store})", file=sys.stderr
+    )
     try:
-        uvicorn.run(create_app(platform), host=settings.host, port=settings.port, log_level="warning")
+        uvicorn.run(create_app(platform), host=settings.host, port=settings.port, log_level="warning", **tls)
     finally:
         platform.close()
     return 0
@@ -115,18 +120,17 @@ def cmd_relay(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     from adapters.readmodels import ReadModelStore, sqlite_url
     from adapters.replay import replay_and_compare
-    from eventstore.adapters import open_event_store
-    from interfaces.bootstrap import open_read_models
+    from interfaces.bootstrap import bootstrap
     from projections import ALL
 
     target_url = args.into or sqlite_url(Path(tempfile.mkdtemp(prefix="platform-replay-")) / "readmodels.db")
-    store = open_event_store(settings.event_store, settings.event_store_url)
-    live, target = open_read_models(settings), ReadModelStore(target_url, ALL)
+    platform = bootstrap(settings)
+    target = ReadModelStore(target_url, ALL)
     try:
-        report = replay_and_compare(store, live, target, progress_printer("replayed"))
+        report = replay_and_compare(platform.store, platform.read_models, target, progress_printer("replayed"))
     finally:
-        for closable in (target, live, store):
-            closable.close()
+        target.close()
+        platform.close()
     rate = report.events / report.seconds if report.seconds else 0.0
     print(f"replayed {report.events} events in {report.seconds:.2f} s ({rate:,.0f} events/s) into {target_url}")
     for c in report.comparisons:
@@ -163,6 +167,15 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("--host", help="address to listen on (PLATFORM_HOST)")
             command.add_argument("--port", type=int, help="port to listen on (PLATFORM_PORT)")
             command.add_argument("--no-projections", action="store_true", help="leave read models to other workers")
+            command.add_argument(
+                "--tls-cert", metavar="PEM", help="certificate chain: serve HTTPS only (PLATFORM_TLS_CERT)"
+            )
+            command.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert (PLATFORM_TLS_KEY)")
+            command.add_argument(
+                "--tls-client-ca",
+                metavar="PEM",
+                help="accept client certificates signed by this CA (PLATFORM_TLS_CLIENT_CA)",
+            )
         if name == "token":
             command.add_argument("--role", required=True, choices=ROLES, help="the role the token's principal holds")
             command.add_argument("--tenant", metavar="TENANT_ID", help="the tenant (every role but platform-admin)")
@@ -176,7 +189,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        overrides = {"host": getattr(args, "host", None), "port": getattr(args, "port", None)}
+        overrides = {
+            name: getattr(args, name, None) for name in ("host", "port", "tls_cert", "tls_key", "tls_client_ca")
+        }
         if getattr(args, "no_projections", False):
             overrides["projections"] = "off"
         settings = Settings.from_env(**overrides)

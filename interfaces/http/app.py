@@ -12,7 +12,9 @@ from litestar.openapi import OpenAPIConfig
 from interfaces.bootstrap import Platform
 from interfaces.http.access import AccessController
 from interfaces.http.auth import authentication_middleware, authorize
+from interfaces.http.gateway import cors_config, gateway_middleware, security_headers_hook
 from interfaces.http.problems import EXCEPTION_HANDLERS, UnsupportedMediaTypeError
+from interfaces.http.ratelimit import rate_limit_middleware
 from interfaces.http.tenants import TenantController
 from interfaces.http.tracing import tracing_middleware
 
@@ -37,6 +39,8 @@ async def health() -> dict[str, str]:
 
 
 def create_app(platform: Platform) -> Litestar:
+    settings = platform.settings
+
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         if platform.settings.projections == "inprocess":
@@ -50,10 +54,17 @@ def create_app(platform: Platform) -> Litestar:
         route_handlers=[TenantController, AccessController, health],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=require_json,
-        request_max_body_size=platform.settings.max_body_bytes,
+        request_max_body_size=settings.max_body_bytes,
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="Governed data platform", version="0.1.0", path="/schema"),
-        middleware=[tracing_middleware, authentication_middleware()],
+        middleware=[
+            tracing_middleware,
+            *gateway_middleware(settings),
+            authentication_middleware(),
+            rate_limit_middleware(settings),  # after authentication: it limits per principal and tenant
+        ],
+        before_send=[security_headers_hook],
+        cors_config=cors_config(settings),
         guards=[authorize],
         debug=False,
     )

@@ -164,4 +164,4 @@ def test_first_start_prints_a_bootstrap_admin_key_once_into_an_owner_only_file(e
 def test_token_refuses_a_tenant_that_does_not_exist(env: dict[str, str]) -> None:
     result = run(["token", "--role", "analyst", "--tenant", "9f0c1c1e-0000-4000-8000-000000000000"], env)
     assert result.returncode == 2
-    assert result.stderr.strip().startswith("platform token: no such tenant")
+    assert result.stderr.strip().splitlines()[-1].startswith("platform token: no such tenant")
