@@ -1,0 +1,46 @@
+"""`platform relay`: publishes the event log to NATS JetStream until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from adapters.nats.relay import Progress, Relay
+from eventstore.adapters import open_event_store
+from eventstore.port import EventStore
+from interfaces.settings import Settings
+
+
+def build_relay(settings: Settings, store: EventStore, progress: Progress | None = None) -> Relay:
+    """The relay for these settings, reading the given event store."""
+    return Relay(store, settings.nats_url, settings.nats_stream, settings.nats_subject_prefix, progress=progress)
+
+
+def run_relay(settings: Settings, stop: threading.Event | None = None, progress: Progress | None = None) -> None:
+    """Runs the relay until ``stop`` is set; without one, until SIGINT or SIGTERM."""
+    store = open_event_store(settings.event_store, settings.event_store_url, poll_interval=settings.poll_interval)
+    try:
+        with _stop_event(stop) as stopping:
+            asyncio.run(build_relay(settings, store, progress).run(stopping))
+    finally:
+        store.close()
+
+
+@contextmanager
+def _stop_event(stop: threading.Event | None) -> Iterator[threading.Event]:
+    """The given stop event, or one that SIGINT and SIGTERM set (signals can be caught in the main thread only)."""
+    if stop is not None or threading.current_thread() is not threading.main_thread():
+        yield stop or threading.Event()
+        return
+    stopping = threading.Event()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda _signum, _frame: stopping.set())
+    try:
+        yield stopping
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
