@@ -78,7 +78,7 @@ class AccessService:
             principal_id_for(issuer, subject),
             make=lambda: Principal.register(kind, issuer, subject, display_name, tenant_id),
             tenant_of=_principal_tenant,
-            exists=lambda: PrincipalExistsError(f"principal {subject!r} of {issuer!r} is already registered"),
+            exists=lambda: PrincipalExistsError(f"principal {principal_id_for(issuer, subject)} is already registered"),
         )
 
     def grant_role(self, context: CommandContext, principal_id: UUID, role: str) -> CommandResult:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Protocol
 from uuid import UUID
 
 from application.commands import CommandContext, CommandResult, CommandRunner, replay
-from domain.errors import ConflictError
+from domain.errors import ConflictError, InvalidValueError
 from domain.tenants import Tenant, check_slug, tenant_id_for
 
 
 class SlugTakenError(ConflictError):
     """Another tenant already has this slug (slugs are never reused)."""
+
+
+class DataKeyShredder(Protocol):
+    """Destroys a tenant's data key for good, so its encrypted fields read as erased (idempotent)."""
+
+    def destroy_data_key(self, tenant_id: str) -> None: ...
 
 
 def _tenant_of(tenant: Tenant) -> str:
@@ -20,8 +27,9 @@ def _tenant_of(tenant: Tenant) -> str:
 class TenantService:
     """Onboards tenants and changes their entitlements and lifecycle."""
 
-    def __init__(self, runner: CommandRunner) -> None:
+    def __init__(self, runner: CommandRunner, keys: DataKeyShredder | None = None) -> None:
         self.runner = runner
+        self.keys = keys
 
     def onboard_tenant(self, context: CommandContext, slug: str, display_name: str, plan: str) -> CommandResult:
         """Onboards a new tenant under a slug no tenant has had before."""
@@ -55,6 +63,17 @@ class TenantService:
         """Reinstates a suspended tenant."""
         return self.runner.update(context, "reinstate_tenant", tenant_id, lambda t: t.reinstate(), _tenant_of)
 
-    def offboard_tenant(self, context: CommandContext, tenant_id: UUID, reason: str) -> CommandResult:
-        """Offboards an active tenant for good."""
-        return self.runner.update(context, "offboard_tenant", tenant_id, lambda t: t.offboard(reason), _tenant_of)
+    def offboard_tenant(
+        self, context: CommandContext, tenant_id: UUID, reason: str, erase: bool = False
+    ) -> CommandResult:
+        """Offboards an active tenant for good; with ``erase`` its personal data and secrets become unreadable."""
+        if erase and self.keys is None:
+            msg = "erasure needs the key store, and this platform runs without one"
+            raise InvalidValueError(msg)
+        result = self.runner.update(
+            context, "offboard_tenant", tenant_id, lambda t: t.offboard(reason, erase), _tenant_of
+        )
+        if erase and self.keys is not None:
+            # After the event is stored, and again on a retried command: destroying a destroyed key is a no-op.
+            self.keys.destroy_data_key(str(tenant_id))
+        return result

@@ -29,6 +29,7 @@ class Principal(Aggregate):
     personal_fields = ("display_name",)
 
     class Registered(Aggregate.Created):
+        encrypted_fields = ("subject", "display_name")
         kind: str
         issuer: str
         subject: str
@@ -117,7 +118,7 @@ class ApiKey(Aggregate):
     def issue(
         cls, key_id: UUID, principal_id: str, tenant_id: str | None, prefix: str, salt: str, digest: str
     ) -> ApiKey:
-        if not KEY_PREFIX.match(prefix):
+        if not KEY_PREFIX.fullmatch(prefix):
             msg = "an API key prefix is 12 lowercase letters or digits"
             raise InvalidValueError(msg)
         return cls._create(

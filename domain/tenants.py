@@ -16,6 +16,7 @@ PLANS = ("trial", "standard", "enterprise")
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 MAX_DISPLAY_NAME = 200
+MAX_REASON = 1000
 
 
 class TenantNotActiveError(ConflictError):
@@ -28,7 +29,7 @@ def tenant_id_for(slug: str) -> UUID:
 
 
 def check_slug(slug: str) -> str:
-    if not SLUG.match(slug):
+    if not SLUG.fullmatch(slug):
         msg = "slug must be 1-63 lowercase letters, digits or inner hyphens"
         raise InvalidValueError(msg)
     return slug
@@ -42,6 +43,14 @@ def _check_display_name(display_name: str) -> str:
     return cleaned
 
 
+def _check_reason(reason: str) -> str:
+    cleaned = reason.strip()
+    if not cleaned or len(cleaned) > MAX_REASON:
+        msg = f"a reason is 1-{MAX_REASON} characters"
+        raise InvalidValueError(msg)
+    return cleaned
+
+
 def _check_plan(plan: str) -> str:
     if plan not in PLANS:
         msg = f"plan must be one of {', '.join(PLANS)}"
@@ -51,7 +60,7 @@ def _check_plan(plan: str) -> str:
 
 def _check_entitlements(features: list[str], quotas: dict[str, int]) -> tuple[list[str], dict[str, int]]:
     for name in [*features, *quotas]:
-        if not NAME.match(name):
+        if not NAME.fullmatch(name):
             msg = f"entitlement name {name!r} must be lowercase letters, digits, '_', '.' or '-'"
             raise InvalidValueError(msg)
     for name, limit in quotas.items():
@@ -80,7 +89,14 @@ class Tenant(Aggregate):
         pass
 
     class Offboarded(Aggregate.Event):
+        class_version = 2
         reason: str
+        erase: bool
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Offboardings recorded before erasure existed erased nothing."""
+            state["erase"] = False
 
     @staticmethod
     def create_id(slug: str, display_name: str, plan: str) -> UUID:
@@ -98,6 +114,7 @@ class Tenant(Aggregate):
         self.status = "active"
         self.features: list[str] = []
         self.quotas: dict[str, int] = {}
+        self.erased = False
 
     def change_entitlements(self, features: list[str], quotas: dict[str, Any]) -> None:
         self._require("active")
@@ -110,7 +127,7 @@ class Tenant(Aggregate):
 
     def suspend(self, reason: str) -> None:
         self._require("active")
-        self._suspended(reason.strip())
+        self._suspended(_check_reason(reason))
 
     @event(Suspended)
     def _suspended(self, reason: str) -> None:
@@ -124,14 +141,18 @@ class Tenant(Aggregate):
     def _reinstated(self) -> None:
         self.status = "active"
 
-    def offboard(self, reason: str) -> None:
-        """Offboarding is final; only an active tenant can be offboarded (suspended ones are reinstated first)."""
+    def offboard(self, reason: str, erase: bool = False) -> None:
+        """Offboarding is final; only an active tenant can be offboarded (suspended ones are reinstated first).
+
+        With ``erase`` the tenant's personal data and secrets are to be erased for good (crypto-shredding).
+        """
         self._require("active")
-        self._offboarded(reason.strip())
+        self._offboarded(_check_reason(reason), erase)
 
     @event(Offboarded)
-    def _offboarded(self, reason: str) -> None:
+    def _offboarded(self, reason: str, erase: bool) -> None:
         self.status = "offboarded"
+        self.erased = erase
 
     def _require(self, status: str) -> None:
         if self.status != status:

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import InfrastructureFactory, Notification
 
+from eventstore.cipher import FieldCipher
 from eventstore.recorder_store import RecorderEventStore
 
 KINDS = ("memory", "sqlite", "postgres", "eventstoredb")
@@ -23,16 +24,21 @@ class UnknownEventStoreError(ValueError):
     """The setting names no event-store adapter."""
 
 
-def open_event_store(kind: str, url: str = "", *, poll_interval: float = 0.05) -> RecorderEventStore:
-    """Opens (and creates where needed) the event store of the given kind at the given URL."""
+def open_event_store(
+    kind: str, url: str = "", *, poll_interval: float = 0.05, cipher: FieldCipher | None = None
+) -> RecorderEventStore:
+    """Opens (and creates where needed) the event store of the given kind at the given URL.
+
+    With a field cipher, the fields events declare in ``encrypted_fields`` are stored encrypted.
+    """
     if kind == "memory":
-        return _memory()
+        return _memory(cipher)
     if kind == "sqlite":
-        return _sqlite(url, poll_interval)
+        return _sqlite(url, poll_interval, cipher)
     if kind == "postgres":
-        return _postgres(url)
+        return _postgres(url, cipher)
     if kind == "eventstoredb":
-        return _eventstoredb(url)
+        return _eventstoredb(url, cipher)
     msg = f"unknown event store {kind!r}; choose one of {', '.join(KINDS)}"
     raise UnknownEventStoreError(msg)
 
@@ -41,7 +47,7 @@ def _factory(env: dict[str, str]) -> Any:
     return InfrastructureFactory.construct(env)
 
 
-def _memory() -> RecorderEventStore:
+def _memory(cipher: FieldCipher | None) -> RecorderEventStore:
     recorder = cast(Any, _factory({"PERSISTENCE_MODULE": "eventsourcing.popo"}).application_recorder())
 
     def read_stream(stream_id: UUID) -> Sequence[Notification]:
@@ -49,7 +55,7 @@ def _memory() -> RecorderEventStore:
             index = recorder._stored_events_index[str(stream_id)]
             return [_notification(i + 1, recorder._stored_events[i]) for i in index.values()]
 
-    return RecorderEventStore("memory", recorder, read_stream, push=True)
+    return RecorderEventStore("memory", recorder, read_stream, push=True, cipher=cipher)
 
 
 def sqlite_path(url: str) -> str:
@@ -62,7 +68,7 @@ def sqlite_path(url: str) -> str:
     return path
 
 
-def _sqlite(url: str, poll_interval: float) -> RecorderEventStore:
+def _sqlite(url: str, poll_interval: float, cipher: FieldCipher | None) -> RecorderEventStore:
     factory = _factory(
         {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": sqlite_path(url), "SQLITE_LOCK_TIMEOUT": "10"}
     )
@@ -83,7 +89,7 @@ def _sqlite(url: str, poll_interval: float) -> RecorderEventStore:
                 for row in cursor.fetchall()
             ]
 
-    return RecorderEventStore("sqlite", recorder, read_stream, push=False, poll_interval=poll_interval)
+    return RecorderEventStore("sqlite", recorder, read_stream, push=False, poll_interval=poll_interval, cipher=cipher)
 
 
 def postgres_env(url: str) -> dict[str, str]:
@@ -103,7 +109,7 @@ def postgres_env(url: str) -> dict[str, str]:
     }
 
 
-def _postgres(url: str) -> RecorderEventStore:
+def _postgres(url: str, cipher: FieldCipher | None) -> RecorderEventStore:
     import psycopg
     from psycopg import sql
 
@@ -131,7 +137,7 @@ def _postgres(url: str) -> RecorderEventStore:
                 for row in cursor.fetchall()
             ]
 
-    return RecorderEventStore("postgres", recorder, read_stream, push=True, on_close=factory.close)
+    return RecorderEventStore("postgres", recorder, read_stream, push=True, on_close=factory.close, cipher=cipher)
 
 
 def _libpq(env: dict[str, str]) -> str:
@@ -141,17 +147,29 @@ def _libpq(env: dict[str, str]) -> str:
     )
 
 
-def _eventstoredb(url: str) -> RecorderEventStore:
+def _eventstoredb(url: str, cipher: FieldCipher | None) -> RecorderEventStore:
+    from eventsourcing_eventstoredb.recorders import EventStoreDBApplicationRecorder
     from kurrentdbclient.exceptions import NotFoundError
 
+    class PerEventPositions(EventStoreDBApplicationRecorder):
+        """Answers each appended event's own commit position (the module answers the append's for all of them)."""
+
+        def insert_events(self, stored_events: Any, **kwargs: Any) -> Sequence[int]:
+            super().insert_events(stored_events, **kwargs)
+            first = stored_events[0]
+            recorded = self.client.read_stream(
+                str(first.originator_id), stream_position=first.originator_version, limit=len(stored_events)
+            )
+            return [_commit_position(r) for r in recorded]
+
     factory = _factory({"PERSISTENCE_MODULE": "eventsourcing_eventstoredb", "EVENTSTOREDB_URI": url})
-    recorder = factory.application_recorder()
+    recorder = PerEventPositions(factory.client)
 
     def read_stream(stream_id: UUID) -> Sequence[Notification]:
         try:
             return [
                 Notification(
-                    id=int(recorded.commit_position or 0),
+                    id=_commit_position(recorded),
                     originator_id=stream_id,
                     originator_version=recorded.stream_position,
                     topic=recorded.type,
@@ -162,7 +180,14 @@ def _eventstoredb(url: str) -> RecorderEventStore:
         except NotFoundError:
             return []
 
-    return RecorderEventStore("eventstoredb", recorder, read_stream, push=True)
+    return RecorderEventStore("eventstoredb", recorder, read_stream, push=True, cipher=cipher)
+
+
+def _commit_position(recorded: Any) -> int:
+    if recorded.commit_position is None:
+        msg = f"EventStoreDB gave no commit position for {recorded.stream_name}@{recorded.stream_position}"
+        raise ValueError(msg)
+    return int(recorded.commit_position)
 
 
 def _notification(position: int, stored: Any) -> Notification:

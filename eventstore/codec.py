@@ -3,6 +3,10 @@
 Stored state is JSON: {"meta": <Metadata>, "data": <the event's own fields>}. Event fields are
 JSON-native values (str, int, float, bool, None, lists and dicts of them); the event's time is the
 metadata's recorded_at, so replay never consults a clock.
+
+With a field cipher, the fields an event class names in ``encrypted_fields`` are stored sealed with the
+tenant's data key and listed under "enc": {"meta": ..., "data": ..., "enc": ["display_name"]}. Once the
+tenant's key is destroyed they read as ERASED, and the event is otherwise intact.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import msgspec
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
 
+from eventstore.cipher import FieldCipher, KeyErasedError, encrypted_fields_of
 from eventstore.envelope import Metadata, RecordedEvent
 
 MAX_EVENT_BYTES = 256 * 1024
@@ -22,14 +27,22 @@ MAX_EVENT_BYTES = 256 * 1024
 
 _BASE_FIELDS = ("originator_id", "originator_version", "timestamp")
 
+ERASED = "[erased]"
+"""What a sealed field reads as once its tenant's data key has been destroyed."""
+
 
 class EventTooLargeError(ValueError):
     """An event's stored form is over the size limit; store a reference to the data instead."""
 
 
-class _Stored(msgspec.Struct, frozen=True):
+class FieldCipherMissingError(ValueError):
+    """A stored event has sealed fields but the event store was opened without the field cipher."""
+
+
+class _Stored(msgspec.Struct, frozen=True, omit_defaults=True):
     meta: Metadata
     data: dict[str, Any]
+    enc: list[str] = []
 
 
 _encoder = msgspec.json.Encoder()
@@ -59,8 +72,35 @@ def event_data(event: Any) -> dict[str, Any]:
     return {k: v for k, v in event.__dict__.items() if k not in _BASE_FIELDS}
 
 
-def encode(event: Any, metadata: Metadata) -> StoredEvent:
-    state = _encoder.encode(_Stored(meta=metadata, data=event_data(event)))
+def _seal(cls: type, data: dict[str, Any], tenant_id: str | None, cipher: FieldCipher | None) -> list[str]:
+    """Replaces the class's encrypted fields in ``data`` by sealed tokens; returns their names."""
+    if cipher is None:
+        return []
+    sealed = [name for name in encrypted_fields_of(cls) if name in data]
+    for name in sealed:
+        data[name] = cipher.encrypt(tenant_id, data[name])
+    return sealed
+
+
+def _open(envelope: _Stored, data: dict[str, Any], cipher: FieldCipher | None) -> dict[str, Any]:
+    """Opens the sealed fields of ``data``; a field whose data key was destroyed reads as ERASED."""
+    if not envelope.enc:
+        return data
+    if cipher is None:
+        msg = f"event {envelope.meta.event_id} has sealed fields; open the event store with the field cipher"
+        raise FieldCipherMissingError(msg)
+    for name in envelope.enc:
+        try:
+            data[name] = cipher.decrypt(envelope.meta.tenant_id, data[name])
+        except KeyErasedError:
+            data[name] = ERASED
+    return data
+
+
+def encode(event: Any, metadata: Metadata, cipher: FieldCipher | None = None) -> StoredEvent:
+    data = event_data(event)
+    sealed = _seal(type(event), data, metadata.tenant_id, cipher)
+    state = _encoder.encode(_Stored(meta=metadata, data=data, enc=sealed))
     if len(state) > MAX_EVENT_BYTES:
         msg = f"event {type_name(type(event))} is {len(state)} bytes; the limit is {MAX_EVENT_BYTES}"
         raise EventTooLargeError(msg)
@@ -81,10 +121,10 @@ def upcast(cls: type, data: dict[str, Any], from_version: int) -> dict[str, Any]
     return data
 
 
-def decode(position: int, stored: StoredEvent) -> RecordedEvent:
+def decode(position: int, stored: StoredEvent, cipher: FieldCipher | None = None) -> RecordedEvent:
     envelope = _decoder.decode(stored.state)
     cls = resolve_topic(stored.topic)
-    data = upcast(cls, dict(envelope.data), envelope.meta.schema_version)
+    data = upcast(cls, _open(envelope, dict(envelope.data), cipher), envelope.meta.schema_version)
     stream_id = stored.originator_id if isinstance(stored.originator_id, UUID) else UUID(stored.originator_id)
     event = cls.__new__(cls)
     event.__dict__.update(

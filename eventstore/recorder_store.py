@@ -13,6 +13,7 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Notification, PersistenceError
 
 from eventstore import codec
+from eventstore.cipher import FieldCipher
 from eventstore.envelope import RecordedEvent
 from eventstore.port import ConcurrencyError, EventStoreUnavailableError, PendingEvent, Subscription
 from eventstore.subscriptions import QueueSubscription, polling_source
@@ -21,7 +22,7 @@ StreamReader = Callable[[UUID], Sequence[Notification]]
 
 
 class RecorderEventStore:
-    """Event store over an eventsourcing ApplicationRecorder."""
+    """Event store over an eventsourcing ApplicationRecorder; with a cipher, sealed fields are encrypted at rest."""
 
     def __init__(
         self,
@@ -32,6 +33,7 @@ class RecorderEventStore:
         push: bool,
         on_close: Callable[[], None] = lambda: None,
         poll_interval: float = 0.05,
+        cipher: FieldCipher | None = None,
     ) -> None:
         self.name = name
         self.recorder = recorder
@@ -39,6 +41,7 @@ class RecorderEventStore:
         self._push = push
         self._on_close = on_close
         self._poll_interval = poll_interval
+        self._cipher = cipher
 
     def append(self, events: Sequence[PendingEvent]) -> list[int]:
         if not events:
@@ -46,7 +49,7 @@ class RecorderEventStore:
         if len({pending.event.originator_id for pending in events}) != 1:
             msg = "one append writes one stream"
             raise ValueError(msg)
-        stored = [codec.encode(pending.event, pending.metadata) for pending in events]
+        stored = [codec.encode(pending.event, pending.metadata, self._cipher) for pending in events]
         try:
             positions = self.recorder.insert_events(stored)
         except IntegrityError as error:
@@ -57,11 +60,11 @@ class RecorderEventStore:
         return list(positions)
 
     def read_stream(self, stream_id: UUID) -> list[RecordedEvent]:
-        return [codec.decode(n.id, n) for n in self._read_stream_notifications(stream_id)]
+        return [codec.decode(n.id, n, self._cipher) for n in self._read_stream_notifications(stream_id)]
 
     def read_all(self, after: int, limit: int, until: int | None = None) -> list[RecordedEvent]:
         notifications = self.recorder.select_notifications(after, limit, stop=until, inclusive_of_start=False)
-        return [codec.decode(n.id, n) for n in notifications]
+        return [codec.decode(n.id, n, self._cipher) for n in notifications]
 
     def last_position(self) -> int:
         return self.recorder.max_notification_id() or 0
@@ -84,7 +87,7 @@ class RecorderEventStore:
 
                 threading.Thread(target=stop_when_asked, daemon=True).start()
                 for notification in notifications:
-                    yield codec.decode(notification.id, notification)
+                    yield codec.decode(notification.id, notification, self._cipher)
 
         return source
 

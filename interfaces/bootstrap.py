@@ -10,10 +10,12 @@ import projections
 from adapters.auth.authenticator import Authenticator
 from adapters.auth.cedar import PolicyEngine
 from adapters.auth.tokens import TokenVerifier
+from adapters.keys import EnvelopeCipher, open_envelope_cipher
 from adapters.projection_worker import ProjectionWorker
 from adapters.readmodels import ReadModelStore
 from application.access import AccessService
 from application.commands import CommandRunner
+from application.secrets import SecretService
 from application.tenants import TenantService
 from eventstore.adapters import open_event_store
 from eventstore.port import EventStore
@@ -36,31 +38,50 @@ class Platform:
     worker: ProjectionWorker
     authenticator: Authenticator
     policies: PolicyEngine
+    secrets: SecretService
+    cipher: EnvelopeCipher
 
     def close(self) -> None:
         self.worker.stop()
         self.read_models.close()
         self.store.close()
+        self.cipher.close()
 
 
 def open_read_models(settings: Settings) -> ReadModelStore:
     return ReadModelStore(settings.read_model_url, projections.ALL)
 
 
+def open_field_cipher(settings: Settings) -> EnvelopeCipher:
+    """Envelope encryption of personal and secret event fields: the keyring (PLATFORM_KEK_FILE, or created under
+    PLATFORM_KEYS_DIR) and the data-key database (PLATFORM_KEYS_URL, else a file under PLATFORM_KEYS_DIR)."""
+    return open_envelope_cipher(settings.keys_dir, settings.kek_file, settings.keys_url)
+
+
+def open_store(settings: Settings, cipher: EnvelopeCipher) -> EventStore:
+    """The event store the settings name, sealing and opening encrypted fields with the cipher."""
+    return open_event_store(
+        settings.event_store, settings.event_store_url, poll_interval=settings.poll_interval, cipher=cipher
+    )
+
+
 def bootstrap(settings: Settings | None = None) -> Platform:
     settings = settings or Settings.from_env()
-    store = open_event_store(settings.event_store, settings.event_store_url, poll_interval=settings.poll_interval)
+    cipher = open_field_cipher(settings)
+    store = open_store(settings, cipher)
     read_models = open_read_models(settings)
     runner = CommandRunner(store, utc_now)
     return Platform(
         settings=settings,
         store=store,
         read_models=read_models,
-        tenants=TenantService(runner),
+        tenants=TenantService(runner, cipher),
         access=AccessService(runner),
         worker=ProjectionWorker(store, read_models),
         authenticator=Authenticator(read_models.engine, token_verifier(settings), utc_now),
         policies=PolicyEngine(),
+        secrets=SecretService(runner, cipher),
+        cipher=cipher,
     )
 
 

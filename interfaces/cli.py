@@ -139,6 +139,26 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if report.equal else 1
 
 
+def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.keys.rotation import retire_kek, rotate_kek
+    from interfaces.bootstrap import open_field_cipher
+
+    cipher = open_field_cipher(settings)
+    try:
+        if args.action == "rotate":
+            rotation = rotate_kek(cipher.keys)
+            print(f"key-encryption key {rotation.kek_id} is current (was {rotation.previous});", end=" ")
+            print(f"{rotation.rewrapped} data keys re-wrapped")
+        else:
+            if not args.kek_id:
+                raise CliError("retire needs the KEK id to retire")
+            retire_kek(cipher.keys, args.kek_id)
+            print(f"key-encryption key {args.kek_id} retired")
+    finally:
+        cipher.close()
+    return 0
+
+
 def cmd_version(settings: Settings, args: argparse.Namespace) -> int:
     print(f"platform {package_version('governed-data-platform')} (event store: {settings.event_store})")
     return 0
@@ -154,6 +174,7 @@ COMMANDS: dict[str, tuple[Callable[[Settings, argparse.Namespace], int], str]] =
         "rebuild every read model from the log into a fresh database and compare with the live ones",
     ),
     "token": (cmd_token, "print a development bearer token for a role (signed with the local key)"),
+    "keys": (cmd_keys, "rotate the key-encryption key (re-wrapping every data key) or retire an old one"),
     "version": (cmd_version, "print the version"),
 }
 
@@ -179,6 +200,9 @@ def parser() -> argparse.ArgumentParser:
         if name == "token":
             command.add_argument("--role", required=True, choices=ROLES, help="the role the token's principal holds")
             command.add_argument("--tenant", metavar="TENANT_ID", help="the tenant (every role but platform-admin)")
+        if name == "keys":
+            command.add_argument("action", choices=("rotate", "retire"), help="rotate, or retire KEK_ID")
+            command.add_argument("kek_id", nargs="?", metavar="KEK_ID", help="the key-encryption key to retire")
         if name == "replay":
             command.add_argument(
                 "--into", metavar="URL", help="read-model database to rebuild into (default: a new file)"

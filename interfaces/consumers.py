@@ -13,7 +13,7 @@ from opentelemetry.trace import TracerProvider
 from adapters.nats.consumers import FED_FROM_NATS, ReadModelFeeder, subscribe_read_model
 from adapters.nats.jetstream import ensure_stream
 from adapters.readmodels import ReadModelStore
-from interfaces.bootstrap import open_read_models
+from interfaces.bootstrap import open_field_cipher, open_read_models
 from interfaces.settings import Settings
 
 
@@ -28,20 +28,21 @@ def build_consumers_app(
     Without ``read_models`` it opens the store from the settings and closes it on shutdown.
     """
     store = read_models or open_read_models(settings)
+    cipher = open_field_cipher(settings)
     # one log line per message at INFO would drown the rest; faststream logs them at DEBUG here
     broker = NatsBroker(
         settings.nats_url, name="platform-consumers", max_reconnect_attempts=-1, log_level=logging.DEBUG
     )
     tracer = trace.get_tracer("platform.consumers", tracer_provider=tracer_provider)
     for name in FED_FROM_NATS:
-        feeder = ReadModelFeeder(store, name, tracer)
+        feeder = ReadModelFeeder(store, name, tracer, cipher=cipher)
         subscribe_read_model(broker, feeder, settings.nats_stream, settings.nats_subject_prefix)
 
     async def ensure_the_stream() -> None:  # the consumers bind to it, so it must exist first
         connection = await broker.connect()
         await ensure_stream(connection.jetstream(), settings.nats_stream, settings.nats_subject_prefix)
 
-    app = FastStream(broker, on_startup=[ensure_the_stream])
+    app = FastStream(broker, on_startup=[ensure_the_stream], after_shutdown=[cipher.close])
     if read_models is None:
         app.after_shutdown(store.close)
     return app

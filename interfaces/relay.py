@@ -9,24 +9,31 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from adapters.nats.relay import Progress, Relay
-from eventstore.adapters import open_event_store
+from eventstore.cipher import FieldCipher
 from eventstore.port import EventStore
+from interfaces.bootstrap import open_field_cipher, open_store
 from interfaces.settings import Settings
 
 
-def build_relay(settings: Settings, store: EventStore, progress: Progress | None = None) -> Relay:
-    """The relay for these settings, reading the given event store."""
-    return Relay(store, settings.nats_url, settings.nats_stream, settings.nats_subject_prefix, progress=progress)
+def build_relay(
+    settings: Settings, store: EventStore, progress: Progress | None = None, cipher: FieldCipher | None = None
+) -> Relay:
+    """The relay for these settings, reading the given event store (sealed fields stay sealed on NATS)."""
+    return Relay(
+        store, settings.nats_url, settings.nats_stream, settings.nats_subject_prefix, progress=progress, cipher=cipher
+    )
 
 
 def run_relay(settings: Settings, stop: threading.Event | None = None, progress: Progress | None = None) -> None:
     """Runs the relay until ``stop`` is set; without one, until SIGINT or SIGTERM."""
-    store = open_event_store(settings.event_store, settings.event_store_url, poll_interval=settings.poll_interval)
+    cipher = open_field_cipher(settings)
+    store = open_store(settings, cipher)
     try:
         with _stop_event(stop) as stopping:
-            asyncio.run(build_relay(settings, store, progress).run(stopping))
+            asyncio.run(build_relay(settings, store, progress, cipher).run(stopping))
     finally:
         store.close()
+        cipher.close()
 
 
 @contextmanager

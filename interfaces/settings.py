@@ -70,6 +70,8 @@ class Settings:
     """PLATFORM_TLS_KEY: PEM private key for PLATFORM_TLS_CERT."""
     tls_client_ca: str = ""
     """PLATFORM_TLS_CLIENT_CA: PEM CA bundle; when set, clients may present certificates signed by it."""
+    keys_url: str = ""
+    """PLATFORM_KEYS_URL: database of the wrapped tenant data keys (default: sqlite file under PLATFORM_KEYS_DIR)."""
     kek_file: str = ""
     """PLATFORM_KEK_FILE: file holding the key-encryption keyring; created under PLATFORM_KEYS_DIR when empty."""
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Column, Integer, Select, String, Table, select
+from sqlalchemy import JSON, BigInteger, Column, Select, String, Table, select
 
 from domain.access import ApiKey, Denial, Principal
+from domain.tenants import Tenant
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata
 
 principals = Table(
@@ -20,7 +21,7 @@ principals = Table(
     Column("tenant_id", String(36), index=True),
     Column("roles", JSON, nullable=False),
     Column("registered_at", String(40), nullable=False),
-    Column("position", Integer, nullable=False),
+    Column("position", BigInteger, nullable=False),
 )
 
 api_keys = Table(
@@ -35,7 +36,7 @@ api_keys = Table(
     Column("status", String(16), nullable=False),
     Column("expires_at", String(40)),
     Column("created_at", String(40), nullable=False),
-    Column("position", Integer, nullable=False),
+    Column("position", BigInteger, nullable=False),
 )
 
 denials = Table(
@@ -48,7 +49,7 @@ denials = Table(
     Column("resource", String(200), nullable=False),
     Column("reasons", JSON, nullable=False),
     Column("recorded_at", String(40), nullable=False),
-    Column("position", Integer, nullable=False),
+    Column("position", BigInteger, nullable=False),
 )
 
 
@@ -70,6 +71,9 @@ def evolve(recorded: EventView) -> list[Change]:
             return [Upsert(principals, {"principal_id": str(event.originator_id)}, values)]
         case Principal.RoleGranted() | Principal.RoleRevoked():
             return [Update(principals, {"principal_id": str(event.originator_id)}, {"roles": event.roles})]
+        case Tenant.Offboarded() if event.erase:
+            erased = {"display_name": ERASED, "subject": ERASED}
+            return [Update(principals, {"tenant_id": str(event.originator_id)}, erased)]
         case ApiKey.Issued():
             values = {
                 "prefix": event.prefix,
@@ -100,6 +104,9 @@ def evolve(recorded: EventView) -> list[Change]:
             return [Upsert(denials, {"denial_id": str(event.originator_id)}, values)]
     return []
 
+
+ERASED = "[erased]"
+"""Personal data once its tenant's key is destroyed (the codec's value; projections cannot import it)."""
 
 projection = Projection("access", (principals, api_keys, denials), evolve)
 

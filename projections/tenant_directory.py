@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Column, Integer, Select, String, Table, select
+from sqlalchemy import JSON, BigInteger, Column, Integer, Select, String, Table, Text, select
 
 from domain.tenants import Tenant
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata
@@ -17,13 +17,13 @@ tenants = Table(
     Column("display_name", String(200), nullable=False),
     Column("plan", String(32), nullable=False),
     Column("status", String(16), nullable=False),
-    Column("status_reason", String(1000)),
+    Column("status_reason", Text),
     Column("features", JSON, nullable=False),
     Column("quotas", JSON, nullable=False),
     Column("onboarded_at", String(40), nullable=False),
     Column("updated_at", String(40), nullable=False),
     Column("version", Integer, nullable=False),
-    Column("position", Integer, nullable=False),
+    Column("position", BigInteger, nullable=False),
 )
 
 

@@ -11,6 +11,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from domain.errors import ConflictError, DomainError, InvalidValueError, NotFoundError
+from eventstore.cipher import KeyErasedError
 from eventstore.codec import EventTooLargeError
 from eventstore.port import ConcurrencyError, EventStoreUnavailableError
 
@@ -40,6 +41,7 @@ STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     UnsupportedMediaTypeError: (415, "unsupported-media-type"),
     InvalidValueError: (422, "invalid-value"),
     DomainError: (422, "rule-violated"),
+    KeyErasedError: (409, "erased"),
     ReadModelBehindError: (503, "read-model-behind"),
     EventStoreUnavailableError: (503, "event-store-unavailable"),
 }

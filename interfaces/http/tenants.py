@@ -32,6 +32,11 @@ class Reason(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
 
 
+class Offboard(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+    erase: bool = False
+
+
 class Accepted(msgspec.Struct, frozen=True):
     tenant_id: str
     position: int
@@ -119,11 +124,12 @@ class TenantController(Controller):
 
     @post("/{tenant_id:str}/offboard", sync_to_thread=True, status_code=202, opt={"action": "offboard_tenant"})
     def offboard(
-        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], data: JSONBody[Reason]
+        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], data: JSONBody[Offboard]
     ) -> Response[Accepted]:
-        """Offboard an active tenant for good."""
+        """Offboard an active tenant for good; with erase, its data key is destroyed (crypto-shredding)."""
         tenants = platform_of(state).tenants
-        result = tenants.offboard_tenant(command_context(request), _tenant_uuid(tenant_id), data.reason)
+        context = command_context(request)
+        result = tenants.offboard_tenant(context, _tenant_uuid(tenant_id), data.reason, erase=data.erase)
         return _accepted(result, 202)
 
     # Queries, served from the tenant directory read model

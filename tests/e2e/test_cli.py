@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -165,3 +166,15 @@ def test_token_refuses_a_tenant_that_does_not_exist(env: dict[str, str]) -> None
     result = run(["token", "--role", "analyst", "--tenant", "9f0c1c1e-0000-4000-8000-000000000000"], env)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("platform token: no such tenant")
+
+
+def test_keys_rotate_then_retire_the_old_key_encryption_key(server: str, env: dict[str, str]) -> None:
+    onboard_and_read(server, "keyed", admin(env))
+    rotated = run(["keys", "rotate"], env)
+    assert rotated.returncode == 0, rotated.stderr
+    current, previous = re.match(r"key-encryption key (\S+) is current \(was (\S+)\)", rotated.stdout).groups()
+    assert run(["keys", "retire", current], env).returncode == 2
+    retired = run(["keys", "retire", previous], env)
+    assert retired.returncode == 0, retired.stderr
+    assert onboard_and_read(server, "still-readable", admin(env))["slug"] == "still-readable"
+    assert run(["replay"], env).returncode == 0

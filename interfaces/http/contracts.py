@@ -1,0 +1,383 @@
+"""Data Contract Registry over HTTP: ODCS documents in (YAML or JSON), versions, approvals, diffs and history.
+
+Until the app lists ``ContractController`` itself, ``mount(app)`` adds it to an app built by ``create_app``.
+The controller brings its own ``before_request`` (JSON everywhere, and YAML on routes with ``opt["accepts_yaml"]``)
+and its own problem table for the registry's errors (each offending place listed under ``errors``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Litestar, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.routes import HTTPRoute
+
+from adapters.contracts import JSON_MEDIA_TYPES, YAML_MEDIA_TYPES, DocumentSyntaxError, read_odcs
+from application.commands import CommandResult
+from application.contracts import ContractExistsError, ContractService
+from domain.contracts import (
+    BreakingChangeError,
+    ContractInvalidError,
+    ContractTooLargeError,
+    FourEyesError,
+    LifecycleError,
+    VersionExistsError,
+    changelog,
+)
+from domain.contracts.semver import SemVer
+from domain.errors import NotFoundError
+from interfaces.http.context import command_context, platform_of
+from interfaces.http.problems import UnsupportedMediaTypeError, problem
+from projections.contracts import contract_query, history_query, list_query, version_query, versions_query
+
+PATH = "/v1/tenants/{tenant_id:str}/contracts"
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+Version = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
+class VersionCommand(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    version: Version
+    reason: Annotated[str, msgspec.Meta(max_length=1000)] = ""
+
+
+class RejectVersion(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    version: Version
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+
+
+class Accepted(msgspec.Struct, frozen=True):
+    contract_id: str
+    contract: str
+    version: str
+    position: int
+
+
+class ContractView(msgspec.Struct, frozen=True):
+    contract_id: str
+    contract: str
+    name: str | None
+    status: str
+    current_version: str | None
+    latest_version: str
+    created_at: str
+    updated_at: str
+    position: int
+
+
+class VersionSummary(msgspec.Struct, frozen=True):
+    version: str
+    status: str
+    name: str | None
+    author: str
+    approver: str | None
+    status_reason: str | None
+    sha256: str
+    base_version: str | None
+    drafted_at: str
+    updated_at: str
+    position: int
+
+
+class ContractDetail(ContractView, frozen=True):
+    versions: list[VersionSummary]
+
+
+class VersionView(VersionSummary, frozen=True):
+    contract_id: str
+    contract: str
+    document: dict[str, Any]
+    spec: dict[str, Any]
+    changes: list[dict[str, Any]]
+
+
+class ContractPage(msgspec.Struct, frozen=True):
+    items: list[ContractView]
+    next_after: str | None
+
+
+class DiffView(msgspec.Struct, frozen=True):
+    contract: str
+    from_version: str
+    to_version: str
+    breaking: bool
+    major_bump: bool
+    changes: list[dict[str, Any]]
+
+
+class HistoryEntry(msgspec.Struct, frozen=True):
+    version: str
+    status: str
+    by: str
+    reason: str | None
+    recorded_at: str
+    position: int
+
+
+def contracts_of(state: State) -> ContractService:
+    """The platform's contract service (``Platform.contracts``)."""
+    service: ContractService = state.platform.contracts
+    return service
+
+
+def _media_type(request: Request[Any, Any, Any]) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def accept_contract_bodies(request: Request[Any, Any, Any]) -> None:
+    """The app's JSON-only rule, except that routes with ``opt["accepts_yaml"]`` also take ODCS YAML."""
+    if request.method not in BODY_METHODS:
+        return
+    media_type = _media_type(request)
+    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    if not (has_body or media_type) or media_type in JSON_MEDIA_TYPES or media_type.endswith("+json"):
+        return
+    yaml_too = bool(request.route_handler.opt.get("accepts_yaml"))
+    if yaml_too and media_type in YAML_MEDIA_TYPES:
+        return
+    accepted = "application/json" + (" or " + ", ".join(YAML_MEDIA_TYPES) if yaml_too else "")
+    raise UnsupportedMediaTypeError(f"send the body as {accepted}, not {media_type or 'no content type'}")
+
+
+PROBLEMS: dict[type[Exception], tuple[int, str]] = {
+    DocumentSyntaxError: (400, "malformed-contract"),
+    ContractInvalidError: (422, "invalid-contract"),
+    BreakingChangeError: (422, "breaking-change"),
+    ContractTooLargeError: (413, "contract-too-large"),
+    FourEyesError: (409, "four-eyes"),
+    LifecycleError: (409, "lifecycle-conflict"),
+    VersionExistsError: (409, "version-exists"),
+    ContractExistsError: (409, "contract-exists"),
+}
+"""The registry's errors -> (HTTP status, problem type slug); the rest go through the app's table."""
+
+
+def contract_problem(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    """A problem+json whose ``errors`` names each offending place: a JSON pointer, or the field a change breaks."""
+    status, slug = next(PROBLEMS[cls] for cls in type(error).__mro__ if cls in PROBLEMS)
+    if isinstance(error, BreakingChangeError):
+        return problem(request, status, slug, str(error), errors=[dict(c) for c in error.changes])
+    if isinstance(error, ContractInvalidError):
+        errors = [{"pointer": f"#{where}", "detail": what} for where, what in error.issues]
+        return problem(request, status, slug, str(error), errors=errors)
+    return problem(request, status, slug, str(error))
+
+
+def _tenant(tenant_id: str) -> str:
+    try:
+        return str(uuid.UUID(tenant_id))
+    except ValueError:
+        raise NotFoundError(f"no such tenant: {tenant_id}") from None
+
+
+def _accepted(result: CommandResult, contract: str, version: str, status: int, tenant_id: str) -> Response[Accepted]:
+    location = f"/v1/tenants/{tenant_id}/contracts/{contract}/versions/{version}"
+    headers = {"Location": location} if status == 201 else {}
+    body = Accepted(str(result.aggregate_id), contract, version, result.position)
+    return Response(body, status_code=status, headers=headers)
+
+
+def _document(request: Request[Any, Any, Any], body: bytes) -> dict[str, Any]:
+    return read_odcs(body, _media_type(request))
+
+
+class ContractController(Controller):
+    """Commands answer with the position of their event; queries honour X-Consistent-Position."""
+
+    path = PATH
+    tags = ["contracts"]
+    before_request = staticmethod(accept_contract_bodies)
+    exception_handlers = dict.fromkeys(PROBLEMS, contract_problem)
+
+    @post("/", sync_to_thread=True, status_code=201, opt={"action": "register_contract", "accepts_yaml": True})
+    def register(
+        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], body: bytes
+    ) -> Response[Accepted]:
+        """Register a contract from an ODCS v3 document (YAML or JSON); its version becomes a draft."""
+        document = _document(request, body)
+        result = contracts_of(state).register_contract(command_context(request), _tenant(tenant_id), document)
+        return _accepted(result, str(document["id"]), str(document["version"]), 201, tenant_id)
+
+    @post(
+        "/{contract:str}/versions",
+        sync_to_thread=True,
+        status_code=201,
+        opt={"action": "add_contract_version", "accepts_yaml": True},
+    )
+    def add_version(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        tenant_id: FromPath[str],
+        contract: FromPath[str],
+        body: bytes,
+    ) -> Response[Accepted]:
+        """Draft a new version of a contract (the document's id must be the contract's)."""
+        document = _document(request, body)
+        service = contracts_of(state)
+        result = service.add_version(command_context(request), _tenant(tenant_id), contract, document)
+        return _accepted(result, contract, str(document["version"]), 201, tenant_id)
+
+    @post("/{contract:str}/propose", sync_to_thread=True, status_code=202, opt={"action": "propose_contract"})
+    def propose(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        tenant_id: FromPath[str],
+        contract: FromPath[str],
+        data: JSONBody[VersionCommand],
+    ) -> Response[Accepted]:
+        """Put a draft version up for approval."""
+        service, context = contracts_of(state), command_context(request)
+        result = service.propose_version(context, _tenant(tenant_id), contract, data.version)
+        return _accepted(result, contract, data.version, 202, tenant_id)
+
+    @post("/{contract:str}/approve", sync_to_thread=True, status_code=202, opt={"action": "approve_contract"})
+    def approve(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        tenant_id: FromPath[str],
+        contract: FromPath[str],
+        data: JSONBody[VersionCommand],
+    ) -> Response[Accepted]:
+        """Approve a proposed version (not one's own: 409 four-eyes); it becomes the active version."""
+        service, context = contracts_of(state), command_context(request)
+        result = service.approve_version(context, _tenant(tenant_id), contract, data.version)
+        return _accepted(result, contract, data.version, 202, tenant_id)
+
+    @post("/{contract:str}/reject", sync_to_thread=True, status_code=202, opt={"action": "reject_contract"})
+    def reject(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        tenant_id: FromPath[str],
+        contract: FromPath[str],
+        data: JSONBody[RejectVersion],
+    ) -> Response[Accepted]:
+        """Reject a proposed version, with a reason."""
+        service, context = contracts_of(state), command_context(request)
+        result = service.reject_version(context, _tenant(tenant_id), contract, data.version, data.reason)
+        return _accepted(result, contract, data.version, 202, tenant_id)
+
+    @post("/{contract:str}/deprecate", sync_to_thread=True, status_code=202, opt={"action": "deprecate_contract"})
+    def deprecate(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        tenant_id: FromPath[str],
+        contract: FromPath[str],
+        data: JSONBody[VersionCommand],
+    ) -> Response[Accepted]:
+        """Deprecate the active version (optional reason); it stays in force until retired or superseded."""
+        service, context = contracts_of(state), command_context(request)
+        result = service.deprecate_version(context, _tenant(tenant_id), contract, data.version, data.reason)
+        return _accepted(result, contract, data.version, 202, tenant_id)
+
+    @post("/{contract:str}/retire", sync_to_thread=True, status_code=202, opt={"action": "retire_contract"})
+    def retire(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        tenant_id: FromPath[str],
+        contract: FromPath[str],
+        data: JSONBody[VersionCommand],
+    ) -> Response[Accepted]:
+        """Retire an approved version for good (optional reason)."""
+        service, context = contracts_of(state), command_context(request)
+        result = service.retire_version(context, _tenant(tenant_id), contract, data.version, data.reason)
+        return _accepted(result, contract, data.version, 202, tenant_id)
+
+    # Queries, served from the contract read models
+
+    @get("/", sync_to_thread=True, opt={"action": "list_contracts"})
+    def list_contracts(
+        self,
+        state: State,
+        tenant_id: FromPath[str],
+        q: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        status: Annotated[str | None, QueryParameter(pattern="^(draft|active|deprecated|retired)$")] = None,
+        after: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+    ) -> ContractPage:
+        """The tenant's contracts by id; ``q`` matches every word in ids, names, descriptions, tags and fields."""
+        with platform_of(state).read_models.engine.connect() as connection:
+            rows = connection.execute(list_query(_tenant(tenant_id), q, status, after, limit)).all()
+        items = [_convert(row, ContractView) for row in rows]
+        return ContractPage(items=items, next_after=items[-1].contract if len(items) == limit else None)
+
+    @get("/{contract:str}", sync_to_thread=True, opt={"action": "read_contract"})
+    def read_contract(self, state: State, tenant_id: FromPath[str], contract: FromPath[str]) -> ContractDetail:
+        """One contract with its versions, oldest first."""
+        with platform_of(state).read_models.engine.connect() as connection:
+            row = _found(connection.execute(contract_query(_tenant(tenant_id), contract)).first(), contract)
+            versions = connection.execute(versions_query(row.contract_id)).all()
+        summaries = [_convert(v, VersionSummary) for v in versions]
+        return msgspec.convert({**_mapping(row), "versions": summaries}, ContractDetail, from_attributes=True)
+
+    @get("/{contract:str}/versions/{version:str}", sync_to_thread=True, opt={"action": "read_contract"})
+    def read_version(
+        self, state: State, tenant_id: FromPath[str], contract: FromPath[str], version: FromPath[str]
+    ) -> VersionView:
+        """One version: its status, the normalized ODCS document, its typed form and its changes."""
+        with platform_of(state).read_models.engine.connect() as connection:
+            row = _found(connection.execute(contract_query(_tenant(tenant_id), contract)).first(), contract)
+            found = _found(connection.execute(version_query(row.contract_id, version)).first(), contract, version)
+        return msgspec.convert({**_mapping(found), "contract": contract}, VersionView)
+
+    @get("/{contract:str}/diff", sync_to_thread=True, opt={"action": "read_contract"})
+    def diff(
+        self,
+        state: State,
+        tenant_id: FromPath[str],
+        contract: FromPath[str],
+        from_version: Annotated[str, QueryParameter(name="from", max_length=100)],
+        to_version: Annotated[str, QueryParameter(name="to", max_length=100)],
+    ) -> DiffView:
+        """The changelog from one version to another, each change marked breaking or not."""
+        with platform_of(state).read_models.engine.connect() as connection:
+            row = _found(connection.execute(contract_query(_tenant(tenant_id), contract)).first(), contract)
+            old = _found(
+                connection.execute(version_query(row.contract_id, from_version)).first(), contract, from_version
+            )
+            new = _found(connection.execute(version_query(row.contract_id, to_version)).first(), contract, to_version)
+        changes = changelog(old.spec, new.spec)
+        bump = SemVer.parse(to_version).is_major_bump_over(SemVer.parse(from_version))
+        breaking = any(c["breaking"] for c in changes)
+        return DiffView(contract, from_version, to_version, breaking, bump, [dict(c) for c in changes])
+
+    @get("/{contract:str}/history", sync_to_thread=True, opt={"action": "read_contract"})
+    def history(self, state: State, tenant_id: FromPath[str], contract: FromPath[str]) -> list[HistoryEntry]:
+        """Every status change of every version, in the order they happened."""
+        with platform_of(state).read_models.engine.connect() as connection:
+            row = _found(connection.execute(contract_query(_tenant(tenant_id), contract)).first(), contract)
+            rows = connection.execute(history_query(row.contract_id)).all()
+        return [msgspec.convert(r, HistoryEntry, from_attributes=True) for r in rows]
+
+
+def _mapping(row: Any) -> dict[str, Any]:
+    return {**row._mapping, "contract": getattr(row, "contract_key", None)}
+
+
+def _convert(row: Any, cls: type[Any]) -> Any:
+    return msgspec.convert(_mapping(row), cls)
+
+
+def _found(row: Any, contract: str, version: str | None = None) -> Any:
+    if row is None:
+        what = f"version {version} of contract {contract}" if version else f"contract {contract}"
+        raise NotFoundError(f"no such {what}")
+    return row
+
+
+def mount(app: Litestar) -> Litestar:
+    """Adds the contract routes to an app built by ``create_app`` unless it serves them already."""
+    if not any(
+        isinstance(route, HTTPRoute) and route.path.startswith("/v1/tenants/{tenant_id:str}/contracts")
+        for route in app.routes
+    ):
+        app.register(ContractController)
+    return app

@@ -1,0 +1,97 @@
+"""Secrets over HTTP: a tenant stores, lists and deletes named secrets. No response ever carries a value."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, delete, get, put
+from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from application.secrets import SecretWritten
+from domain.errors import NotFoundError
+from domain.secrets import MAX_VALUE_CHARS
+from interfaces.http.context import command_context, platform_of, wait_for_consistency
+from projections.secrets import list_query
+
+
+class PutSecret(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    value: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_VALUE_CHARS)]
+
+
+class SecretAccepted(msgspec.Struct, frozen=True):
+    name: str
+    version: int
+    position: int
+
+
+class SecretView(msgspec.Struct, frozen=True):
+    name: str
+    version: int
+    fingerprint: str | None
+    created_at: str
+    updated_at: str
+
+
+class SecretPage(msgspec.Struct, frozen=True):
+    items: list[SecretView]
+    next_after: str | None
+
+
+def _tenant_uuid(tenant_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(tenant_id)
+    except ValueError:
+        msg = f"no such tenant: {tenant_id}"
+        raise NotFoundError(msg) from None
+
+
+def _accepted(written: SecretWritten) -> SecretAccepted:
+    return SecretAccepted(written.name, written.version, written.result.position)
+
+
+class SecretController(Controller):
+    """A tenant's secrets: values go in, only names, versions and fingerprints come out."""
+
+    path = "/v1/tenants/{tenant_id:str}/secrets"
+    tags = ["secrets"]
+
+    @put("/{name:str}", sync_to_thread=True, status_code=202, opt={"action": "put_secret"})
+    def put_secret(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        tenant_id: FromPath[str],
+        name: FromPath[str],
+        data: JSONBody[PutSecret],
+    ) -> SecretAccepted:
+        """Store a secret under a name, or give it a new value (a new version). The value is never echoed."""
+        secrets = platform_of(state).secrets
+        return _accepted(secrets.put_secret(command_context(request), _tenant_uuid(tenant_id), name, data.value))
+
+    @delete("/{name:str}", sync_to_thread=True, status_code=202, opt={"action": "delete_secret"})
+    def delete_secret(
+        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], name: FromPath[str]
+    ) -> SecretAccepted:
+        """Delete a secret."""
+        secrets = platform_of(state).secrets
+        return _accepted(secrets.delete_secret(command_context(request), _tenant_uuid(tenant_id), name))
+
+    @get("/", sync_to_thread=True, opt={"action": "list_secrets"})
+    def list_secrets(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        tenant_id: FromPath[str],
+        after: Annotated[str | None, QueryParameter(max_length=128)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+    ) -> SecretPage:
+        """List a tenant's secrets by name (names, versions and fingerprints only); page on with next_after."""
+        platform = platform_of(state)
+        wait_for_consistency(request, platform)
+        with platform.read_models.engine.connect() as connection:
+            rows = connection.execute(list_query(str(_tenant_uuid(tenant_id)), after, limit)).all()
+        items = [msgspec.convert(row, SecretView, from_attributes=True) for row in rows]
+        return SecretPage(items=items, next_after=items[-1].name if len(items) == limit else None)

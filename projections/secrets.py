@@ -1,0 +1,62 @@
+"""The secret directory: a tenant's secrets by name, with version, times and fingerprint, never the value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Integer, Select, String, Table, select
+
+from domain.secrets import Secret
+from domain.tenants import Tenant
+from projections.base import Change, EventView, Projection, Update, Upsert, metadata
+
+secrets = Table(
+    "secret_directory",
+    metadata,
+    Column("secret_id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False, index=True),
+    Column("name", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("fingerprint", String(80)),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    Column("position", BigInteger, nullable=False),
+)
+
+
+def evolve(recorded: EventView) -> list[Change]:
+    event = recorded.event
+    key = {"secret_id": str(event.originator_id)}
+    at = recorded.recorded_at.isoformat()
+    stamp = {"version": event.originator_version + 1, "updated_at": at, "position": recorded.position}
+    match event:
+        case Secret.Stored():
+            values: dict[str, Any] = {
+                "tenant_id": event.tenant_id,
+                "name": event.name,
+                "status": "active",
+                "fingerprint": event.fingerprint,
+                "created_at": at,
+            }
+            return [Upsert(secrets, key, values | stamp)]
+        case Secret.Rotated():
+            return [Update(secrets, key, {"status": "active", "fingerprint": event.fingerprint} | stamp)]
+        case Secret.Deleted():
+            return [Update(secrets, key, {"status": "deleted", "fingerprint": None} | stamp)]
+        case Tenant.Offboarded() if event.erase:
+            # Crypto-shredded with the tenant: the values are unreadable, so the rows say so.
+            erased = {"status": "erased", "fingerprint": None}
+            return [Update(secrets, {"tenant_id": str(event.originator_id)}, erased)]
+    return []
+
+
+projection = Projection("secret_directory", (secrets,), evolve)
+
+
+def list_query(tenant_id: str, after: str | None, limit: int) -> Select[Any]:
+    """A tenant's live secrets ordered by name, after a name (keyset paging)."""
+    query = select(secrets).where(secrets.c.tenant_id == tenant_id, secrets.c.status == "active")
+    if after:
+        query = query.where(secrets.c.name > after)
+    return query.order_by(secrets.c.name).limit(limit)
