@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -16,14 +20,44 @@ from domain.access import principal_id_for
 from projections.access import key_query, principal_query
 
 
+CACHE_SECONDS = 2.0
+"""How long a proven credential is trusted without checking again: a revoked key or role stops within this."""
+CACHE_SIZE = 10_000
+
+
 class Authenticator:
-    def __init__(self, engine: Engine, tokens: TokenVerifier, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, engine: Engine, tokens: TokenVerifier, clock: Callable[[], datetime], cache_seconds: float = CACHE_SECONDS
+    ) -> None:
         self.engine = engine
         self.tokens = tokens
         self.clock = clock
+        self.cache_seconds = cache_seconds
+        self._cache: OrderedDict[str, tuple[float, Identity]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def recently_proven(self, authorization: str | None, api_key: str | None = None) -> Identity | None:
+        """The identity of a credential proven within the last CACHE_SECONDS, without any I/O; else None."""
+        credential = api_key or authorization
+        if not credential:
+            return None
+        with self._lock:
+            cached = self._cache.get(_fingerprint(credential))
+        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
 
     def authenticate(self, authorization: str | None, api_key: str | None = None) -> Identity:
-        credential = api_key or _bearer(authorization)
+        """Proves the credential (signature, claims, key digest, registered principal) and remembers it briefly."""
+        identity = self._prove(api_key or _bearer(authorization))
+        with self._lock:
+            self._cache[_fingerprint(api_key or authorization or "")] = (
+                time.monotonic() + self.cache_seconds,
+                identity,
+            )
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return identity
+
+    def _prove(self, credential: str) -> Identity:
         if credential.startswith(f"{KEY_SCHEME}_"):
             return self._by_api_key(credential)
         claims = self.tokens.verify(credential)
@@ -49,6 +83,11 @@ class Authenticator:
         if row is None:
             raise AuthenticationError(f"principal {principal_id} is not registered")
         return Identity(principal_id, row.kind, row.tenant_id, tuple(row.roles), method)
+
+
+def _fingerprint(credential: str) -> str:
+    """The cache key: a hash, so the cache never holds a credential itself."""
+    return hashlib.sha256(credential.encode()).hexdigest()
 
 
 def _bearer(authorization: str | None) -> str:

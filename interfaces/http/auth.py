@@ -22,7 +22,7 @@ from adapters.auth.cedar import Decision, Resource
 from adapters.auth.identity import ANONYMOUS_ADMIN, AuthenticationError, Identity
 from domain.errors import NotFoundError
 from interfaces.bootstrap import Platform
-from interfaces.http.context import command_context, wait_for_consistency
+from interfaces.http.context import CONSISTENT_POSITION, command_context, wait_for_consistency
 from projections.tenant_directory import get_query
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,9 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
         if platform.settings.auth == "off":
             return AuthenticationResult(user=ANONYMOUS_ADMIN, auth=ANONYMOUS_ADMIN)
         authorization, api_key = connection.headers.get("authorization"), connection.headers.get("x-api-key")
+        identity = platform.authenticator.recently_proven(authorization, api_key)
+        if identity is not None:
+            return AuthenticationResult(user=identity, auth=identity)
         try:
             identity = await anyio.to_thread.run_sync(platform.authenticator.authenticate, authorization, api_key)
         except AuthenticationError as error:
@@ -83,7 +86,8 @@ def resolve_resource(platform: Platform, path_params: dict[str, Any], command: b
 async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """The guard on every route: honours X-Consistent-Position, then Cedar decides; deny by default."""
     platform = _platform(connection)
-    await anyio.to_thread.run_sync(wait_for_consistency, connection, platform)
+    if CONSISTENT_POSITION in connection.headers:
+        await anyio.to_thread.run_sync(wait_for_consistency, connection, platform)
     if platform.settings.auth == "off" or connection.url.path.startswith(PUBLIC_PATHS):
         return
     identity: Identity = connection.auth
