@@ -19,7 +19,6 @@ from application.access import KEY_SCHEME, key_digest, split_token
 from domain.access import principal_id_for
 from projections.access import key_query, principal_query
 
-
 CACHE_SECONDS = 2.0
 """How long a proven credential is trusted without checking again: a revoked key or role stops within this."""
 CACHE_SIZE = 10_000
