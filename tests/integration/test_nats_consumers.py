@@ -248,8 +248,9 @@ async def test_the_consumer_span_continues_the_trace_of_the_command(
     tenants = tenant_service(store)
     with provider.get_tracer("test").start_as_current_span("POST /tenants") as request:
         traced = tenants.onboard_tenant(command("traced"), "traced", "Traced", "trial")
-    tenants.onboard_tenant(command("untraced"), "untraced", "Untraced", "trial")
+    untraced = tenants.onboard_tenant(command("untraced"), "untraced", "Untraced", "trial")
     [traced_event] = store.read_stream(traced.aggregate_id)
+    [untraced_event] = store.read_stream(untraced.aggregate_id)
     await publish_all(store, settings, js)
 
     async with build_consumers_app(settings, read_models=read_models, tracer_provider=provider):
@@ -270,8 +271,14 @@ async def test_the_consumer_span_continues_the_trace_of_the_command(
     assert span.attributes is not None
     assert span.attributes["messaging.system"] == "nats"
     assert span.attributes["platform.position"] == str(traced_event.position)
-    [untraced_span] = [s for key, s in by_event.items() if key != traced_event.event_id]
-    assert untraced_span.parent is None  # a new trace, not a child of whatever ran before it
+    untraced_span = by_event[untraced_event.event_id]
+    if untraced_event.metadata.traceparent is None:  # no tracer provider was installed when it was recorded
+        assert untraced_span.parent is None  # a new trace, not a child of whatever ran before it
+    else:  # a session-wide provider made the command span a root of its own: the consumer continues that
+        assert untraced_span.parent is not None
+        assert untraced_span.parent.span_id == int(untraced_event.metadata.traceparent.split("-")[2], 16)
+        assert untraced_span.context is not None
+        assert untraced_span.context.trace_id != span.context.trace_id
 
 
 async def _spans_finished(exporter: InMemorySpanExporter, count: int) -> bool:
