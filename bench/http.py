@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
+from typing import Any, cast
 
 import httpx
 from litestar import Litestar
@@ -26,7 +27,7 @@ def requests(app: Litestar, path: str, headers: dict[str, str], count: int) -> S
     """``count`` sequential GETs through the whole ASGI app (middleware, guard, handler, serialization)."""
 
     async def run() -> Sample:
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=cast(Any, app))
         async with httpx.AsyncClient(transport=transport, base_url="http://bench", headers=headers) as client:
             started = time.perf_counter()
             for _ in range(count):

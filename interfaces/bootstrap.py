@@ -15,6 +15,7 @@ from adapters.projection_worker import ProjectionWorker
 from adapters.readmodels import ReadModelStore
 from application.access import AccessService
 from application.commands import CommandRunner
+from application.contracts import ContractService
 from application.secrets import SecretService
 from application.tenants import TenantService
 from eventstore.adapters import open_event_store
@@ -39,6 +40,7 @@ class Platform:
     authenticator: Authenticator
     policies: PolicyEngine
     secrets: SecretService
+    contracts: ContractService
     cipher: EnvelopeCipher
 
     def close(self) -> None:
@@ -81,6 +83,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         authenticator=Authenticator(read_models.engine, token_verifier(settings), utc_now),
         policies=PolicyEngine(),
         secrets=SecretService(runner, cipher),
+        contracts=ContractService(runner),
         cipher=cipher,
     )
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from projections import access, secrets, tenant_directory
+from projections import access, contracts, secrets, tenant_directory
 from projections.base import Projection
 
-ALL: tuple[Projection, ...] = (tenant_directory.projection, access.projection, secrets.projection)
+ALL: tuple[Projection, ...] = (tenant_directory.projection, access.projection, secrets.projection, contracts.projection)
 """Every read model the platform keeps, in the order they are rebuilt."""

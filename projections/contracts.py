@@ -42,7 +42,6 @@ contract_versions = Table(
     Column("document", JSON, nullable=False),
     Column("spec", JSON, nullable=False),
     Column("base_version", String(100)),
-    Column("changes", JSON, nullable=False),
     Column("drafted_at", String(40), nullable=False),
     Column("drafted_position", Integer, nullable=False),
     Column("updated_at", String(40), nullable=False),
@@ -73,12 +72,14 @@ STATUS_OF = {
 
 
 def search_text(key: str, document: dict[str, Any], spec: dict[str, Any]) -> str:
-    """What ``?q=`` matches: id, name, domain, tags, descriptions, object, field and KPI names (lowercase)."""
+    """What ``?q=`` matches: id, name, domain, tags, descriptions, servers, objects, fields and KPIs (lowercase)."""
     description = document.get("description")
     words = [key, document.get("name"), document.get("domain"), *(document.get("tags") or [])]
     words += list(description.values()) if isinstance(description, dict) else [description]
+    words += [s.get("type") for s in document.get("servers") or [] if isinstance(s, dict)]
+    words += [o.get("description") for o in document.get("schema") or [] if isinstance(o, dict)]
     for obj in spec["objects"]:
-        words += [obj["name"], *(f["name"] for f in obj["fields"])]
+        words += [obj["name"], obj["physical_name"], *(f["name"] for f in obj["fields"])]
     words += [kpi["name"] for kpi in spec["kpis"]]
     return " ".join(str(w) for w in words if isinstance(w, str | int | float)).lower()
 
@@ -112,7 +113,7 @@ def _drafted(recorded: EventView) -> list[Change]:
         "position": recorded.position,
     }
     row = Upsert(contracts, {"contract_id": str(event.originator_id)}, values)
-    return [row, _version_row(recorded, event.tenant_id, None, []), _history(recorded, event.tenant_id, "draft")]
+    return [row, _version_row(recorded, event.tenant_id, None), _history(recorded, event.tenant_id, "draft")]
 
 
 def _version_drafted(recorded: EventView) -> list[Change]:
@@ -123,12 +124,12 @@ def _version_drafted(recorded: EventView) -> list[Change]:
     values["search_text"] = search_text(event.document.get("id", ""), event.document, event.spec)
     return [
         Update(contracts, key, values),
-        _version_row(recorded, tenant_id, event.base_version, event.changes),
+        _version_row(recorded, tenant_id, event.base_version),
         _history(recorded, tenant_id, "draft"),
     ]
 
 
-def _version_row(recorded: EventView, tenant_id: str, base: str | None, changes: list[Any]) -> Upsert:
+def _version_row(recorded: EventView, tenant_id: str, base: str | None) -> Upsert:
     event, at = recorded.event, recorded.recorded_at.isoformat()
     values = {
         "tenant_id": tenant_id,
@@ -141,7 +142,6 @@ def _version_row(recorded: EventView, tenant_id: str, base: str | None, changes:
         "document": event.document,
         "spec": event.spec,
         "base_version": base,
-        "changes": changes,
         "drafted_at": at,
         "drafted_position": recorded.position,
         "updated_at": at,

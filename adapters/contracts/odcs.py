@@ -73,11 +73,14 @@ def load_document(body: bytes, media_type: str) -> dict[str, Any]:
             loaded = yaml.load(body.decode("utf-8"), Loader=_JsonLikeLoader)  # a SafeLoader: no arbitrary objects
         else:
             loaded = json.loads(body)
+        if isinstance(loaded, dict):
+            _check_json_native(loaded, "")
     except (UnicodeDecodeError, ValueError, yaml.YAMLError) as error:
         raise DocumentSyntaxError(f"the body is not well-formed {_format(media_type)}: {_first_line(error)}") from None
+    except RecursionError:
+        raise DocumentSyntaxError("the document is nested too deeply") from None
     if not isinstance(loaded, dict):
         raise DocumentSyntaxError("a data contract document is a mapping (kind: DataContract, apiVersion, id...)")
-    _check_json_native(loaded, "")
     return loaded
 
 

@@ -26,7 +26,7 @@ from domain.contracts.errors import (
     VersionExistsError,
     VersionNotFoundError,
 )
-from domain.contracts.model import Change, ContractSpec
+from domain.contracts.model import ContractSpec
 from domain.contracts.semver import SemVer
 from domain.errors import InvalidValueError
 
@@ -95,7 +95,6 @@ class DataContract(Aggregate):
         spec: ContractSpec
         by: str
         base_version: str | None
-        changes: list[Change]
 
     class Proposed(Aggregate.Event):
         version: str
@@ -160,9 +159,9 @@ class DataContract(Aggregate):
             raise ContractInvalidError([("/id", f"this document is contract {contract.key!r}, not {self.key!r}")])
         semver = SemVer.parse(contract.version)
         self._check_number(semver)
-        changes = self._check_compatible(semver, contract.spec)
+        self._check_compatible(semver, contract.spec)
         c = contract
-        self._version_drafted(c.version, c.name, c.document, c.sha256, c.spec, by, self.current, changes)
+        self._version_drafted(c.version, c.name, c.document, c.sha256, c.spec, by, self.current)
 
     @event(VersionDrafted)
     def _version_drafted(
@@ -174,7 +173,6 @@ class DataContract(Aggregate):
         spec: ContractSpec,
         by: str,
         base_version: str | None,
-        changes: list[Change],
     ) -> None:
         self.name = name
         self.versions[version] = Version(SemVer.parse(version), "draft", by, spec)
@@ -258,13 +256,14 @@ class DataContract(Aggregate):
             detail = f"{semver} is lower than the latest version {self.latest()}; versions only go up"
             raise ContractInvalidError([("/version", detail)])
 
-    def _check_compatible(self, semver: SemVer, spec: ContractSpec) -> list[Change]:
-        """The changes against the active version; BreakingChangeError when some break without a major bump."""
+    def _check_compatible(self, semver: SemVer, spec: ContractSpec) -> None:
+        """BreakingChangeError when the version breaks the active one without raising the major version.
+
+        The changes themselves are not recorded: ``changelog`` derives them from the two versions' typed forms.
+        """
         if self.current is None:
-            return []
+            return
         active = self.versions[self.current]
-        changes = changelog(active.spec, spec)
-        broken = breaking(changes)
+        broken = breaking(changelog(active.spec, spec))
         if broken and not semver.is_major_bump_over(active.semver):
             raise BreakingChangeError(broken, self.current)
-        return changes

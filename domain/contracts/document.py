@@ -21,7 +21,10 @@ from domain.contracts.quality import read_rules
 from domain.contracts.semver import SemVer
 
 MAX_DOCUMENT_BYTES = 128 * 1024
-"""Far below the codec's 256 KiB event limit, leaving room for the typed form stored beside the document."""
+"""The largest normalized document (canonical JSON) a contract version may have."""
+MAX_RECORDED_BYTES = 240 * 1024
+"""Document plus typed form, as one event carries them: under the codec's 256 KiB with 16 KiB for the rest
+(metadata, version, author). About 1,300 plain fields fit; wider contracts are refused as too large."""
 CONTRACT_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
 API_VERSION = re.compile(r"^v3\.\d+\.\d+$")
 
@@ -57,6 +60,10 @@ def read_contract(document: Mapping[str, Any]) -> ParsedContract:
     spec = ContractSpec(objects=objects, quality=reading.rules, kpis=read_kpis(document, objects, issues))
     if issues:
         raise ContractInvalidError(issues)
+    recorded = len(canonical) + len(canonical_json(spec))
+    if recorded > MAX_RECORDED_BYTES:
+        msg = f"the contract and its typed form come to {recorded} bytes; the limit is {MAX_RECORDED_BYTES}"
+        raise ContractTooLargeError(msg)
     return ParsedContract(
         key=str(document["id"]),
         version=str(document["version"]),

@@ -12,6 +12,7 @@ from litestar.openapi import OpenAPIConfig
 from interfaces.bootstrap import Platform
 from interfaces.http.access import AccessController
 from interfaces.http.auth import authentication_middleware, authorize
+from interfaces.http.contracts import ContractController
 from interfaces.http.gateway import cors_config, gateway_middleware, security_headers_hook
 from interfaces.http.problems import EXCEPTION_HANDLERS, UnsupportedMediaTypeError
 from interfaces.http.ratelimit import rate_limit_middleware
@@ -52,7 +53,7 @@ def create_app(platform: Platform) -> Litestar:
             platform.worker.stop()
 
     app = Litestar(
-        route_handlers=[TenantController, AccessController, SecretController, health],
+        route_handlers=[TenantController, AccessController, SecretController, ContractController, health],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=require_json,
         request_max_body_size=settings.max_body_bytes,

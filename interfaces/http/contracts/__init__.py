@@ -8,13 +8,14 @@ and its own problem table for the registry's errors (each offending place listed
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Litestar, Request, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, JSONBody, QueryParameter
-from litestar.routes import HTTPRoute
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.params import FromPath, JSONBody, QueryParameter, RawBody
 
 from adapters.contracts import JSON_MEDIA_TYPES, YAML_MEDIA_TYPES, DocumentSyntaxError, read_odcs
 from application.commands import CommandResult
@@ -31,90 +32,24 @@ from domain.contracts import (
 from domain.contracts.semver import SemVer
 from domain.errors import NotFoundError
 from interfaces.http.context import command_context, platform_of
+from interfaces.http.contracts.views import (
+    Accepted,
+    ContractDetail,
+    ContractPage,
+    ContractView,
+    DiffView,
+    HistoryEntry,
+    RejectVersion,
+    VersionCommand,
+    VersionSummary,
+    VersionView,
+    view_of,
+)
 from interfaces.http.problems import UnsupportedMediaTypeError, problem
 from projections.contracts import contract_query, history_query, list_query, version_query, versions_query
 
 PATH = "/v1/tenants/{tenant_id:str}/contracts"
 BODY_METHODS = {"POST", "PUT", "PATCH"}
-Version = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-
-
-class VersionCommand(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    version: Version
-    reason: Annotated[str, msgspec.Meta(max_length=1000)] = ""
-
-
-class RejectVersion(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    version: Version
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
-
-
-class Accepted(msgspec.Struct, frozen=True):
-    contract_id: str
-    contract: str
-    version: str
-    position: int
-
-
-class ContractView(msgspec.Struct, frozen=True):
-    contract_id: str
-    contract: str
-    name: str | None
-    status: str
-    current_version: str | None
-    latest_version: str
-    created_at: str
-    updated_at: str
-    position: int
-
-
-class VersionSummary(msgspec.Struct, frozen=True):
-    version: str
-    status: str
-    name: str | None
-    author: str
-    approver: str | None
-    status_reason: str | None
-    sha256: str
-    base_version: str | None
-    drafted_at: str
-    updated_at: str
-    position: int
-
-
-class ContractDetail(ContractView, frozen=True):
-    versions: list[VersionSummary]
-
-
-class VersionView(VersionSummary, frozen=True):
-    contract_id: str
-    contract: str
-    document: dict[str, Any]
-    spec: dict[str, Any]
-    changes: list[dict[str, Any]]
-
-
-class ContractPage(msgspec.Struct, frozen=True):
-    items: list[ContractView]
-    next_after: str | None
-
-
-class DiffView(msgspec.Struct, frozen=True):
-    contract: str
-    from_version: str
-    to_version: str
-    breaking: bool
-    major_bump: bool
-    changes: list[dict[str, Any]]
-
-
-class HistoryEntry(msgspec.Struct, frozen=True):
-    version: str
-    status: str
-    by: str
-    reason: str | None
-    recorded_at: str
-    position: int
 
 
 def contracts_of(state: State) -> ContractService:
@@ -180,8 +115,19 @@ def _accepted(result: CommandResult, contract: str, version: str, status: int, t
     return Response(body, status_code=status, headers=headers)
 
 
-def _document(request: Request[Any, Any, Any], body: bytes) -> dict[str, Any]:
+def _document(request: Request[Any, Any, Any], body: RawBody) -> dict[str, Any]:
     return read_odcs(body, _media_type(request))
+
+
+@dataclass
+class OdcsBodyOperation(Operation):
+    """OpenAPI for the routes that read a raw ODCS document: YAML or JSON, validated by the standard's schema."""
+
+    def __post_init__(self) -> None:
+        schema = Schema(type=OpenAPIType.OBJECT, description="An ODCS v3 data contract (kind: DataContract)")
+        media_types = (*JSON_MEDIA_TYPES, *YAML_MEDIA_TYPES)
+        content = {media_type: OpenAPIMediaType(schema=schema) for media_type in media_types}
+        self.request_body = RequestBody(content=content, required=True)
 
 
 class ContractController(Controller):
@@ -192,9 +138,15 @@ class ContractController(Controller):
     before_request = staticmethod(accept_contract_bodies)
     exception_handlers = dict.fromkeys(PROBLEMS, contract_problem)
 
-    @post("/", sync_to_thread=True, status_code=201, opt={"action": "register_contract", "accepts_yaml": True})
+    @post(
+        "/",
+        sync_to_thread=True,
+        status_code=201,
+        opt={"action": "register_contract", "accepts_yaml": True},
+        operation_class=OdcsBodyOperation,
+    )
     def register(
-        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], body: bytes
+        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], body: RawBody
     ) -> Response[Accepted]:
         """Register a contract from an ODCS v3 document (YAML or JSON); its version becomes a draft."""
         document = _document(request, body)
@@ -206,6 +158,7 @@ class ContractController(Controller):
         sync_to_thread=True,
         status_code=201,
         opt={"action": "add_contract_version", "accepts_yaml": True},
+        operation_class=OdcsBodyOperation,
     )
     def add_version(
         self,
@@ -213,7 +166,7 @@ class ContractController(Controller):
         state: State,
         tenant_id: FromPath[str],
         contract: FromPath[str],
-        body: bytes,
+        body: RawBody,
     ) -> Response[Accepted]:
         """Draft a new version of a contract (the document's id must be the contract's)."""
         document = _document(request, body)
@@ -306,7 +259,7 @@ class ContractController(Controller):
         """The tenant's contracts by id; ``q`` matches every word in ids, names, descriptions, tags and fields."""
         with platform_of(state).read_models.engine.connect() as connection:
             rows = connection.execute(list_query(_tenant(tenant_id), q, status, after, limit)).all()
-        items = [_convert(row, ContractView) for row in rows]
+        items = [view_of(row, ContractView) for row in rows]
         return ContractPage(items=items, next_after=items[-1].contract if len(items) == limit else None)
 
     @get("/{contract:str}", sync_to_thread=True, opt={"action": "read_contract"})
@@ -315,18 +268,21 @@ class ContractController(Controller):
         with platform_of(state).read_models.engine.connect() as connection:
             row = _found(connection.execute(contract_query(_tenant(tenant_id), contract)).first(), contract)
             versions = connection.execute(versions_query(row.contract_id)).all()
-        summaries = [_convert(v, VersionSummary) for v in versions]
-        return msgspec.convert({**_mapping(row), "versions": summaries}, ContractDetail, from_attributes=True)
+        summaries = [view_of(v, VersionSummary) for v in versions]
+        return view_of(row, ContractDetail, versions=summaries)
 
     @get("/{contract:str}/versions/{version:str}", sync_to_thread=True, opt={"action": "read_contract"})
     def read_version(
         self, state: State, tenant_id: FromPath[str], contract: FromPath[str], version: FromPath[str]
     ) -> VersionView:
-        """One version: its status, the normalized ODCS document, its typed form and its changes."""
+        """One version: its status, the normalized ODCS document, its typed form, and its changes against the
+        version that was active when it was drafted (``base_version``)."""
         with platform_of(state).read_models.engine.connect() as connection:
             row = _found(connection.execute(contract_query(_tenant(tenant_id), contract)).first(), contract)
             found = _found(connection.execute(version_query(row.contract_id, version)).first(), contract, version)
-        return msgspec.convert({**_mapping(found), "contract": contract}, VersionView)
+            base = connection.execute(version_query(row.contract_id, found.base_version or "")).first()
+        changes = [dict(c) for c in changelog(base.spec, found.spec)] if base else []
+        return view_of(found, VersionView, contract=contract, changes=changes)
 
     @get("/{contract:str}/diff", sync_to_thread=True, opt={"action": "read_contract"})
     def diff(
@@ -358,26 +314,8 @@ class ContractController(Controller):
         return [msgspec.convert(r, HistoryEntry, from_attributes=True) for r in rows]
 
 
-def _mapping(row: Any) -> dict[str, Any]:
-    return {**row._mapping, "contract": getattr(row, "contract_key", None)}
-
-
-def _convert(row: Any, cls: type[Any]) -> Any:
-    return msgspec.convert(_mapping(row), cls)
-
-
 def _found(row: Any, contract: str, version: str | None = None) -> Any:
     if row is None:
         what = f"version {version} of contract {contract}" if version else f"contract {contract}"
         raise NotFoundError(f"no such {what}")
     return row
-
-
-def mount(app: Litestar) -> Litestar:
-    """Adds the contract routes to an app built by ``create_app`` unless it serves them already."""
-    if not any(
-        isinstance(route, HTTPRoute) and route.path.startswith("/v1/tenants/{tenant_id:str}/contracts")
-        for route in app.routes
-    ):
-        app.register(ContractController)
-    return app
