@@ -8,16 +8,46 @@ version it approves.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from application.commands import CommandContext, CommandResult, CommandRunner, replay
+from application.schemas import SchemaRegistryService
 from domain.contracts import DataContract, contract_id_for, read_contract
+from domain.contracts.model import ContractSpec
 from domain.errors import ConflictError
 
 
 class ContractExistsError(ConflictError):
     """The tenant already has a contract with this id: add a version to it instead."""
+
+
+class SchemaIncompatibleError(ConflictError):
+    """A schema of the version breaks its subject's compatibility mode in the schema registry."""
+
+
+REGISTRY_TYPES = {"time": "string"}
+"""ODCS logical types the registry's field model names differently; absent ones are kept (none means string)."""
+
+
+def registry_schemas(tenant_id: str, key: str, spec: ContractSpec) -> list[tuple[str, dict[str, Any]]]:
+    """Each schema object of a contract version as (subject, schema) in the schema registry's field model."""
+    schemas = []
+    for item in spec["objects"]:
+        subject = f"{tenant_id}." + re.sub(r"[^A-Za-z0-9._-]", "-", f"{key}.{item['name']}")
+        fields = [
+            {
+                "name": field["name"],
+                "type": REGISTRY_TYPES.get(field["logical_type"] or "string", field["logical_type"] or "string"),
+                "required": field["required"],
+                "primary_key": field["primary_key"],
+                "unique": field["unique"],
+            }
+            for field in item["fields"]
+        ]
+        schemas.append((subject, {"fields": fields}))
+    return schemas
 
 
 def _tenant_of(contract: DataContract) -> str:
@@ -27,8 +57,9 @@ def _tenant_of(contract: DataContract) -> str:
 class ContractService:
     """Commands of the Data Contract Registry; each answers with the position of the event it recorded."""
 
-    def __init__(self, runner: CommandRunner) -> None:
+    def __init__(self, runner: CommandRunner, schemas: SchemaRegistryService | None = None) -> None:
         self.runner = runner
+        self.schemas = schemas
 
     def register_contract(self, context: CommandContext, tenant_id: str, document: Mapping[str, Any]) -> CommandResult:
         """Registers a tenant's contract; the document's version becomes a draft authored by the caller."""
@@ -58,8 +89,32 @@ class ContractService:
         return self._update(context, "propose_contract", tenant_id, key, lambda c: c.propose(version, context.actor))
 
     def approve_version(self, context: CommandContext, tenant_id: str, key: str, version: str) -> CommandResult:
-        """Approves a proposed version (not one's own): it becomes the active version."""
-        return self._update(context, "approve_contract", tenant_id, key, lambda c: c.approve(version, context.actor))
+        """Approves a proposed version (not one's own): it becomes the active version, and each of its schema
+        objects is registered as the next version of subject ``<tenant>.<contract>.<object>``.
+
+        The subjects' compatibility modes are checked first, so an approval the registry would refuse records
+        nothing; the registrations follow the approval under command ids derived from it, so retrying the same
+        approval finishes them.
+        """
+        subjects = self._subjects(tenant_id, key, version)
+        if self.schemas is not None:
+            for subject, schema in subjects:
+                check = self.schemas.check_compatibility(subject, schema)
+                if not check.is_compatible:
+                    raise SchemaIncompatibleError(f"{subject}: " + "; ".join(check.messages))
+        result = self._update(context, "approve_contract", tenant_id, key, lambda c: c.approve(version, context.actor))
+        if self.schemas is not None:
+            for subject, schema in subjects:
+                follow_up = CommandContext(
+                    context.actor, f"{context.command_id}|schema|{subject}", context.correlation_id, context.command_id
+                )
+                self.schemas.register_schema(follow_up, subject, schema)
+        return result
+
+    def _subjects(self, tenant_id: str, key: str, version: str) -> list[tuple[str, dict[str, Any]]]:
+        contract = self.current_contract(tenant_id, key)
+        found = contract.versions.get(version) if contract is not None else None
+        return registry_schemas(tenant_id, key, found.spec) if found is not None else []
 
     def reject_version(
         self, context: CommandContext, tenant_id: str, key: str, version: str, reason: str

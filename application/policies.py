@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+from uuid import UUID
 
 from application.commands import CommandContext, CommandResult, CommandRunner, replay
 from domain.errors import ConflictError
@@ -48,6 +49,11 @@ class PolicyService:
         """The policy as its events say now."""
         found: Policy | None = replay(self.runner.store.read_stream(policy_id_for(tenant_id, check_name(name))))
         return found
+
+    def policy_with_id(self, policy_id: UUID) -> Policy | None:
+        """The policy with this id as its events say now (None when the id names no policy)."""
+        found = replay(self.runner.store.read_stream(policy_id))
+        return found if isinstance(found, Policy) else None
 
     def judge_policy(self, tenant_id: str | None, cedar: str) -> None:
         """Raises InvalidPolicyError with every reason the text cannot be a policy of this tenant (or platform)."""

@@ -75,9 +75,14 @@ def query_auth(config: Config) -> Iterator[Pair]:
         secured, open_, tenant_id, headers = _platforms(stack, config)
         path = f"/v1/tenants/{tenant_id}"
         secured_app, open_app = create_app(secured), create_app(open_)
+
+        def warmup() -> None:
+            requests(secured_app, path, headers, 50)
+            requests(open_app, path, {}, 50)
+
         yield Pair(
             lambda: requests(secured_app, path, headers, count),
             lambda: requests(open_app, path, {}, count),
             note=f"{count} sequential requests/round in-process (httpx ASGI transport), an analyst's bearer token",
-            warmup=lambda: (requests(secured_app, path, headers, 50), requests(open_app, path, {}, 50)) and None,
+            warmup=warmup,
         )

@@ -9,6 +9,7 @@ from pathlib import Path
 import projections
 from adapters.auth.authenticator import Authenticator
 from adapters.auth.cedar import PolicyEngine
+from adapters.auth.decision_log import DecisionLog
 from adapters.auth.tokens import TokenVerifier
 from adapters.keys import EnvelopeCipher, open_envelope_cipher
 from adapters.projection_worker import ProjectionWorker
@@ -16,11 +17,14 @@ from adapters.readmodels import ReadModelStore
 from application.access import AccessService
 from application.commands import CommandRunner
 from application.contracts import ContractService
+from application.policies import PolicyService
+from application.schemas import SchemaRegistryService
 from application.secrets import SecretService
 from application.tenants import TenantService
 from eventstore.adapters import open_event_store
 from eventstore.port import EventStore
 from interfaces.settings import Settings
+from projections.policies import ActivePolicies
 
 
 def utc_now() -> datetime:
@@ -42,9 +46,14 @@ class Platform:
     secrets: SecretService
     contracts: ContractService
     cipher: EnvelopeCipher
+    schemas: SchemaRegistryService
+    policy_documents: PolicyService
+    decisions: DecisionLog
 
     def close(self) -> None:
         self.worker.stop()
+        self.decisions.close()
+        self.policies.close()
         self.read_models.close()
         self.store.close()
         self.cipher.close()
@@ -73,6 +82,8 @@ def bootstrap(settings: Settings | None = None) -> Platform:
     store = open_store(settings, cipher)
     read_models = open_read_models(settings)
     runner = CommandRunner(store, utc_now)
+    policies = PolicyEngine(source=ActivePolicies(read_models.engine))
+    schemas = SchemaRegistryService(runner)
     return Platform(
         settings=settings,
         store=store,
@@ -81,10 +92,13 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         access=AccessService(runner),
         worker=ProjectionWorker(store, read_models),
         authenticator=Authenticator(read_models.engine, token_verifier(settings), utc_now),
-        policies=PolicyEngine(),
+        policies=policies,
         secrets=SecretService(runner, cipher),
-        contracts=ContractService(runner),
         cipher=cipher,
+        schemas=schemas,
+        contracts=ContractService(runner, schemas),
+        policy_documents=PolicyService(runner, policies),
+        decisions=DecisionLog(read_models.engine, utc_now),
     )
 
 

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from projections import access, contracts, secrets, tenant_directory
+from projections import access, contracts, policies, schemas, secrets, tenant_directory
 from projections.base import Projection
 
-ALL: tuple[Projection, ...] = (tenant_directory.projection, access.projection, secrets.projection, contracts.projection)
+ALL: tuple[Projection, ...] = (
+    tenant_directory.projection,
+    access.projection,
+    secrets.projection,
+    contracts.projection,
+    schemas.projection,
+    policies.projection,
+)
 """Every read model the platform keeps, in the order they are rebuilt."""

@@ -110,7 +110,9 @@ Decide = Callable[[Identity, str, "Resource"], Decision]
 
 
 class PolicyEngine:
-    def __init__(self, directory: Path = POLICY_DIR, source: PolicySource | None = None, refresh_interval: float = 0.5):
+    def __init__(
+        self, directory: Path = POLICY_DIR, source: PolicySource | None = None, refresh_interval: float = 0.5
+    ) -> None:
         self.directory = directory
         self.refresh_interval = refresh_interval
         self._lock = threading.Lock()
@@ -147,7 +149,10 @@ class PolicyEngine:
             self._builtin_statements = json.loads(cedarpy.policies_to_json_str(policies))["staticPolicies"]
             self._schema, self._schema_text, self._fingerprint = cedarpy.Schema.from_str(schema), schema, fingerprint
             self._checked = {}
-        self._compiled = self._compile(self._documents)
+        with self._refreshing:  # the active documents again, judged by the (maybe new) schema
+            compiled = self._compile(self._documents)
+            with self._lock:
+                self._compiled = compiled
         return True
 
     def refresh(self) -> bool:

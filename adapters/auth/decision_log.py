@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -119,7 +119,9 @@ class DecisionLog:
         if self._writer is not None:
             self._queue.join()
 
-    def between(self, start: datetime, end: datetime, tenant_id: str | None = None) -> Iterator[RecordedDecision]:
+    def between(
+        self, start: datetime, end: datetime, tenant_id: str | None = None
+    ) -> Generator[RecordedDecision, None, None]:
         """Decisions from ``start`` up to ``end``, oldest first; with a tenant, only its principals' on it."""
         query = select(decisions).where(decisions.c.decided_at >= stamp(start), decisions.c.decided_at < stamp(end))
         if tenant_id is not None:

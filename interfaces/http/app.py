@@ -14,8 +14,10 @@ from interfaces.http.access import AccessController
 from interfaces.http.auth import authentication_middleware, authorize
 from interfaces.http.contracts import ContractController
 from interfaces.http.gateway import cors_config, gateway_middleware, security_headers_hook
+from interfaces.http.policies import PlatformPolicyController, TenantPolicyController
 from interfaces.http.problems import EXCEPTION_HANDLERS, UnsupportedMediaTypeError
 from interfaces.http.ratelimit import rate_limit_middleware
+from interfaces.http.schemas import SchemaRegistryController
 from interfaces.http.secrets import SecretController
 from interfaces.http.tenants import TenantController
 from interfaces.http.tracing import tracing_middleware
@@ -53,7 +55,16 @@ def create_app(platform: Platform) -> Litestar:
             platform.worker.stop()
 
     app = Litestar(
-        route_handlers=[TenantController, AccessController, SecretController, ContractController, health],
+        route_handlers=[
+            TenantController,
+            AccessController,
+            SecretController,
+            ContractController,
+            SchemaRegistryController,
+            TenantPolicyController,
+            PlatformPolicyController,
+            health,
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=require_json,
         request_max_body_size=settings.max_body_bytes,

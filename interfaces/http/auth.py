@@ -97,6 +97,7 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     command = connection.scope.get("method") in COMMAND_METHODS
     resource = await anyio.to_thread.run_sync(resolve_resource, platform, dict(connection.path_params), command)
     decision = platform.policies.authorize(identity, action, resource)
+    platform.decisions.record(identity, action, resource, decision)
     connection.state.decision = decision
     if decision.allowed:
         return

@@ -6,6 +6,7 @@ through the active policies plus a proposal (Cedar text, or a drafted version) a
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -19,7 +20,7 @@ from adapters.auth.cedar import PolicyDocument
 from adapters.auth.decision_log import ChangedDecision, simulate
 from application.policies import PolicyService, PolicyWritten
 from domain.errors import InvalidValueError, NotFoundError
-from domain.policy import MAX_DESCRIPTION, check_name, policy_id_for
+from domain.policy import MAX_DESCRIPTION, Policy, check_name, policy_id_for
 from interfaces.http.context import command_context
 from interfaces.http.schemas import REASONED, tenant_uuid
 from projections.policies import list_query, policies, versions_query
@@ -47,6 +48,7 @@ class Simulate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     end: Annotated[datetime, msgspec.Meta(tz=True)] = msgspec.field(name="to")
     policies: str | None = None
     policy: str | None = None
+    """A drafted policy's name or id."""
     version: Annotated[int, msgspec.Meta(ge=1)] | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 1000
 
@@ -136,19 +138,34 @@ def _proposal(state: State, tenant: str | None, data: Simulate) -> PolicyDocumen
     if data.policies is not None:
         _service(state).judge_policy(tenant, data.policies)
         return PolicyDocument(PROPOSED, 0, tenant, data.policies)
-    found = _service(state).current_policy(tenant, data.policy or "")
-    if found is None:
-        raise NotFoundError(f"no such policy: {data.policy}")
+    found = _drafted(state, tenant, data.policy or "")
     text = found.text(data.version)
     _service(state).judge_policy(tenant, text)
     return PolicyDocument(found.name, data.version or len(found.texts), tenant, text)
+
+
+def _drafted(state: State, tenant: str | None, reference: str) -> Policy:
+    """The tenant's (or platform's) policy named, or with this id."""
+    try:
+        found = _service(state).policy_with_id(uuid.UUID(reference))
+    except ValueError:
+        found = None
+    if found is None or found.tenant_id != tenant:
+        found = _service(state).current_policy(tenant, reference)
+    if found is None:
+        raise NotFoundError(f"no such policy: {reference}")
+    return found
 
 
 def _simulate(state: State, tenant: str | None, data: Simulate) -> Simulation:
     decide = state.platform.policies.proposing([_proposal(state, tenant, data)])
     log = state.platform.decisions
     log.flush()
-    replayed, changed = simulate(log.between(data.start, data.end, tenant), decide, data.limit)
+    past = log.between(data.start, data.end, tenant)
+    try:
+        replayed, changed = simulate(past, decide, data.limit)
+    finally:
+        past.close()
     return Simulation(replayed, len(changed), len(changed) < data.limit, [_change(c) for c in changed])
 
 

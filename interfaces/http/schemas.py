@@ -74,7 +74,7 @@ class CompatibilityAnswer(msgspec.Struct, frozen=True):
     messages: list[str]
 
 
-class Config(msgspec.Struct, frozen=True):
+class Config(msgspec.Struct, frozen=True, omit_defaults=True):
     subject: str
     compatibility: str
     position: int | None = None
@@ -114,6 +114,13 @@ def _subject_row(state: State, subject: str) -> Any:
     if row is None:
         raise NotFoundError(f"no such subject: {subject}")
     return row
+
+
+def _check(
+    state: State, subject: str, data: RegisterSchema, version: int | Literal["latest"] | None
+) -> CompatibilityAnswer:
+    answer = _registry(state).check_compatibility(subject, msgspec.to_builtins(data.schema), version)
+    return CompatibilityAnswer(answer.is_compatible, answer.messages)
 
 
 class SchemaRegistryController(Controller):
@@ -172,28 +179,35 @@ class SchemaRegistryController(Controller):
         return Registered(name, result.version, result.position)
 
     @post(
-        [
-            "/compatibility/subjects/{subject:str}/versions",
-            "/compatibility/subjects/{subject:str}/versions/{version:str}",
-        ],
+        "/compatibility/subjects/{subject:str}/versions",
         sync_to_thread=True,
         status_code=200,
         opt={"action": "check_schema_compatibility"},
     )
     def check(
+        self, state: State, tenant_id: FromPath[str], subject: FromPath[str], data: JSONBody[RegisterSchema]
+    ) -> CompatibilityAnswer:
+        """Would registering the schema be accepted now (under the subject's mode, transitive forms included), and
+        why not? Nothing is recorded."""
+        return _check(state, full_subject(tenant_id, subject), data, None)
+
+    @post(
+        "/compatibility/subjects/{subject:str}/versions/{version:str}",
+        sync_to_thread=True,
+        status_code=200,
+        opt={"action": "check_schema_compatibility"},
+    )
+    def check_version(
         self,
         state: State,
         tenant_id: FromPath[str],
         subject: FromPath[str],
+        version: FromPath[str],
         data: JSONBody[RegisterSchema],
-        version: FromPath[str | None] = None,
     ) -> CompatibilityAnswer:
-        """Is the schema compatible, and why not? Without a version: as registering it would decide (the mode, its
-        transitive form included); with one (``latest`` too): against that version alone. Nothing is recorded."""
-        name, schema = full_subject(tenant_id, subject), msgspec.to_builtins(data.schema)
-        number = version_number(version) if version is not None else None
-        answer = _registry(state).check_compatibility(name, schema, number)
-        return CompatibilityAnswer(answer.is_compatible, answer.messages)
+        """Is the schema compatible, under the subject's mode, with that one version (``latest`` too), and why not?
+        Nothing is recorded."""
+        return _check(state, full_subject(tenant_id, subject), data, version_number(version))
 
     @put("/config/{subject:str}", sync_to_thread=True, status_code=200, opt={"action": "set_schema_compatibility"})
     def set_config(

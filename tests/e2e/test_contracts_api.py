@@ -499,3 +499,36 @@ def test_bad_commands_and_queries_get_problem_details_and_write_nothing(
         kwargs["json"] = body["json"]
     assert_problem(api.request(method, f"/v1/tenants/{tenant}/contracts{path}", **kwargs), status, slug)
     assert platform.store.last_position() == before
+
+
+def test_approval_registers_each_schema_object_in_the_schema_registry_under_its_mode(
+    api: TestClient, platform: Platform, tenant: str, who: dict
+) -> None:
+    engineer, steward = who["data-engineer"], who["data-steward"]
+    subject = f"{tenant}.orders.orders"
+    register(api, tenant, orders(), engineer)
+    act(api, tenant, "propose", {"version": "1.0.0"}, engineer)
+    assert act(api, tenant, "approve", {"version": "1.0.0"}, steward).status_code == 202
+    versions = read(api, f"/v1/tenants/{tenant}/schemas/subjects/{subject}/versions", platform.store.last_position())
+    assert versions == [1]
+
+    v2 = edited(orders(), "2.0.0", channel={"logicalType": "string", "required": True})  # breaks BACKWARD
+    base = f"/v1/tenants/{tenant}/contracts/orders/versions"
+    assert (
+        api.post(base, content=as_yaml(v2), headers=engineer | {"content-type": "application/yaml"}).status_code == 201
+    )
+    act(api, tenant, "propose", {"version": "2.0.0"}, engineer)
+    before = platform.store.last_position()
+    refused = act(api, tenant, "approve", {"version": "2.0.0"}, steward)
+    assert_problem(refused, 409, "conflict")
+    assert subject in refused.json()["detail"]
+    assert platform.store.last_position() == before
+
+    mode = api.put(f"/v1/tenants/{tenant}/schemas/config/{subject}", json={"compatibility": "NONE"}, headers=steward)
+    assert mode.status_code in (200, 202), mode.text
+    second = act(api, tenant, "approve", {"version": "2.0.0"}, steward)
+    assert second.status_code == 202
+    position = platform.store.last_position()  # the registration follows the approval
+    latest = read(api, f"/v1/tenants/{tenant}/schemas/subjects/{subject}/versions/latest", position)
+    assert latest["version"] == 2
+    assert {f["name"] for f in latest["schema"]["fields"]} >= {"order_id", "channel"}
