@@ -29,6 +29,8 @@ from domain.policy import PolicyAnalysis, Statement
 
 log = logging.getLogger(__name__)
 POLICY_DIR = Path(__file__).parent / "policies"
+DECISION_CACHE_SIZE = 10_000
+"""Decisions remembered per compiled policy set (a new set starts with none)."""
 POLICY_ADMIN_ACTIONS = frozenset(
     {
         *(f"{verb}_tenant_policy" for verb in ("draft", "activate", "retire", "read")),
@@ -104,6 +106,8 @@ class _Compiled:
     policies: cedarpy.PolicySet
     broken: dict[str | None, tuple[str, ...]] = field(default_factory=dict)
     """Owner (tenant id, None for the platform) -> why its active documents no longer validate."""
+    decisions: dict[tuple[object, ...], Decision] = field(default_factory=dict)
+    """Decisions already taken under exactly these policies: the same question gets the same answer."""
 
 
 Decide = Callable[[Identity, str, "Resource"], Decision]
@@ -174,7 +178,14 @@ class PolicyEngine:
         with self._lock:
             compiled = self._compiled
         assert compiled is not None
-        return self._decide(compiled, identity, action, resource)
+        key = (identity, action, resource.type, resource.id, json.dumps(resource.attrs, sort_keys=True))
+        decision = compiled.decisions.get(key)
+        if decision is None:
+            decision = self._decide(compiled, identity, action, resource)
+            if len(compiled.decisions) >= DECISION_CACHE_SIZE:
+                compiled.decisions.clear()
+            compiled.decisions[key] = decision
+        return decision
 
     def proposing(self, documents: Sequence[Document]) -> Decide:
         """Decides as the engine would with these documents active too (each replacing its own policy's version)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +27,8 @@ from adapters.auth.identity import Identity
 
 log = logging.getLogger(__name__)
 BATCH = 500
+LINGER = 0.2
+"""Seconds the writer waits for more decisions before writing a batch."""
 
 decision_metadata = MetaData()
 decisions = Table(
@@ -145,10 +148,13 @@ class DecisionLog:
 
     def _write(self) -> None:
         while True:
-            first = self._queue.get()
-            rows = [first]
-            while len(rows) < BATCH and not self._queue.empty():
-                rows.append(self._queue.get_nowait())
+            rows = [self._queue.get()]
+            deadline = time.monotonic() + LINGER  # gather a batch: one transaction for many decisions
+            while len(rows) < BATCH and rows[-1] is not None:
+                try:
+                    rows.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
             try:
                 batch = [row for row in rows if row is not None]
                 if batch:

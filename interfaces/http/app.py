@@ -11,7 +11,7 @@ from litestar.openapi import OpenAPIConfig
 
 from interfaces.bootstrap import Platform
 from interfaces.http.access import AccessController
-from interfaces.http.auth import authentication_middleware, authorize
+from interfaces.http.auth import RecentResources, authentication_middleware, authorize
 from interfaces.http.contracts import ContractController
 from interfaces.http.gateway import cors_config, gateway_middleware, security_headers_hook
 from interfaces.http.policies import PlatformPolicyController, TenantPolicyController
@@ -82,4 +82,5 @@ def create_app(platform: Platform) -> Litestar:
         debug=False,
     )
     app.state.platform = platform
+    app.state.recent_resources = RecentResources()
     return app

@@ -8,6 +8,7 @@ Refused commands are recorded as Denial events.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -83,6 +84,39 @@ def resolve_resource(platform: Platform, path_params: dict[str, Any], command: b
     return Resource.tenant(str(tenant_id), row.status, list(row.features))
 
 
+class RecentResources:
+    """Tenants as queries last saw them, for at most ``seconds``: a query's authorization needs no extra read.
+
+    Commands never use it (they see the tenant as its events say now), nor does a query that asks for
+    X-Consistent-Position (it sees the read model it waited for).
+    """
+
+    def __init__(self, seconds: float = 1.0, size: int = 10_000) -> None:
+        self.seconds, self.size = seconds, size
+        self._found: dict[str, tuple[float, Resource]] = {}
+
+    def get(self, tenant_id: str) -> Resource | None:
+        found = self._found.get(tenant_id)
+        return found[1] if found is not None and found[0] > time.monotonic() else None
+
+    def put(self, resource: Resource) -> None:
+        if len(self._found) >= self.size:
+            self._found.clear()
+        self._found[resource.id] = (time.monotonic() + self.seconds, resource)
+
+
+async def _resource(connection: ASGIConnection[Any, Any, Any, Any], platform: Platform, command: bool) -> Resource:
+    params = dict(connection.path_params)
+    recent: RecentResources = connection.app.state.recent_resources
+    cacheable = not command and "tenant_id" in params and CONSISTENT_POSITION not in connection.headers
+    found = recent.get(str(params["tenant_id"])) if cacheable else None
+    if found is None:
+        found = await anyio.to_thread.run_sync(resolve_resource, platform, params, command)
+        if cacheable:
+            recent.put(found)
+    return found
+
+
 async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """The guard on every route: honours X-Consistent-Position, then Cedar decides; deny by default."""
     platform = _platform(connection)
@@ -95,7 +129,7 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     if not action:
         raise PermissionDeniedException("this route declares no action, so nobody may use it")
     command = connection.scope.get("method") in COMMAND_METHODS
-    resource = await anyio.to_thread.run_sync(resolve_resource, platform, dict(connection.path_params), command)
+    resource = await _resource(connection, platform, command)
     decision = platform.policies.authorize(identity, action, resource)
     platform.decisions.record(identity, action, resource, decision)
     connection.state.decision = decision
