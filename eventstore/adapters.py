@@ -1,7 +1,8 @@
 """Builds the event store a setting names: memory, sqlite (the embedded default), postgres, eventstoredb.
 
 Each adapter is the shared RecorderEventStore plus its eventsourcing persistence module and a short
-function that reads one stream with its positions.
+function that reads one stream with its positions; SQLite and PostgreSQL also read the log with their own
+SELECT (the recorders' select_notifications builds its statement and converts every row on each call).
 """
 
 from __future__ import annotations
@@ -12,12 +13,18 @@ from typing import Any, cast
 from urllib.parse import unquote, urlparse
 from uuid import UUID
 
-from eventsourcing.persistence import InfrastructureFactory, Notification
+from eventsourcing.persistence import InfrastructureFactory, InterfaceError, Notification, OperationalError
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import get_topic, retry
+from psycopg import sql
+from psycopg.rows import tuple_row
 
 from eventstore.cipher import FieldCipher
-from eventstore.recorder_store import RecorderEventStore
+from eventstore.recorder_store import RecorderEventStore, Row
 
 KINDS = ("memory", "sqlite", "postgres", "eventstoredb")
+LAST_POSITION = 2**63 - 1
+"""The largest position SQLite and PostgreSQL can hold: ``until`` when the caller gives none."""
 
 
 class UnknownEventStoreError(ValueError):
@@ -74,6 +81,10 @@ def _sqlite(url: str, poll_interval: float, cipher: FieldCipher | None) -> Recor
     )
     recorder = factory.application_recorder()
     statement = f"SELECT rowid, * FROM {recorder.events_table_name} WHERE originator_id=? ORDER BY originator_version"
+    log_statement = (
+        f"SELECT rowid, originator_id, originator_version, topic, state FROM {recorder.events_table_name} "
+        "WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?"
+    )
 
     def read_stream(stream_id: UUID) -> Sequence[Notification]:
         with recorder.datastore.transaction(commit=False) as cursor:
@@ -89,7 +100,14 @@ def _sqlite(url: str, poll_interval: float, cipher: FieldCipher | None) -> Recor
                 for row in cursor.fetchall()
             ]
 
-    return RecorderEventStore("sqlite", recorder, read_stream, push=False, poll_interval=poll_interval, cipher=cipher)
+    def read_log(after: int, limit: int, until: int | None) -> Sequence[Row]:
+        with recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(log_statement, (after, LAST_POSITION if until is None else until, limit))
+            return [(row[0], UUID(row[1]), row[2], row[3], row[4]) for row in cursor.fetchall()]
+
+    return RecorderEventStore(
+        "sqlite", recorder, read_stream, push=False, poll_interval=poll_interval, cipher=cipher, read_log=read_log
+    )
 
 
 def postgres_env(url: str) -> dict[str, str]:
@@ -109,19 +127,83 @@ def postgres_env(url: str) -> dict[str, str]:
     }
 
 
+class OneTripPostgresRecorder(PostgresApplicationRecorder):
+    """eventsourcing's PostgreSQL recorder, appending in one round trip instead of several.
+
+    A function in the store's schema takes the table lock (so positions commit in order: a reader of the log
+    never passes a position that commits later), inserts, and notifies the channel eventsourcing's
+    LISTEN/NOTIFY subscription listens on; it is called once, in autocommit, as a prepared statement.
+    A clash on (stream, version) still raises eventsourcing's IntegrityError.
+    """
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        function = f"{self.events_table_name}_append"
+        self.check_identifier_length(function)
+        names = {
+            "schema": sql.Identifier(self.datastore.schema),
+            "table": sql.Identifier(self.events_table_name),
+            "function": sql.Identifier(function),
+            "channel": sql.Identifier(self.channel_name),
+            "id_type": sql.Identifier(self.datastore.originator_id_type),
+            "lock_timeout": sql.Literal(f"{self.datastore.lock_timeout}s"),
+        }
+        self.create_append_function = sql.SQL(
+            "CREATE OR REPLACE FUNCTION {schema}.{function}"
+            "(ids {id_type}[], versions bigint[], topics text[], states bytea[]) "
+            "RETURNS SETOF bigint LANGUAGE plpgsql AS $$ BEGIN "
+            "SET LOCAL lock_timeout = {lock_timeout}; "
+            "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
+            "NOTIFY {channel}; "
+            "RETURN QUERY INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(ids, versions, topics, states) RETURNING notification_id; "
+            "END $$"
+        ).format(**names)
+        self.append_statement = sql.SQL(
+            "SELECT * FROM {schema}.{function}(%s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[])"
+        ).format(**names)
+        self.create_lock = sql.SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(
+            sql.Literal(f"{self.datastore.schema}.{self.events_table_name}")
+        )
+
+    def _create_table(self, curs: Any) -> None:
+        curs.execute(self.create_lock)  # two processes starting at once would clash on CREATE OR REPLACE
+        super()._create_table(curs)
+        curs.execute(self.create_append_function)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[Any], **_: Any) -> Sequence[int] | None:
+        if not stored_events:
+            return []
+        columns = (
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events],
+        )
+        with self.datastore.get_connection() as connection, connection.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(self.append_statement, columns, prepare=True)
+            return [row[0] for row in cursor.fetchall()]
+
+
 def _postgres(url: str, cipher: FieldCipher | None) -> RecorderEventStore:
     import psycopg
-    from psycopg import sql
 
     env = postgres_env(url)
     with psycopg.connect(_libpq(env), autocommit=True) as connection:
         connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(env["POSTGRES_SCHEMA"])))
-    factory = _factory({"PERSISTENCE_MODULE": "eventsourcing.postgres", **env})
+    recorder_class = {"APPLICATION_RECORDER_TOPIC": get_topic(OneTripPostgresRecorder)}
+    factory = _factory({"PERSISTENCE_MODULE": "eventsourcing.postgres", **recorder_class, **env})
     recorder = factory.application_recorder()
+    table = sql.Identifier(env["POSTGRES_SCHEMA"], recorder.events_table_name)
     statement = sql.SQL(
-        "SELECT notification_id, originator_version, topic, state FROM {}.{} "
+        "SELECT notification_id, originator_version, topic, state FROM {} "
         "WHERE originator_id = %s ORDER BY originator_version"
-    ).format(sql.Identifier(env["POSTGRES_SCHEMA"]), sql.Identifier(recorder.events_table_name))
+    ).format(table)
+    log_statement = sql.SQL(
+        "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
+        "WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
+    ).format(table)
 
     def read_stream(stream_id: UUID) -> Sequence[Notification]:
         with recorder.datastore.transaction(commit=False) as cursor:
@@ -137,7 +219,16 @@ def _postgres(url: str, cipher: FieldCipher | None) -> RecorderEventStore:
                 for row in cursor.fetchall()
             ]
 
-    return RecorderEventStore("postgres", recorder, read_stream, push=True, on_close=factory.close, cipher=cipher)
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the recorder's own reads do
+    def read_log(after: int, limit: int, until: int | None) -> Sequence[Row]:
+        parameters = (after, LAST_POSITION if until is None else until, limit)
+        with recorder.datastore.get_connection() as connection, connection.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(log_statement, parameters, prepare=True)
+            return [(row[0], row[1], row[2], row[3], bytes(row[4])) for row in cursor.fetchall()]
+
+    return RecorderEventStore(
+        "postgres", recorder, read_stream, push=True, on_close=factory.close, cipher=cipher, read_log=read_log
+    )
 
 
 def _libpq(env: dict[str, str]) -> str:

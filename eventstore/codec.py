@@ -11,6 +11,7 @@ tenant's key is destroyed they read as ERASED, and the event is otherwise intact
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
@@ -121,25 +122,33 @@ def upcast(cls: type, data: dict[str, Any], from_version: int) -> dict[str, Any]
     return data
 
 
+@functools.cache
+def _resolved(topic: str) -> tuple[Any, str, int]:
+    """The class a topic names, its public type name and its current class version (a topic never changes)."""
+    cls = resolve_topic(topic)
+    return cls, type_name(cls), class_version(cls)
+
+
 def decode(position: int, stored: StoredEvent, cipher: FieldCipher | None = None) -> RecordedEvent:
-    envelope = _decoder.decode(stored.state)
-    cls = resolve_topic(stored.topic)
-    data = upcast(cls, _open(envelope, dict(envelope.data), cipher), envelope.meta.schema_version)
     stream_id = stored.originator_id if isinstance(stored.originator_id, UUID) else UUID(stored.originator_id)
+    return decode_row(position, stream_id, stored.originator_version, stored.topic, stored.state, cipher)
+
+
+def decode_row(
+    position: int, stream_id: UUID, version: int, topic: str, state: bytes, cipher: FieldCipher | None = None
+) -> RecordedEvent:
+    """``decode`` for the columns an adapter's own SELECT reads, without building a StoredEvent first."""
+    envelope = _decoder.decode(state)
+    cls, name, current_version = _resolved(topic)
+    meta = envelope.meta
+    data = _open(envelope, envelope.data, cipher)  # a dict of our own: msgspec decoded it just now
+    if meta.schema_version < current_version:
+        data = upcast(cls, data, meta.schema_version)
     event = cls.__new__(cls)
     event.__dict__.update(
         originator_id=stream_id,
-        originator_version=stored.originator_version,
-        timestamp=datetime.fromisoformat(envelope.meta.recorded_at),
+        originator_version=version,
+        timestamp=datetime.fromisoformat(meta.recorded_at),
         **data,
     )
-    return RecordedEvent(
-        position=position,
-        stream_id=stream_id,
-        version=stored.originator_version,
-        topic=stored.topic,
-        type=type_name(cls),
-        metadata=envelope.meta,
-        data=data,
-        event=event,
-    )
+    return RecordedEvent(position, stream_id, version, topic, name, meta, data, event)

@@ -1,7 +1,8 @@
 """The one implementation of the port, over an eventsourcing application recorder.
 
 Every adapter (memory, SQLite, PostgreSQL, EventStoreDB) is this class plus how to build its recorder
-and how to read one stream with positions; so the conformance suite covers the shared logic everywhere.
+and how to read one stream with positions (and, where it pays, the log); so the conformance suite covers the
+shared logic everywhere.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from eventstore.port import ConcurrencyError, EventStoreUnavailableError, Pendin
 from eventstore.subscriptions import QueueSubscription, polling_source
 
 StreamReader = Callable[[UUID], Sequence[Notification]]
+Row = tuple[int, UUID, int, str, bytes]
+"""One stored event as an adapter's own SELECT reads it: position, stream id, version, topic, state."""
+LogReader = Callable[[int, int, int | None], Sequence[Row]]
+"""(after, limit, until) -> rows with after < position <= until, oldest first (the port's read_all)."""
 
 
 class RecorderEventStore:
@@ -34,10 +39,12 @@ class RecorderEventStore:
         on_close: Callable[[], None] = lambda: None,
         poll_interval: float = 0.05,
         cipher: FieldCipher | None = None,
+        read_log: LogReader | None = None,
     ) -> None:
         self.name = name
         self.recorder = recorder
         self._read_stream_notifications = read_stream_notifications
+        self._read_log = read_log
         self._push = push
         self._on_close = on_close
         self._poll_interval = poll_interval
@@ -63,6 +70,8 @@ class RecorderEventStore:
         return [codec.decode(n.id, n, self._cipher) for n in self._read_stream_notifications(stream_id)]
 
     def read_all(self, after: int, limit: int, until: int | None = None) -> list[RecordedEvent]:
+        if self._read_log is not None:
+            return [codec.decode_row(*row, self._cipher) for row in self._read_log(after, limit, until)]
         notifications = self.recorder.select_notifications(after, limit, stop=until, inclusive_of_start=False)
         return [codec.decode(n.id, n, self._cipher) for n in notifications]
 
