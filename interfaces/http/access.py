@@ -15,7 +15,7 @@ from sqlalchemy import select
 from application.access import PLATFORM_ISSUER
 from domain.access import ApiKey, Principal
 from domain.errors import NotFoundError
-from interfaces.http.context import command_context, platform_of
+from interfaces.http.context import command_context, id_in_path, platform_of
 from projections.access import api_keys, denials, principals
 
 
@@ -69,18 +69,11 @@ class DenialView(msgspec.Struct, frozen=True):
     position: int
 
 
-def _uuid(raw: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise NotFoundError(f"no such {what}: {raw}") from None
-
-
 def _owned(state: State, kind: type[Principal] | type[ApiKey], raw_id: str, tenant_id: str) -> Any:
     """The principal or key as its events say now, only if it belongs to the tenant in the path (else 404)."""
     what = "principal" if kind is Principal else "API key"
-    found = platform_of(state).access.current(_uuid(raw_id, what))
-    if not isinstance(found, kind) or found.tenant_id != str(_uuid(tenant_id, "tenant")):
+    found = platform_of(state).access.current(id_in_path(raw_id, what))
+    if not isinstance(found, kind) or found.tenant_id != str(id_in_path(tenant_id, "tenant")):
         raise NotFoundError(f"no such {what}: {raw_id}")
     return found
 
@@ -97,7 +90,7 @@ class AccessController(Controller):
     ) -> dict[str, Any]:
         """Register a person (by identity-provider issuer and subject) or a service of this tenant."""
         access = platform_of(state).access
-        tenant = str(_uuid(tenant_id, "tenant"))
+        tenant = str(id_in_path(tenant_id, "tenant"))
         result = access.register_principal(
             command_context(request), data.kind, data.issuer, data.subject, data.display_name, tenant
         )
@@ -106,17 +99,17 @@ class AccessController(Controller):
     @get("/principals", sync_to_thread=True, opt={"action": "list_principals"})
     def list_principals(self, state: State, tenant_id: FromPath[str]) -> list[PrincipalView]:
         """The tenant's principals and their roles."""
-        query = select(principals).where(principals.c.tenant_id == str(_uuid(tenant_id, "tenant")))
+        query = select(principals).where(principals.c.tenant_id == str(id_in_path(tenant_id, "tenant")))
         with platform_of(state).read_models.engine.connect() as connection:
             rows = connection.execute(query.order_by(principals.c.subject)).all()
         return [msgspec.convert(row, PrincipalView, from_attributes=True) for row in rows]
 
     @get("/principals/{principal_id:str}", sync_to_thread=True, opt={"action": "read_principal"})
     def read_principal(self, state: State, tenant_id: FromPath[str], principal_id: FromPath[str]) -> PrincipalView:
-        query = select(principals).where(principals.c.principal_id == str(_uuid(principal_id, "principal")))
+        query = select(principals).where(principals.c.principal_id == str(id_in_path(principal_id, "principal")))
         with platform_of(state).read_models.engine.connect() as connection:
             row = connection.execute(query).first()
-        if row is None or row.tenant_id != str(_uuid(tenant_id, "tenant")):
+        if row is None or row.tenant_id != str(id_in_path(tenant_id, "tenant")):
             raise NotFoundError(f"no such principal: {principal_id}")
         return msgspec.convert(row, PrincipalView, from_attributes=True)
 
@@ -171,7 +164,7 @@ class AccessController(Controller):
     @get("/api-keys", sync_to_thread=True, opt={"action": "list_principals"})
     def list_keys(self, state: State, tenant_id: FromPath[str]) -> list[KeyView]:
         """The tenant's API keys (prefixes and status; never secrets)."""
-        query = select(api_keys).where(api_keys.c.tenant_id == str(_uuid(tenant_id, "tenant")))
+        query = select(api_keys).where(api_keys.c.tenant_id == str(id_in_path(tenant_id, "tenant")))
         with platform_of(state).read_models.engine.connect() as connection:
             rows = connection.execute(query.order_by(api_keys.c.created_at)).all()
         return [msgspec.convert(row, KeyView, from_attributes=True) for row in rows]
@@ -218,7 +211,7 @@ class AccessController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> list[DenialView]:
         """Refused attempts on this tenant, newest first."""
-        query = select(denials).where(denials.c.tenant_id == str(_uuid(tenant_id, "tenant")))
+        query = select(denials).where(denials.c.tenant_id == str(id_in_path(tenant_id, "tenant")))
         with platform_of(state).read_models.engine.connect() as connection:
             rows = connection.execute(query.order_by(denials.c.position.desc()).limit(limit)).all()
         return [msgspec.convert(row, DenialView, from_attributes=True) for row in rows]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any
 
 import anyio
@@ -23,7 +22,7 @@ from adapters.auth.cedar import Decision, Resource
 from adapters.auth.identity import ANONYMOUS_ADMIN, AuthenticationError, Identity
 from domain.errors import NotFoundError
 from interfaces.bootstrap import Platform
-from interfaces.http.context import CONSISTENT_POSITION, command_context, wait_for_consistency
+from interfaces.http.context import CONSISTENT_POSITION, command_context, id_in_path, wait_for_consistency
 from projections.tenant_directory import get_query
 
 log = logging.getLogger(__name__)
@@ -68,10 +67,7 @@ def resolve_resource(platform: Platform, path_params: dict[str, Any], command: b
     if "tenant_id" not in path_params:
         return Resource.platform()
     raw = str(path_params["tenant_id"])
-    try:
-        tenant_id = uuid.UUID(raw)
-    except ValueError:
-        raise NotFoundError(f"no such tenant: {raw}") from None
+    tenant_id = id_in_path(raw)
     if command:
         tenant = platform.tenants.current_tenant(tenant_id)
         if tenant is None:

@@ -9,6 +9,7 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 
 from application.commands import CommandContext
+from domain.errors import NotFoundError
 from interfaces.bootstrap import Platform
 from interfaces.http.problems import BadRequestError, ReadModelBehindError
 
@@ -53,3 +54,11 @@ def wait_for_consistency(request: ASGIConnection[Any, Any, Any, Any], platform: 
     if not platform.read_models.wait_for(position, tuple(platform.read_models.projections), timeout):
         msg = f"the read model did not reach position {position} within {timeout:g} s; retry shortly"
         raise ReadModelBehindError(msg)
+
+
+def id_in_path(raw: str, what: str = "tenant") -> uuid.UUID:
+    """An id from the path; one that is not a UUID names nothing, so it is a 404 like any unknown id."""
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFoundError(f"no such {what}: {raw}") from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 import msgspec
@@ -11,9 +10,8 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from application.secrets import SecretWritten
-from domain.errors import NotFoundError
 from domain.secrets import MAX_VALUE_CHARS
-from interfaces.http.context import command_context, platform_of, wait_for_consistency
+from interfaces.http.context import command_context, id_in_path, platform_of
 from projections.secrets import list_query
 
 
@@ -40,14 +38,6 @@ class SecretPage(msgspec.Struct, frozen=True):
     next_after: str | None
 
 
-def _tenant_uuid(tenant_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(tenant_id)
-    except ValueError:
-        msg = f"no such tenant: {tenant_id}"
-        raise NotFoundError(msg) from None
-
-
 def _accepted(written: SecretWritten) -> SecretAccepted:
     return SecretAccepted(written.name, written.version, written.result.position)
 
@@ -69,7 +59,7 @@ class SecretController(Controller):
     ) -> SecretAccepted:
         """Store a secret under a name, or give it a new value (a new version). The value is never echoed."""
         secrets = platform_of(state).secrets
-        return _accepted(secrets.put_secret(command_context(request), _tenant_uuid(tenant_id), name, data.value))
+        return _accepted(secrets.put_secret(command_context(request), id_in_path(tenant_id), name, data.value))
 
     @delete("/{name:str}", sync_to_thread=True, status_code=202, opt={"action": "delete_secret"})
     def delete_secret(
@@ -77,7 +67,7 @@ class SecretController(Controller):
     ) -> SecretAccepted:
         """Delete a secret."""
         secrets = platform_of(state).secrets
-        return _accepted(secrets.delete_secret(command_context(request), _tenant_uuid(tenant_id), name))
+        return _accepted(secrets.delete_secret(command_context(request), id_in_path(tenant_id), name))
 
     @get("/", sync_to_thread=True, opt={"action": "list_secrets"})
     def list_secrets(
@@ -90,8 +80,7 @@ class SecretController(Controller):
     ) -> SecretPage:
         """List a tenant's secrets by name (names, versions and fingerprints only); page on with next_after."""
         platform = platform_of(state)
-        wait_for_consistency(request, platform)
         with platform.read_models.engine.connect() as connection:
-            rows = connection.execute(list_query(str(_tenant_uuid(tenant_id)), after, limit)).all()
+            rows = connection.execute(list_query(str(id_in_path(tenant_id)), after, limit)).all()
         items = [msgspec.convert(row, SecretView, from_attributes=True) for row in rows]
         return SecretPage(items=items, next_after=items[-1].name if len(items) == limit else None)

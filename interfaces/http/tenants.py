@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 import msgspec
@@ -13,7 +12,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from adapters.auth.identity import Identity
 from application.commands import CommandResult
 from domain.errors import NotFoundError
-from interfaces.http.context import command_context, platform_of
+from interfaces.http.context import command_context, id_in_path, platform_of
 from projections.tenant_directory import get_query, list_query
 
 
@@ -62,14 +61,6 @@ class TenantPage(msgspec.Struct, frozen=True):
     next_after: str | None
 
 
-def _tenant_uuid(tenant_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(tenant_id)
-    except ValueError:
-        msg = f"no such tenant: {tenant_id}"
-        raise NotFoundError(msg) from None
-
-
 def _accepted(result: CommandResult, status: int) -> Response[Accepted]:
     headers = {"Location": f"/v1/tenants/{result.aggregate_id}"} if status == 201 else {}
     return Response(Accepted(str(result.aggregate_id), result.position), status_code=status, headers=headers)
@@ -103,7 +94,7 @@ class TenantController(Controller):
         """Replace a tenant's features and quotas."""
         tenants = platform_of(state).tenants
         result = tenants.change_entitlements(
-            command_context(request), _tenant_uuid(tenant_id), list(data.features), dict(data.quotas)
+            command_context(request), id_in_path(tenant_id), list(data.features), dict(data.quotas)
         )
         return _accepted(result, 202)
 
@@ -113,14 +104,14 @@ class TenantController(Controller):
     ) -> Response[Accepted]:
         """Suspend an active tenant."""
         tenants = platform_of(state).tenants
-        result = tenants.suspend_tenant(command_context(request), _tenant_uuid(tenant_id), data.reason)
+        result = tenants.suspend_tenant(command_context(request), id_in_path(tenant_id), data.reason)
         return _accepted(result, 202)
 
     @post("/{tenant_id:str}/reinstate", sync_to_thread=True, status_code=202, opt={"action": "reinstate_tenant"})
     def reinstate(self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str]) -> Response[Accepted]:
         """Reinstate a suspended tenant."""
         tenants = platform_of(state).tenants
-        return _accepted(tenants.reinstate_tenant(command_context(request), _tenant_uuid(tenant_id)), 202)
+        return _accepted(tenants.reinstate_tenant(command_context(request), id_in_path(tenant_id)), 202)
 
     @post("/{tenant_id:str}/offboard", sync_to_thread=True, status_code=202, opt={"action": "offboard_tenant"})
     def offboard(
@@ -129,7 +120,7 @@ class TenantController(Controller):
         """Offboard an active tenant for good; with erase, its data key is destroyed (crypto-shredding)."""
         tenants = platform_of(state).tenants
         context = command_context(request)
-        result = tenants.offboard_tenant(context, _tenant_uuid(tenant_id), data.reason, erase=data.erase)
+        result = tenants.offboard_tenant(context, id_in_path(tenant_id), data.reason, erase=data.erase)
         return _accepted(result, 202)
 
     # Queries, served from the tenant directory read model
@@ -157,7 +148,7 @@ class TenantController(Controller):
         """One tenant as the read model has it."""
         platform = platform_of(state)
         with platform.read_models.engine.connect() as connection:
-            row = connection.execute(get_query(str(_tenant_uuid(tenant_id)))).first()
+            row = connection.execute(get_query(str(id_in_path(tenant_id)))).first()
         if row is None:
             msg = f"no such tenant: {tenant_id}"
             raise NotFoundError(msg)

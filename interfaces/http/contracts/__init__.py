@@ -7,7 +7,6 @@ and its own problem table for the registry's errors (each offending place listed
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -31,7 +30,7 @@ from domain.contracts import (
 )
 from domain.contracts.semver import SemVer
 from domain.errors import NotFoundError
-from interfaces.http.context import command_context, platform_of
+from interfaces.http.context import command_context, id_in_path, platform_of
 from interfaces.http.contracts.views import (
     Accepted,
     ContractDetail,
@@ -101,13 +100,6 @@ def contract_problem(request: Request[Any, Any, Any], error: Exception) -> Respo
     return problem(request, status, slug, str(error))
 
 
-def _tenant(tenant_id: str) -> str:
-    try:
-        return str(uuid.UUID(tenant_id))
-    except ValueError:
-        raise NotFoundError(f"no such tenant: {tenant_id}") from None
-
-
 def _accepted(result: CommandResult, contract: str, version: str, status: int, tenant_id: str) -> Response[Accepted]:
     location = f"/v1/tenants/{tenant_id}/contracts/{contract}/versions/{version}"
     headers = {"Location": location} if status == 201 else {}
@@ -150,7 +142,7 @@ class ContractController(Controller):
     ) -> Response[Accepted]:
         """Register a contract from an ODCS v3 document (YAML or JSON); its version becomes a draft."""
         document = _document(request, body)
-        result = contracts_of(state).register_contract(command_context(request), _tenant(tenant_id), document)
+        result = contracts_of(state).register_contract(command_context(request), str(id_in_path(tenant_id)), document)
         return _accepted(result, str(document["id"]), str(document["version"]), 201, tenant_id)
 
     @post(
@@ -171,7 +163,7 @@ class ContractController(Controller):
         """Draft a new version of a contract (the document's id must be the contract's)."""
         document = _document(request, body)
         service = contracts_of(state)
-        result = service.add_version(command_context(request), _tenant(tenant_id), contract, document)
+        result = service.add_version(command_context(request), str(id_in_path(tenant_id)), contract, document)
         return _accepted(result, contract, str(document["version"]), 201, tenant_id)
 
     @post("/{contract:str}/propose", sync_to_thread=True, status_code=202, opt={"action": "propose_contract"})
@@ -185,7 +177,7 @@ class ContractController(Controller):
     ) -> Response[Accepted]:
         """Put a draft version up for approval."""
         service, context = contracts_of(state), command_context(request)
-        result = service.propose_version(context, _tenant(tenant_id), contract, data.version)
+        result = service.propose_version(context, str(id_in_path(tenant_id)), contract, data.version)
         return _accepted(result, contract, data.version, 202, tenant_id)
 
     @post("/{contract:str}/approve", sync_to_thread=True, status_code=202, opt={"action": "approve_contract"})
@@ -199,7 +191,7 @@ class ContractController(Controller):
     ) -> Response[Accepted]:
         """Approve a proposed version (not one's own: 409 four-eyes); it becomes the active version."""
         service, context = contracts_of(state), command_context(request)
-        result = service.approve_version(context, _tenant(tenant_id), contract, data.version)
+        result = service.approve_version(context, str(id_in_path(tenant_id)), contract, data.version)
         return _accepted(result, contract, data.version, 202, tenant_id)
 
     @post("/{contract:str}/reject", sync_to_thread=True, status_code=202, opt={"action": "reject_contract"})
@@ -213,7 +205,7 @@ class ContractController(Controller):
     ) -> Response[Accepted]:
         """Reject a proposed version, with a reason."""
         service, context = contracts_of(state), command_context(request)
-        result = service.reject_version(context, _tenant(tenant_id), contract, data.version, data.reason)
+        result = service.reject_version(context, str(id_in_path(tenant_id)), contract, data.version, data.reason)
         return _accepted(result, contract, data.version, 202, tenant_id)
 
     @post("/{contract:str}/deprecate", sync_to_thread=True, status_code=202, opt={"action": "deprecate_contract"})
@@ -227,7 +219,7 @@ class ContractController(Controller):
     ) -> Response[Accepted]:
         """Deprecate the active version (optional reason); it stays in force until retired or superseded."""
         service, context = contracts_of(state), command_context(request)
-        result = service.deprecate_version(context, _tenant(tenant_id), contract, data.version, data.reason)
+        result = service.deprecate_version(context, str(id_in_path(tenant_id)), contract, data.version, data.reason)
         return _accepted(result, contract, data.version, 202, tenant_id)
 
     @post("/{contract:str}/retire", sync_to_thread=True, status_code=202, opt={"action": "retire_contract"})
@@ -241,7 +233,7 @@ class ContractController(Controller):
     ) -> Response[Accepted]:
         """Retire an approved version for good (optional reason)."""
         service, context = contracts_of(state), command_context(request)
-        result = service.retire_version(context, _tenant(tenant_id), contract, data.version, data.reason)
+        result = service.retire_version(context, str(id_in_path(tenant_id)), contract, data.version, data.reason)
         return _accepted(result, contract, data.version, 202, tenant_id)
 
     # Queries, served from the contract read models
@@ -258,7 +250,7 @@ class ContractController(Controller):
     ) -> ContractPage:
         """The tenant's contracts by id; ``q`` matches every word in ids, names, descriptions, tags and fields."""
         with platform_of(state).read_models.engine.connect() as connection:
-            rows = connection.execute(list_query(_tenant(tenant_id), q, status, after, limit)).all()
+            rows = connection.execute(list_query(str(id_in_path(tenant_id)), q, status, after, limit)).all()
         items = [view_of(row, ContractView) for row in rows]
         return ContractPage(items=items, next_after=items[-1].contract if len(items) == limit else None)
 
@@ -266,7 +258,7 @@ class ContractController(Controller):
     def read_contract(self, state: State, tenant_id: FromPath[str], contract: FromPath[str]) -> ContractDetail:
         """One contract with its versions, oldest first."""
         with platform_of(state).read_models.engine.connect() as connection:
-            row = _found(connection.execute(contract_query(_tenant(tenant_id), contract)).first(), contract)
+            row = _found(connection.execute(contract_query(str(id_in_path(tenant_id)), contract)).first(), contract)
             versions = connection.execute(versions_query(row.contract_id)).all()
         summaries = [view_of(v, VersionSummary) for v in versions]
         return view_of(row, ContractDetail, versions=summaries)
@@ -278,7 +270,7 @@ class ContractController(Controller):
         """One version: its status, the normalized ODCS document, its typed form, and its changes against the
         version that was active when it was drafted (``base_version``)."""
         with platform_of(state).read_models.engine.connect() as connection:
-            row = _found(connection.execute(contract_query(_tenant(tenant_id), contract)).first(), contract)
+            row = _found(connection.execute(contract_query(str(id_in_path(tenant_id)), contract)).first(), contract)
             found = _found(connection.execute(version_query(row.contract_id, version)).first(), contract, version)
             base = connection.execute(version_query(row.contract_id, found.base_version or "")).first()
         changes = [dict(c) for c in changelog(base.spec, found.spec)] if base else []
@@ -295,7 +287,7 @@ class ContractController(Controller):
     ) -> DiffView:
         """The changelog from one version to another, each change marked breaking or not."""
         with platform_of(state).read_models.engine.connect() as connection:
-            row = _found(connection.execute(contract_query(_tenant(tenant_id), contract)).first(), contract)
+            row = _found(connection.execute(contract_query(str(id_in_path(tenant_id)), contract)).first(), contract)
             old = _found(
                 connection.execute(version_query(row.contract_id, from_version)).first(), contract, from_version
             )
@@ -309,7 +301,7 @@ class ContractController(Controller):
     def history(self, state: State, tenant_id: FromPath[str], contract: FromPath[str]) -> list[HistoryEntry]:
         """Every status change of every version, in the order they happened."""
         with platform_of(state).read_models.engine.connect() as connection:
-            row = _found(connection.execute(contract_query(_tenant(tenant_id), contract)).first(), contract)
+            row = _found(connection.execute(contract_query(str(id_in_path(tenant_id)), contract)).first(), contract)
             rows = connection.execute(history_query(row.contract_id)).all()
         return [msgspec.convert(r, HistoryEntry, from_attributes=True) for r in rows]
 
