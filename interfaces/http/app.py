@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Litestar, Request, get
 from litestar.openapi import OpenAPIConfig
 
+from adapters.contracts import JSON_MEDIA_TYPES, YAML_MEDIA_TYPES
 from interfaces.bootstrap import Platform
 from interfaces.http.access import AccessController
 from interfaces.http.auth import RecentResources, authentication_middleware, authorize
@@ -26,14 +27,18 @@ BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
 async def require_json(request: Request[Any, Any, Any]) -> None:
-    """Command bodies are JSON: anything else is 415 before the handler runs."""
+    """Command bodies are JSON (routes with ``opt["accepts_yaml"]`` also take YAML): else 415 before the handler."""
     if request.method not in BODY_METHODS:
         return
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
-    if (has_body or media_type) and not (media_type == "application/json" or media_type.endswith("+json")):
-        msg = f"send the body as application/json, not {media_type or 'no content type'}"
-        raise UnsupportedMediaTypeError(msg)
+    if not (has_body or media_type) or media_type in JSON_MEDIA_TYPES or media_type.endswith("+json"):
+        return
+    yaml_too = bool(request.route_handler.opt.get("accepts_yaml"))
+    if yaml_too and media_type in YAML_MEDIA_TYPES:
+        return
+    accepted = "application/json" + (" or " + ", ".join(YAML_MEDIA_TYPES) if yaml_too else "")
+    raise UnsupportedMediaTypeError(f"send the body as {accepted}, not {media_type or 'no content type'}")
 
 
 @get("/health", tags=["operations"], opt={"public": True})

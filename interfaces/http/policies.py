@@ -22,7 +22,7 @@ from application.policies import PolicyService, PolicyWritten
 from domain.errors import InvalidValueError, NotFoundError
 from domain.policy import MAX_DESCRIPTION, Policy, check_name, policy_id_for
 from interfaces.http.context import command_context
-from interfaces.http.schemas import REASONED, tenant_uuid
+from interfaces.http.schemas import tenant_uuid
 from projections.policies import list_query, policies, versions_query
 
 PROPOSED = "(proposed)"
@@ -188,7 +188,6 @@ class TenantPolicyController(Controller):
 
     path = "/v1/tenants/{tenant_id:str}/policies"
     tags = ["policies"]
-    exception_handlers = REASONED
 
     @post("/", sync_to_thread=True, status_code=201, opt={"action": "draft_tenant_policy"})
     def draft(
@@ -248,7 +247,6 @@ class PlatformPolicyController(Controller):
 
     path = "/v1/policies"
     tags = ["policies"]
-    exception_handlers = REASONED
 
     @post("/", sync_to_thread=True, status_code=201, opt={"action": "draft_platform_policy"})
     def draft(self, request: Request[Any, Any, Any], state: State, data: JSONBody[DraftPolicy]) -> Written:

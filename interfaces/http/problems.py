@@ -10,6 +10,16 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from adapters.contracts import DocumentSyntaxError
+from application.contracts import ContractExistsError
+from domain.contracts.errors import (
+    BreakingChangeError,
+    ContractInvalidError,
+    ContractTooLargeError,
+    FourEyesError,
+    LifecycleError,
+    VersionExistsError,
+)
 from domain.errors import ConflictError, DomainError, InvalidValueError, NotFoundError
 from eventstore.cipher import KeyErasedError
 from eventstore.codec import EventTooLargeError
@@ -42,6 +52,14 @@ STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     InvalidValueError: (422, "invalid-value"),
     DomainError: (422, "rule-violated"),
     KeyErasedError: (409, "erased"),
+    DocumentSyntaxError: (400, "malformed-contract"),
+    ContractInvalidError: (422, "invalid-contract"),
+    BreakingChangeError: (422, "breaking-change"),
+    ContractTooLargeError: (413, "contract-too-large"),
+    FourEyesError: (409, "four-eyes"),
+    LifecycleError: (409, "lifecycle-conflict"),
+    VersionExistsError: (409, "version-exists"),
+    ContractExistsError: (409, "contract-exists"),
     ReadModelBehindError: (503, "read-model-behind"),
     EventStoreUnavailableError: (503, "event-store-unavailable"),
 }
@@ -72,8 +90,20 @@ def handle_known(request: Request[Any, Any, Any], error: Exception) -> Response[
     for cls in type(error).__mro__:
         if cls in STATUS_OF:
             status, slug = STATUS_OF[cls]
+            errors = error_list(error)
+            if errors:
+                return problem(request, status, slug, str(error), errors=errors)
             return problem(request, status, slug, str(error))
     return handle_unexpected(request, error)
+
+
+def error_list(error: Exception) -> list[dict[str, Any]]:
+    """Each offending place an error names: JSON pointers of a document, breaking changes, or plain reasons."""
+    if isinstance(error, BreakingChangeError):
+        return [dict(change) for change in error.changes]
+    if isinstance(error, ContractInvalidError):
+        return [{"pointer": f"#{where}", "detail": what} for where, what in error.issues]
+    return [{"detail": reason} for reason in getattr(error, "reasons", [])]
 
 
 def handle_http(request: Request[Any, Any, Any], error: HTTPException) -> Response[Any]:

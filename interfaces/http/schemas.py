@@ -10,29 +10,15 @@ import uuid
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Request, Response, get, post, put
+from litestar import Controller, Request, get, post, put
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
 from application.schemas import SchemaRegistryService
 from domain.errors import InvalidValueError, NotFoundError
-from domain.policy import InvalidPolicyError
-from domain.schemas import IncompatibleSchemaError, InvalidSchemaError, check_subject
+from domain.schemas import check_subject
 from interfaces.http.context import command_context
-from interfaces.http.problems import STATUS_OF, problem
 from projections.schemas import subject_query, subjects_query, version_query, versions_query
-
-
-def with_reasons(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
-    """The problem the one table gives this error, plus each of its reasons under ``errors``."""
-    status, slug = next(STATUS_OF[cls] for cls in type(error).__mro__ if cls in STATUS_OF)
-    reasons = [{"detail": reason} for reason in getattr(error, "reasons", [])]
-    return problem(request, status, slug, str(error), errors=reasons)
-
-
-REASONED: dict[type[Exception] | int, Any] = dict.fromkeys(
-    (InvalidSchemaError, IncompatibleSchemaError, InvalidPolicyError), with_reasons
-)
 
 
 class Field(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -128,7 +114,6 @@ class SchemaRegistryController(Controller):
 
     path = "/v1/tenants/{tenant_id:str}/schemas"
     tags = ["schemas"]
-    exception_handlers = REASONED
 
     @get("/subjects", sync_to_thread=True, opt={"action": "list_schema_subjects"})
     def list_subjects(self, state: State, tenant_id: FromPath[str]) -> list[str]:

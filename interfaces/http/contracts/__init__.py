@@ -1,8 +1,7 @@
 """Data Contract Registry over HTTP: ODCS documents in (YAML or JSON), versions, approvals, diffs and history.
 
-Until the app lists ``ContractController`` itself, ``mount(app)`` adds it to an app built by ``create_app``.
-The controller brings its own ``before_request`` (JSON everywhere, and YAML on routes with ``opt["accepts_yaml"]``)
-and its own problem table for the registry's errors (each offending place listed under ``errors``).
+Routes that take a document say ``opt["accepts_yaml"]``, so the app's body rule lets YAML through to them; the
+registry's errors map to problems in interfaces/http/problems.py, each offending place listed under ``errors``.
 """
 
 from __future__ import annotations
@@ -16,18 +15,10 @@ from litestar.datastructures import State
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath, JSONBody, QueryParameter, RawBody
 
-from adapters.contracts import JSON_MEDIA_TYPES, YAML_MEDIA_TYPES, DocumentSyntaxError, read_odcs
+from adapters.contracts import JSON_MEDIA_TYPES, YAML_MEDIA_TYPES, read_odcs
 from application.commands import CommandResult
-from application.contracts import ContractExistsError, ContractService
-from domain.contracts import (
-    BreakingChangeError,
-    ContractInvalidError,
-    ContractTooLargeError,
-    FourEyesError,
-    LifecycleError,
-    VersionExistsError,
-    changelog,
-)
+from application.contracts import ContractService
+from domain.contracts import changelog
 from domain.contracts.semver import SemVer
 from domain.errors import NotFoundError
 from interfaces.http.context import command_context, id_in_path, platform_of
@@ -44,60 +35,15 @@ from interfaces.http.contracts.views import (
     VersionView,
     view_of,
 )
-from interfaces.http.problems import UnsupportedMediaTypeError, problem
 from projections.contracts import contract_query, history_query, list_query, version_query, versions_query
 
 PATH = "/v1/tenants/{tenant_id:str}/contracts"
-BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
 def contracts_of(state: State) -> ContractService:
     """The platform's contract service (``Platform.contracts``)."""
     service: ContractService = state.platform.contracts
     return service
-
-
-def _media_type(request: Request[Any, Any, Any]) -> str:
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-
-
-async def accept_contract_bodies(request: Request[Any, Any, Any]) -> None:
-    """The app's JSON-only rule, except that routes with ``opt["accepts_yaml"]`` also take ODCS YAML."""
-    if request.method not in BODY_METHODS:
-        return
-    media_type = _media_type(request)
-    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
-    if not (has_body or media_type) or media_type in JSON_MEDIA_TYPES or media_type.endswith("+json"):
-        return
-    yaml_too = bool(request.route_handler.opt.get("accepts_yaml"))
-    if yaml_too and media_type in YAML_MEDIA_TYPES:
-        return
-    accepted = "application/json" + (" or " + ", ".join(YAML_MEDIA_TYPES) if yaml_too else "")
-    raise UnsupportedMediaTypeError(f"send the body as {accepted}, not {media_type or 'no content type'}")
-
-
-PROBLEMS: dict[type[Exception], tuple[int, str]] = {
-    DocumentSyntaxError: (400, "malformed-contract"),
-    ContractInvalidError: (422, "invalid-contract"),
-    BreakingChangeError: (422, "breaking-change"),
-    ContractTooLargeError: (413, "contract-too-large"),
-    FourEyesError: (409, "four-eyes"),
-    LifecycleError: (409, "lifecycle-conflict"),
-    VersionExistsError: (409, "version-exists"),
-    ContractExistsError: (409, "contract-exists"),
-}
-"""The registry's errors -> (HTTP status, problem type slug); the rest go through the app's table."""
-
-
-def contract_problem(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
-    """A problem+json whose ``errors`` names each offending place: a JSON pointer, or the field a change breaks."""
-    status, slug = next(PROBLEMS[cls] for cls in type(error).__mro__ if cls in PROBLEMS)
-    if isinstance(error, BreakingChangeError):
-        return problem(request, status, slug, str(error), errors=[dict(c) for c in error.changes])
-    if isinstance(error, ContractInvalidError):
-        errors = [{"pointer": f"#{where}", "detail": what} for where, what in error.issues]
-        return problem(request, status, slug, str(error), errors=errors)
-    return problem(request, status, slug, str(error))
 
 
 def _accepted(result: CommandResult, contract: str, version: str, status: int, tenant_id: str) -> Response[Accepted]:
@@ -108,7 +54,7 @@ def _accepted(result: CommandResult, contract: str, version: str, status: int, t
 
 
 def _document(request: Request[Any, Any, Any], body: RawBody) -> dict[str, Any]:
-    return read_odcs(body, _media_type(request))
+    return read_odcs(body, request.headers.get("content-type", "").split(";", 1)[0].strip().lower())
 
 
 @dataclass
@@ -127,8 +73,6 @@ class ContractController(Controller):
 
     path = PATH
     tags = ["contracts"]
-    before_request = staticmethod(accept_contract_bodies)
-    exception_handlers = dict.fromkeys(PROBLEMS, contract_problem)
 
     @post(
         "/",
