@@ -22,7 +22,7 @@ from application.policies import PolicyService, PolicyWritten
 from domain.errors import InvalidValueError, NotFoundError
 from domain.policy import MAX_DESCRIPTION, Policy, check_name, policy_id_for
 from interfaces.http.context import command_context
-from interfaces.http.schemas import tenant_uuid
+from interfaces.http.schemas import tenant_key
 from projections.policies import list_query, policies, versions_query
 
 PROPOSED = "(proposed)"
@@ -196,17 +196,17 @@ class TenantPolicyController(Controller):
         """Draft a policy's next version (422 naming Cedar's errors, or any statement that is not a forbid on this
         tenant). Text identical to a drafted version drafts nothing and answers that version."""
         service, context = _service(state), command_context(request)
-        return _written(service.draft_policy(context, tenant_uuid(tenant_id), data.name, data.cedar, data.description))
+        return _written(service.draft_policy(context, tenant_key(tenant_id), data.name, data.cedar, data.description))
 
     @get("/", sync_to_thread=True, opt={"action": "list_tenant_policies"})
     def list_policies(self, state: State, tenant_id: FromPath[str]) -> list[PolicyView]:
         """The tenant's policies with their status and versions."""
-        return _list(state, tenant_uuid(tenant_id))
+        return _list(state, tenant_key(tenant_id))
 
     @get("/{name:str}", sync_to_thread=True, opt={"action": "read_tenant_policy"})
     def read(self, state: State, tenant_id: FromPath[str], name: FromPath[str]) -> PolicyView:
         """One policy with the Cedar text of every version."""
-        return _read(state, tenant_uuid(tenant_id), name)
+        return _read(state, tenant_key(tenant_id), name)
 
     @post("/{name:str}/activate", sync_to_thread=True, status_code=202, opt={"action": "activate_tenant_policy"})
     def activate(
@@ -219,9 +219,7 @@ class TenantPolicyController(Controller):
     ) -> Written:
         """Make a drafted version (``version``, else the latest) the active one."""
         version = data.version if data else None
-        return _written(
-            _service(state).activate_policy(command_context(request), tenant_uuid(tenant_id), name, version)
-        )
+        return _written(_service(state).activate_policy(command_context(request), tenant_key(tenant_id), name, version))
 
     @post("/{name:str}/retire", sync_to_thread=True, status_code=202, opt={"action": "retire_tenant_policy"})
     def retire(
@@ -234,12 +232,12 @@ class TenantPolicyController(Controller):
     ) -> Written:
         """Switch an active policy off."""
         reason = data.reason if data else ""
-        return _written(_service(state).retire_policy(command_context(request), tenant_uuid(tenant_id), name, reason))
+        return _written(_service(state).retire_policy(command_context(request), tenant_key(tenant_id), name, reason))
 
     @post("/simulate", sync_to_thread=True, status_code=200, opt={"action": "simulate_tenant_policies"})
     def simulate(self, state: State, tenant_id: FromPath[str], data: JSONBody[Simulate]) -> Simulation:
         """Dry run: the decisions on this tenant by its principals in [from, to) that the proposal would flip."""
-        return _simulate(state, tenant_uuid(tenant_id), data)
+        return _simulate(state, tenant_key(tenant_id), data)
 
 
 class PlatformPolicyController(Controller):

@@ -6,7 +6,6 @@ prefixed); answers always give the full subject. A version is a number, ``latest
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -17,7 +16,7 @@ from litestar.params import FromPath, JSONBody
 from application.schemas import SchemaRegistryService
 from domain.errors import InvalidValueError, NotFoundError
 from domain.schemas import check_subject
-from interfaces.http.context import command_context
+from interfaces.http.context import command_context, id_in_path
 from projections.schemas import subject_query, subjects_query, version_query, versions_query
 
 
@@ -66,17 +65,14 @@ class Config(msgspec.Struct, frozen=True, omit_defaults=True):
     position: int | None = None
 
 
-def tenant_uuid(tenant_id: str) -> str:
-    """The path's tenant id in canonical form (404 when it is not a UUID, as for a tenant that does not exist)."""
-    try:
-        return str(uuid.UUID(tenant_id))
-    except ValueError:
-        raise NotFoundError(f"no such tenant: {tenant_id}") from None
+def tenant_key(tenant_id: str) -> str:
+    """The path's tenant id in canonical form (404 when it is not a UUID)."""
+    return str(id_in_path(tenant_id))
 
 
 def full_subject(tenant_id: str, subject: str) -> str:
     """``<tenant_id>.<name>`` from the path's tenant and subject (the full form, or the name alone)."""
-    tenant = tenant_uuid(tenant_id)
+    tenant = tenant_key(tenant_id)
     return check_subject(subject if subject.startswith(f"{tenant}.") else f"{tenant}.{subject}")
 
 
@@ -119,7 +115,7 @@ class SchemaRegistryController(Controller):
     def list_subjects(self, state: State, tenant_id: FromPath[str]) -> list[str]:
         """The tenant's subjects that have a registered version."""
         with state.platform.read_models.engine.connect() as connection:
-            return list(connection.execute(subjects_query(tenant_uuid(tenant_id))).scalars())
+            return list(connection.execute(subjects_query(tenant_key(tenant_id))).scalars())
 
     @get("/subjects/{subject:str}/versions", sync_to_thread=True, opt={"action": "read_schema"})
     def list_versions(self, state: State, tenant_id: FromPath[str], subject: FromPath[str]) -> list[int]:
