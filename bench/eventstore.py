@@ -194,7 +194,6 @@ def catchup_postgres(config: Config) -> Iterator[Pair]:
 
 def _sqlite_store(stack: ExitStack, path: Path) -> RecorderEventStore:
     store = open_event_store("sqlite", str(path))
-    stack.callback(cast(Any, store.recorder).datastore.close)  # the sqlite adapter's close() leaves its pool open
     stack.callback(store.close)
     return store
 

@@ -106,7 +106,14 @@ def _sqlite(url: str, poll_interval: float, cipher: FieldCipher | None) -> Recor
             return [(row[0], UUID(row[1]), row[2], row[3], row[4]) for row in cursor.fetchall()]
 
     return RecorderEventStore(
-        "sqlite", recorder, read_stream, push=False, poll_interval=poll_interval, cipher=cipher, read_log=read_log
+        "sqlite",
+        recorder,
+        read_stream,
+        push=False,
+        poll_interval=poll_interval,
+        on_close=factory.close,
+        cipher=cipher,
+        read_log=read_log,
     )
 
 
