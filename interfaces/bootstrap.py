@@ -11,12 +11,17 @@ from adapters.auth.authenticator import Authenticator
 from adapters.auth.cedar import PolicyEngine
 from adapters.auth.decision_log import DecisionLog
 from adapters.auth.tokens import TokenVerifier
+from adapters.compute.steps import ComputeSteps, tenant_salts
+from adapters.datasets.store import DatasetStore
 from adapters.keys import EnvelopeCipher, open_envelope_cipher
+from adapters.keys.local import local_secret
 from adapters.projection_worker import ProjectionWorker
 from adapters.readmodels import ReadModelStore
 from application.access import AccessService
 from application.commands import CommandRunner
 from application.contracts import ContractService
+from application.orchestrator import Orchestrator
+from application.pipeline import PipelineService
 from application.policies import PolicyService
 from application.schemas import SchemaRegistryService
 from application.secrets import SecretService
@@ -49,8 +54,14 @@ class Platform:
     schemas: SchemaRegistryService
     policy_documents: PolicyService
     decisions: DecisionLog
+    datasets: DatasetStore
+    compute: ComputeSteps
+    pipeline: PipelineService
+    orchestrator: Orchestrator
+    link_secret: bytes
 
     def close(self) -> None:
+        self.orchestrator.stop()
         self.worker.stop()
         self.decisions.close()
         self.policies.close()
@@ -84,6 +95,14 @@ def bootstrap(settings: Settings | None = None) -> Platform:
     runner = CommandRunner(store, utc_now)
     policies = PolicyEngine(source=ActivePolicies(read_models.engine))
     schemas = SchemaRegistryService(runner)
+    contracts = ContractService(runner, schemas)
+    keys_dir = Path(settings.keys_dir)
+    datasets = DatasetStore.open(settings.datasets, Path(settings.scratch_dir))
+    compute = ComputeSteps(datasets, Path(settings.scratch_dir), tenant_salts(local_secret(keys_dir, "masking.key")))
+    pipeline = PipelineService(runner, contracts)
+    orchestrator = Orchestrator(
+        store, pipeline, compute, utc_now, attempts=settings.pipeline_attempts, backoff=settings.pipeline_backoff
+    )
     return Platform(
         settings=settings,
         store=store,
@@ -96,9 +115,14 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         secrets=SecretService(runner, cipher),
         cipher=cipher,
         schemas=schemas,
-        contracts=ContractService(runner, schemas),
+        contracts=contracts,
         policy_documents=PolicyService(runner, policies),
         decisions=DecisionLog(read_models.engine, utc_now),
+        datasets=datasets,
+        compute=compute,
+        pipeline=pipeline,
+        orchestrator=orchestrator,
+        link_secret=local_secret(keys_dir, "links.key"),
     )
 
 

@@ -1,4 +1,4 @@
-"""The `platform` command: serve, projections, consumers, relay, replay, version."""
+"""The `platform` command: serve and its workers, replay, ingest, demo, token, keys, version."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from interfaces.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from interfaces.bootstrap import Platform
+    from interfaces.client import Client
 
 log = logging.getLogger("platform")
 
@@ -159,6 +160,69 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def api_client(settings: Settings, args: argparse.Namespace) -> Client:
+    """The API client of `ingest` and `demo`: --url/--api-key, else PLATFORM_URL/PLATFORM_API_KEY, else the local
+    platform and its bootstrap admin key."""
+    from interfaces.client import Client
+    from interfaces.credentials import BOOTSTRAP_FILE
+
+    url = args.url or settings.url or f"http://{settings.host}:{settings.port}"
+    key = args.api_key or settings.api_key
+    if not key:
+        path = Path(settings.keys_dir) / BOOTSTRAP_FILE
+        if not path.exists():
+            raise CliError(f"no API key: pass --api-key, set PLATFORM_API_KEY, or start the platform once ({path})")
+        key = path.read_text().strip()
+    return Client(url, api_key=key)
+
+
+def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from interfaces.client import ApiError
+    from interfaces.demo import describe_run, ingest_file, wait_for_run
+
+    if not args.file.is_file():
+        raise CliError(f"no such file: {args.file}")
+    client = api_client(settings, args)
+    try:
+        accepted = ingest_file(client, args.tenant, args.contract, args.file, args.object)
+        verb = "already landed as" if accepted["duplicate"] else "landed as"
+        print(
+            f"{args.file.name}: {accepted['bytes']} bytes, sha256 {accepted['sha256']}, {verb} run {accepted['run_id']}"
+        )
+        if args.wait:
+            run = wait_for_run(client, accepted["location"], args.timeout)
+            print("\n".join(describe_run(run)))
+            return 0 if run["status"] == "succeeded" else 1
+    except (ApiError, TimeoutError) as error:
+        raise CliError(str(error)) from None
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from interfaces.client import ApiError
+    from interfaces.demo import run_demo
+
+    client = api_client(settings, args)
+    with tempfile.TemporaryDirectory(prefix="platform-demo-") as workdir:
+        try:
+            run_demo(client, Path(workdir), args.rows, print)
+        except (ApiError, TimeoutError, RuntimeError) as error:
+            raise CliError(str(error)) from None
+    return 0
+
+
+def cmd_orchestrator(settings: Settings, args: argparse.Namespace) -> int:
+    from interfaces.bootstrap import bootstrap
+
+    platform = bootstrap(settings)
+    stop = _stop_on_signals()
+    print(f"orchestrating pipeline runs and exports from {settings.event_store}", file=sys.stderr)
+    platform.orchestrator.start()
+    stop.wait()
+    platform.close()
+    return 0
+
+
 def cmd_version(settings: Settings, args: argparse.Namespace) -> int:
     print(f"platform {package_version('governed-data-platform')} (event store: {settings.event_store})")
     return 0
@@ -173,6 +237,12 @@ COMMANDS: dict[str, tuple[Callable[[Settings, argparse.Namespace], int], str]] =
         cmd_replay,
         "rebuild every read model from the log into a fresh database and compare with the live ones",
     ),
+    "orchestrator": (
+        cmd_orchestrator,
+        "drive pipeline runs and exports as a process of its own (with PLATFORM_ORCHESTRATOR=off on servers)",
+    ),
+    "ingest": (cmd_ingest, "upload a file (CSV, NDJSON, Parquet, Arrow) as a batch to a running platform"),
+    "demo": (cmd_demo, "run the whole flow with the sample data against a running platform and print the KPIs"),
     "token": (cmd_token, "print a development bearer token for a role (signed with the local key)"),
     "keys": (cmd_keys, "rotate the key-encryption key (re-wrapping every data key) or retire an old one"),
     "version": (cmd_version, "print the version"),
@@ -197,6 +267,18 @@ def parser() -> argparse.ArgumentParser:
                 metavar="PEM",
                 help="accept client certificates signed by this CA (PLATFORM_TLS_CLIENT_CA)",
             )
+        if name in ("ingest", "demo"):
+            command.add_argument("--url", help="the platform's API (PLATFORM_URL; default http://HOST:PORT)")
+            command.add_argument("--api-key", help="API key to act with (PLATFORM_API_KEY; default the bootstrap key)")
+        if name == "ingest":
+            command.add_argument("file", type=Path, help="the file to upload (.csv .ndjson .parquet .arrow)")
+            command.add_argument("--tenant", required=True, metavar="TENANT_ID", help="the tenant")
+            command.add_argument("--contract", required=True, help="the contract id the batch is delivered under")
+            command.add_argument("--object", help="the contract's schema object (when it has several)")
+            command.add_argument("--wait", action="store_true", help="wait for the run and print its steps")
+            command.add_argument("--timeout", type=float, default=300.0, help="seconds --wait waits (default 300)")
+        if name == "demo":
+            command.add_argument("--rows", type=int, default=10_000, help="sales lines to generate (default 10000)")
         if name == "token":
             command.add_argument("--role", required=True, choices=ROLES, help="the role the token's principal holds")
             command.add_argument("--tenant", metavar="TENANT_ID", help="the tenant (every role but platform-admin)")

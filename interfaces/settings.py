@@ -62,6 +62,23 @@ class Settings:
     """PLATFORM_RATE_LIMIT_TENANT: requests per window seconds for all principals of one tenant."""
     max_ingest_bytes: int = 1_073_741_824
     """PLATFORM_MAX_INGEST_BYTES: largest body on ingestion routes (batches), 1 GiB by default."""
+    datasets: str = "var/datasets"
+    """PLATFORM_DATASETS: the dataset store: a directory, file:///..., or s3://bucket/prefix?endpoint_override=..."""
+    scratch_dir: str = "var/scratch"
+    """PLATFORM_SCRATCH_DIR: local working space (uploads being received, files being written, S3 downloads)."""
+    orchestrator: str = "inprocess"
+    """PLATFORM_ORCHESTRATOR: 'inprocess' drives pipeline runs and exports inside `platform serve`; 'off' leaves
+    them to `platform orchestrator`."""
+    pipeline_attempts: int = 3
+    """PLATFORM_PIPELINE_ATTEMPTS: attempts of a failing pipeline step before it goes to the dead letters."""
+    pipeline_backoff: float = 0.5
+    """PLATFORM_PIPELINE_BACKOFF: seconds before the first retry of a failed step; doubled for each next one."""
+    export_link_ttl: int = 3600
+    """PLATFORM_EXPORT_LINK_TTL: seconds an export's download link stays valid."""
+    url: str = ""
+    """PLATFORM_URL: where `platform ingest` and `platform demo` reach the API (default http://HOST:PORT)."""
+    api_key: str = ""
+    """PLATFORM_API_KEY: the API key those commands use (default: the bootstrap admin key under PLATFORM_KEYS_DIR)."""
     cors_origins: str = ""
     """PLATFORM_CORS_ORIGINS: comma-separated origins allowed by CORS; empty keeps CORS off."""
     tls_cert: str = ""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from projections import access, contracts, policies, schemas, secrets, tenant_directory
+from projections import access, contracts, exports, policies, products, runs, schemas, secrets, tenant_directory
 from projections.base import Projection
 
 ALL: tuple[Projection, ...] = (
@@ -12,5 +12,8 @@ ALL: tuple[Projection, ...] = (
     contracts.projection,
     schemas.projection,
     policies.projection,
+    runs.projection,
+    products.projection,
+    exports.projection,
 )
 """Every read model the platform keeps, in the order they are rebuilt."""

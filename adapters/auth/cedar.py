@@ -173,15 +173,20 @@ class PolicyEngine:
                 self._documents, self._compiled, self._source_version = documents, compiled, version
         return True
 
-    def authorize(self, identity: Identity, action: str, resource: Resource) -> Decision:
+    def authorize(
+        self, identity: Identity, action: str, resource: Resource, context: dict[str, Any] | None = None
+    ) -> Decision:
+        """Cedar's decision; ``context`` carries what a data policy needs beyond the entities (e.g. a contract's
+        status for ``land_batch``)."""
         self._watch()
         with self._lock:
             compiled = self._compiled
         assert compiled is not None
-        key = (identity, action, resource.type, resource.id, json.dumps(resource.attrs, sort_keys=True))
+        attrs = json.dumps([resource.attrs, context or {}], sort_keys=True)
+        key = (identity, action, resource.type, resource.id, attrs)
         decision = compiled.decisions.get(key)
         if decision is None:
-            decision = self._decide(compiled, identity, action, resource)
+            decision = self._decide(compiled, identity, action, resource, context)
             if len(compiled.decisions) >= DECISION_CACHE_SIZE:
                 compiled.decisions.clear()
             compiled.decisions[key] = decision
@@ -210,7 +215,14 @@ class PolicyEngine:
         if self._watcher is not None:
             self._watcher.join(timeout=5)
 
-    def _decide(self, compiled: _Compiled, identity: Identity, action: str, resource: Resource) -> Decision:
+    def _decide(
+        self,
+        compiled: _Compiled,
+        identity: Identity,
+        action: str,
+        resource: Resource,
+        context: dict[str, Any] | None = None,
+    ) -> Decision:
         policies = self._builtin if action in POLICY_ADMIN_ACTIONS else compiled.policies
         broken = (
             *compiled.broken.get(None, ()),
@@ -222,7 +234,7 @@ class PolicyEngine:
             "principal": {"type": "Principal", "id": identity.principal_id},
             "action": {"type": "Action", "id": action},
             "resource": {"type": resource.type, "id": resource.id},
-            "context": {},
+            "context": context or {},
         }
         assert policies is not None
         entities = json.dumps(_entities(identity, resource))

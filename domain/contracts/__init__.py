@@ -64,6 +64,7 @@ class Version:
     status: str
     author: str
     spec: ContractSpec
+    document: dict[str, Any]
 
 
 def _reason(reason: str, required: bool) -> str:
@@ -151,7 +152,7 @@ class DataContract(Aggregate):
         self.key = key
         self.name = name
         self.current: str | None = None
-        self.versions: dict[str, Version] = {version: Version(SemVer.parse(version), "draft", by, spec)}
+        self.versions: dict[str, Version] = {version: Version(SemVer.parse(version), "draft", by, spec, document)}
 
     def add_version(self, contract: ParsedContract, by: str) -> None:
         """Drafts a new version: higher than every other, and a major bump if it breaks the active version."""
@@ -175,7 +176,7 @@ class DataContract(Aggregate):
         base_version: str | None,
     ) -> None:
         self.name = name
-        self.versions[version] = Version(SemVer.parse(version), "draft", by, spec)
+        self.versions[version] = Version(SemVer.parse(version), "draft", by, spec, document)
 
     def propose(self, version: str, by: str) -> None:
         """Puts a draft up for approval."""

@@ -14,9 +14,12 @@ from interfaces.bootstrap import Platform
 from interfaces.http.access import AccessController
 from interfaces.http.auth import RecentResources, authentication_middleware, authorize
 from interfaces.http.contracts import ContractController
+from interfaces.http.exports import ExportController
 from interfaces.http.gateway import cors_config, gateway_middleware, security_headers_hook
+from interfaces.http.pipeline import PipelineController
 from interfaces.http.policies import PlatformPolicyController, TenantPolicyController
 from interfaces.http.problems import EXCEPTION_HANDLERS, UnsupportedMediaTypeError
+from interfaces.http.products import CatalogController, ProductController
 from interfaces.http.ratelimit import rate_limit_middleware
 from interfaces.http.schemas import SchemaRegistryController
 from interfaces.http.secrets import SecretController
@@ -27,8 +30,10 @@ BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
 async def require_json(request: Request[Any, Any, Any]) -> None:
-    """Command bodies are JSON (routes with ``opt["accepts_yaml"]`` also take YAML): else 415 before the handler."""
-    if request.method not in BODY_METHODS:
+    """Command bodies are JSON (routes with ``opt["accepts_yaml"]`` also take YAML): else 415 before the handler.
+
+    Routes with ``opt["accepts_data"]`` (batch uploads) check their data formats themselves."""
+    if request.method not in BODY_METHODS or request.route_handler.opt.get("accepts_data"):
         return
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
@@ -54,9 +59,12 @@ def create_app(platform: Platform) -> Litestar:
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         if platform.settings.projections == "inprocess":
             platform.worker.start()
+        if platform.settings.orchestrator == "inprocess":
+            platform.orchestrator.start()
         try:
             yield
         finally:
+            platform.orchestrator.stop()
             platform.worker.stop()
 
     app = Litestar(
@@ -68,6 +76,10 @@ def create_app(platform: Platform) -> Litestar:
             SchemaRegistryController,
             TenantPolicyController,
             PlatformPolicyController,
+            PipelineController,
+            ProductController,
+            CatalogController,
+            ExportController,
             health,
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -131,7 +131,7 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     connection.state.decision = decision
     if decision.allowed:
         return
-    await _record_denial(connection, platform, identity, action, resource, _reasons(decision))
+    await record_denial(connection, platform, identity, action, resource, _reasons(decision))
     if resource.type == "Tenant" and not identity.platform_admin and identity.tenant_id != resource.id:
         raise NotFoundError(f"no such tenant: {resource.id}")
     raise PermissionDeniedException(f"{action} is not permitted here")
@@ -143,7 +143,7 @@ def _reasons(decision: Decision) -> list[str]:
     return ["no policy permits it", *decision.errors]
 
 
-async def _record_denial(
+async def record_denial(
     connection: ASGIConnection[Any, Any, Any, Any],
     platform: Platform,
     identity: Identity,

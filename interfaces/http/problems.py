@@ -10,8 +10,13 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from adapters.compute.encodings import NotAcceptableError
+from adapters.compute.rows import QueryError
 from adapters.contracts import DocumentSyntaxError
+from adapters.datasets.formats import FormatError, UnsupportedFormatError
+from adapters.datasets.store import IntegrityError, TooLargeError
 from application.contracts import ContractExistsError
+from application.pipeline import NoActiveVersionError
 from domain.contracts.errors import (
     BreakingChangeError,
     ContractInvalidError,
@@ -21,6 +26,8 @@ from domain.contracts.errors import (
     VersionExistsError,
 )
 from domain.errors import ConflictError, DomainError, InvalidValueError, NotFoundError
+from domain.exports import ExportNotReadyError
+from domain.products import VersionRetractedError
 from eventstore.cipher import KeyErasedError
 from eventstore.codec import EventTooLargeError
 from eventstore.port import ConcurrencyError, EventStoreUnavailableError
@@ -62,6 +69,15 @@ STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     ContractExistsError: (409, "contract-exists"),
     ReadModelBehindError: (503, "read-model-behind"),
     EventStoreUnavailableError: (503, "event-store-unavailable"),
+    UnsupportedFormatError: (415, "unsupported-media-type"),
+    FormatError: (422, "unreadable-data"),
+    TooLargeError: (413, "too-large"),
+    IntegrityError: (500, "integrity-failure"),
+    QueryError: (400, "bad-query"),
+    NotAcceptableError: (406, "not-acceptable"),
+    NoActiveVersionError: (409, "no-active-contract-version"),
+    VersionRetractedError: (410, "retracted"),
+    ExportNotReadyError: (409, "export-not-ready"),
 }
 """Exception class -> (HTTP status, problem type slug); the most specific class listed wins."""
 
@@ -103,6 +119,8 @@ def error_list(error: Exception) -> list[dict[str, Any]]:
         return [dict(change) for change in error.changes]
     if isinstance(error, ContractInvalidError):
         return [{"pointer": f"#{where}", "detail": what} for where, what in error.issues]
+    if isinstance(error, QueryError):
+        return [{"parameter": error.parameter, "detail": error.detail}]
     return [{"detail": reason} for reason in getattr(error, "reasons", [])]
 
 

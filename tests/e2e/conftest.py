@@ -16,13 +16,20 @@ from interfaces.settings import Settings
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    keys = str(tmp_path / "keys")
+    # Files under the test's own folder; the orchestrator is driven by the tests (Platform.orchestrator.catch_up).
+    local = {
+        "keys_dir": str(tmp_path / "keys"),
+        "datasets": str(tmp_path / "datasets"),
+        "scratch_dir": str(tmp_path / "scratch"),
+        "orchestrator": "off",
+        "pipeline_backoff": 0.01,
+    }
     if request.param == "sqlite":
         return Settings(
-            event_store_url=str(tmp_path / "events.db"), read_model_url=f"sqlite:///{tmp_path}/rm.db", keys_dir=keys
+            event_store_url=str(tmp_path / "events.db"), read_model_url=f"sqlite:///{tmp_path}/rm.db", **local
         )
     return Settings(
-        keys_dir=keys,
+        **local,
         event_store="postgres",
         event_store_url=request.getfixturevalue("pg_event_store_url"),
         read_model_url=request.getfixturevalue("pg_database"),

@@ -1,0 +1,247 @@
+"""Normalization of one landed batch to golden data points (GDP): contract types, rejects quarantined with their
+reasons, the latest row per primary key, and the library quality rules measured and judged.
+
+Everything stays columnar: each record batch is cast column by column, its rejected rows go to the quarantine file
+with one reason line each, and its accepted rows stream into a Parquet file while only their key columns (and a
+running row index) stay in memory. At the end the last index per key says which rows win; when some lost, the
+file is rewritten row group by row group without them. The same input gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from adapters.compute import casting
+from adapters.compute.casting import Cast, arrow_schema, arrow_type, cast_column, positions, to_text, type_name
+from adapters.compute.grouping import Groups
+from adapters.compute.quality import Meter, RuleResult, ValidValues, failures
+from adapters.compute.streams import ParquetSink, read_ahead
+from domain.contracts.model import FieldSpec, ObjectSpec, QualityRule
+
+__all__ = ["Normalized", "RuleResult", "arrow_schema", "column_problems", "normalize"]
+
+GDP_FILE, PARTIAL_FILE, QUARANTINE_FILE = "gdp.parquet", "gdp.partial.parquet", "quarantine.parquet"
+ROW_GROUP = 1_000_000
+COMPRESSION = "zstd"
+INDEX = "_idx"
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """What normalizing one batch produced: the GDP file, the quarantine file and the measures of the run."""
+
+    gdp_path: Path
+    quarantine_path: Path | None
+    rows_in: int
+    rows_out: int
+    rejected: int
+    duplicates: int
+    quality: list[RuleResult]
+    failures: list[str]
+    schema_fingerprint: str
+
+
+def column_problems(columns: list[str], obj: ObjectSpec) -> list[str]:
+    """Why an upload with these columns cannot be normalized: required (or key) columns missing, unknown or
+    repeated columns. Optional columns may be left out: they are filled with nulls."""
+    fields = casting.columns(obj)
+    names = [f["name"] for f in fields]
+    needed = [f["name"] for f in fields if f["required"] or f["name"] in obj["primary_key"]]
+    problems = [f"missing required column {name!r}" for name in needed if name not in columns]
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    problems += [f"column {c!r} appears more than once" for c in repeated]
+    unknown = [c for c in dict.fromkeys(columns) if c not in names]
+    listed = ", ".join(names)
+    return problems + [f"unknown column {c!r}; the contract's columns are {listed}" for c in unknown]
+
+
+def normalize(
+    batches: Iterable[pa.RecordBatch], obj: ObjectSpec, rules: list[QualityRule], workdir: Path
+) -> Normalized:
+    """Normalizes the batches of one landed dataset against a contract object, writing its files in ``workdir``."""
+    run = _Run(obj, rules, workdir)
+    try:
+        for batch in read_ahead(batches):
+            run.take(batch)
+    except BaseException:
+        run.abandon()
+        raise
+    return run.finish()
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """Rows of one batch with one kind of problem in one field."""
+
+    field: FieldSpec
+    mask: pa.Array
+    kind: str  # cast, required, key or invalid
+
+
+class _Run:
+    """One normalization in progress."""
+
+    def __init__(self, obj: ObjectSpec, rules: list[QualityRule], workdir: Path) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = workdir
+        self.fields = casting.columns(obj)
+        self.by_name = {f["name"]: f for f in self.fields}
+        self.schema = arrow_schema(obj)
+        self.keys = [k for k in obj["primary_key"] if k in self.by_name]
+        self.valid = ValidValues.of_rules(rules, obj)
+        self.meter = Meter(rules, obj)
+        self.gdp = ParquetSink(workdir / PARTIAL_FILE, self.schema, ROW_GROUP, COMPRESSION)
+        self.latest = Groups(self.keys, latest=INDEX)
+        self.quarantine: ParquetSink | None = None
+        self.inputs: list[str] | None = None
+        self.rows_in = self.rejected = self.accepted = 0
+
+    def take(self, batch: pa.RecordBatch) -> None:
+        """Casts, checks, quarantines and accepts the rows of one record batch."""
+        if self.inputs is None:
+            self.inputs = list(batch.schema.names)
+        sources = {f["name"]: self._column(batch, f) for f in self.fields}
+        casts = {name: cast_column(column, self.by_name[name]) for name, column in sources.items()}
+        invalid = {v.rule["key"]: v.invalid(casts[str(v.rule["field"])]) for v in self.valid}
+        self.meter.observe(casts, invalid)
+        problems = self._problems(casts, invalid)
+        accepted = pa.Table.from_arrays([casts[name].values for name in self.schema.names], schema=self.schema)
+        rejected = _any([p.mask for p in problems])
+        if rejected is not None:
+            self._quarantine(batch, sources, casts, problems, rejected)
+            accepted = accepted.filter(pc.invert(rejected))
+        self.rows_in += batch.num_rows
+        self._accept(accepted)
+
+    def finish(self) -> Normalized:
+        """Closes the files, keeps the latest row per key and judges the quality rules."""
+        self.gdp.close()
+        if self.quarantine is not None:
+            self.quarantine.close()
+        duplicates = self.accepted - self.latest.count() if self.keys else 0
+        final = self.workdir / GDP_FILE
+        if duplicates:
+            _keep_latest(self.gdp.path, final, self.latest.latest_values(), self.schema)
+            self.gdp.path.unlink()
+        else:
+            self.gdp.path.replace(final)
+        quality = self.meter.results(self.rows_in)
+        broken = [v.problem for v in self.valid if v.problem]
+        return Normalized(
+            gdp_path=final,
+            quarantine_path=self.quarantine.path if self.quarantine is not None else None,
+            rows_in=self.rows_in,
+            rows_out=self.accepted - duplicates,
+            rejected=self.rejected,
+            duplicates=duplicates,
+            quality=quality,
+            failures=broken + failures(quality),
+            schema_fingerprint=hashlib.sha256(self.schema.serialize().to_pybytes()).hexdigest(),
+        )
+
+    def abandon(self) -> None:
+        """Closes and removes the partial files after a failure."""
+        for sink in (self.gdp, self.quarantine):
+            if sink is not None:
+                sink.abandon()
+
+    def _column(self, batch: pa.RecordBatch, field: FieldSpec) -> pa.Array:
+        index = batch.schema.get_field_index(field["name"])
+        return batch.column(index) if index >= 0 else pa.nulls(batch.num_rows, arrow_type(field))
+
+    def _problems(self, casts: dict[str, Cast], invalid: dict[str, pa.Array | None]) -> list[_Problem]:
+        """Every problem of the batch, field by field in contract order."""
+        problems: list[_Problem] = []
+        for field in self.fields:
+            cast = casts[field["name"]]
+            if cast.bad is not None:
+                problems.append(_Problem(field, cast.bad, "cast"))
+            is_key = field["name"] in self.keys
+            if (is_key or field["required"]) and cast.values.null_count:
+                missing = pc.is_null(cast.values) if cast.bad is None else pc.and_not(pc.is_null(cast.values), cast.bad)
+                if pc.any(missing).as_py():
+                    problems.append(_Problem(field, missing, "key" if is_key else "required"))
+            for check in self.valid:
+                mask = invalid[check.rule["key"]]
+                if check.rule["field"] == field["name"] and mask is not None:
+                    problems.append(_Problem(field, mask, "invalid"))
+        return problems
+
+    def _quarantine(
+        self,
+        batch: pa.RecordBatch,
+        sources: dict[str, pa.Array],
+        casts: dict[str, Cast],
+        problems: list[_Problem],
+        rejected: pa.Array,
+    ) -> None:
+        where = pc.indices_nonzero(rejected)
+        reasons = [_reasons(p, where, sources, casts) for p in problems]
+        names = self.inputs or []
+        present = set(batch.schema.names)
+        values = [
+            to_text(batch.column(n).take(where)) if n in present else pa.nulls(len(where), pa.string()) for n in names
+        ]
+        rows = pc.add(where.cast(pa.int64()), self.rows_in + 1)
+        reason = pc.binary_join_element_wise(*reasons, "; ", null_handling="skip")
+        schema = pa.schema([*(pa.field(n, pa.string()) for n in names), ("_row", pa.int64()), ("_reason", pa.string())])
+        if self.quarantine is None:
+            self.quarantine = ParquetSink(self.workdir / QUARANTINE_FILE, schema, ROW_GROUP, COMPRESSION)
+        self.quarantine.write(pa.Table.from_arrays([*values, rows, reason], schema=schema))
+        self.rejected += len(where)
+
+    def _accept(self, accepted: pa.Table) -> None:
+        if self.keys:
+            index = positions(accepted.num_rows, self.accepted)
+            self.latest.add(accepted.select(self.keys).append_column(INDEX, index))
+        self.meter.observe_accepted(accepted)
+        self.gdp.write(accepted)
+        self.accepted += accepted.num_rows
+
+
+def _reasons(problem: _Problem, where: pa.Array, sources: dict[str, pa.Array], casts: dict[str, Cast]) -> pa.Array:
+    """The problem's reason on each rejected row of the batch (null on the rows it is not about)."""
+    name = problem.field["name"]
+    line: str | pa.Array
+    if problem.kind == "required":
+        line = f"{name}: required value is missing"
+    elif problem.kind == "key":
+        line = f"primary key field {name!r} is missing"
+    else:
+        cast = casts[name]
+        value = cast.text.take(where) if cast.text is not None else to_text(sources[name].take(where))
+        head, tail = (f"{name}: cannot read '", f"' as {type_name(problem.field)}")
+        if problem.kind == "invalid":
+            head, tail = f"{name}: '", "' is not a valid value"
+        line = pc.binary_join_element_wise(head, value, tail, "")
+    return pc.if_else(problem.mask.take(where), line, pa.scalar(None, pa.string()))
+
+
+def _any(masks: list[pa.Array]) -> pa.Array | None:
+    if not masks:
+        return None
+    found = masks[0]
+    for mask in masks[1:]:
+        found = pc.or_(found, mask)
+    return found
+
+
+def _keep_latest(source: Path, target: Path, latest: pa.ChunkedArray, schema: pa.Schema) -> None:
+    """Copies the rows whose index is the latest of their key, row group by row group."""
+    reader = pq.ParquetFile(source)
+    start = 0
+    with pq.ParquetWriter(target, schema, compression=COMPRESSION) as writer:
+        for group in range(reader.num_row_groups):
+            table = reader.read_row_group(group)
+            end = start + table.num_rows
+            inside = pc.filter(latest, pc.and_(pc.greater_equal(latest, start), pc.less(latest, end)))
+            keep = pc.is_in(positions(table.num_rows, start), value_set=inside.combine_chunks())
+            writer.write_table(table.filter(keep), row_group_size=ROW_GROUP)
+            start = end

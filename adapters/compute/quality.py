@@ -1,0 +1,261 @@
+"""Library quality rules measured on one batch while it is normalized, then judged against their operators.
+
+Only library rules of the object whose field is one of its columns are evaluated (sql, custom and text checks are
+for tools that run them). Counts are taken over every row read, on values after the cast, except duplicateValues,
+which counts over the accepted rows before de-duplication. A rule in percent measures a share of the rows read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from adapters.compute.casting import Cast, columns, to_text, value_set
+from adapters.compute.grouping import Groups
+from domain.contracts.model import FieldSpec, ObjectSpec, QualityRule
+from domain.contracts.quality import LIBRARY_METRICS
+
+PERCENT_UNITS = ("percent", "percentage")
+FIELD_METRICS = ("nullValues", "missingValues", "invalidValues")
+LENIENT = ("warning", "info")
+"""Severities whose breach is recorded without failing the batch; any other (or none) fails it."""
+WORDS = {
+    "mustBe": "",
+    "mustNotBe": "other than",
+    "mustBeGreaterThan": "greater than",
+    "mustBeGreaterOrEqualTo": "greater than or equal to",
+    "mustBeLessThan": "less than",
+    "mustBeLessOrEqualTo": "less than or equal to",
+    "mustBeBetween": "between",
+    "mustNotBeBetween": "not between",
+}
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """One evaluated library quality rule: what it measured and whether that passes."""
+
+    key: str
+    metric: str
+    field: str | None
+    operator: str
+    expected: Any
+    measured: float
+    unit: str
+    passed: bool
+    severity: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def failure(self) -> str | None:
+        """The line that fails the batch, when this rule is breached with severity error."""
+        if self.passed or self.severity in LENIENT:
+            return None
+        words = WORDS.get(self.operator, self.operator)
+        must = f"must be {words} {self._bound()}" if words else f"must be {self._bound()}"
+        return f"{self.key}: {self.metric} is {self._amount(self.measured)}, {must}"
+
+    def _bound(self) -> str:
+        if self.operator in ("mustBeBetween", "mustNotBeBetween") and isinstance(self.expected, list | tuple):
+            return " and ".join(self._amount(v) for v in self.expected)
+        return self._amount(self.expected)
+
+    def _amount(self, value: Any) -> str:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return json.dumps(value)
+        text = str(int(value)) if math.isfinite(value) and float(value).is_integer() else f"{value:.6g}"
+        return text + ("%" if self.unit == "percent" else "")
+
+
+def evaluated_rules(rules: list[QualityRule], obj: ObjectSpec) -> list[QualityRule]:
+    """The object's library rules that can be measured here (their field, or their properties, are columns)."""
+    names = {f["name"] for f in columns(obj)}
+    return [r for r in rules if r["object"] == obj["name"] and _measurable(r, names)]
+
+
+def _measurable(rule: QualityRule, names: set[str]) -> bool:
+    if rule["type"] != "library" or rule["metric"] not in LIBRARY_METRICS or rule["operator"] is None:
+        return False
+    if rule["field"] is not None:
+        return rule["field"] in names
+    if rule["metric"] == "duplicateValues":
+        properties = rule["arguments"].get("properties")
+        return isinstance(properties, list) and bool(properties) and all(p in names for p in properties)
+    return rule["metric"] == "rowCount"
+
+
+def passes(operator: str, measured: float, expected: Any) -> bool:
+    """Whether a measured value satisfies the operator; a value the operator cannot compare with fails."""
+    try:
+        match operator:
+            case "mustBe":
+                return bool(measured == expected)
+            case "mustNotBe":
+                return bool(measured != expected)
+            case "mustBeGreaterThan":
+                return bool(measured > expected)
+            case "mustBeGreaterOrEqualTo":
+                return bool(measured >= expected)
+            case "mustBeLessThan":
+                return bool(measured < expected)
+            case "mustBeLessOrEqualTo":
+                return bool(measured <= expected)
+            case "mustBeBetween":
+                return bool(expected[0] <= measured <= expected[1])
+            case "mustNotBeBetween":
+                return not expected[0] <= measured <= expected[1]
+    except (TypeError, IndexError, KeyError):
+        pass
+    return False
+
+
+class ValidValues:
+    """The values an invalidValues rule accepts (``validValues``, ``pattern`` or both); rows with others are
+    rejected. A pattern is searched for (anchor it with ^ and $ to match whole values), in RE2 syntax."""
+
+    def __init__(self, rule: QualityRule, field: FieldSpec) -> None:
+        arguments = rule["arguments"]
+        self.rule = rule
+        listed = arguments.get("validValues")
+        self.allowed = value_set(listed, field) if isinstance(listed, list) else None
+        pattern = arguments.get("pattern")
+        self.pattern = pattern if isinstance(pattern, str) else None
+        self.problem: str | None = None
+        if self.pattern is not None:
+            try:
+                pc.match_substring_regex(pa.array([""], pa.string()), self.pattern)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+                self.problem = f"{rule['key']}: pattern {self.pattern!r} cannot be used: {error}"
+                self.pattern = None
+
+    @classmethod
+    def of_rules(cls, rules: list[QualityRule], obj: ObjectSpec) -> list[ValidValues]:
+        """One per evaluated invalidValues rule that lists valid values or a pattern."""
+        fields = {f["name"]: f for f in columns(obj)}
+        found = [
+            cls(rule, fields[rule["field"]])
+            for rule in evaluated_rules(rules, obj)
+            if rule["metric"] == "invalidValues"
+            and rule["field"] is not None
+            and ("validValues" in rule["arguments"] or "pattern" in rule["arguments"])
+        ]
+        return [v for v in found if v.allowed is not None or v.pattern is not None or v.problem]
+
+    def invalid(self, cast: Cast) -> pa.Array | None:
+        """True where a present value is not a valid one; None when every present value is valid."""
+        wrong: pa.Array | None = None
+        if self.allowed is not None:
+            wrong = pc.invert(pc.is_in(cast.values, value_set=self.allowed))
+        if self.pattern is not None:
+            text = cast.text if cast.text is not None else to_text(cast.values)
+            unmatched = pc.invert(pc.match_substring_regex(text, self.pattern))
+            wrong = unmatched if wrong is None else pc.or_(wrong, unmatched)
+        if wrong is None:
+            return None
+        mask = pc.and_(pc.is_valid(cast.values), pc.fill_null(wrong, False))
+        return mask if pc.any(mask).as_py() else None
+
+
+class Meter:
+    """Counts what each evaluated rule measures, batch after batch, and judges the counts at the end."""
+
+    def __init__(self, rules: list[QualityRule], obj: ObjectSpec) -> None:
+        self.rules = evaluated_rules(rules, obj)
+        self.fields = {f["name"]: f for f in columns(obj)}
+        self.counts = {r["key"]: 0 for r in self.rules}
+        self.groups = {r["key"]: Groups(_properties(r)) for r in self.rules if r["metric"] == "duplicateValues"}
+        self.missing = {r["key"]: _missing_values(r) for r in self.rules if r["metric"] == "missingValues"}
+
+    def observe(self, casts: Mapping[str, Cast], invalid: Mapping[str, pa.Array | None]) -> None:
+        """Counts one batch as read; ``invalid`` holds each invalidValues rule's mask (by rule key)."""
+        for rule in self.rules:
+            field, key = rule["field"], rule["key"]
+            if field is None or rule["metric"] not in FIELD_METRICS:
+                continue
+            cast = casts[field]
+            match rule["metric"]:
+                case "nullValues":
+                    self.counts[key] += _true(_null(cast))
+                case "missingValues":
+                    self.counts[key] += _true(pc.or_(_null(cast), self._listed(rule, cast)))
+                case "invalidValues":
+                    self.counts[key] += _true(_either(cast.bad, invalid.get(key)))
+
+    def observe_accepted(self, accepted: pa.Table) -> None:
+        """Keeps the accepted rows' values that duplicateValues rules count."""
+        for groups in self.groups.values():
+            groups.add(accepted)
+
+    def results(self, rows_in: int) -> list[RuleResult]:
+        """Every evaluated rule, measured and judged, in the order the contract lists them."""
+        return [self._result(rule, rows_in) for rule in self.rules]
+
+    def _result(self, rule: QualityRule, rows_in: int) -> RuleResult:
+        key, metric = rule["key"], str(rule["metric"])
+        if metric == "rowCount":
+            count = rows_in
+        elif metric == "duplicateValues":
+            count = self.groups[key].rows - self.groups[key].count()
+        else:
+            count = self.counts[key]
+        percent = rule["unit"] in PERCENT_UNITS
+        measured = (100.0 * count / rows_in if rows_in else 0.0) if percent else float(count)
+        operator = str(rule["operator"])
+        return RuleResult(
+            key=key,
+            metric=metric,
+            field=rule["field"],
+            operator=operator,
+            expected=rule["value"],
+            measured=measured,
+            unit="percent" if percent else "rows",
+            passed=passes(operator, measured, rule["value"]),
+            severity=rule["severity"] or "error",
+        )
+
+    def _listed(self, rule: QualityRule, cast: Cast) -> pa.Array:
+        """True where the value is one of the rule's missing values (compared as text when it was read from text)."""
+        listed = self.missing[rule["key"]]
+        if cast.text is not None:
+            return pc.fill_null(pc.is_in(cast.text, value_set=pa.array(listed, pa.string())), False)
+        field = self.fields[str(rule["field"])]
+        return pc.fill_null(pc.is_in(cast.values, value_set=value_set(listed, field)), False)
+
+
+def failures(results: list[RuleResult]) -> list[str]:
+    """One line per rule breached with severity error."""
+    return [line for line in (r.failure() for r in results) if line is not None]
+
+
+def _properties(rule: QualityRule) -> list[str]:
+    return [rule["field"]] if rule["field"] is not None else list(rule["arguments"]["properties"])
+
+
+def _missing_values(rule: QualityRule) -> list[str]:
+    """The rule's missing values as text (null always counts as missing; "" does unless a list is given)."""
+    listed = rule["arguments"].get("missingValues", [None, ""])
+    listed = listed if isinstance(listed, list) else [listed]
+    return [v if isinstance(v, str) else json.dumps(v) for v in listed if v is not None]
+
+
+def _null(cast: Cast) -> pa.Array:
+    """True where the value is missing (not where it could not be read)."""
+    missing = pc.is_null(cast.values)
+    return missing if cast.bad is None else pc.and_(missing, pc.invert(cast.bad))
+
+
+def _either(first: pa.Array | None, second: pa.Array | None) -> pa.Array | None:
+    if first is None or second is None:
+        return first if second is None else second
+    return pc.or_(first, second)
+
+
+def _true(mask: pa.Array | None) -> int:
+    return 0 if mask is None else int(pc.sum(mask).as_py() or 0)

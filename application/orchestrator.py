@@ -1,0 +1,283 @@
+"""Orchestration: the process manager that drives raw -> normalized -> KPIs -> published, and export jobs.
+
+It follows the event log. Its state (which runs and exports still have work, which golden data points each
+contract version has) is rebuilt from the log on every start, so it keeps no checkpoint of its own: triggers are
+at-least-once. Effects are exactly-once: each step is recorded under a command id derived from the run and the
+step, a run only accepts the step it is waiting for, dataset files are content-addressed and write-once, and a
+product publishes a run once. A replayed or duplicated trigger therefore builds nothing twice.
+
+A step that raises is retried with exponential backoff (``attempts`` in all, 3 by default); each failure is a
+StepFailed event, and the last a DeadLettered event, which is what the dead-letter list shows.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from opentelemetry import trace
+
+from application.commands import CommandContext
+from application.pipeline import PipelineCompute, PipelineService, Target
+from domain.errors import DomainError
+from domain.exports import Export
+from domain.pipeline import Manifest, PipelineRun, StepDoneError
+from eventstore.envelope import RecordedEvent
+from eventstore.port import EventStore
+
+log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("platform.orchestrator")
+ACTOR = "system:orchestrator"
+BATCH = 1000
+
+
+@dataclass
+class _State:
+    """What the log says is still to do, and the golden data points of each contract version in ingestion order."""
+
+    position: int = 0
+    runs: dict[UUID, int] = field(default_factory=dict)
+    """Runs with work left, by the position of their Ingested event (ingestion order)."""
+    ingested_at: dict[UUID, int] = field(default_factory=dict)
+    keys: dict[UUID, tuple[str, str, str, str]] = field(default_factory=dict)
+    """Each run's tenant, contract, contract version and object."""
+    gdp: dict[tuple[str, str, str, str], dict[UUID, Manifest]] = field(default_factory=dict)
+    exports: dict[UUID, int] = field(default_factory=dict)
+
+    def see(self, recorded: RecordedEvent) -> None:
+        event, stream = recorded.event, recorded.event.originator_id
+        self.position = recorded.position
+        match event:
+            case PipelineRun.Ingested():
+                self.runs[stream] = recorded.position
+                self.ingested_at[stream] = recorded.position
+                self.keys[stream] = (event.tenant_id, event.contract, event.contract_version, event.object)
+            case PipelineRun.Normalized():
+                self.gdp.setdefault(self.keys[stream], {})[stream] = event.gdp
+            case PipelineRun.Published() | PipelineRun.Rejected() | PipelineRun.DeadLettered():
+                self.runs.pop(stream, None)
+            case Export.Requested():
+                self.exports[stream] = recorded.position
+            case Export.Completed() | Export.Failed():
+                self.exports.pop(stream, None)
+
+
+class Orchestrator:
+    """Runs pending pipeline steps and export jobs, as the event log says they are due."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        pipeline: PipelineService,
+        compute: PipelineCompute,
+        clock: Callable[[], datetime],
+        attempts: int = 3,
+        backoff: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.store = store
+        self.pipeline = pipeline
+        self.compute = compute
+        self.clock = clock
+        self.attempts = attempts
+        self.backoff = backoff
+        self.sleep = sleep
+        self.state = _State()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- following the log
+
+    def _read(self) -> None:
+        while True:
+            batch = self.store.read_all(self.state.position, BATCH)
+            for recorded in batch:
+                self.state.see(recorded)
+            if len(batch) < BATCH:
+                return
+
+    def catch_up(self) -> int:
+        """Reads the log to its end and does every step that is due; the number of steps and jobs done."""
+        done = 0
+        while True:
+            self._read()
+            due = sorted(self.state.runs, key=self.state.runs.__getitem__)
+            exports = sorted(self.state.exports, key=self.state.exports.__getitem__)
+            if not due and not exports:
+                return done
+            progressed = 0
+            for run_id in due:
+                progressed += self.advance(run_id)
+            for export_id in exports:
+                progressed += self.export(export_id)
+                self.state.exports.pop(export_id, None)
+            done += progressed
+            if not progressed:
+                return done
+
+    def run(self, interval: float = 0.2) -> None:
+        while not self._stop.is_set():
+            try:
+                self.catch_up()
+            except Exception:  # the loop must outlive a bad moment (a database restart); it picks up again
+                log.exception("orchestrator pass failed; trying again")
+            self._stop.wait(interval)
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, name="orchestrator", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    # --- one run
+
+    def advance(self, run_id: UUID) -> int:
+        """Does the run's due steps in order; stops at a rejection or a dead letter. The number of steps done."""
+        done = 0
+        while True:
+            run = self.pipeline.run(self._tenant(run_id), run_id)
+            step = run.next_step
+            if step is None:
+                self.state.runs.pop(run_id, None)
+                return done
+            if not self._attempt(run, step):
+                return done
+            done += 1
+            self._read()
+
+    def _tenant(self, run_id: UUID) -> str:
+        return self.state.keys[run_id][0]
+
+    def _attempt(self, run: PipelineRun, step: str) -> bool:
+        """Runs one step with retries; False when it ended in the dead letters."""
+        while True:
+            started = self.clock().isoformat()
+            with _tracer.start_as_current_span(f"step {step}", attributes={"platform.run_id": str(run.id)}):
+                try:
+                    self._do(run, step, started)
+                    return True
+                except StepDoneError:
+                    return True
+                except Exception as error:  # every failure of a step is recorded, then retried or dead-lettered
+                    log.warning("run %s: %s failed: %s", run.id, step, error)
+                    attempt = run.attempts.get(step, 0) + 1
+                    delay = self.backoff * 2 ** (attempt - 1)
+                    message = f"{type(error).__name__}: {error}"
+                    self._fail(run, step, attempt, message, delay)
+                    if attempt >= self.attempts:
+                        return False
+                    self.sleep(delay)
+                    run = self.pipeline.run(run.tenant_id, run.id)
+
+    def _fail(self, run: PipelineRun, step: str, attempt: int, message: str, delay: float) -> None:
+        self._record(run, f"fail|{step}|{attempt}", lambda r: r.fail_step(step, message, delay, self.attempts))
+
+    def _context(self, run: PipelineRun, name: str) -> CommandContext:
+        return CommandContext(ACTOR, f"{run.id}|{name}", correlation_id=str(run.id), causation_id=str(run.id))
+
+    def _record(self, run: PipelineRun, name: str, change: Callable[[PipelineRun], None]) -> None:
+        self.pipeline.record_step(self._context(run, name), run.id, change)
+
+    def _target(self, run: PipelineRun) -> Target:
+        return self.pipeline.target(run.tenant_id, run.contract, run.object, run.contract_version)
+
+    def _do(self, run: PipelineRun, step: str, started: str) -> None:
+        target = self._target(run)
+        match step:
+            case "normalize":
+                self._normalize(run, target, started)
+            case "build_kpis":
+                self._build_kpis(run, target, started)
+            case "publish":
+                self._publish(run, target, started)
+            case _:
+                raise DomainError(f"unknown step {step}")
+
+    def _normalize(self, run: PipelineRun, target: Target, started: str) -> None:
+        out = self.compute.normalize(run.tenant_id, run.raw, target)
+        finished = self.clock().isoformat()
+        if out.failures or out.gdp is None:
+            reasons = out.failures or ["no rows were accepted"]
+            rows_in, rejected = out.counts.get("rows_in", 0), out.counts.get("rejected", 0)
+            self._record(
+                run,
+                "normalize",
+                lambda r: r.reject(reasons, out.quarantine, rows_in, rejected, out.quality, started, finished),
+            )
+            return
+        gdp = out.gdp
+        self._record(
+            run, "normalize", lambda r: r.normalized(gdp, out.quarantine, out.counts, out.quality, started, finished)
+        )
+
+    def _inputs(self, run: PipelineRun) -> list[Manifest]:
+        """The golden data points of the run's contract version and object, in ingestion order."""
+        key = (run.tenant_id, run.contract, run.contract_version, run.object)
+        found = self.state.gdp.get(key, {})
+        if run.id not in found and run.gdp is not None:
+            found[run.id] = run.gdp
+        return [found[r] for r in sorted(found, key=lambda r: self.state.ingested_at.get(r, 0))]
+
+    def _build_kpis(self, run: PipelineRun, target: Target, started: str) -> None:
+        inputs = self._inputs(run)
+        out = self.compute.build_kpis(run.tenant_id, inputs, target)
+        finished = self.clock().isoformat()
+        self._record(
+            run, "build_kpis", lambda r: r.kpis_built(inputs, out.kpis, out.rows, out.summary, started, finished)
+        )
+
+    def _publish(self, run: PipelineRun, target: Target, started: str) -> None:
+        if run.kpis is None:
+            raise DomainError(f"run {run.id} has no KPIs to publish")
+        gdp = self._inputs(run) if target.publish_gdp else []
+        datasets = self.compute.publish(run.tenant_id, run.kpis, gdp, target)
+        summary = self._summary(run)
+        version = self.pipeline.publish(self._context(run, "publish_product"), target, run.id, datasets, summary)
+        inputs = [run.kpis, *gdp]
+        outputs = [d["served"] for d in datasets]
+        finished = self.clock().isoformat()
+        self._record(
+            run, "publish", lambda r: r.published(target.contract, version, inputs, outputs, started, finished)
+        )
+
+    def _summary(self, run: PipelineRun) -> list[Any]:
+        for recorded in reversed(self.store.read_stream(run.id)):
+            if isinstance(recorded.event, PipelineRun.KpisBuilt):
+                return list(recorded.event.summary)
+        return []
+
+    # --- exports
+
+    def export(self, export_id: UUID) -> int:
+        tenant_id = self._export_tenant(export_id)
+        job = self.pipeline.export(tenant_id, export_id)
+        if job.status != "requested":
+            return 0
+        context = CommandContext(ACTOR, f"{export_id}|complete", str(export_id), str(export_id))
+        try:
+            product = self.pipeline.product(tenant_id, job.product)
+            dataset = next(d for d in product.served(job.product_version) if d["name"] == job.dataset)
+            file, rows = self.compute.export(tenant_id, dataset, job.format, job.filters)
+        except Exception as error:  # an export that cannot be made is recorded as failed, with why
+            log.warning("export %s failed: %s", export_id, error)
+            message = f"{type(error).__name__}: {error}"
+            self.pipeline.record_export(context, export_id, lambda e: e.fail(message))
+            return 1
+        inputs = [dataset["served"]]
+        self.pipeline.record_export(context, export_id, lambda e: e.complete(inputs, file, rows))
+        return 1
+
+    def _export_tenant(self, export_id: UUID) -> str:
+        for recorded in self.store.read_stream(export_id)[:1]:
+            return str(recorded.event.tenant_id)
+        raise DomainError(f"no such export: {export_id}")

@@ -1,0 +1,117 @@
+"""Exports: a product version (with filters) written to a file in the exports area, downloaded through a link
+that expires. Requested, completed (or failed) and each download are events.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import event
+
+from domain.aggregate import Aggregate
+from domain.errors import ConflictError, InvalidValueError
+from domain.pipeline import Manifest
+
+EXPORT_NAMESPACE = UUID("c4b1e7a9-2d53-4f86-9e0a-71b3d5c8f260")
+EXPORT_FORMATS = ("csv", "parquet", "arrow", "json")
+MAX_FILTERS = 50
+
+
+def export_id_for(tenant_id: str, command_id: str) -> UUID:
+    """An export is named by the command that asked for it, so a retried request starts one job."""
+    return uuid5(EXPORT_NAMESPACE, f"{tenant_id}|{command_id}")
+
+
+class ExportNotReadyError(ConflictError):
+    """The export has not completed (it is still running, or it failed)."""
+
+
+class Export(Aggregate):
+    class Requested(Aggregate.Created):
+        tenant_id: str
+        product: str
+        version: int
+        dataset: str
+        format: str
+        filters: list[list[str]]
+        by: str
+
+    class Completed(Aggregate.Event):
+        inputs: list[Manifest]
+        file: Manifest
+        rows: int
+
+    class Failed(Aggregate.Event):
+        error: str
+
+    class Downloaded(Aggregate.Event):
+        by: str
+
+    @classmethod
+    def request(
+        cls,
+        tenant_id: str,
+        command_id: str,
+        product: str,
+        version: int,
+        dataset: str,
+        fmt: str,
+        filters: list[list[str]],
+        by: str,
+    ) -> Export:
+        if fmt not in EXPORT_FORMATS:
+            raise InvalidValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}")
+        if len(filters) > MAX_FILTERS or any(len(pair) != 2 for pair in filters):
+            raise InvalidValueError(f"filters are up to {MAX_FILTERS} [parameter, value] pairs")
+        return cls._create(
+            cls.Requested,
+            id=export_id_for(tenant_id, command_id),
+            tenant_id=tenant_id,
+            product=product,
+            version=version,
+            dataset=dataset,
+            format=fmt,
+            filters=filters,
+            by=by,
+        )
+
+    def __init__(
+        self, tenant_id: str, product: str, version: int, dataset: str, format: str, filters: list[list[str]], by: str
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.product = product
+        self.product_version = version
+        self.dataset = dataset
+        self.format = format
+        self.filters = filters
+        self.status = "requested"
+        self.file: Manifest | None = None
+
+    def complete(self, inputs: list[Manifest], file: Manifest, rows: int) -> None:
+        if self.status != "requested":
+            return
+        self._completed(inputs, file, rows)
+
+    @event(Completed)
+    def _completed(self, inputs: list[Manifest], file: Manifest, rows: int) -> None:
+        self.status = "completed"
+        self.file = file
+
+    def fail(self, error: str) -> None:
+        if self.status != "requested":
+            return
+        self._failed(error[:2000])
+
+    @event(Failed)
+    def _failed(self, error: str) -> None:
+        self.status = "failed"
+
+    def download(self, by: str) -> Manifest:
+        if self.status != "completed" or self.file is None:
+            raise ExportNotReadyError(f"export {self.id} is {self.status}")
+        self._downloaded(by)
+        return self.file
+
+    @event(Downloaded)
+    def _downloaded(self, by: str) -> None:
+        pass

@@ -1,0 +1,222 @@
+"""The Activation API and the catalog: published data products, their versions, and their rows.
+
+Rows are served from the version's stored Parquet (checked by SHA-256 when first loaded, then cached: published
+files never change) with field selection, bound filters, cursor pagination and content negotiation (JSON, CSV,
+Arrow IPC stream, Parquet). Personal-data fields are masked unless the reader may see them (``read_personal_data``);
+an entitled reader is served the unmasked source the version was made from. A retracted version answers 410.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from adapters.auth.cedar import Resource
+from adapters.compute.encodings import encode, negotiate
+from adapters.compute.rows import parse_query, run_query
+from domain.errors import NotFoundError
+from domain.products import VersionRetractedError, product_id_for
+from interfaces.bootstrap import Platform
+from interfaces.http.auth import RecentResources, resolve_resource
+from interfaces.http.context import command_context, id_in_path, platform_of
+from projections.products import list_query, product_query, version_query, versions_query
+
+PATH = "/v1/tenants/{tenant_id:str}/products"
+MAX_PAGE = 200
+INLINE_ROWS = 2_000
+"""Pages up to this many rows are encoded on the event loop; bigger ones in a worker thread."""
+
+
+class Retract(msgspec.Struct, forbid_unknown_fields=True):
+    reason: str
+
+
+def _tenant(tenant_id: str) -> str:
+    return str(id_in_path(tenant_id))
+
+
+def _catalog_entry(row: dict[str, Any]) -> dict[str, Any]:
+    datasets = row.pop("datasets", None) or []
+    row.pop("search_text", None)
+    row.pop("position", None)
+    row["product"] = row.pop("name")
+    row["schema"] = {d["name"]: d["columns"] for d in datasets}
+    row["masked"] = {d["name"]: d["masked"] for d in datasets if d["masked"]}
+    return row
+
+
+def _version_view(row: dict[str, Any]) -> dict[str, Any]:
+    row.pop("position", None)
+    row["datasets"] = [
+        {
+            "name": d["name"],
+            "rows": d["served"]["rows"],
+            "sha256": d["served"]["sha256"],
+            "columns": d["columns"],
+            "masked": d["masked"],
+        }
+        for d in row["datasets"]
+    ]
+    return row
+
+
+def _version_row(platform: Platform, tenant: str, product: str, version: int) -> dict[str, Any]:
+    product_id = str(product_id_for(tenant, product))
+    with platform.read_models.engine.connect() as connection:
+        row = connection.execute(version_query(tenant, product_id, version)).mappings().first()
+    if row is None:
+        raise NotFoundError(f"no such product version: {product} v{version}")
+    if row["status"] == "retracted":
+        raise VersionRetractedError(f"version {version} of {product} was retracted: {row['retract_reason']}")
+    return dict(row)
+
+
+async def _may_see_personal_data(request: Request[Any, Any, Any], platform: Platform, tenant: str) -> bool:
+    recent: RecentResources = request.app.state.recent_resources
+    resource = recent.get(tenant)
+    if resource is None:
+        resource = await anyio.to_thread.run_sync(resolve_resource, platform, {"tenant_id": tenant}, False)
+        recent.put(resource)
+    return _decide(platform, request.auth, resource)
+
+
+def _decide(platform: Platform, identity: Any, resource: Resource) -> bool:
+    decision = platform.policies.authorize(identity, "read_personal_data", resource)
+    platform.decisions.record(identity, "read_personal_data", resource, decision)
+    return decision.allowed
+
+
+class ProductController(Controller):
+    path = PATH
+    tags = ["products"]
+
+    @get("/", sync_to_thread=True, opt={"action": "list_products"})
+    def list_products(
+        self,
+        state: State,
+        tenant_id: FromPath[str],
+        q: Annotated[str | None, QueryParameter(query="q", max_length=200)] = None,
+        limit: Annotated[int, QueryParameter(query="limit", ge=1, le=MAX_PAGE)] = 50,
+        after: Annotated[str | None, QueryParameter(query="after", max_length=36)] = None,
+    ) -> dict[str, Any]:
+        """A tenant's data products with their latest served version, rows, freshness and quality."""
+        with platform_of(state).read_models.engine.connect() as connection:
+            rows = connection.execute(list_query(_tenant(tenant_id), q, limit, after)).mappings().all()
+        next_after = rows[-1]["product_id"] if len(rows) == limit else None
+        return {"products": [_catalog_entry(dict(r)) for r in rows], "next_after": next_after}
+
+    @get("/{product:str}", sync_to_thread=True, opt={"action": "read_product"})
+    def read_product(self, state: State, tenant_id: FromPath[str], product: FromPath[str]) -> dict[str, Any]:
+        """A product and every version of it, served or retracted."""
+        tenant = _tenant(tenant_id)
+        with platform_of(state).read_models.engine.connect() as connection:
+            row = connection.execute(product_query(tenant, product)).mappings().first()
+            if row is None:
+                raise NotFoundError(f"no such product: {product}")
+            versions = connection.execute(versions_query(tenant, row["product_id"])).mappings().all()
+        found = dict(row)
+        found.pop("search_text", None)
+        found.pop("position", None)
+        return found | {"versions": [_version_view(dict(v)) for v in versions]}
+
+    @get("/{product:str}/versions/{version:int}", sync_to_thread=True, opt={"action": "read_product"})
+    def read_version(
+        self, state: State, tenant_id: FromPath[str], product: FromPath[str], version: FromPath[int]
+    ) -> dict[str, Any]:
+        """One version: its datasets (columns, rows, content hash, masked fields), contract and KPI summary."""
+        tenant = _tenant(tenant_id)
+        product_id = str(product_id_for(tenant, product))
+        with platform_of(state).read_models.engine.connect() as connection:
+            row = connection.execute(version_query(tenant, product_id, version)).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no such product version: {product} v{version}")
+        return _version_view(dict(row))
+
+    @get("/{product:str}/versions/{version:int}/rows", opt={"action": "read_product_rows"})
+    async def rows(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        tenant_id: FromPath[str],
+        product: FromPath[str],
+        version: FromPath[int],
+        dataset: Annotated[str, QueryParameter(query="dataset", max_length=16)] = "kpis",
+        fmt: Annotated[str | None, QueryParameter(query="format", max_length=16)] = None,
+    ) -> Response[bytes]:
+        """Rows of a version's dataset (``kpis``, or ``gdp`` when published): ``fields=a,b``, filters such as
+        ``country=DE``, ``value[gte]=10``, ``country[in]=DE,FR``, ``limit``, ``cursor``; JSON, CSV, Arrow or Parquet
+        by Accept or ``format``."""
+        platform = platform_of(state)
+        tenant = _tenant(tenant_id)
+        media_type = negotiate(request.headers.get("accept"), fmt)
+        row = await anyio.to_thread.run_sync(_version_row, platform, tenant, product, version)
+        found = next((d for d in row["datasets"] if d["name"] == dataset), None)
+        if found is None:
+            names = ", ".join(d["name"] for d in row["datasets"])
+            raise NotFoundError(f"version {version} of {product} has no dataset {dataset!r} (it has {names})")
+        unmasked = bool(found["masked"]) and await _may_see_personal_data(request, platform, tenant)
+        file = found["source"] if unmasked else found["served"]
+        cached = platform.compute.tables.cached(file)
+        table = cached if cached is not None else await anyio.to_thread.run_sync(platform.compute.tables.load, file)
+        tag = file["sha256"]
+        query = parse_query(list(request.query_params.multi_items()), table.schema, tag)
+        page, next_cursor = run_query(table, query, tag)
+        small = page.num_rows <= INLINE_ROWS
+        body = encode(page, media_type) if small else await anyio.to_thread.run_sync(encode, page, media_type)
+        masked = [] if unmasked else found["masked"]
+        headers = {"X-Row-Count": str(page.num_rows), "X-Masked-Fields": ",".join(masked)}
+        if next_cursor:
+            headers["X-Next-Cursor"] = next_cursor
+        if media_type == "application/json":
+            about = {"product": product, "version": version, "dataset": dataset, "masked": masked}
+            meta = msgspec.json.encode(about | {"next_cursor": next_cursor})
+            body = meta[:-1] + b',"rows":' + body + b"}"
+        return Response(body, media_type=media_type, headers=headers)
+
+    @post(
+        "/{product:str}/versions/{version:int}/retract",
+        sync_to_thread=True,
+        opt={"action": "retract_product_version"},
+    )
+    def retract(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        tenant_id: FromPath[str],
+        product: FromPath[str],
+        version: FromPath[int],
+        data: JSONBody[Retract],
+    ) -> Response[dict[str, Any]]:
+        """Retract a version: no longer served (410), still in the evidence. A reason is required."""
+        service = platform_of(state).pipeline
+        result = service.retract(command_context(request), _tenant(tenant_id), product, version, data.reason)
+        body = {"product": product, "version": version, "status": "retracted", "position": result.position}
+        return Response(body, status_code=200)
+
+
+class CatalogController(Controller):
+    path = "/v1/catalog"
+    tags = ["catalog"]
+
+    @get("/", sync_to_thread=True, opt={"action": "read_catalog"})
+    def catalog(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        q: Annotated[str | None, QueryParameter(query="q", max_length=200)] = None,
+        limit: Annotated[int, QueryParameter(query="limit", ge=1, le=MAX_PAGE)] = 50,
+        after: Annotated[str | None, QueryParameter(query="after", max_length=36)] = None,
+    ) -> dict[str, Any]:
+        """Every published product the caller may see (its own tenant's; all for platform admins), searchable by
+        text (title, description, owner, contract, column names)."""
+        identity = request.auth
+        tenant = None if identity.platform_admin else (identity.tenant_id or "")
+        with platform_of(state).read_models.engine.connect() as connection:
+            rows = connection.execute(list_query(tenant, q, limit, after)).mappings().all()
+        next_after = rows[-1]["product_id"] if len(rows) == limit else None
+        return {"products": [_catalog_entry(dict(r)) for r in rows], "next_after": next_after}

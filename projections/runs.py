@@ -1,0 +1,185 @@
+"""Pipeline runs: each run with its steps (status, duration, row counts, rejects, errors), and the dead letters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Integer, Select, String, Table, Text, select
+
+from domain.pipeline import PipelineRun
+from projections.base import Change, EventView, Projection, Update, Upsert, metadata
+
+runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("run_id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False, index=True),
+    Column("contract", String(200), nullable=False),
+    Column("contract_version", String(100), nullable=False),
+    Column("object", String(200), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("raw", JSON, nullable=False),
+    Column("rows_in", BigInteger),
+    Column("rows_out", BigInteger),
+    Column("rejected", BigInteger),
+    Column("duplicates", BigInteger),
+    Column("quality", JSON),
+    Column("reasons", JSON),
+    Column("product", String(200)),
+    Column("product_version", Integer),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    Column("position", BigInteger, nullable=False),
+)
+
+steps = Table(
+    "pipeline_run_steps",
+    metadata,
+    Column("run_id", String(36), primary_key=True),
+    Column("step", String(16), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", String(40)),
+    Column("finished_at", String(40)),
+    Column("duration_ms", BigInteger),
+    Column("rows_in", BigInteger),
+    Column("rows_out", BigInteger),
+    Column("rejected", BigInteger),
+    Column("attempts", Integer, nullable=False),
+    Column("error", Text),
+    Column("inputs", JSON),
+    Column("outputs", JSON),
+)
+
+dead_letters = Table(
+    "pipeline_dead_letters",
+    metadata,
+    Column("run_id", String(36), primary_key=True),
+    Column("step", String(16), primary_key=True),
+    Column("tenant_id", String(36), nullable=False, index=True),
+    Column("attempts", Integer, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("position", BigInteger, nullable=False),
+)
+
+STEP_ORDER = {"ingest": 0, "normalize": 1, "build_kpis": 2, "publish": 3}
+
+
+def _ms(started: str | None, finished: str | None) -> int | None:
+    if not started or not finished:
+        return None
+    return round((datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds() * 1000)
+
+
+def _step(
+    run_id: str, step: str, status: str, times: tuple[str, str], values: dict[str, Any], io: tuple[list[Any], list[Any]]
+) -> Upsert:
+    """A finished step: its status, times and duration, counts, and its inputs and outputs (lineage)."""
+    started, finished = times
+    row = {
+        "status": status,
+        "started_at": started,
+        "finished_at": finished,
+        "duration_ms": _ms(started, finished),
+        "attempts": 1,
+        "error": None,
+        "inputs": [dict(m) for m in io[0]],
+        "outputs": [dict(m) for m in io[1]],
+    }
+    return Upsert(steps, {"run_id": run_id, "step": step}, row | values)
+
+
+def evolve(recorded: EventView) -> list[Change]:
+    event = recorded.event
+    if not isinstance(event, PipelineRun.Event):
+        return []
+    at = recorded.recorded_at.isoformat()
+    run_id = str(event.originator_id)
+    key = {"run_id": run_id}
+    times = (getattr(event, "started_at", ""), getattr(event, "finished_at", ""))
+    stamp = {"updated_at": at, "position": recorded.position}
+    tenant = {"tenant_id": recorded.tenant_id or ""}
+    match event:
+        case PipelineRun.Ingested():
+            row = {
+                "tenant_id": event.tenant_id,
+                "contract": event.contract,
+                "contract_version": event.contract_version,
+                "object": event.object,
+                "source": event.source,
+                "status": "running",
+                "raw": dict(event.raw),
+                "created_at": at,
+            }
+            raw = dict(event.raw)
+            ingest = _step(
+                run_id, "ingest", "succeeded", (event.at, at), tenant | {"rows_in": raw["rows"]}, ([], [raw])
+            )
+            return [Upsert(runs, key, row | stamp), ingest]
+        case PipelineRun.StepFailed():
+            status = "retrying" if event.retry_in > 0 else "failed"
+            failed = Upsert(
+                steps,
+                {"run_id": run_id, "step": event.step},
+                {"status": status, "attempts": event.attempt, "error": event.error} | tenant,
+            )
+            return [failed, Update(runs, key, stamp)]
+        case PipelineRun.DeadLettered():
+            letter = {"attempts": event.attempts, "error": event.error, "at": at, "position": recorded.position}
+            return [
+                Update(runs, key, {"status": "dead-lettered", "reasons": [event.error]} | stamp),
+                Upsert(dead_letters, {"run_id": run_id, "step": event.step}, letter | tenant),
+                Update(steps, {"run_id": run_id, "step": event.step}, {"status": "dead-lettered"}),
+            ]
+        case PipelineRun.Normalized():
+            counts: dict[str, Any] = {"rows_in": event.rows_in, "rows_out": event.rows_out, "rejected": event.rejected}
+            outputs = [event.gdp, *([event.quarantine] if event.quarantine else [])]
+            step = _step(run_id, "normalize", "succeeded", times, tenant | counts, (event.inputs, outputs))
+            run: dict[str, Any] = counts | {"duplicates": event.duplicates, "quality": event.quality}
+            return [Update(runs, key, run | stamp), step]
+        case PipelineRun.Rejected():
+            counts = {"rows_in": event.rows_in, "rejected": event.rejected}
+            outputs = [event.quarantine] if event.quarantine else []
+            detail = tenant | counts | {"error": "; ".join(event.reasons)}
+            step = _step(run_id, event.step, "rejected", times, detail, (event.inputs, outputs))
+            run = {"status": "rejected", "reasons": event.reasons, "quality": event.quality}
+            run |= counts
+            return [Update(runs, key, run | stamp), step]
+        case PipelineRun.KpisBuilt():
+            counts = {"rows_in": sum(m["rows"] or 0 for m in event.inputs), "rows_out": event.rows}
+            step = _step(run_id, "build_kpis", "succeeded", times, tenant | counts, (event.inputs, [event.kpis]))
+            return [Update(runs, key, stamp), step]
+        case PipelineRun.Published():
+            step = _step(run_id, "publish", "succeeded", times, tenant, (event.inputs, event.outputs))
+            run = {"status": "succeeded", "product": event.product, "product_version": event.product_version}
+            return [Update(runs, key, run | stamp), step]
+    return []
+
+
+projection = Projection("pipeline_runs", (runs, steps, dead_letters), evolve)
+
+
+def run_query(tenant_id: str, run_id: str) -> Select[Any]:
+    return select(runs).where(runs.c.tenant_id == tenant_id, runs.c.run_id == run_id)
+
+
+def steps_query(run_id: str) -> Select[Any]:
+    return select(steps).where(steps.c.run_id == run_id)
+
+
+def list_query(tenant_id: str, status: str | None, before: int | None, limit: int) -> Select[Any]:
+    """A tenant's runs, newest first, keyset-paged by position."""
+    query = select(runs).where(runs.c.tenant_id == tenant_id)
+    if status:
+        query = query.where(runs.c.status == status)
+    if before is not None:
+        query = query.where(runs.c.position < before)
+    return query.order_by(runs.c.position.desc()).limit(limit)
+
+
+def dead_letters_query(tenant_id: str, limit: int) -> Select[Any]:
+    query = select(dead_letters).where(dead_letters.c.tenant_id == tenant_id)
+    return query.order_by(dead_letters.c.position.desc()).limit(limit)
