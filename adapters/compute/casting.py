@@ -10,6 +10,7 @@ timestamps read as UTC.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,7 @@ PLAUSIBLE = {
 """What a readable value usually looks like: only a first split, Arrow's cast has the last word."""
 
 WITH_OFFSET = r"[T ]\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)$"
+OFFSET = re.compile(WITH_OFFSET)
 LEAF = 16
 
 Convert = Callable[[pa.Array], pa.Array]
@@ -85,9 +87,9 @@ def cast_column(column: pa.Array, field: FieldSpec) -> Cast:
     if _is_text(column.type):
         raw = column.cast(pa.string())
         if target != pa.string():
-            try:  # the usual case, at one cast: Arrow's parsers refuse blanks and surrounding whitespace alike
-                return Cast(_converter(type_name(field))(raw), None, raw)
-            except pa.ArrowInvalid:
+            try:  # the usual case, in one cast: Arrow's parsers refuse surrounding whitespace, so none is there
+                return Cast(_converter(type_name(field))(_blank_to_null(raw)), None, raw)
+            except pa.ArrowInvalid:  # slow when many values fail: hence blanks are nulled first
                 pass
         text = pc.utf8_trim_whitespace(raw)
         if target == pa.string():
@@ -107,7 +109,7 @@ def cast_column(column: pa.Array, field: FieldSpec) -> Cast:
 
 def parse_text(text: pa.Array, logical: str) -> tuple[pa.Array, pa.Array | None]:
     """Values and unreadable-mask of trimmed text as a non-string logical type."""
-    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    text = _blank_to_null(text)
     if logical == "boolean":
         return _booleans(text)
     return convert_or_locate(text, _converter(logical), PLAUSIBLE[logical])
@@ -182,21 +184,32 @@ def _reads(value: pa.Array, convert: Convert) -> bool:
     return True
 
 
+def _blank_to_null(text: pa.Array) -> pa.Array:
+    blank = pc.equal(text, "")
+    return pc.if_else(blank, pa.scalar(None, pa.string()), text) if pc.any(blank).as_py() else text
+
+
 def _timestamps(text: pa.Array) -> pa.Array:
     """ISO 8601 text as UTC timestamps: offsets converted, naive values taken as UTC, date-only as midnight."""
-    try:
-        return pc.cast(text, UTC)
-    except pa.ArrowInvalid:
-        pass
-    try:
-        return pc.cast(pc.cast(text, NAIVE), UTC)
-    except pa.ArrowInvalid:
-        pass
+    first = pc.index(pc.is_valid(text), True).as_py()
+    aware = first >= 0 and OFFSET.search(str(text[first].as_py())) is not None
+    # The kind of the first value is tried first: a cast failing on many values is slow.
+    for read in (_aware, _naive) if aware else (_naive, _aware):
+        try:
+            return read(text)
+        except pa.ArrowInvalid:
+            pass
     offset = pc.fill_null(pc.match_substring_regex(text, WITH_OFFSET), False)
     none = pa.scalar(None, pa.string())
-    aware = pc.cast(pc.if_else(offset, text, none), UTC)
-    naive = pc.cast(pc.cast(pc.if_else(offset, none, text), NAIVE), UTC)
-    return pc.coalesce(aware, naive)
+    return pc.coalesce(_aware(pc.if_else(offset, text, none)), _naive(pc.if_else(offset, none, text)))
+
+
+def _aware(text: pa.Array) -> pa.Array:
+    return pc.cast(text, UTC)
+
+
+def _naive(text: pa.Array) -> pa.Array:
+    return pc.cast(pc.cast(text, NAIVE), UTC)
 
 
 def _booleans(text: pa.Array) -> tuple[pa.Array, pa.Array | None]:

@@ -50,9 +50,9 @@ class Groups:
         parts = ([self._grouped] if self._grouped is not None else []) + self._pending
         table = pa.concat_tables(parts)
         if self.latest is None:
-            self._grouped = table.group_by(self.names).aggregate([])
+            self._grouped = table.group_by(self.names, use_threads=False).aggregate([])
         else:
-            grouped = table.group_by(self.names).aggregate([(self.latest, "max")])
+            grouped = table.group_by(self.names, use_threads=False).aggregate([(self.latest, "max")])
             self._grouped = grouped.rename_columns([*self.names, self.latest])
         self._pending, self._pending_rows = [], 0
         return self._grouped

@@ -122,16 +122,10 @@ class _Run:
 
     def finish(self) -> Normalized:
         """Closes the files, keeps the latest row per key and judges the quality rules."""
-        self.gdp.close()
+        final = self.workdir / GDP_FILE
+        duplicates = self._deduplicate(final)
         if self.quarantine is not None:
             self.quarantine.close()
-        duplicates = self.accepted - self.latest.count() if self.keys else 0
-        final = self.workdir / GDP_FILE
-        if duplicates:
-            _keep_latest(self.gdp.path, final, self.latest.latest_values(), self.schema)
-            self.gdp.path.unlink()
-        else:
-            self.gdp.path.replace(final)
         quality = self.meter.results(self.rows_in)
         broken = [v.problem for v in self.valid if v.problem]
         return Normalized(
@@ -145,6 +139,25 @@ class _Run:
             failures=broken + failures(quality),
             schema_fingerprint=hashlib.sha256(self.schema.serialize().to_pybytes()).hexdigest(),
         )
+
+    def _deduplicate(self, final: Path) -> int:
+        """Writes the GDP file with only the latest row of each key; returns how many rows lost to a later one."""
+        if self.keys and not self.gdp.submitted:  # every row is still in memory: drop the losers before writing
+            latest = self.latest.latest_values()
+            if len(latest) < self.accepted:
+                self.gdp.keep_buffered(pc.is_in(positions(self.accepted), value_set=latest.combine_chunks()))
+            self.gdp.close()
+            self.gdp.path.replace(final)
+            return self.accepted - len(latest)
+        self.gdp.drain()  # the last rows are written while the keys are grouped
+        duplicates = self.accepted - self.latest.count() if self.keys else 0
+        self.gdp.close()
+        if duplicates:
+            _keep_latest(self.gdp.path, final, self.latest.latest_values(), self.schema)
+            self.gdp.path.unlink()
+        else:
+            self.gdp.path.replace(final)
+        return duplicates
 
     def abandon(self) -> None:
         """Closes and removes the partial files after a failure."""

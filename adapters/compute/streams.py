@@ -102,12 +102,29 @@ class ParquetSink:
         self._buffered = (rest.num_rows, rest.nbytes if rest.num_rows else 0)
         self._submit(whole.slice(0, cut))
 
+    @property
+    def submitted(self) -> int:
+        """Rows handed to the writer thread so far (the others are still buffered)."""
+        return self.rows - self._buffered[0]
+
+    def keep_buffered(self, keep: pa.Array) -> None:
+        """Drops the buffered rows where ``keep`` (one flag per buffered row) is false."""
+        table = pa.concat_tables(self._buffer) if self._buffer else self.schema.empty_table()
+        kept = table.filter(keep)
+        self._buffer = [kept] if kept.num_rows else []
+        self._buffered = (kept.num_rows, kept.nbytes if kept.num_rows else 0)
+        self.rows -= table.num_rows - kept.num_rows
+
+    def drain(self) -> None:
+        """Hands what is buffered to the writer thread without waiting for it to be written."""
+        if self._buffer:
+            self._submit(pa.concat_tables(self._buffer))
+            self._buffer, self._buffered = [], (0, 0)
+
     def close(self) -> None:
         """Writes what is left and closes the file; raises what the writer thread raised."""
         try:
-            if self._buffer:
-                self._submit(pa.concat_tables(self._buffer))
-                self._buffer, self._buffered = [], (0, 0)
+            self.drain()
             self._wait()
             self._open().close()
         finally:

@@ -32,6 +32,8 @@ def env(tmp_path: Path) -> dict[str, str]:
         "PLATFORM_READ_MODEL_URL": f"sqlite:///{tmp_path}/readmodels.db",
         "PLATFORM_PORT": str(free_port()),
         "PLATFORM_KEYS_DIR": str(tmp_path / "keys"),
+        "PLATFORM_DATASETS": str(tmp_path / "datasets"),
+        "PLATFORM_SCRATCH_DIR": str(tmp_path / "scratch"),
     }
 
 
@@ -178,3 +180,34 @@ def test_keys_rotate_then_retire_the_old_key_encryption_key(server: str, env: di
     assert retired.returncode == 0, retired.stderr
     assert onboard_and_read(server, "still-readable", admin(env))["slug"] == "still-readable"
     assert run(["replay"], env).returncode == 0
+
+
+def test_demo_runs_the_whole_flow_and_ingest_adds_a_batch(server: str, env: dict[str, str], tmp_path: Path) -> None:
+    demo = run(["demo", "--url", server, "--rows", "2000"], env)
+    assert demo.returncode == 0, demo.stderr
+    assert "approved by the steward" in demo.stdout
+    assert "published retail-sales v1" in demo.stdout
+    assert re.search(r"daily_revenue\s+2026-\d\d-\d\d country=\w\w", demo.stdout), demo.stdout
+    tenant = re.search(r"\(([0-9a-f-]{36})\) onboarded", demo.stdout)
+    assert tenant is not None
+    from sample.retail import write_csv
+
+    more = write_csv(tmp_path / "more.csv", 500, seed=99)
+    ingested = run(["ingest", str(more), "--tenant", tenant[1], "--contract", "retail-sales", "--wait"], env)
+    assert ingested.returncode == 0, ingested.stderr
+    assert "landed as run" in ingested.stdout
+    assert re.search(r"publish\s+succeeded", ingested.stdout), ingested.stdout
+    again = run(["ingest", str(more), "--tenant", tenant[1], "--contract", "retail-sales"], env)
+    assert "already landed as run" in again.stdout
+
+
+def test_ingest_errors_are_one_line_and_a_non_zero_exit(server: str, env: dict[str, str], tmp_path: Path) -> None:
+    missing = run(["ingest", str(tmp_path / "nope.csv"), "--tenant", "x", "--contract", "y"], env)
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == f"platform ingest: no such file: {tmp_path / 'nope.csv'}"
+    data = tmp_path / "data.csv"
+    data.write_text("a,b\n1,2\n")
+    tenant = onboard_and_read(server, "no-contracts", admin(env))["tenant_id"]
+    refused = run(["ingest", str(data), "--tenant", tenant, "--contract", "retail-sales", "--url", server], env)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == "platform ingest: HTTP 404: no such contract: retail-sales"

@@ -7,9 +7,11 @@ the product, its rows (filters, fields, pages, formats, masking), the catalog, e
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -395,3 +397,54 @@ def test_unparseable_values_fail_the_run_with_reasons_after_landing(
     assert quarantine.num_rows == 10
     assert all(quarantine.column("_reason").to_pylist())
     assert api.get(f"/v1/tenants/{tenant}/products/retail-sales", headers=people["analyst"]).status_code == 404
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "parquet", "arrow"])
+def test_batches_come_as_ndjson_parquet_or_arrow(
+    api: TestClient, platform: Platform, tenant: str, people: dict, tmp_path: Path, fmt: str
+) -> None:
+    approve_contract(api, tenant, people)
+    table = pacsv.read_csv(
+        io.BytesIO(sample_csv(tmp_path, rows=40, defects=False)),
+        convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in COLUMNS}),
+    )
+    sink = io.BytesIO()
+    if fmt == "ndjson":
+        sink.write("".join(json.dumps(row) + "\n" for row in table.to_pylist()).encode())
+        media = "application/x-ndjson"
+    elif fmt == "parquet":
+        pq.write_table(table, sink)
+        media = "application/vnd.apache.parquet"
+    else:
+        with ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        media = "application/vnd.apache.arrow.file"
+    accepted = upload(api, tenant, sink.getvalue(), people["data-engineer"], media)
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["format"] == fmt
+    settle(platform)
+    run = api.get(accepted.json()["location"], headers=people["analyst"]).json()
+    assert run["status"] == "succeeded", run["reasons"]
+    assert run["rows_out"] == 40
+
+
+def test_a_step_that_keeps_failing_is_retried_then_dead_lettered(
+    api: TestClient, platform: Platform, tenant: str, people: dict, tmp_path: Path
+) -> None:
+    approve_contract(api, tenant, people)
+    accepted = upload(api, tenant, sample_csv(tmp_path, rows=20, defects=False), people["data-engineer"])
+    # The landed bytes are altered behind the platform's back: every attempt to read them fails their check.
+    landed = next(Path(platform.settings.datasets).rglob("*.csv"))
+    landed.chmod(0o640)
+    landed.write_bytes(landed.read_bytes().replace(b"paid", b"PAID", 1))
+    settle(platform)
+    run = api.get(accepted.json()["location"], headers=people["analyst"]).json()
+    assert run["status"] == "dead-lettered"
+    normalize = next(s for s in run["steps"] if s["step"] == "normalize")
+    assert normalize["attempts"] == 3
+    assert "IntegrityError" in normalize["error"]
+    letters = api.get(f"/v1/tenants/{tenant}/dead-letters", headers=people["analyst"]).json()["dead_letters"]
+    assert [(d["run_id"], d["step"], d["attempts"]) for d in letters] == [(run["run_id"], "normalize", 3)]
+    # Failed attempts and the dead letter are events of the run; nothing was built from the altered bytes.
+    kinds = [type(r.event).__name__ for r in platform.store.read_stream(UUID(run["run_id"]))]
+    assert kinds == ["Ingested", "StepFailed", "StepFailed", "StepFailed", "DeadLettered"]
