@@ -1,8 +1,9 @@
 """Builds the event store a setting names: memory, sqlite (the embedded default), postgres, eventstoredb.
 
 Each adapter is the shared RecorderEventStore plus its eventsourcing persistence module and a short
-function that reads one stream with its positions; SQLite and PostgreSQL also read the log with their own
-SELECT (the recorders' select_notifications builds its statement and converts every row on each call).
+function that reads one stream with its positions; SQLite and PostgreSQL also read the log (decoded, and raw for
+the evidence ledger) with their own SELECT (the recorders' select_notifications builds its statement and converts
+every row on each call).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from eventstore.cipher import FieldCipher
+from eventstore.port import RawEvent
 from eventstore.recorder_store import RecorderEventStore, Row
 
 KINDS = ("memory", "sqlite", "postgres", "eventstoredb")
@@ -105,6 +107,12 @@ def _sqlite(url: str, poll_interval: float, cipher: FieldCipher | None) -> Recor
             cursor.execute(log_statement, (after, LAST_POSITION if until is None else until, limit))
             return [(row[0], UUID(row[1]), row[2], row[3], row[4]) for row in cursor.fetchall()]
 
+    def read_raw_log(after: int, limit: int, until: int | None) -> list[RawEvent]:
+        fromhex = bytes.fromhex  # the stream id is stored as 32 hex digits
+        with recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(log_statement, (after, LAST_POSITION if until is None else until, limit))
+            return [(row[0], fromhex(row[1]), row[2], row[3], row[4]) for row in cursor.fetchall()]
+
     return RecorderEventStore(
         "sqlite",
         recorder,
@@ -114,6 +122,7 @@ def _sqlite(url: str, poll_interval: float, cipher: FieldCipher | None) -> Recor
         on_close=factory.close,
         cipher=cipher,
         read_log=read_log,
+        read_raw_log=read_raw_log,
     )
 
 
@@ -211,6 +220,10 @@ def _postgres(url: str, cipher: FieldCipher | None) -> RecorderEventStore:
         "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
         "WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
     ).format(table)
+    raw_log_statement = sql.SQL(
+        "SELECT notification_id, uuid_send(originator_id), originator_version, topic, state FROM {} "
+        "WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
+    ).format(table)
 
     def read_stream(stream_id: UUID) -> Sequence[Notification]:
         with recorder.datastore.transaction(commit=False) as cursor:
@@ -233,8 +246,23 @@ def _postgres(url: str, cipher: FieldCipher | None) -> RecorderEventStore:
             cursor.execute(log_statement, parameters, prepare=True)
             return [(row[0], row[1], row[2], row[3], bytes(row[4])) for row in cursor.fetchall()]
 
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def read_raw_log(after: int, limit: int, until: int | None) -> list[RawEvent]:
+        parameters = (after, LAST_POSITION if until is None else until, limit)
+        with recorder.datastore.get_connection() as connection, connection.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(raw_log_statement, parameters, prepare=True)
+            rows: list[RawEvent] = cursor.fetchall()  # uuid_send gives the stream id's 16 bytes; bytea is bytes
+            return rows
+
     return RecorderEventStore(
-        "postgres", recorder, read_stream, push=True, on_close=factory.close, cipher=cipher, read_log=read_log
+        "postgres",
+        recorder,
+        read_stream,
+        push=True,
+        on_close=factory.close,
+        cipher=cipher,
+        read_log=read_log,
+        read_raw_log=read_raw_log,
     )
 
 

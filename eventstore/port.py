@@ -10,6 +10,12 @@ from uuid import UUID
 from eventstore.envelope import Metadata, RecordedEvent
 
 
+RawEvent = tuple[int, bytes, int, str, bytes]
+"""One event exactly as the store holds it: (position, stream id as the UUID's 16 bytes, stream version, topic,
+stored state). The state is the stored JSON ({"meta", "data", "enc"}) byte for byte: sealed fields stay sealed,
+nothing is upcast. The evidence ledger hashes these; a plain tuple, since it reads millions of them."""
+
+
 class ConcurrencyError(Exception):
     """Someone else wrote to the stream first; reload and decide again."""
 
@@ -54,6 +60,10 @@ class EventStore(Protocol):
 
     def read_all(self, after: int, limit: int, until: int | None = None) -> list[RecordedEvent]:
         """Events with position > ``after`` (and <= ``until``), oldest first."""
+        ...
+
+    def read_raw(self, after: int, limit: int, until: int | None = None) -> list[RawEvent]:
+        """The stored records with position > ``after`` (and <= ``until``), oldest first, not decoded."""
         ...
 
     def last_position(self) -> int:

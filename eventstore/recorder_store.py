@@ -16,7 +16,7 @@ from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Notif
 from eventstore import codec
 from eventstore.cipher import FieldCipher
 from eventstore.envelope import RecordedEvent
-from eventstore.port import ConcurrencyError, EventStoreUnavailableError, PendingEvent, Subscription
+from eventstore.port import ConcurrencyError, EventStoreUnavailableError, PendingEvent, RawEvent, Subscription
 from eventstore.subscriptions import QueueSubscription, polling_source
 
 StreamReader = Callable[[UUID], Sequence[Notification]]
@@ -24,6 +24,8 @@ Row = tuple[int, UUID, int, str, bytes]
 """One stored event as an adapter's own SELECT reads it: position, stream id, version, topic, state."""
 LogReader = Callable[[int, int, int | None], Sequence[Row]]
 """(after, limit, until) -> rows with after < position <= until, oldest first (the port's read_all)."""
+RawLogReader = Callable[[int, int, int | None], list[RawEvent]]
+"""(after, limit, until) -> the port's read_raw, from an adapter's own SELECT."""
 
 
 class RecorderEventStore:
@@ -40,11 +42,13 @@ class RecorderEventStore:
         poll_interval: float = 0.05,
         cipher: FieldCipher | None = None,
         read_log: LogReader | None = None,
+        read_raw_log: RawLogReader | None = None,
     ) -> None:
         self.name = name
         self.recorder = recorder
         self._read_stream_notifications = read_stream_notifications
         self._read_log = read_log
+        self._read_raw_log = read_raw_log
         self._push = push
         self._on_close = on_close
         self._poll_interval = poll_interval
@@ -75,6 +79,14 @@ class RecorderEventStore:
         notifications = self.recorder.select_notifications(after, limit, stop=until, inclusive_of_start=False)
         return [codec.decode(n.id, n, self._cipher) for n in notifications]
 
+    def read_raw(self, after: int, limit: int, until: int | None = None) -> list[RawEvent]:
+        if self._read_raw_log is not None:
+            return self._read_raw_log(after, limit, until)
+        notifications = self.recorder.select_notifications(after, limit, stop=until, inclusive_of_start=False)
+        return [
+            (n.id, _uuid_bytes(n.originator_id), n.originator_version, n.topic, bytes(n.state)) for n in notifications
+        ]
+
     def last_position(self) -> int:
         return self.recorder.max_notification_id() or 0
 
@@ -102,3 +114,7 @@ class RecorderEventStore:
 
     def close(self) -> None:
         self._on_close()
+
+
+def _uuid_bytes(stream_id: UUID | str) -> bytes:
+    return (stream_id if isinstance(stream_id, UUID) else UUID(stream_id)).bytes

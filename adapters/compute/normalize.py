@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 from adapters.compute import casting
 from adapters.compute.casting import Cast, arrow_schema, arrow_type, cast_column, positions, to_text, type_name
 from adapters.compute.grouping import Groups
-from adapters.compute.quality import Meter, RuleResult, ValidValues, failures
-from adapters.compute.streams import ParquetSink, read_ahead
+from adapters.compute.quality import Meter, RuleResult, failures
+from adapters.compute.streams import ParquetSink, parquet_writer, read_ahead
 from domain.contracts.model import FieldSpec, ObjectSpec, QualityRule
 
 __all__ = ["Normalized", "RuleResult", "arrow_schema", "column_problems", "normalize"]
@@ -95,7 +95,6 @@ class _Run:
         self.by_name = {f["name"]: f for f in self.fields}
         self.schema = arrow_schema(obj)
         self.keys = [k for k in obj["primary_key"] if k in self.by_name]
-        self.valid = ValidValues.of_rules(rules, obj)
         self.meter = Meter(rules, obj)
         self.gdp = ParquetSink(workdir / PARTIAL_FILE, self.schema, ROW_GROUP, COMPRESSION)
         self.latest = Groups(self.keys, latest=INDEX)
@@ -109,9 +108,7 @@ class _Run:
             self.inputs = list(batch.schema.names)
         sources = {f["name"]: self._column(batch, f) for f in self.fields}
         casts = {name: cast_column(column, self.by_name[name]) for name, column in sources.items()}
-        invalid = {v.rule["key"]: v.invalid(casts[str(v.rule["field"])]) for v in self.valid}
-        self.meter.observe(casts, invalid)
-        problems = self._problems(casts, invalid)
+        problems = self._problems(casts, self.meter.observe(casts))
         accepted = pa.Table.from_arrays([casts[name].values for name in self.schema.names], schema=self.schema)
         rejected = _any([p.mask for p in problems])
         if rejected is not None:
@@ -127,7 +124,6 @@ class _Run:
         if self.quarantine is not None:
             self.quarantine.close()
         quality = self.meter.results(self.rows_in)
-        broken = [v.problem for v in self.valid if v.problem]
         return Normalized(
             gdp_path=final,
             quarantine_path=self.quarantine.path if self.quarantine is not None else None,
@@ -136,27 +132,30 @@ class _Run:
             rejected=self.rejected,
             duplicates=duplicates,
             quality=quality,
-            failures=broken + failures(quality),
+            failures=self.meter.problems + failures(quality),
             schema_fingerprint=hashlib.sha256(self.schema.serialize().to_pybytes()).hexdigest(),
         )
 
     def _deduplicate(self, final: Path) -> int:
-        """Writes the GDP file with only the latest row of each key; returns how many rows lost to a later one."""
-        if self.keys and not self.gdp.submitted:  # every row is still in memory: drop the losers before writing
-            latest = self.latest.latest_values()
-            if len(latest) < self.accepted:
-                self.gdp.keep_buffered(pc.is_in(positions(self.accepted), value_set=latest.combine_chunks()))
+        """Writes the GDP file with only the latest row of each key; returns how many rows lost to a later one.
+
+        The last rows are written while the keys are grouped, betting on no duplicates. When there are some and
+        every row was still in memory, the winners are written from there; otherwise the file is rewritten."""
+        in_memory = not self.gdp.submitted
+        last = self.gdp.drain()
+        latest = self.latest.latest_values() if self.keys else None
+        duplicates = 0 if latest is None else self.accepted - len(latest)
+        if latest is None or not duplicates:
             self.gdp.close()
             self.gdp.path.replace(final)
-            return self.accepted - len(latest)
-        self.gdp.drain()  # the last rows are written while the keys are grouped
-        duplicates = self.accepted - self.latest.count() if self.keys else 0
-        self.gdp.close()
-        if duplicates:
-            _keep_latest(self.gdp.path, final, self.latest.latest_values(), self.schema)
-            self.gdp.path.unlink()
+        elif in_memory:
+            with parquet_writer(final, self.schema, COMPRESSION) as writer:
+                writer.write_table(last.take(_ascending(latest)), row_group_size=ROW_GROUP)
+            self.gdp.abandon()
         else:
-            self.gdp.path.replace(final)
+            self.gdp.close()
+            _keep_latest(self.gdp.path, final, _ascending(latest), self.schema)
+            self.gdp.path.unlink()
         return duplicates
 
     def abandon(self) -> None:
@@ -169,7 +168,7 @@ class _Run:
         index = batch.schema.get_field_index(field["name"])
         return batch.column(index) if index >= 0 else pa.nulls(batch.num_rows, arrow_type(field))
 
-    def _problems(self, casts: dict[str, Cast], invalid: dict[str, pa.Array | None]) -> list[_Problem]:
+    def _problems(self, casts: dict[str, Cast], invalid: list[tuple[str, pa.Array]]) -> list[_Problem]:
         """Every problem of the batch, field by field in contract order."""
         problems: list[_Problem] = []
         for field in self.fields:
@@ -181,10 +180,7 @@ class _Run:
                 missing = pc.is_null(cast.values) if cast.bad is None else pc.and_not(pc.is_null(cast.values), cast.bad)
                 if pc.any(missing).as_py():
                     problems.append(_Problem(field, missing, "key" if is_key else "required"))
-            for check in self.valid:
-                mask = invalid[check.rule["key"]]
-                if check.rule["field"] == field["name"] and mask is not None:
-                    problems.append(_Problem(field, mask, "invalid"))
+            problems += [_Problem(field, mask, "invalid") for name, mask in invalid if name == field["name"]]
         return problems
 
     def _quarantine(
@@ -246,15 +242,20 @@ def _any(masks: list[pa.Array]) -> pa.Array | None:
     return found
 
 
-def _keep_latest(source: Path, target: Path, latest: pa.ChunkedArray, schema: pa.Schema) -> None:
-    """Copies the rows whose index is the latest of their key, row group by row group."""
+def _ascending(values: pa.ChunkedArray) -> pa.Array:
+    flat = values.combine_chunks()
+    return flat.take(pc.array_sort_indices(flat))
+
+
+def _keep_latest(source: Path, target: Path, winners: pa.Array, schema: pa.Schema) -> None:
+    """Copies the rows at the winning positions (ascending), row group by row group."""
     reader = pq.ParquetFile(source)
     start = 0
-    with pq.ParquetWriter(target, schema, compression=COMPRESSION) as writer:
+    with parquet_writer(target, schema, COMPRESSION) as writer:
         for group in range(reader.num_row_groups):
             table = reader.read_row_group(group)
             end = start + table.num_rows
-            inside = pc.filter(latest, pc.and_(pc.greater_equal(latest, start), pc.less(latest, end)))
-            keep = pc.is_in(positions(table.num_rows, start), value_set=inside.combine_chunks())
-            writer.write_table(table.filter(keep), row_group_size=ROW_GROUP)
+            inside = winners.filter(pc.and_(pc.greater_equal(winners, start), pc.less(winners, end)))
+            if len(inside):
+                writer.write_table(table.take(pc.subtract(inside, start)), row_group_size=ROW_GROUP)
             start = end

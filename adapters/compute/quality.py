@@ -135,19 +135,6 @@ class ValidValues:
                 self.problem = f"{rule['key']}: pattern {self.pattern!r} cannot be used: {error}"
                 self.pattern = None
 
-    @classmethod
-    def of_rules(cls, rules: list[QualityRule], obj: ObjectSpec) -> list[ValidValues]:
-        """One per evaluated invalidValues rule that lists valid values or a pattern."""
-        fields = {f["name"]: f for f in columns(obj)}
-        found = [
-            cls(rule, fields[rule["field"]])
-            for rule in evaluated_rules(rules, obj)
-            if rule["metric"] == "invalidValues"
-            and rule["field"] is not None
-            and ("validValues" in rule["arguments"] or "pattern" in rule["arguments"])
-        ]
-        return [v for v in found if v.allowed is not None or v.pattern is not None or v.problem]
-
     def invalid(self, cast: Cast) -> pa.Array | None:
         """True where a present value is not a valid one; None when every present value is valid."""
         wrong: pa.Array | None = None
@@ -169,24 +156,31 @@ class Meter:
     def __init__(self, rules: list[QualityRule], obj: ObjectSpec) -> None:
         self.rules = evaluated_rules(rules, obj)
         self.fields = {f["name"]: f for f in columns(obj)}
-        self.counts = {r["key"]: 0 for r in self.rules}
-        self.groups = {r["key"]: Groups(_properties(r)) for r in self.rules if r["metric"] == "duplicateValues"}
-        self.missing = {r["key"]: _missing_values(r) for r in self.rules if r["metric"] == "missingValues"}
+        self.counts = [0] * len(self.rules)
+        self.checks = {n: ValidValues(r, self.fields[str(r["field"])]) for n, r in self._numbered("invalidValues")}
+        self.groups = {n: Groups(_properties(r)) for n, r in self._numbered("duplicateValues")}
+        self.missing = {n: _missing_values(r) for n, r in self._numbered("missingValues")}
 
-    def observe(self, casts: Mapping[str, Cast], invalid: Mapping[str, pa.Array | None]) -> None:
-        """Counts one batch as read; ``invalid`` holds each invalidValues rule's mask (by rule key)."""
-        for rule in self.rules:
-            field, key = rule["field"], rule["key"]
-            if field is None or rule["metric"] not in FIELD_METRICS:
+    @property
+    def problems(self) -> list[str]:
+        """Why a rule could not be applied as written (a pattern that is not a usable regular expression)."""
+        return [check.problem for check in self.checks.values() if check.problem]
+
+    def observe(self, casts: Mapping[str, Cast]) -> list[tuple[str, pa.Array]]:
+        """Counts one batch as read; returns (field, mask) of the values its rules find invalid, to reject."""
+        invalid = {n: check.invalid(casts[str(self.rules[n]["field"])]) for n, check in self.checks.items()}
+        for n, rule in enumerate(self.rules):
+            cast = casts[str(rule["field"])] if rule["field"] is not None else None
+            if cast is None or rule["metric"] not in FIELD_METRICS:
                 continue
-            cast = casts[field]
             match rule["metric"]:
                 case "nullValues":
-                    self.counts[key] += _true(_null(cast))
+                    self.counts[n] += _true(_null(cast))
                 case "missingValues":
-                    self.counts[key] += _true(pc.or_(_null(cast), self._listed(rule, cast)))
+                    self.counts[n] += _true(pc.or_(_null(cast), self._listed(n, cast)))
                 case "invalidValues":
-                    self.counts[key] += _true(_either(cast.bad, invalid.get(key)))
+                    self.counts[n] += _true(_either(cast.bad, invalid.get(n)))
+        return [(str(self.rules[n]["field"]), mask) for n, mask in invalid.items() if mask is not None]
 
     def observe_accepted(self, accepted: pa.Table) -> None:
         """Keeps the accepted rows' values that duplicateValues rules count."""
@@ -195,21 +189,24 @@ class Meter:
 
     def results(self, rows_in: int) -> list[RuleResult]:
         """Every evaluated rule, measured and judged, in the order the contract lists them."""
-        return [self._result(rule, rows_in) for rule in self.rules]
+        return [self._result(n, rows_in) for n in range(len(self.rules))]
 
-    def _result(self, rule: QualityRule, rows_in: int) -> RuleResult:
-        key, metric = rule["key"], str(rule["metric"])
+    def _numbered(self, metric: str) -> list[tuple[int, QualityRule]]:
+        return [(n, r) for n, r in enumerate(self.rules) if r["metric"] == metric]
+
+    def _result(self, n: int, rows_in: int) -> RuleResult:
+        rule, metric = self.rules[n], str(self.rules[n]["metric"])
         if metric == "rowCount":
             count = rows_in
         elif metric == "duplicateValues":
-            count = self.groups[key].rows - self.groups[key].count()
+            count = self.groups[n].rows - self.groups[n].count()
         else:
-            count = self.counts[key]
+            count = self.counts[n]
         percent = rule["unit"] in PERCENT_UNITS
         measured = (100.0 * count / rows_in if rows_in else 0.0) if percent else float(count)
         operator = str(rule["operator"])
         return RuleResult(
-            key=key,
+            key=rule["key"],
             metric=metric,
             field=rule["field"],
             operator=operator,
@@ -220,12 +217,12 @@ class Meter:
             severity=rule["severity"] or "error",
         )
 
-    def _listed(self, rule: QualityRule, cast: Cast) -> pa.Array:
+    def _listed(self, n: int, cast: Cast) -> pa.Array:
         """True where the value is one of the rule's missing values (compared as text when it was read from text)."""
-        listed = self.missing[rule["key"]]
+        listed = self.missing[n]
         if cast.text is not None:
             return pc.fill_null(pc.is_in(cast.text, value_set=pa.array(listed, pa.string())), False)
-        field = self.fields[str(rule["field"])]
+        field = self.fields[str(self.rules[n]["field"])]
         return pc.fill_null(pc.is_in(cast.values, value_set=value_set(listed, field)), False)
 
 

@@ -87,14 +87,18 @@ class ComputeSteps:
         self.scratch = scratch
         self.salt_for = salt_for
         self.tables = TableCache(store)
-        scratch.mkdir(parents=True, exist_ok=True)
+
+    def _workdir(self) -> tempfile.TemporaryDirectory[str]:
+        """A fresh working directory under scratch (made on first use), removed when done."""
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        return tempfile.TemporaryDirectory(dir=self.scratch)
 
     def _stored(self, file: StoredFile, rows: int | None, fmt: str, schema: str | None) -> Manifest:
         return manifest(file.key, file.sha256, file.bytes, rows, fmt, schema)
 
     def _write(self, table: pa.Table, tenant_id: str, stage: str) -> Manifest:
         """Writes a table as Parquet (deterministic bytes for the same table) into a stage."""
-        with tempfile.TemporaryDirectory(dir=self.scratch) as work:
+        with self._workdir() as work:
             path = Path(work) / "table.parquet"
             pq.write_table(table, path, compression="zstd", row_group_size=1 << 20)
             stored = self.store.put_file(path, tenant_id, stage, ".parquet")
@@ -102,7 +106,7 @@ class ComputeSteps:
 
     def normalize(self, tenant_id: str, raw: Manifest, target: Target) -> Normalization:
         with (
-            tempfile.TemporaryDirectory(dir=self.scratch) as work,
+            self._workdir() as work,
             self.store.verified(raw["key"], raw["sha256"]) as path,
         ):
             out = normalize(read_batches(path, raw["format"]), target.object, target.rules, Path(work))
@@ -154,7 +158,7 @@ class ComputeSteps:
             selected = selected.select(query.fields)
         media, suffix = EXPORT_MEDIA[fmt]
         data = encode(selected, media)
-        with tempfile.TemporaryDirectory(dir=self.scratch) as work:
+        with self._workdir() as work:
             path = Path(work) / f"export{suffix}"
             with io.FileIO(path, "w") as out:
                 out.write(data)

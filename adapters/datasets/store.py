@@ -201,8 +201,6 @@ class DatasetStore:
         self._local_root = local_root
         self._uploads = scratch / "uploads"
         self._downloads = scratch / "downloads"
-        self._uploads.mkdir(parents=True, exist_ok=True)
-        self._downloads.mkdir(parents=True, exist_ok=True)
 
     @classmethod
     def open(cls, location: str, scratch: Path) -> DatasetStore:
@@ -215,11 +213,11 @@ class DatasetStore:
             _, path = pafs.FileSystem.from_uri(location)
             location = path
         root = Path(location).resolve()
-        root.mkdir(parents=True, exist_ok=True)
         return cls(pafs.LocalFileSystem(), str(root), scratch, root)
 
     def receive(self, max_bytes: int) -> Upload:
         """A new staging file under scratch, to be written chunk by chunk and then landed."""
+        self._uploads.mkdir(parents=True, exist_ok=True)
         return Upload(self._uploads, max_bytes)
 
     def land(self, upload: Upload, tenant_id: str, stage: str, suffix: str) -> StoredFile:
@@ -270,6 +268,7 @@ class DatasetStore:
             self._check(key, sha256)
             yield self._local_root / key
             return
+        self._downloads.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=self._downloads, prefix="download-")
         download = Path(name)
         try:

@@ -25,7 +25,7 @@ from interfaces.http.app import create_app
 from interfaces.settings import Settings
 
 PUBLIC = ("/health", "/schema")
-PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
+PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}")
 
 
 def routes(app: Litestar) -> Iterator[tuple[str, str, dict]]:
@@ -38,14 +38,23 @@ def routes(app: Litestar) -> Iterator[tuple[str, str, dict]]:
 
 
 def url(path: str, tenant_id: str) -> str:
-    return PARAM.sub(lambda m: tenant_id if m.group(1) == "tenant_id" else str(uuid.uuid4()), path)
+    def value(match: re.Match[str]) -> str:
+        if match.group(1) == "tenant_id":
+            return tenant_id
+        return "1" if match.group(2) == "int" else str(uuid.uuid4())
+
+    return PARAM.sub(value, path)
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Platform, TestClient, dict]]:
     tmp = tmp_path_factory.mktemp("matrix")
     settings = Settings(
-        event_store_url=str(tmp / "events.db"), read_model_url=f"sqlite:///{tmp}/rm.db", keys_dir=str(tmp / "keys")
+        event_store_url=str(tmp / "events.db"),
+        read_model_url=f"sqlite:///{tmp}/rm.db",
+        keys_dir=str(tmp / "keys"),
+        datasets=str(tmp / "datasets"),
+        scratch_dir=str(tmp / "scratch"),
     )
     platform = bootstrap(replace(settings, consistency_timeout=2.0))
     with TestClient(create_app(platform), raise_server_exceptions=False) as client:

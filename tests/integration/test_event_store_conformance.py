@@ -27,6 +27,7 @@ from eventsourcing.utils import get_topic
 from application.commands import CommandContext, CommandResult, CommandRunner, replay
 from application.tenants import TenantService
 from domain.aggregate import Aggregate
+from eventstore import codec
 from eventstore.adapters import open_event_store
 from eventstore.codec import MAX_EVENT_BYTES, EventTooLargeError, class_version, event_id_for
 from eventstore.envelope import Metadata, RecordedEvent
@@ -310,6 +311,31 @@ def test_paging_after_the_last_position_read_sees_every_event_once(store: Record
         assert len(seen) <= len(positions), "paging did not end"
 
     assert seen == positions
+
+
+def test_read_raw_gives_each_stored_record_byte_for_byte_in_log_order(store: RecorderEventStore) -> None:
+    base = store.last_position()
+    note, positions = append_note(store, edits=2)
+    positions += append_note(store)[1]
+
+    raw = store.read_raw(base, 100)
+
+    assert [r[0] for r in raw] == positions
+    assert [(UUID(bytes=r[1]), r[2], r[3]) for r in raw[:3]] == [
+        (note.id, 0, get_topic(Note.Written)),
+        (note.id, 1, get_topic(Note.Edited)),
+        (note.id, 2, get_topic(Note.Edited)),
+    ]
+    stored = store.recorder.select_notifications(base, 100, inclusive_of_start=False)
+    assert [r[4] for r in raw] == [bytes(n.state) for n in stored]
+    assert all(type(r[1]) is bytes and type(r[4]) is bytes for r in raw)
+    decoded = [codec.decode_row(r[0], UUID(bytes=r[1]), r[2], r[3], r[4]) for r in raw]
+    assert [(d.position, d.event_id, d.data) for d in decoded] == [
+        (r.position, r.event_id, r.data) for r in store.read_all(base, 100)
+    ]
+    assert [r[0] for r in store.read_raw(positions[0], 2)] == positions[1:3]
+    assert [r[0] for r in store.read_raw(base, 100, until=positions[1])] == positions[:2]
+    assert store.read_raw(positions[-1], 100) == []
 
 
 # --- subscriptions ---------------------------------------------------------------------------------------

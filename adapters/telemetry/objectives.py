@@ -1,0 +1,393 @@
+"""The one table of service-level objectives: every module of the design document, what it promises, and how.
+
+Module names are the design document's (``seed/platform-modules.md``). HTTP routes belong to a module by the
+first pattern of ``MODULE_ROUTES`` their path template matches; a module not built yet has *planned* SLOs
+(no signal source), which the README lists all the same.
+"""
+
+from __future__ import annotations
+
+import re
+
+from adapters.telemetry.slo import OK, Slo, render_markdown
+
+def _http(name: str, domain: str, module: str, objective: str, target: float = 0.999, **selector: str) -> Slo:
+    """An availability SLO: the share of a module's API requests answered without a server error (5xx)."""
+    labels = {"module": module, **selector}
+    shown = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    return Slo(
+        name,
+        domain,
+        module,
+        objective,
+        f"platform_http_requests_total{{{shown},status=~"5.."}}",
+        target,
+        source="http",
+        selector=tuple(labels.items()),
+        good=frozenset({OK}),
+    )
+
+
+def _planned(name: str, domain: str, module: str, objective: str, indicator: str, target: float) -> Slo:
+    return Slo(name, domain, module, objective, indicator, target)
+
+
+_STEP = "platform_pipeline_step_duration_seconds"
+_ATTEMPTS = "platform_pipeline_step_attempts_total"
+
+SLOS: tuple[Slo, ...] = (
+    # Host
+    _http("policy-api-availability", "Host", "Policy Engine", "99.9% of policy API requests answer without a 5xx"),
+    _http(
+        "contract-api-availability",
+        "Host",
+        "Data Contract Registry",
+        "99.9% of contract API requests answer without a 5xx",
+    ),
+    _http("tenant-api-availability", "Host", "Tenant Management", "99.9% of tenant API requests answer without a 5xx"),
+    Slo(
+        "lineage-recorded",
+        "Host",
+        "Lineage Obligations",
+        "99.99% of pipeline step events name their inputs and outputs",
+        "platform_lineage_records_total{complete}",
+        0.9999,
+        source="lineage",
+        good=frozenset({"true"}),
+    ),
+    # Compute
+    Slo(
+        "ingest-latency",
+        "Compute",
+        "Ingestion",
+        "99% of batch uploads are answered within 10 s",
+        'platform_http_request_duration_seconds{kind="ingest"}',
+        0.99,
+        source="http",
+        selector=(("kind", "ingest"),),
+        threshold=10.0,
+    ),
+    Slo(
+        "normalize-duration",
+        "Compute",
+        "Normalization",
+        "95% of normalize steps finish within 30 s",
+        f'{_STEP}{{step="normalize"}}',
+        0.95,
+        source="pipeline_step",
+        selector=(("step", "normalize"),),
+        threshold=30.0,
+    ),
+    Slo(
+        "kpi-build-duration",
+        "Compute",
+        "KPI Build",
+        "95% of KPI builds finish within 30 s",
+        f'{_STEP}{{step="build_kpis"}}',
+        0.95,
+        source="pipeline_step",
+        selector=(("step", "build_kpis"),),
+        threshold=30.0,
+    ),
+    Slo(
+        "publish-duration",
+        "Compute",
+        "Publish",
+        "95% of publish steps finish within 15 s",
+        f'{_STEP}{{step="publish"}}',
+        0.95,
+        source="pipeline_step",
+        selector=(("step", "publish"),),
+        threshold=15.0,
+    ),
+    Slo(
+        "freshness",
+        "Compute",
+        "Orchestration",
+        "95% of landed batches are published within 60 s of landing (raw landed to published)",
+        "platform_pipeline_freshness_seconds",
+        0.95,
+        source="freshness",
+        threshold=60.0,
+    ),
+    # Data Storage
+    _http(
+        "raw-store-landing",
+        "Data Storage",
+        "Raw Store",
+        "99.9% of batch uploads land their bytes without a 5xx",
+        kind="ingest",
+    ),
+    *(
+        Slo(
+            f"{stage}-store-writes",
+            "Data Storage",
+            module,
+            f"99% of {step} attempts write their {what} without failing",
+            f'{_ATTEMPTS}{{step="{step}",outcome="failed"}}',
+            0.99,
+            source="pipeline_step",
+            selector=(("step", step),),
+            good=frozenset({"ok", "rejected"}),
+        )
+        for stage, module, step, what in (
+            ("gdp", "GDP Store", "normalize", "golden data points"),
+            ("kpi", "KPI Store", "build_kpis", "KPI datasets"),
+            ("published", "Published Store", "publish", "published datasets"),
+        )
+    ),
+    # Consumption
+    Slo(
+        "activation-latency",
+        "Consumption",
+        "Activation APIs",
+        "99% of product and row reads are answered within 500 ms",
+        'platform_http_request_duration_seconds{module="Activation APIs",kind="query"}',
+        0.99,
+        source="http",
+        selector=(("module", "Activation APIs"), ("kind", "query")),
+        threshold=0.5,
+    ),
+    Slo(
+        "exports-complete",
+        "Consumption",
+        "Exports",
+        "99% of export jobs complete (not failed)",
+        "platform_exports_finished_total{outcome}",
+        0.99,
+        source="export",
+        good=frozenset({"completed"}),
+    ),
+    Slo(
+        "webhook-delivery",
+        "Consumption",
+        "Webhooks",
+        "99.5% of webhook deliveries succeed within the retry window (retries up to 24 h)",
+        "platform_webhook_deliveries_total{outcome}",
+        0.995,
+        source="webhook_delivery",
+        good=frozenset({"delivered"}),
+    ),
+    _http("catalog-availability", "Consumption", "Catalog", "99.9% of catalog requests answer without a 5xx"),
+    # Action
+    _planned(
+        "action-trigger-delay",
+        "Action",
+        "Action Engine",
+        "99% of playbooks fire within 60 s of the KPI build that crossed their threshold",
+        "platform_action_trigger_delay_seconds",
+        0.99,
+    ),
+    _planned(
+        "action-catalog-availability",
+        "Action",
+        "Action Catalog",
+        "99.9% of action catalogue requests answer without a 5xx",
+        'platform_http_requests_total{module="Action Catalog"}',
+        0.999,
+    ),
+    _planned(
+        "action-delivery",
+        "Action",
+        "Action Delivery",
+        "99% of action deliveries succeed within their retry window",
+        "platform_action_deliveries_total{outcome}",
+        0.99,
+    ),
+    # Application
+    _planned(
+        "admin-app-availability",
+        "Application",
+        "Admin App",
+        "99.9% of admin app page loads answer without a 5xx",
+        'platform_http_requests_total{module="Admin App"}',
+        0.999,
+    ),
+    _planned(
+        "customer-app-availability",
+        "Application",
+        "Customer App",
+        "99.9% of customer app page loads answer without a 5xx",
+        'platform_http_requests_total{module="Customer App"}',
+        0.999,
+    ),
+    # Security
+    Slo(
+        "api-availability",
+        "Security",
+        "Gateway",
+        "99.9% of all API requests answer without a 5xx",
+        "platform_http_requests_total{status=~"5.."}",
+        0.999,
+        source="http",
+        good=frozenset({OK}),
+    ),
+    Slo(
+        "command-latency",
+        "Security",
+        "Gateway",
+        "99% of commands (POST, PUT, PATCH, DELETE; batch uploads apart) are answered within 250 ms",
+        'platform_http_request_duration_seconds{kind="command"}',
+        0.99,
+        source="http",
+        selector=(("kind", "command"),),
+        threshold=0.25,
+    ),
+    Slo(
+        "query-latency",
+        "Security",
+        "Gateway",
+        "99% of queries are answered within 500 ms",
+        'platform_http_request_duration_seconds{kind="query"}',
+        0.99,
+        source="http",
+        selector=(("kind", "query"),),
+        threshold=0.5,
+    ),
+    _planned(
+        "tls-everywhere",
+        "Security",
+        "Network Security",
+        "100% of production requests arrive over TLS",
+        'platform_http_requests_total{scheme="http"}',
+        1.0,
+    ),
+    # Access
+    _http(
+        "access-api-availability",
+        "Access",
+        "Authentication",
+        "99.9% of principal and API-key requests answer without a 5xx",
+    ),
+    _planned(
+        "authorization-latency",
+        "Access",
+        "Authorization",
+        "99% of authorization decisions take under 10 ms",
+        "platform_authorization_duration_seconds",
+        0.99,
+    ),
+    # Trust
+    _planned(
+        "ledger-checkpoints",
+        "Trust",
+        "Evidence Ledger",
+        "99.9% of ledger checkpoints are signed within 60 s of their last event",
+        "platform_ledger_checkpoint_delay_seconds",
+        0.999,
+    ),
+    _http("secrets-api-availability", "Trust", "Secrets", "99.9% of secrets API requests answer without a 5xx"),
+    _planned(
+        "sealed-fields-open",
+        "Trust",
+        "Encryption",
+        "99.99% of sealed fields open with their tenant's data key (crypto-shredded tenants apart)",
+        "platform_field_decryptions_total{outcome}",
+        0.9999,
+    ),
+    # Runtime
+    _planned(
+        "scheduler-punctuality",
+        "Runtime",
+        "Scheduler",
+        "99% of due jobs start within 60 s of their due time",
+        "platform_scheduler_job_delay_seconds",
+        0.99,
+    ),
+    Slo(
+        "relay-lag",
+        "Runtime",
+        "Messaging and Events",
+        "99% of samples find the NATS stream less than 5 s behind the event log",
+        "platform_relay_lag_seconds",
+        0.99,
+        source="relay_lag",
+        threshold=5.0,
+    ),
+    Slo(
+        "projection-lag",
+        "Runtime",
+        "Messaging and Events",
+        "99% of samples find every read model less than 5 s behind the event log",
+        "platform_projection_lag_seconds",
+        0.99,
+        source="projection_lag",
+        threshold=5.0,
+    ),
+    Slo(
+        "metrics-scrape",
+        "Runtime",
+        "Observability",
+        "99% of /metrics scrapes are answered within 1 s",
+        'platform_http_request_duration_seconds{route="/metrics"}',
+        0.99,
+        source="http",
+        selector=(("route", "/metrics"),),
+        threshold=1.0,
+    ),
+    Slo(
+        "dead-letter-rate",
+        "Runtime",
+        "Error Handling",
+        "99% of pipeline runs end published or rejected, not in the dead letters",
+        "platform_pipeline_runs_finished_total{outcome}",
+        0.99,
+        source="pipeline_run",
+        good=frozenset({"published", "rejected"}),
+    ),
+    # Data Utilities
+    _http(
+        "schema-registry-availability",
+        "Data Utilities",
+        "Schema Registry",
+        "99.9% of schema registry requests answer without a 5xx",
+    ),
+    _planned(
+        "discovery-latency",
+        "Data Utilities",
+        "Catalog and Discovery",
+        "99% of searches are answered within 500 ms",
+        'platform_http_request_duration_seconds{module="Catalog and Discovery"}',
+        0.99,
+    ),
+    _planned(
+        "migration-reads",
+        "Data Utilities",
+        "Migration Service",
+        "99.99% of stored events read back in their current shape (upcast) without error",
+        "platform_upcast_failures_total",
+        0.9999,
+    ),
+)
+
+MODULE_ROUTES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), module)
+    for pattern, module in (
+        (r"/batches$", "Ingestion"),
+        (r"/dead-letters\b", "Error Handling"),
+        (r"/runs\b", "Orchestration"),
+        (r"/products\b", "Activation APIs"),
+        (r"/exports\b", "Exports"),
+        (r"/webhooks\b", "Webhooks"),
+        (r"^/v1/catalog\b", "Catalog"),
+        (r"/contracts\b", "Data Contract Registry"),
+        (r"/schemas\b", "Schema Registry"),
+        (r"/policies\b", "Policy Engine"),
+        (r"/secrets\b", "Secrets"),
+        (r"/(principals|api-keys|denials)\b", "Authentication"),
+        (r"/(schedules|jobs)\b", "Scheduler"),
+        (r"/actions\b", "Action Engine"),
+        (r"^/(metrics|ready|health|asyncapi)$|^/v1/event-types\b", "Observability"),
+        (r"^/v1/tenants\b", "Tenant Management"),
+    )
+)
+
+
+def module_of(route: str) -> str:
+    """The design-document module an HTTP route template belongs to (the Gateway when none claims it)."""
+    return next((module for pattern, module in MODULE_ROUTES if pattern.search(route)), "Gateway")
+
+
+def slo_table_markdown() -> str:
+    """The README's SLO table."""
+    return render_markdown(SLOS)

@@ -1,0 +1,110 @@
+"""The jobs a schedule can run: the port the scheduler calls (one method per kind) and the platform's binding.
+
+A job runs under a command context derived from its run (``<run id>|<kind>``), so whatever it records is
+recorded once even when the run is retaken after a crash: a scheduled export, for instance, is the export named
+by that command id. A job returns references to what it did (ids, versions), never data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from application.commands import CommandContext
+from application.pipeline import PipelineService
+from application.tenants import TenantService
+from domain.errors import ConflictError, InvalidValueError, NotFoundError
+
+
+class TenantNotActiveError(ConflictError):
+    """The tenant is suspended or offboarded: its scheduled jobs do not run."""
+
+
+@dataclass(frozen=True)
+class JobCall:
+    """One run of a job: whose, which schedule and slot, and the command context its effects are recorded under."""
+
+    tenant_id: str
+    schedule_id: UUID
+    run_id: UUID
+    slot: datetime
+    context: CommandContext
+
+
+class JobRunner(Protocol):
+    """What each kind of job does. Each returns a small dict of references, recorded with the run's success."""
+
+    def rebuild_kpis(self, call: JobCall, contract: str) -> dict[str, Any]: ...
+
+    def export(
+        self, call: JobCall, product: str, version: int | None, dataset: str, fmt: str, filters: list[list[str]]
+    ) -> dict[str, Any]: ...
+
+    def checkpoint_ledger(self, call: JobCall) -> dict[str, Any]: ...
+
+
+def perform(jobs: JobRunner, call: JobCall, job: dict[str, Any]) -> dict[str, Any]:
+    """Runs the job (its stored form, as ``domain.schedules.check_job`` gives it) through the runner."""
+    match job["kind"]:
+        case "kpi_rebuild":
+            return jobs.rebuild_kpis(call, job["contract"])
+        case "export":
+            filters = [[name, value] for name, value in job["filters"].items()]
+            return jobs.export(call, job["product"], job["version"], job["dataset"], job["format"], filters)
+        case "ledger_checkpoint":
+            return jobs.checkpoint_ledger(call)
+    raise InvalidValueError(f"unknown job kind {job['kind']!r}")
+
+
+RebuildKpis = Callable[[JobCall, str], dict[str, Any]]
+CheckpointLedger = Callable[[JobCall], dict[str, Any]]
+
+
+class PlatformJobs:
+    """The platform's jobs: exports through PipelineService; KPI rebuilds and ledger checkpoints through the
+    callables the composition root gives. Jobs of a tenant that is not active are refused (the run fails)."""
+
+    def __init__(
+        self,
+        pipeline: PipelineService,
+        tenants: TenantService,
+        rebuild_kpis: RebuildKpis,
+        checkpoint_ledger: CheckpointLedger,
+    ) -> None:
+        self.pipeline = pipeline
+        self.tenants = tenants
+        self._rebuild_kpis = rebuild_kpis
+        self._checkpoint_ledger = checkpoint_ledger
+
+    def _require_active(self, call: JobCall) -> None:
+        tenant = self.tenants.current_tenant(UUID(call.tenant_id))
+        status = "gone" if tenant is None else tenant.status
+        if status != "active":
+            raise TenantNotActiveError(f"tenant {call.tenant_id} is {status}: its scheduled jobs do not run")
+
+    def rebuild_kpis(self, call: JobCall, contract: str) -> dict[str, Any]:
+        self._require_active(call)
+        return self._rebuild_kpis(call, contract)
+
+    def export(
+        self, call: JobCall, product: str, version: int | None, dataset: str, fmt: str, filters: list[list[str]]
+    ) -> dict[str, Any]:
+        """Requests the export (the orchestrator writes the file); ``version`` None is the latest served one."""
+        self._require_active(call)
+        chosen = version if version is not None else self._latest(call.tenant_id, product)
+        result = self.pipeline.request_export(call.context, call.tenant_id, product, chosen, dataset, fmt, filters)
+        return {"export_id": str(result.aggregate_id), "product": product, "version": chosen, "dataset": dataset}
+
+    def checkpoint_ledger(self, call: JobCall) -> dict[str, Any]:
+        self._require_active(call)
+        return self._checkpoint_ledger(call)
+
+    def _latest(self, tenant_id: str, product: str) -> int:
+        found = self.pipeline.product(tenant_id, product)
+        served = [number for number, status in found.versions.items() if status == "published"]
+        if not served:
+            raise NotFoundError(f"product {product} has no version being served")
+        return max(served)
