@@ -24,10 +24,13 @@ from uuid import UUID
 from opentelemetry import trace
 
 from application.commands import CommandContext
+from application.deadletters import DeadLetterService
 from application.pipeline import PipelineCompute, PipelineService, Target
+from domain.deadletters import DeadLetter, dead_letter_id_for
 from domain.errors import DomainError
 from domain.exports import Export
 from domain.pipeline import Manifest, PipelineRun, StepDoneError
+from eventstore.codec import event_id_for
 from eventstore.envelope import RecordedEvent
 from eventstore.port import EventStore
 
@@ -49,18 +52,27 @@ class _State:
     """Each run's tenant, contract, contract version and object."""
     gdp: dict[tuple[str, str, str, str], dict[UUID, Manifest]] = field(default_factory=dict)
     exports: dict[UUID, int] = field(default_factory=dict)
+    letters: dict[UUID, RecordedEvent] = field(default_factory=dict)
+    """Dead-lettered steps whose dead letter the log does not show yet, by the dead letter's id."""
 
     def see(self, recorded: RecordedEvent) -> None:
         event, stream = recorded.event, recorded.event.originator_id
         self.position = recorded.position
         match event:
+            case PipelineRun.Revived():
+                self.runs[stream] = recorded.position
             case PipelineRun.Ingested():
                 self.runs[stream] = recorded.position
                 self.ingested_at[stream] = recorded.position
                 self.keys[stream] = (event.tenant_id, event.contract, event.contract_version, event.object)
             case PipelineRun.Normalized():
                 self.gdp.setdefault(self.keys[stream], {})[stream] = event.gdp
-            case PipelineRun.Published() | PipelineRun.Rejected() | PipelineRun.DeadLettered():
+            case PipelineRun.DeadLettered():
+                self.runs.pop(stream, None)
+                self.letters[dead_letter_id_for("pipeline", str(stream), event.step)] = recorded
+            case DeadLetter.Recorded() | DeadLetter.Reopened():
+                self.letters.pop(stream, None)
+            case PipelineRun.Published() | PipelineRun.Rejected():
                 self.runs.pop(stream, None)
             case Export.Requested():
                 self.exports[stream] = recorded.position
@@ -76,6 +88,7 @@ class Orchestrator:
         store: EventStore,
         pipeline: PipelineService,
         compute: PipelineCompute,
+        dead_letters: DeadLetterService,
         clock: Callable[[], datetime],
         attempts: int = 3,
         backoff: float = 0.5,
@@ -84,6 +97,7 @@ class Orchestrator:
         self.store = store
         self.pipeline = pipeline
         self.compute = compute
+        self.dead_letters = dead_letters
         self.clock = clock
         self.attempts = attempts
         self.backoff = backoff
@@ -107,19 +121,16 @@ class Orchestrator:
         done = 0
         while True:
             self._read()
-            due = sorted(self.state.runs, key=self.state.runs.__getitem__)
-            exports = sorted(self.state.exports, key=self.state.exports.__getitem__)
-            if not due and not exports:
-                return done
-            progressed = 0
-            for run_id in due:
+            progressed = self._send_dead_letters()
+            for run_id in sorted(self.state.runs, key=self.state.runs.__getitem__):
                 progressed += self.advance(run_id)
-            for export_id in exports:
+            for export_id in sorted(self.state.exports, key=self.state.exports.__getitem__):
                 progressed += self.export(export_id)
                 self.state.exports.pop(export_id, None)
-            done += progressed
-            if not progressed:
+            self._read()
+            if not progressed and not self.state.letters:
                 return done
+            done += progressed
 
     def run(self, interval: float = 0.2) -> None:
         while not self._stop.is_set():
@@ -138,6 +149,22 @@ class Orchestrator:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+    def _send_dead_letters(self) -> int:
+        """Each dead-lettered step gets its dead letter (once: the command id is the DeadLettered event's id)."""
+        sent = 0
+        for letter_id, recorded in list(self.state.letters.items()):
+            event = recorded.event
+            run_id = event.originator_id
+            context = CommandContext(ACTOR, f"dead-letter|{recorded.metadata.event_id}", str(run_id), str(run_id))
+            cause = (str(event_id_for(run_id, 0)), "PipelineRun.Ingested")
+            tenant = recorded.metadata.tenant_id
+            self.dead_letters.record(
+                context, tenant, "pipeline", str(run_id), event.step, event.error, event.attempts, cause
+            )
+            self.state.letters.pop(letter_id, None)
+            sent += 1
+        return sent
 
     # --- one run
 

@@ -157,6 +157,10 @@ class PipelineService:
             raise NotFoundError(f"no such run: {run_id}")
         return found
 
+    def revive(self, context: CommandContext, run_id: UUID, step: str) -> CommandResult:
+        """Gives a dead-lettered step its attempts back; the orchestrator runs it again."""
+        return self.record_step(context, run_id, lambda r: r.revive(step, context.actor))
+
     def record_step(
         self, context: CommandContext, run_id: UUID, change: Callable[[PipelineRun], None]
     ) -> CommandResult:

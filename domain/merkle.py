@@ -13,6 +13,8 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from domain.errors import InvalidValueError
+
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -24,7 +26,7 @@ SubtreeHash = Callable[[int, int], bytes]
 _sha256 = hashlib.sha256
 
 
-class ProofRequestError(ValueError):
+class ProofRequestError(InvalidValueError):
     """A proof was asked for indices or sizes that do not describe a leaf or two trees of the log."""
 
 

@@ -73,6 +73,10 @@ class PipelineRun(Aggregate):
         attempts: int
         error: str
 
+    class Revived(Aggregate.Event):
+        step: str
+        by: str
+
     class Normalized(Aggregate.Event):
         inputs: list[Manifest]
         gdp: Manifest
@@ -175,6 +179,20 @@ class PipelineRun(Aggregate):
     @event(DeadLettered)
     def _dead_lettered(self, step: str, attempts: int, error: str) -> None:
         self.status = "dead-lettered"
+
+    def revive(self, step: str, by: str) -> None:
+        """A dead-lettered step gets its attempts back (a retry from the dead letters)."""
+        if self.status != "dead-lettered" or self.next_step_of_dead() != step:
+            raise StepDoneError(f"run {self.id} has no dead-lettered {step} step")
+        self._revived(step, by)
+
+    def next_step_of_dead(self) -> str | None:
+        return next((s for s in STEPS if s not in self.done), None)
+
+    @event(Revived)
+    def _revived(self, step: str, by: str) -> None:
+        self.status = "running"
+        self.attempts[step] = 0
 
     def normalized(
         self,

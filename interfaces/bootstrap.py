@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID
 
 import projections
 from adapters.auth.authenticator import Authenticator
@@ -20,6 +21,7 @@ from adapters.readmodels import ReadModelStore
 from application.access import AccessService
 from application.commands import CommandRunner
 from application.contracts import ContractService
+from application.deadletters import DeadLetterService
 from application.orchestrator import Orchestrator
 from application.pipeline import PipelineService
 from application.policies import PolicyService
@@ -58,6 +60,7 @@ class Platform:
     compute: ComputeSteps
     pipeline: PipelineService
     orchestrator: Orchestrator
+    dead_letters: DeadLetterService
     link_secret: bytes
 
     def close(self) -> None:
@@ -100,8 +103,18 @@ def bootstrap(settings: Settings | None = None) -> Platform:
     datasets = DatasetStore.open(settings.datasets, Path(settings.scratch_dir))
     compute = ComputeSteps(datasets, Path(settings.scratch_dir), tenant_salts(local_secret(keys_dir, "masking.key")))
     pipeline = PipelineService(runner, contracts)
+    dead_letters = DeadLetterService(runner)
+    dead_letters.retry_handlers["pipeline"] = lambda context, letter: pipeline.revive(
+        context, UUID(letter.subject), letter.step
+    )
     orchestrator = Orchestrator(
-        store, pipeline, compute, utc_now, attempts=settings.pipeline_attempts, backoff=settings.pipeline_backoff
+        store,
+        pipeline,
+        compute,
+        dead_letters,
+        utc_now,
+        attempts=settings.pipeline_attempts,
+        backoff=settings.pipeline_backoff,
     )
     return Platform(
         settings=settings,
@@ -122,6 +135,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         compute=compute,
         pipeline=pipeline,
         orchestrator=orchestrator,
+        dead_letters=dead_letters,
         link_secret=local_secret(keys_dir, "links.key"),
     )
 

@@ -211,6 +211,38 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
+    from interfaces.client import ApiError
+
+    client = api_client(settings, args)
+    try:
+        if args.action == "list":
+            params = {k: v for k, v in (("source", args.source), ("status", args.status)) if v}
+            for letter in client.get("/v1/dead-letters", params)["dead_letters"]:
+                print(
+                    f"{letter['dead_letter_id']}  {letter['status']:<9} {letter['source']:<8} {letter['step']:<10} "
+                    f"{letter['attempts']} attempts  {letter['subject']}  {letter['error'][:80]}"
+                )
+            return 0
+        if not args.id:
+            raise CliError(f"dlq {args.action} needs the dead letter's id")
+        path = f"/v1/dead-letters/{args.id}"
+        if args.action == "show":
+            for key, value in client.get(path).items():
+                print(f"{key}: {value}")
+        elif args.action == "retry":
+            print(f"{args.id}: retrying (position {client.post(f'{path}/retry')['position']})")
+        else:
+            if not args.reason:
+                raise CliError("dlq discard needs --reason")
+            print(
+                f"{args.id}: discarded (position {client.post(f'{path}/discard', {'reason': args.reason})['position']})"
+            )
+    except ApiError as error:
+        raise CliError(str(error)) from None
+    return 0
+
+
 def cmd_orchestrator(settings: Settings, args: argparse.Namespace) -> int:
     from interfaces.bootstrap import bootstrap
 
@@ -243,6 +275,7 @@ COMMANDS: dict[str, tuple[Callable[[Settings, argparse.Namespace], int], str]] =
     ),
     "ingest": (cmd_ingest, "upload a file (CSV, NDJSON, Parquet, Arrow) as a batch to a running platform"),
     "demo": (cmd_demo, "run the whole flow with the sample data against a running platform and print the KPIs"),
+    "dlq": (cmd_dlq, "list, show, retry or discard dead letters (failed work after its last attempt)"),
     "token": (cmd_token, "print a development bearer token for a role (signed with the local key)"),
     "keys": (cmd_keys, "rotate the key-encryption key (re-wrapping every data key) or retire an old one"),
     "version": (cmd_version, "print the version"),
@@ -267,7 +300,13 @@ def parser() -> argparse.ArgumentParser:
                 metavar="PEM",
                 help="accept client certificates signed by this CA (PLATFORM_TLS_CLIENT_CA)",
             )
-        if name in ("ingest", "demo"):
+        if name == "dlq":
+            command.add_argument("action", choices=("list", "show", "retry", "discard"))
+            command.add_argument("id", nargs="?", metavar="DEAD_LETTER_ID")
+            command.add_argument("--source", help="list: only from this source (pipeline, webhook, ...)")
+            command.add_argument("--status", choices=("open", "retrying", "discarded"), help="list: only these")
+            command.add_argument("--reason", help="discard: why")
+        if name in ("ingest", "demo", "dlq"):
             command.add_argument("--url", help="the platform's API (PLATFORM_URL; default http://HOST:PORT)")
             command.add_argument("--api-key", help="API key to act with (PLATFORM_API_KEY; default the bootstrap key)")
         if name == "ingest":

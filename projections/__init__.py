@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from projections import access, contracts, exports, policies, products, runs, schemas, secrets, tenant_directory
+from projections import (
+    access,
+    contracts,
+    deadletters,
+    exports,
+    policies,
+    products,
+    runs,
+    schemas,
+    secrets,
+    tenant_directory,
+)
 from projections.base import Projection
 
 ALL: tuple[Projection, ...] = (
@@ -15,5 +26,6 @@ ALL: tuple[Projection, ...] = (
     runs.projection,
     products.projection,
     exports.projection,
+    deadletters.projection,
 )
 """Every read model the platform keeps, in the order they are rebuilt."""

@@ -1,4 +1,4 @@
-"""Pipeline runs: each run with its steps (status, duration, row counts, rejects, errors), and the dead letters."""
+"""Pipeline runs: each run with its steps (status, duration, row counts, rejects, errors, inputs, outputs)."""
 
 from __future__ import annotations
 
@@ -51,18 +51,6 @@ steps = Table(
     Column("error", Text),
     Column("inputs", JSON),
     Column("outputs", JSON),
-)
-
-dead_letters = Table(
-    "pipeline_dead_letters",
-    metadata,
-    Column("run_id", String(36), primary_key=True),
-    Column("step", String(16), primary_key=True),
-    Column("tenant_id", String(36), nullable=False, index=True),
-    Column("attempts", Integer, nullable=False),
-    Column("error", Text, nullable=False),
-    Column("at", String(40), nullable=False),
-    Column("position", BigInteger, nullable=False),
 )
 
 STEP_ORDER = {"ingest": 0, "normalize": 1, "build_kpis": 2, "publish": 3}
@@ -128,11 +116,14 @@ def evolve(recorded: EventView) -> list[Change]:
             )
             return [failed, Update(runs, key, stamp)]
         case PipelineRun.DeadLettered():
-            letter = {"attempts": event.attempts, "error": event.error, "at": at, "position": recorded.position}
             return [
                 Update(runs, key, {"status": "dead-lettered", "reasons": [event.error]} | stamp),
-                Upsert(dead_letters, {"run_id": run_id, "step": event.step}, letter | tenant),
                 Update(steps, {"run_id": run_id, "step": event.step}, {"status": "dead-lettered"}),
+            ]
+        case PipelineRun.Revived():
+            return [
+                Update(runs, key, {"status": "running", "reasons": None} | stamp),
+                Update(steps, {"run_id": run_id, "step": event.step}, {"status": "retrying", "attempts": 0}),
             ]
         case PipelineRun.Normalized():
             counts: dict[str, Any] = {"rows_in": event.rows_in, "rows_out": event.rows_out, "rejected": event.rejected}
@@ -159,7 +150,7 @@ def evolve(recorded: EventView) -> list[Change]:
     return []
 
 
-projection = Projection("pipeline_runs", (runs, steps, dead_letters), evolve)
+projection = Projection("pipeline_runs", (runs, steps), evolve)
 
 
 def run_query(tenant_id: str, run_id: str) -> Select[Any]:
@@ -178,8 +169,3 @@ def list_query(tenant_id: str, status: str | None, before: int | None, limit: in
     if before is not None:
         query = query.where(runs.c.position < before)
     return query.order_by(runs.c.position.desc()).limit(limit)
-
-
-def dead_letters_query(tenant_id: str, limit: int) -> Select[Any]:
-    query = select(dead_letters).where(dead_letters.c.tenant_id == tenant_id)
-    return query.order_by(dead_letters.c.position.desc()).limit(limit)

@@ -157,7 +157,8 @@ class LedgerTables:
             leaves.c.leaf_index >= start, leaves.c.leaf_index < end
         )
         with self.engine.connect() as connection:
-            return [(p, bytes(h)) for p, h in connection.execute(query.order_by(leaves.c.leaf_index)).tuples()]
+            rows = connection.execute(query.order_by(leaves.c.leaf_index)).tuples().all()
+        return list(rows)
 
     def nodes(self, wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         """The stored subtree hashes among the (level, node index) pairs asked for."""

@@ -1,8 +1,8 @@
 """The one table of service-level objectives: every module of the design document, what it promises, and how.
 
 Module names are the design document's (``seed/platform-modules.md``). HTTP routes belong to a module by the
-first pattern of ``MODULE_ROUTES`` their path template matches; a module not built yet has *planned* SLOs
-(no signal source), which the README lists all the same.
+first pattern of ``MODULE_ROUTES`` their path template matches. A module not built yet has a *planned* SLO (no
+signal judges it yet), which the README lists all the same, so whoever builds the module knows what to emit.
 """
 
 from __future__ import annotations
@@ -11,107 +11,132 @@ import re
 
 from adapters.telemetry.slo import OK, Slo, render_markdown
 
-def _http(name: str, domain: str, module: str, objective: str, target: float = 0.999, **selector: str) -> Slo:
-    """An availability SLO: the share of a module's API requests answered without a server error (5xx)."""
+_DURATION = "platform_http_request_duration_seconds"
+_STEP = "platform_pipeline_step_duration_seconds"
+_ATTEMPTS = "platform_pipeline_step_attempts_total"
+
+
+def _shown(labels: dict[str, str]) -> str:
+    return ",".join(f'{key}="{value}"' for key, value in labels.items())
+
+
+def _available(name: str, domain: str, module: str, objective: str, **selector: str) -> Slo:
+    """99.9% of the module's API requests (those matching ``selector`` too) are answered without a 5xx."""
     labels = {"module": module, **selector}
-    shown = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    indicator = f'platform_http_requests_total{{{_shown(labels)},status=~"5.."}}'
     return Slo(
         name,
         domain,
         module,
         objective,
-        f"platform_http_requests_total{{{shown},status=~"5.."}}",
-        target,
+        indicator,
+        0.999,
         source="http",
         selector=tuple(labels.items()),
         good=frozenset({OK}),
     )
 
 
+def _within(
+    name: str, domain: str, module: str, objective: str, target: float, source: str, threshold: float, **labels: str
+) -> Slo:
+    """A share of the source's signals whose value (seconds) is at most ``threshold``."""
+    metric = {"http": _DURATION, "pipeline_step": _STEP}.get(source, f"platform_{source}_seconds")
+    indicator = f"{metric}{{{_shown(labels)}}}" if labels else metric
+    return Slo(
+        name,
+        domain,
+        module,
+        objective,
+        indicator,
+        target,
+        source=source,
+        selector=tuple(labels.items()),
+        threshold=threshold,
+    )
+
+
+def _share(
+    name: str, domain: str, module: str, objective: str, indicator: str, target: float, source: str, *good: str
+) -> Slo:
+    """A share of the source's signals whose outcome is one of ``good``."""
+    return Slo(name, domain, module, objective, indicator, target, source=source, good=frozenset(good))
+
+
 def _planned(name: str, domain: str, module: str, objective: str, indicator: str, target: float) -> Slo:
+    """An SLO of a module not built yet: stated now, measured once the module emits ``indicator``."""
     return Slo(name, domain, module, objective, indicator, target)
 
 
-_STEP = "platform_pipeline_step_duration_seconds"
-_ATTEMPTS = "platform_pipeline_step_attempts_total"
-
 SLOS: tuple[Slo, ...] = (
     # Host
-    _http("policy-api-availability", "Host", "Policy Engine", "99.9% of policy API requests answer without a 5xx"),
-    _http(
-        "contract-api-availability",
-        "Host",
-        "Data Contract Registry",
-        "99.9% of contract API requests answer without a 5xx",
+    _available("policy-api-availability", "Host", "Policy Engine", "99.9% of policy API requests answer without a 5xx"),
+    _available(
+        "contract-api-availability", "Host", "Data Contract Registry", "99.9% of contract requests answer without a 5xx"
     ),
-    _http("tenant-api-availability", "Host", "Tenant Management", "99.9% of tenant API requests answer without a 5xx"),
-    Slo(
+    _available("tenant-api-availability", "Host", "Tenant Management", "99.9% of tenant requests answer without a 5xx"),
+    _share(
         "lineage-recorded",
         "Host",
         "Lineage Obligations",
         "99.99% of pipeline step events name their inputs and outputs",
         "platform_lineage_records_total{complete}",
         0.9999,
-        source="lineage",
-        good=frozenset({"true"}),
+        "lineage",
+        "true",
     ),
     # Compute
-    Slo(
+    _within(
         "ingest-latency",
         "Compute",
         "Ingestion",
         "99% of batch uploads are answered within 10 s",
-        'platform_http_request_duration_seconds{kind="ingest"}',
         0.99,
-        source="http",
-        selector=(("kind", "ingest"),),
-        threshold=10.0,
+        "http",
+        10.0,
+        kind="ingest",
     ),
-    Slo(
+    _within(
         "normalize-duration",
         "Compute",
         "Normalization",
         "95% of normalize steps finish within 30 s",
-        f'{_STEP}{{step="normalize"}}',
         0.95,
-        source="pipeline_step",
-        selector=(("step", "normalize"),),
-        threshold=30.0,
+        "pipeline_step",
+        30.0,
+        step="normalize",
     ),
-    Slo(
+    _within(
         "kpi-build-duration",
         "Compute",
         "KPI Build",
         "95% of KPI builds finish within 30 s",
-        f'{_STEP}{{step="build_kpis"}}',
         0.95,
-        source="pipeline_step",
-        selector=(("step", "build_kpis"),),
-        threshold=30.0,
+        "pipeline_step",
+        30.0,
+        step="build_kpis",
     ),
-    Slo(
+    _within(
         "publish-duration",
         "Compute",
         "Publish",
         "95% of publish steps finish within 15 s",
-        f'{_STEP}{{step="publish"}}',
         0.95,
-        source="pipeline_step",
-        selector=(("step", "publish"),),
-        threshold=15.0,
+        "pipeline_step",
+        15.0,
+        step="publish",
     ),
-    Slo(
+    _within(
         "freshness",
         "Compute",
         "Orchestration",
         "95% of landed batches are published within 60 s of landing (raw landed to published)",
-        "platform_pipeline_freshness_seconds",
         0.95,
-        source="freshness",
-        threshold=60.0,
+        "pipeline_freshness",
+        60.0,
     ),
     # Data Storage
-    _http(
+    _available(
         "raw-store-landing",
         "Data Storage",
         "Raw Store",
@@ -137,38 +162,38 @@ SLOS: tuple[Slo, ...] = (
         )
     ),
     # Consumption
-    Slo(
+    _within(
         "activation-latency",
         "Consumption",
         "Activation APIs",
         "99% of product and row reads are answered within 500 ms",
-        'platform_http_request_duration_seconds{module="Activation APIs",kind="query"}',
         0.99,
-        source="http",
-        selector=(("module", "Activation APIs"), ("kind", "query")),
-        threshold=0.5,
+        "http",
+        0.5,
+        module="Activation APIs",
+        kind="query",
     ),
-    Slo(
+    _share(
         "exports-complete",
         "Consumption",
         "Exports",
         "99% of export jobs complete (not failed)",
         "platform_exports_finished_total{outcome}",
         0.99,
-        source="export",
-        good=frozenset({"completed"}),
+        "export",
+        "completed",
     ),
-    Slo(
+    _share(
         "webhook-delivery",
         "Consumption",
         "Webhooks",
         "99.5% of webhook deliveries succeed within the retry window (retries up to 24 h)",
         "platform_webhook_deliveries_total{outcome}",
         0.995,
-        source="webhook_delivery",
-        good=frozenset({"delivered"}),
+        "webhook_delivery",
+        "delivered",
     ),
-    _http("catalog-availability", "Consumption", "Catalog", "99.9% of catalog requests answer without a 5xx"),
+    _available("catalog-availability", "Consumption", "Catalog", "99.9% of catalog requests answer without a 5xx"),
     # Action
     _planned(
         "action-trigger-delay",
@@ -217,32 +242,30 @@ SLOS: tuple[Slo, ...] = (
         "Security",
         "Gateway",
         "99.9% of all API requests answer without a 5xx",
-        "platform_http_requests_total{status=~"5.."}",
+        'platform_http_requests_total{status=~"5.."}',
         0.999,
         source="http",
         good=frozenset({OK}),
     ),
-    Slo(
+    _within(
         "command-latency",
         "Security",
         "Gateway",
         "99% of commands (POST, PUT, PATCH, DELETE; batch uploads apart) are answered within 250 ms",
-        'platform_http_request_duration_seconds{kind="command"}',
         0.99,
-        source="http",
-        selector=(("kind", "command"),),
-        threshold=0.25,
+        "http",
+        0.25,
+        kind="command",
     ),
-    Slo(
+    _within(
         "query-latency",
         "Security",
         "Gateway",
         "99% of queries are answered within 500 ms",
-        'platform_http_request_duration_seconds{kind="query"}',
         0.99,
-        source="http",
-        selector=(("kind", "query"),),
-        threshold=0.5,
+        "http",
+        0.5,
+        kind="query",
     ),
     _planned(
         "tls-everywhere",
@@ -253,7 +276,7 @@ SLOS: tuple[Slo, ...] = (
         1.0,
     ),
     # Access
-    _http(
+    _available(
         "access-api-availability",
         "Access",
         "Authentication",
@@ -276,7 +299,7 @@ SLOS: tuple[Slo, ...] = (
         "platform_ledger_checkpoint_delay_seconds",
         0.999,
     ),
-    _http("secrets-api-availability", "Trust", "Secrets", "99.9% of secrets API requests answer without a 5xx"),
+    _available("secrets-api-availability", "Trust", "Secrets", "99.9% of secrets requests answer without a 5xx"),
     _planned(
         "sealed-fields-open",
         "Trust",
@@ -294,49 +317,47 @@ SLOS: tuple[Slo, ...] = (
         "platform_scheduler_job_delay_seconds",
         0.99,
     ),
-    Slo(
+    _within(
         "relay-lag",
         "Runtime",
         "Messaging and Events",
         "99% of samples find the NATS stream less than 5 s behind the event log",
-        "platform_relay_lag_seconds",
         0.99,
-        source="relay_lag",
-        threshold=5.0,
+        "relay_lag",
+        5.0,
     ),
-    Slo(
+    _within(
         "projection-lag",
         "Runtime",
         "Messaging and Events",
         "99% of samples find every read model less than 5 s behind the event log",
-        "platform_projection_lag_seconds",
         0.99,
-        source="projection_lag",
-        threshold=5.0,
+        "projection_lag",
+        5.0,
     ),
-    Slo(
+    _within(
         "metrics-scrape",
         "Runtime",
         "Observability",
         "99% of /metrics scrapes are answered within 1 s",
-        'platform_http_request_duration_seconds{route="/metrics"}',
         0.99,
-        source="http",
-        selector=(("route", "/metrics"),),
-        threshold=1.0,
+        "http",
+        1.0,
+        route="/metrics",
     ),
-    Slo(
+    _share(
         "dead-letter-rate",
         "Runtime",
         "Error Handling",
         "99% of pipeline runs end published or rejected, not in the dead letters",
         "platform_pipeline_runs_finished_total{outcome}",
         0.99,
-        source="pipeline_run",
-        good=frozenset({"published", "rejected"}),
+        "pipeline_run",
+        "published",
+        "rejected",
     ),
     # Data Utilities
-    _http(
+    _available(
         "schema-registry-availability",
         "Data Utilities",
         "Schema Registry",

@@ -1,24 +1,30 @@
-"""Every module's service-level objectives, in one table, and the signals that judge them.
+"""Service-level objectives: what an SLO is, how a signal is judged against it, and error-budget burn rates.
 
 An SLO says what a module promises (``objective``), which metric shows it (``indicator``), the share of good
 events it promises (``target``) and over which window. A measured SLO also names the *signal* it is judged on:
-the telemetry calls ``Signal(source, labels, value, outcome)`` as things happen (a request answered, a pipeline
+the telemetry emits ``Signal(source, labels, value, outcome)`` as things happen (a request answered, a pipeline
 step finished, a webhook delivered, a lag sampled at scrape time), and each SLO whose source and label selector
 match counts the signal as good or bad: good when its value is at most the threshold, or, without a threshold,
 when its outcome is one of the good ones. An SLO without a source is *planned*: its module is not built yet.
 
-Module names are the design document's (docs: ``seed/platform-modules.md``). HTTP routes belong to a module by
-the first pattern of ``MODULE_ROUTES`` their path template matches.
+The burn rate over a window is the share of bad events in it divided by the error budget (1 - target): 1 spends
+the budget exactly over the SLO window, 14.4 over an hour spends 2% of a 30-day budget (the usual page).
+The table itself is in ``objectives.py``.
 """
 
 from __future__ import annotations
 
-import re
+import threading
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 OK, SERVER_ERROR = "ok", "server_error"
 """The outcome of an HTTP signal: answered (any status below 500), or a server error."""
+
+BURN_WINDOWS: dict[str, float] = {"5m": 300.0, "30m": 1800.0, "1h": 3600.0, "6h": 21600.0}
+"""The windows burn rates are exposed for (seconds): pairs of them make multi-window burn-rate alerts."""
+BUCKET_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,10 @@ class Slo:
     def measured(self) -> bool:
         return self.source is not None
 
+    @property
+    def error_budget(self) -> float:
+        return max(1.0 - self.target, 1e-9)
+
     def judge(self, signal: Signal) -> bool | None:
         """True (good), False (bad), or None when the signal is not one this SLO counts."""
         if signal.source != self.source or any(signal.labels.get(k) != v for k, v in self.selector):
@@ -64,8 +74,42 @@ class Slo:
         return None if signal.outcome is None else signal.outcome in self.good
 
 
-def render_markdown(slos: tuple[Slo, ...] = SLOS) -> str:
-    """The SLO table as Markdown, for the README."""
+class BurnRates:
+    """Good and bad counts per SLO in 30-second buckets over the longest window, for burn rates on scrape.
+
+    In memory, so a restarted process starts from nothing: alert on the PromQL form over
+    ``platform_slo_events_total`` when the history must survive restarts.
+    """
+
+    def __init__(self, slos: tuple[Slo, ...]) -> None:
+        self.slos = {slo.name: slo for slo in slos}
+        self._horizon = max(BURN_WINDOWS.values())
+        self._buckets: dict[str, deque[list[float]]] = {slo.name: deque() for slo in slos}
+        self._lock = threading.Lock()
+
+    def record(self, name: str, good: bool, now: float) -> None:
+        start = now - now % BUCKET_SECONDS
+        with self._lock:
+            buckets = self._buckets[name]
+            if not buckets or buckets[-1][0] != start:
+                buckets.append([start, 0.0, 0.0])
+            buckets[-1][1 if good else 2] += 1
+            while buckets and buckets[0][0] <= now - self._horizon - BUCKET_SECONDS:
+                buckets.popleft()
+
+    def burn_rate(self, name: str, window: str, now: float) -> float:
+        """Bad share over the window divided by the error budget; 0 when nothing was counted in it."""
+        since = now - BURN_WINDOWS[window]
+        with self._lock:
+            counted = [(good, bad) for start, good, bad in self._buckets[name] if start + BUCKET_SECONDS > since]
+        good, bad = sum(g for g, _ in counted), sum(b for _, b in counted)
+        if not good + bad:
+            return 0.0
+        return (bad / (good + bad)) / self.slos[name].error_budget
+
+
+def render_markdown(slos: tuple[Slo, ...]) -> str:
+    """An SLO table as Markdown."""
     lines = [
         "| domain | module | objective | indicator (metric) | target | window | status |",
         "|---|---|---|---|---|---|---|",

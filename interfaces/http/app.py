@@ -14,6 +14,7 @@ from interfaces.bootstrap import Platform
 from interfaces.http.access import AccessController
 from interfaces.http.auth import RecentResources, authentication_middleware, authorize
 from interfaces.http.contracts import ContractController
+from interfaces.http.deadletters import DeadLetterController
 from interfaces.http.exports import ExportController
 from interfaces.http.gateway import cors_config, gateway_middleware, security_headers_hook
 from interfaces.http.pipeline import PipelineController
@@ -80,6 +81,7 @@ def create_app(platform: Platform) -> Litestar:
             ProductController,
             CatalogController,
             ExportController,
+            DeadLetterController,
             health,
         ],
         exception_handlers=EXCEPTION_HANDLERS,

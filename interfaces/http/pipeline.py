@@ -1,4 +1,4 @@
-"""Ingestion and runs over HTTP: batches in (streamed to disk), each run's steps, and the dead letters.
+"""Ingestion and runs over HTTP: batches in (streamed to disk) and each run's steps.
 
 A batch goes through, in this order: the route's guard (may this principal feed the pipeline?), the data
 policy ``land_batch`` (is the tenant active and entitled, is the contract in force?), the media type, the body
@@ -27,7 +27,7 @@ from domain.pipeline import manifest
 from interfaces.bootstrap import Platform, utc_now
 from interfaces.http.auth import record_denial, resolve_resource
 from interfaces.http.context import command_context, id_in_path, platform_of
-from projections.runs import STEP_ORDER, dead_letters_query, list_query, run_query, steps_query
+from projections.runs import STEP_ORDER, list_query, run_query, steps_query
 
 PATH = "/v1/tenants/{tenant_id:str}"
 MAX_PAGE = 200
@@ -169,18 +169,6 @@ class PipelineController(Controller):
             step.pop("run_id", None)
             step.pop("tenant_id", None)
         return _run_view(dict(row)) | {"steps": ordered}
-
-    @get("/dead-letters", sync_to_thread=True, opt={"action": "list_dead_letters"})
-    def dead_letters(
-        self,
-        state: State,
-        tenant_id: FromPath[str],
-        limit: Annotated[int, QueryParameter(query="limit", ge=1, le=MAX_PAGE)] = 50,
-    ) -> dict[str, Any]:
-        """Steps that failed every attempt, newest first, with their last error."""
-        with platform_of(state).read_models.engine.connect() as connection:
-            rows = connection.execute(dead_letters_query(_tenant(tenant_id), limit)).mappings().all()
-        return {"dead_letters": [dict(row) for row in rows]}
 
 
 def _run_view(row: dict[str, Any]) -> dict[str, Any]:

@@ -211,3 +211,48 @@ def test_ingest_errors_are_one_line_and_a_non_zero_exit(server: str, env: dict[s
     refused = run(["ingest", str(data), "--tenant", tenant, "--contract", "retail-sales", "--url", server], env)
     assert refused.returncode == 2
     assert refused.stderr.strip() == "platform ingest: HTTP 404: no such contract: retail-sales"
+
+
+def test_dead_letters_are_listed_shown_retried_and_discarded_from_the_cli(env: dict[str, str], tmp_path: Path) -> None:
+    """The server leaves runs to `platform orchestrator` processes; a batch altered after landing dead-letters."""
+    env = env | {"PLATFORM_ORCHESTRATOR": "off", "PLATFORM_PIPELINE_BACKOFF": "0.05"}
+    base = f"http://127.0.0.1:{env['PLATFORM_PORT']}"
+    server, orchestrator = start(["serve"], env), start(["orchestrator"], env)
+    try:
+        wait_until_up(base, server)
+        demo = run(["demo", "--rows", "300"], env)
+        assert demo.returncode == 0, demo.stderr
+        stop(orchestrator)
+        tenant = re.search(r"\(([0-9a-f-]{36})\) onboarded", demo.stdout)
+        assert tenant is not None
+        from sample.retail import write_csv
+
+        batch = write_csv(tmp_path / "late.csv", 50, seed=5)
+        assert run(["ingest", str(batch), "--tenant", tenant[1], "--contract", "retail-sales"], env).returncode == 0
+        landed = next(
+            p for p in Path(env["PLATFORM_DATASETS"]).rglob("*.csv") if p.stat().st_size == batch.stat().st_size
+        )
+        landed.chmod(0o640)
+        landed.write_bytes(landed.read_bytes().replace(b"paid", b"PAID", 1))
+        orchestrator = start(["orchestrator"], env)
+        listed = ""
+        for _ in range(100):
+            listed = run(["dlq", "list", "--status", "open"], env).stdout
+            if "normalize" in listed:
+                break
+            time.sleep(0.2)
+        assert re.search(r"open\s+pipeline\s+normalize\s+3 attempts", listed), listed
+        letter = listed.split()[0]
+        shown = run(["dlq", "show", letter], env)
+        assert "cause_type: PipelineRun.Ingested" in shown.stdout
+        no_reason = run(["dlq", "discard", letter], env)
+        assert no_reason.returncode == 2
+        assert no_reason.stderr.strip() == "platform dlq: dlq discard needs --reason"
+        discarded = run(["dlq", "discard", letter, "--reason", "the sender will resend"], env)
+        assert discarded.returncode == 0, discarded.stderr
+        retried = run(["dlq", "retry", letter], env)
+        assert retried.returncode == 2
+        assert "is discarded" in retried.stderr
+    finally:
+        stop(orchestrator)
+        stop(server)

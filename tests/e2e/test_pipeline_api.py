@@ -443,8 +443,29 @@ def test_a_step_that_keeps_failing_is_retried_then_dead_lettered(
     normalize = next(s for s in run["steps"] if s["step"] == "normalize")
     assert normalize["attempts"] == 3
     assert "IntegrityError" in normalize["error"]
-    letters = api.get(f"/v1/tenants/{tenant}/dead-letters", headers=people["analyst"]).json()["dead_letters"]
-    assert [(d["run_id"], d["step"], d["attempts"]) for d in letters] == [(run["run_id"], "normalize", 3)]
+    platform.worker.catch_up()
+    engineer = people["data-engineer"]
+    letters = api.get("/v1/dead-letters", headers=engineer).json()["dead_letters"]
+    assert [(d["subject"], d["step"], d["attempts"], d["status"]) for d in letters] == [
+        (run["run_id"], "normalize", 3, "open")
+    ]
+    letter = letters[0]
+    assert letter["source"] == "pipeline" and "IntegrityError" in letter["error"]
+    assert letter["cause_type"] == "PipelineRun.Ingested"
+    assert api.get("/v1/dead-letters", headers=people["analyst"]).status_code == 403
     # Failed attempts and the dead letter are events of the run; nothing was built from the altered bytes.
     kinds = [type(r.event).__name__ for r in platform.store.read_stream(UUID(run["run_id"]))]
     assert kinds == ["Ingested", "StepFailed", "StepFailed", "StepFailed", "DeadLettered"]
+
+    # The operator puts the right bytes back and retries: the step runs again and the run finishes.
+    landed.write_bytes(landed.read_bytes().replace(b"PAID", b"paid", 1))
+    retried = api.post(f"/v1/dead-letters/{letter['dead_letter_id']}/retry", headers=engineer)
+    assert retried.status_code == 202, retried.text
+    again = api.post(f"/v1/dead-letters/{letter['dead_letter_id']}/retry", headers=engineer)
+    assert_problem(again, 409, "conflict")
+    settle(platform)
+    assert api.get(accepted.json()["location"], headers=engineer).json()["status"] == "succeeded"
+    closed = api.get(f"/v1/dead-letters/{letter['dead_letter_id']}", headers=engineer).json()
+    assert closed["status"] == "retrying"
+    discard = api.post(f"/v1/dead-letters/{letter['dead_letter_id']}/discard", json={"reason": "x"}, headers=engineer)
+    assert_problem(discard, 409, "conflict")

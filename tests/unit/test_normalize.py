@@ -51,7 +51,8 @@ def run(tmp_path: Path, obj: ObjectSpec, *batches: pa.RecordBatch, name: str = "
 
 
 def rows(result: Normalized) -> list[dict[str, Any]]:
-    return pq.read_table(result.gdp_path).to_pylist()
+    found: list[dict[str, Any]] = pq.read_table(result.gdp_path).to_pylist()
+    return found
 
 
 def rejects(result: Normalized) -> list[tuple[int, str]]:
@@ -378,7 +379,8 @@ def test_the_same_input_gives_the_same_bytes(tmp_path: Path, monkeypatch: pytest
     first, second = run(tmp_path, obj, *batches(), name="one"), run(tmp_path, obj, *batches(), name="two")
 
     assert first.gdp_path.read_bytes() == second.gdp_path.read_bytes()
-    assert first.quarantine_path and second.quarantine_path
+    assert first.quarantine_path is not None
+    assert second.quarantine_path is not None
     assert first.quarantine_path.read_bytes() == second.quarantine_path.read_bytes()
     assert first.schema_fingerprint == second.schema_fingerprint
 

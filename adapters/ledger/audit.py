@@ -1,0 +1,177 @@
+"""Verifying the ledger against the event log: what ``platform audit verify`` runs.
+
+Every stored event is read raw, in log order, and its leaf hash recomputed; each is compared with the leaf the
+ledger stored at that index (hash and position), the tree is rebuilt from the recomputed leaves, and its root at
+every checkpoint's size is compared with the root the checkpoint's signed note names (each signature checked
+with the verifier key first). The stored subtree hashes that proofs are answered from are compared at the end.
+Nothing is written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from adapters.ledger.entries import identity_of, leaf_hashes
+from adapters.ledger.notes import NoteError, NoteVerifier, open_checkpoint
+from adapters.ledger.tables import NODE_LEVEL, LedgerTables
+from domain.merkle import CompactRange, Node
+from eventstore.port import EventStore, RawEvent
+
+BATCH = 4_096
+MAX_FINDINGS = 20
+"""Findings kept in detail; the rest are only counted."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing that does not match: where (leaf index, log position, event id when known) and what."""
+
+    detail: str
+    leaf_index: int | None = None
+    position: int | None = None
+    event_id: str | None = None
+
+
+@dataclass
+class Report:
+    """What a verification read and found."""
+
+    events: int = 0
+    """Events read from the log."""
+    ledger_size: int = 0
+    checkpoints: int = 0
+    checkpoints_verified: int = 0
+    """Checkpoints whose signature verified and whose root the log's events give."""
+    unledgered: int = 0
+    """Events at the end of the log the ledger has not hashed yet (not a fault)."""
+    diverging_leaves: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    @property
+    def first_divergence(self) -> Finding | None:
+        """The earliest place in the log where the events and the ledger part ways."""
+        placed = [f for f in self.findings if f.position is not None]
+        return min(placed, key=lambda f: f.position or 0) if placed else None
+
+    def add(self, finding: Finding) -> None:
+        if len(self.findings) < MAX_FINDINGS:
+            self.findings.append(finding)
+
+
+Progress = Callable[[int, int], None]
+
+
+def verify_ledger(
+    store: EventStore,
+    tables: LedgerTables,
+    verifier: NoteVerifier,
+    *,
+    batch: int = BATCH,
+    progress: Progress | None = None,
+) -> Report:
+    """Recomputes the ledger from the log and compares it with what is stored and signed."""
+    started = time.perf_counter()
+    report = Report(ledger_size=tables.state()[0])
+    signed = _signed_roots(tables, verifier, report)
+    targets = sorted(signed)
+    tree, kept = CompactRange(), []
+    after = 0
+    while events := store.read_raw(after, batch):
+        start = tree.size
+        computed = leaf_hashes(events)
+        _compare_leaves(start, events, computed, tables.leaf_range(start, start + len(events)), report)
+        done = 0
+        while targets and targets[0] <= start + len(events):
+            size = targets.pop(0)
+            kept += tree.extend(computed[done : size - start], keep_level=NODE_LEVEL)
+            done = size - start
+            _check_root(size, tree.root(), signed[size], report)
+        kept += tree.extend(computed[done:], keep_level=NODE_LEVEL)
+        after = events[-1][0]
+        if progress:
+            progress(tree.size, after)
+    report.events = tree.size
+    _check_the_end(tables, targets, report)
+    _compare_nodes(tables, kept, min(report.ledger_size, report.events), report)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _signed_roots(tables: LedgerTables, verifier: NoteVerifier, report: Report) -> dict[int, bytes]:
+    """tree size -> root, for every checkpoint whose note verifies (the note, not the row, is the truth)."""
+    roots: dict[int, bytes] = {}
+    stored = tables.checkpoints()
+    report.checkpoints = len(stored)
+    for row in stored:
+        try:
+            checkpoint = open_checkpoint(row.note, verifier)
+        except NoteError as error:
+            report.add(Finding(f"checkpoint at tree size {row.tree_size}: {error}"))
+            continue
+        if (checkpoint.tree_size, checkpoint.root_hash) != (row.tree_size, row.root_hash):
+            report.add(Finding(f"checkpoint at tree size {row.tree_size}: its row differs from its signed note"))
+        if checkpoint.origin != verifier.name:
+            report.add(Finding(f"checkpoint at tree size {row.tree_size} names origin {checkpoint.origin!r}"))
+        roots[checkpoint.tree_size] = checkpoint.root_hash
+    return roots
+
+
+def _compare_leaves(
+    start: int, events: list[RawEvent], computed: list[bytes], stored: list[tuple[int, bytes]], report: Report
+) -> None:
+    """Compares a batch's recomputed leaves with the stored ones (whole lists first: the usual case is equal)."""
+    held = len(stored)
+    report.unledgered += len(events) - held
+    positions = [event[0] for event in events[:held]]
+    if [h for _, h in stored] == computed[:held] and [p for p, _ in stored] == positions:
+        return
+    for offset, ((position, stored_hash), event, leaf_hash) in enumerate(zip(stored, events, computed, strict=False)):
+        if position != event[0]:
+            detail = f"leaf {start + offset} is position {position} in the ledger but {event[0]} in the log"
+        elif stored_hash != leaf_hash:
+            detail = f"the event at position {event[0]} does not hash to the ledger's leaf {start + offset}"
+        else:
+            continue
+        report.diverging_leaves += 1
+        report.add(Finding(detail, start + offset, event[0], identity_of(event).event_id))
+
+
+def _check_root(size: int, root_hash: bytes, signed_root: bytes, report: Report) -> None:
+    if root_hash == signed_root:
+        report.checkpoints_verified += 1
+        return
+    report.add(Finding(f"the log's first {size} events do not give the root signed at tree size {size}"))
+
+
+def _check_the_end(tables: LedgerTables, beyond: list[int], report: Report) -> None:
+    """Leaves and checkpoints the log has no events for: events were removed from the log."""
+    if report.ledger_size > report.events:
+        missing = tables.leaf(report.events)
+        report.add(
+            Finding(
+                f"the ledger holds {report.ledger_size} leaves but the log only {report.events} events",
+                report.events,
+                missing.position if missing else None,
+                missing.event_id if missing else None,
+            )
+        )
+    for size in beyond:
+        report.add(Finding(f"checkpoint at tree size {size} is beyond the log of {report.events} events"))
+
+
+def _compare_nodes(tables: LedgerTables, kept: list[Node], within: int, report: Report) -> None:
+    """The stored subtree hashes (what proofs are built from) against the recomputed ones."""
+    recomputed = {(level, index): h for level, index, h in kept if (index + 1) << level <= within}
+    stored = tables.all_nodes(within)
+    wrong = sorted(key for key in recomputed.keys() | stored.keys() if recomputed.get(key) != stored.get(key))
+    if wrong:
+        level, index = wrong[0]
+        detail = f"{len(wrong)} stored subtree hashes differ from the log's (first: level {level}, index {index})"
+        report.add(Finding(detail))

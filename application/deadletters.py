@@ -1,0 +1,85 @@
+"""Dead letters: recording failed work once, and operators' retry and discard.
+
+A retry hands the work back to its source (``retry_handlers``: the pipeline revives the run's step, so the
+orchestrator picks it up again) before the dead letter says so; both are recorded under command ids derived from
+the operator's command, so a repeated retry does the work once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from uuid import UUID
+
+from application.commands import CommandContext, CommandResult, CommandRunner, replay
+from domain.deadletters import DeadLetter, dead_letter_id_for
+from domain.errors import ConflictError, NotFoundError
+
+RetryHandler = Callable[[CommandContext, DeadLetter], object]
+
+
+def _tenant_of(letter: DeadLetter) -> str | None:
+    return letter.tenant_id
+
+
+class _ExistsError(ConflictError):
+    pass
+
+
+class DeadLetterService:
+    def __init__(self, runner: CommandRunner) -> None:
+        self.runner = runner
+        self.retry_handlers: dict[str, RetryHandler] = {}
+
+    def record(
+        self,
+        context: CommandContext,
+        tenant_id: str | None,
+        source: str,
+        subject: str,
+        step: str,
+        error: str,
+        attempts: int,
+        cause: tuple[str, str] | None = None,
+    ) -> CommandResult:
+        """Records failed work as a dead letter, or reopens the one it already has."""
+        stream = dead_letter_id_for(source, subject, step)
+        cause_id, cause_type = cause if cause else (None, None)
+        try:
+            return self.runner.create(
+                context,
+                "record_dead_letter",
+                stream,
+                make=lambda: DeadLetter.record(tenant_id, source, subject, step, error, attempts, cause_id, cause_type),
+                tenant_of=_tenant_of,
+                exists=lambda: _ExistsError("exists"),
+            )
+        except _ExistsError:
+            return self.runner.update(
+                context, "reopen_dead_letter", stream, lambda d: d.reopen(error, attempts), _tenant_of
+            )
+
+    def get(self, letter_id: UUID) -> DeadLetter:
+        found: DeadLetter | None = replay(self.runner.store.read_stream(letter_id))
+        if found is None:
+            raise NotFoundError(f"no such dead letter: {letter_id}")
+        return found
+
+    def retry(self, context: CommandContext, letter_id: UUID) -> CommandResult:
+        history = self.runner.store.read_stream(letter_id)
+        if any(r.metadata.command_id == context.command_id for r in history):  # a repeat answers as the first
+            return self.runner.update(context, "retry_dead_letter", letter_id, lambda d: None, _tenant_of)
+        letter = self.get(letter_id)
+        letter.retry(context.actor)  # on a copy: refuses a closed one before the source is touched
+        handler = self.retry_handlers.get(letter.source)
+        if handler is None:
+            raise ConflictError(f"dead letters from {letter.source} cannot be retried here")
+        follow_up = CommandContext(
+            context.actor, f"{context.command_id}|retry-source", context.correlation_id, context.command_id
+        )
+        handler(follow_up, letter)
+        return self.runner.update(context, "retry_dead_letter", letter_id, lambda d: d.retry(context.actor), _tenant_of)
+
+    def discard(self, context: CommandContext, letter_id: UUID, reason: str) -> CommandResult:
+        return self.runner.update(
+            context, "discard_dead_letter", letter_id, lambda d: d.discard(context.actor, reason), _tenant_of
+        )

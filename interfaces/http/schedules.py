@@ -1,0 +1,182 @@
+"""Schedules over HTTP: a tenant's recurring (cron, UTC) and one-off jobs, paused, resumed and deleted, with their runs.
+
+Creating a schedule asks the route's guard (may this principal manage schedules?) and then the data policy
+``schedule_job`` with the job's kind as context (may this principal schedule this kind of job here?): ledger
+checkpoints, for one, are the platform's own. A cron expression that does not parse, a time to run at that has
+passed and an unknown job kind are 422s, and nothing is recorded.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import anyio
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.datastructures import State
+from litestar.exceptions import PermissionDeniedException
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from application.commands import CommandResult
+from application.scheduler import next_due
+from domain.errors import NotFoundError
+from interfaces.bootstrap import Platform, utc_now
+from interfaces.http.auth import record_denial, resolve_resource
+from interfaces.http.context import command_context, id_in_path, platform_of
+from projections.schedules import list_query, runs_query, schedule_query
+
+PATH = "/v1/tenants/{tenant_id:str}/schedules"
+RECENT_RUNS = 20
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class KpiRebuildJob(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="kpi_rebuild"):
+    """Rebuild the KPIs of a contract's active version."""
+
+    contract: Text
+
+
+class ExportJob(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="export"):
+    """Export a product version (the latest served one when ``version`` is absent), as on the exports API."""
+
+    product: Text
+    version: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    dataset: Text = "kpis"
+    format: str = "csv"
+    filters: dict[str, str] = {}
+
+
+class LedgerCheckpointJob(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="ledger_checkpoint"
+):
+    """Checkpoint the evidence ledger (platform admins only)."""
+
+
+class CreateSchedule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: Text
+    job: KpiRebuildJob | ExportJob | LedgerCheckpointJob
+    cron: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    """Five-field cron expression (minute hour day-of-month month day-of-week) or @hourly, @daily, ...: UTC."""
+    at: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
+    """Run once at this time (with its offset); give either cron or at."""
+    timezone: str = "UTC"
+
+
+def _job(data: CreateSchedule) -> dict[str, Any]:
+    """The job as plain values: its kind and parameters."""
+    kind = type(data.job).__struct_config__.tag
+    return {"kind": kind, **msgspec.structs.asdict(data.job)}
+
+
+def _tenant(tenant_id: str) -> str:
+    return str(id_in_path(tenant_id))
+
+
+async def _check_job_policy(request: Request[Any, Any, Any], platform: Platform, tenant_id: str, kind: str) -> None:
+    """The data policy ``schedule_job``: may this principal schedule a job of this kind for this tenant?"""
+    resource = await anyio.to_thread.run_sync(resolve_resource, platform, {"tenant_id": tenant_id}, True)
+    identity = request.auth
+    decision = platform.policies.authorize(identity, "schedule_job", resource, {"kind": kind})
+    platform.decisions.record(identity, "schedule_job", resource, decision)
+    if decision.allowed:
+        return
+    reasons = [f"forbidden by {p}" for p in decision.policy_ids] or ["no policy permits it", *decision.errors]
+    await record_denial(request, platform, identity, "schedule_job", resource, reasons)
+    raise PermissionDeniedException(f"a {kind} job may not be scheduled here ({'; '.join(reasons)})")
+
+
+def _accepted(result: CommandResult, status: str) -> dict[str, Any]:
+    return {"schedule_id": str(result.aggregate_id), "status": status, "position": result.position}
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _view(row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A schedule as the API shows it, with the slot it fires next (in the past when overdue)."""
+    row.pop("position", None)
+    since = max(t for t in (_time(row["starts_at"]), _time(row["resumed_at"]), _time(row["last_slot"])) if t)
+    upcoming = next_due(row["cron"], _time(row["at"]), since, now) if row["status"] == "active" else None
+    return row | {"next_due": upcoming.isoformat() if upcoming else None}
+
+
+def _run_view(row: dict[str, Any]) -> dict[str, Any]:
+    for hidden in ("position", "tenant_id", "schedule_id"):
+        row.pop(hidden, None)
+    return row
+
+
+class ScheduleController(Controller):
+    path = PATH
+    tags = ["schedules"]
+
+    @post("/", status_code=201, opt={"action": "create_schedule"})
+    async def create_schedule(
+        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], data: JSONBody[CreateSchedule]
+    ) -> Response[dict[str, Any]]:
+        """Schedule a job (kpi_rebuild, export or ledger_checkpoint) on a cron expression (UTC) or once at a time."""
+        platform = platform_of(state)
+        tenant = _tenant(tenant_id)
+        job = _job(data)
+        context = command_context(request)
+        await _check_job_policy(request, platform, tenant, job["kind"])
+        result = await anyio.to_thread.run_sync(
+            lambda: platform.schedules.create_schedule(context, tenant, data.name, job, data.cron, data.at, data.timezone)
+        )
+        location = f"/v1/tenants/{tenant}/schedules/{result.aggregate_id}"
+        body = _accepted(result, "active") | {"location": location}
+        return Response(body, status_code=201, headers={"Location": location})
+
+    @get("/", sync_to_thread=True, opt={"action": "list_schedules"})
+    def list_schedules(
+        self,
+        state: State,
+        tenant_id: FromPath[str],
+        status: Annotated[str | None, QueryParameter(query="status", max_length=16)] = None,
+        limit: Annotated[int, QueryParameter(query="limit", ge=1, le=200)] = 50,
+    ) -> dict[str, Any]:
+        """A tenant's schedules, newest first (deleted ones only with status=deleted), each with its next slot."""
+        now = utc_now()
+        with platform_of(state).read_models.engine.connect() as connection:
+            rows = connection.execute(list_query(_tenant(tenant_id), status, limit)).mappings().all()
+        return {"schedules": [_view(dict(row), now) for row in rows]}
+
+    @get("/{schedule_id:str}", sync_to_thread=True, opt={"action": "read_schedule"})
+    def read_schedule(self, state: State, tenant_id: FromPath[str], schedule_id: FromPath[str]) -> dict[str, Any]:
+        """One schedule, its next slot, and its recent runs (latest slot first) with their outcomes or errors."""
+        found = str(id_in_path(schedule_id, "schedule"))
+        with platform_of(state).read_models.engine.connect() as connection:
+            row = connection.execute(schedule_query(_tenant(tenant_id), found)).mappings().first()
+            if row is None:
+                raise NotFoundError(f"no such schedule: {schedule_id}")
+            runs = connection.execute(runs_query(found, RECENT_RUNS)).mappings().all()
+        return _view(dict(row), utc_now()) | {"runs": [_run_view(dict(r)) for r in runs]}
+
+    @post("/{schedule_id:str}/pause", sync_to_thread=True, status_code=202, opt={"action": "pause_schedule"})
+    def pause_schedule(
+        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], schedule_id: FromPath[str]
+    ) -> dict[str, Any]:
+        """Stop a schedule firing; slots that pass while it is paused are skipped."""
+        found = id_in_path(schedule_id, "schedule")
+        schedules = platform_of(state).schedules
+        return _accepted(schedules.pause_schedule(command_context(request), _tenant(tenant_id), found), "paused")
+
+    @post("/{schedule_id:str}/resume", sync_to_thread=True, status_code=202, opt={"action": "resume_schedule"})
+    def resume_schedule(
+        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], schedule_id: FromPath[str]
+    ) -> dict[str, Any]:
+        """Fire a paused schedule again, from its first slot after now."""
+        found = id_in_path(schedule_id, "schedule")
+        schedules = platform_of(state).schedules
+        return _accepted(schedules.resume_schedule(command_context(request), _tenant(tenant_id), found), "active")
+
+    @delete("/{schedule_id:str}", sync_to_thread=True, status_code=202, opt={"action": "delete_schedule"})
+    def delete_schedule(
+        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], schedule_id: FromPath[str]
+    ) -> dict[str, Any]:
+        """Delete a schedule: it fires no more; its runs stay readable."""
+        found = id_in_path(schedule_id, "schedule")
+        schedules = platform_of(state).schedules
+        return _accepted(schedules.delete_schedule(command_context(request), _tenant(tenant_id), found), "deleted")
