@@ -103,6 +103,7 @@ class Orchestrator:
         self.backoff = backoff
         self.sleep = sleep
         self.state = _State()
+        self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -116,8 +117,26 @@ class Orchestrator:
             if len(batch) < BATCH:
                 return
 
+    def handle(self, stream_id: UUID) -> int:
+        """Does the work one event points at (its run's due steps, or its export), as a work-queue consumer does
+        when several processes share the events: the log is read to its end first, so the state is current."""
+        with self._lock:
+            self._read()
+            done = self._send_dead_letters()
+            if stream_id in self.state.runs:
+                done += self.advance(stream_id)
+            if stream_id in self.state.exports:
+                done += self.export(stream_id)
+                self.state.exports.pop(stream_id, None)
+            self._read()
+            return done + self._send_dead_letters()
+
     def catch_up(self) -> int:
         """Reads the log to its end and does every step that is due; the number of steps and jobs done."""
+        with self._lock:
+            return self._catch_up()
+
+    def _catch_up(self) -> int:
         done = 0
         while True:
             self._read()

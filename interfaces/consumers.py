@@ -1,4 +1,9 @@
-"""`platform consumers`: the faststream app whose NATS consumers keep read models up to date."""
+"""`platform consumers`: the faststream app whose NATS consumers keep read models up to date and run the pipeline.
+
+Start as many processes as the work needs: they bind the same durable consumers, so JetStream shares the
+messages between them. Read models are fed in order, one message in flight per read model across all processes;
+pipeline work (runs and exports) is spread over every process, with no doubled effect (adapters/nats/work.py).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,9 @@ from opentelemetry.trace import TracerProvider
 
 from adapters.nats.consumers import FED_FROM_NATS, ReadModelFeeder, subscribe_read_model
 from adapters.nats.jetstream import ensure_stream
+from adapters.nats.work import PipelineWorker, subscribe_pipeline_work
 from adapters.readmodels import ReadModelStore
-from interfaces.bootstrap import open_field_cipher, open_read_models
+from interfaces.bootstrap import Platform, bootstrap, open_field_cipher
 from interfaces.settings import Settings
 
 
@@ -21,14 +27,21 @@ def build_consumers_app(
     settings: Settings,
     *,
     read_models: ReadModelStore | None = None,
+    platform: Platform | None = None,
     tracer_provider: TracerProvider | None = None,
 ) -> FastStream:
-    """The consumers app: one durable JetStream consumer per read model in FED_FROM_NATS.
+    """The consumers app: one durable JetStream consumer per read model in FED_FROM_NATS, plus the shared
+    pipeline-work consumers when it has a platform.
 
-    Without ``read_models`` it opens the store from the settings and closes it on shutdown.
+    Without ``read_models`` or ``platform`` it bootstraps the platform from the settings (and closes it on
+    shutdown); with ``read_models`` only (tests of the read-model feed), it runs no pipeline work.
     """
-    store = read_models or open_read_models(settings)
-    cipher = open_field_cipher(settings)
+    owned = platform is None and read_models is None
+    if owned:
+        platform = bootstrap(settings)
+    store = platform.read_models if platform is not None else read_models
+    assert store is not None
+    cipher = platform.cipher if platform is not None else open_field_cipher(settings)
     # one log line per message at INFO would drown the rest; faststream logs them at DEBUG here
     broker = NatsBroker(
         settings.nats_url, name="platform-consumers", max_reconnect_attempts=-1, log_level=logging.DEBUG
@@ -37,14 +50,19 @@ def build_consumers_app(
     for name in FED_FROM_NATS:
         feeder = ReadModelFeeder(store, name, tracer, cipher=cipher)
         subscribe_read_model(broker, feeder, settings.nats_stream, settings.nats_subject_prefix)
+    if platform is not None:
+        worker = PipelineWorker(platform.orchestrator, platform.dead_letters, tracer)
+        subscribe_pipeline_work(broker, worker, settings.nats_stream, settings.nats_subject_prefix)
 
     async def ensure_the_stream() -> None:  # the consumers bind to it, so it must exist first
         connection = await broker.connect()
         await ensure_stream(connection.jetstream(), settings.nats_stream, settings.nats_subject_prefix)
 
-    app = FastStream(broker, on_startup=[ensure_the_stream], after_shutdown=[cipher.close])
-    if read_models is None:
-        app.after_shutdown(store.close)
+    app = FastStream(broker, on_startup=[ensure_the_stream])
+    if owned and platform is not None:
+        app.after_shutdown(platform.close)
+    elif platform is None:
+        app.after_shutdown(cipher.close)
     return app
 
 

@@ -1,0 +1,89 @@
+"""Two `platform consumers` processes share the pipeline's work over the real NATS server, and every effect
+happens exactly once: one normalization, one KPI build and one product version per run."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+from uuid import UUID
+
+import httpx
+import pytest
+
+from interfaces.bootstrap import open_field_cipher, open_store
+from interfaces.settings import Settings
+from sample.retail import write_csv
+from tests.e2e.test_cli import admin, env as cli_env, run, start, stop, wait_until_up
+
+pytestmark = pytest.mark.nats
+env = cli_env
+BATCHES = 5
+
+
+@pytest.fixture
+def nats_env(env: dict[str, str], nats_url: str, stream_name: str) -> dict[str, str]:
+    return env | {
+        "PLATFORM_NATS_URL": nats_url,
+        "PLATFORM_NATS_STREAM": stream_name,
+        "PLATFORM_NATS_SUBJECT_PREFIX": stream_name.lower(),
+        "PLATFORM_ORCHESTRATOR": "off",
+        "PLATFORM_LOG_LEVEL": "INFO",
+    }
+
+
+def wait_for(check, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail("timed out")
+        time.sleep(0.3)
+
+
+def test_two_consumer_processes_share_the_work_and_do_each_effect_once(
+    nats_env: dict[str, str], tmp_path: Path
+) -> None:
+    base = f"http://127.0.0.1:{nats_env['PLATFORM_PORT']}"
+    server = start(["serve"], nats_env)
+    processes: list[subprocess.Popen[str]] = [server]
+    try:
+        wait_until_up(base, server)
+        processes += [start(["relay"], nats_env), start(["consumers"], nats_env), start(["consumers"], nats_env)]
+        time.sleep(2)  # both consumer processes bound before the work arrives
+        demo = run(["demo", "--rows", "400"], nats_env)
+        assert demo.returncode == 0, demo.stderr
+        tenant = re.search(r"\(([0-9a-f-]{36})\) onboarded", demo.stdout)
+        assert tenant is not None
+        for seed in range(BATCHES - 1):
+            batch = write_csv(tmp_path / f"batch-{seed}.csv", 200, seed=100 + seed)
+            sent = run(["ingest", str(batch), "--tenant", tenant[1], "--contract", "retail-sales"], nats_env)
+            assert sent.returncode == 0, sent.stderr
+        runs_url = f"{base}/v1/tenants/{tenant[1]}/runs"
+
+        def all_done() -> bool:
+            runs = httpx.get(runs_url, headers=admin(nats_env), timeout=10).json()["runs"]
+            return len(runs) == BATCHES and all(r["status"] == "succeeded" for r in runs)
+
+        wait_for(all_done)
+    finally:
+        for process in reversed(processes):
+            stop(process)
+
+    settings = Settings.from_env(nats_env)
+    cipher = open_field_cipher(settings)
+    store = open_store(settings, cipher)
+    try:
+        events = store.read_all(0, 100_000)
+        runs = [e for e in events if type(e.event).__name__ == "Ingested" and e.event.__module__ == "domain.pipeline"]
+        assert len(runs) == BATCHES
+        for ingested in runs:
+            kinds = [type(r.event).__name__ for r in store.read_stream(UUID(str(ingested.stream_id)))]
+            assert kinds == ["Ingested", "Normalized", "KpisBuilt", "Published"], kinds
+        published = [e.event.version for e in events if type(e.event).__name__ == "VersionPublished"]
+        assert sorted(published) == list(range(1, BATCHES + 1))
+    finally:
+        store.close()
+        cipher.close()
+    logs = [p.stderr.read() if p.stderr else "" for p in processes[2:]]
+    assert all("step(s) done" in log for log in logs), "both consumer processes did some of the work"
