@@ -51,7 +51,7 @@ def build_consumers_app(
         feeder = ReadModelFeeder(store, name, tracer, cipher=cipher)
         subscribe_read_model(broker, feeder, settings.nats_stream, settings.nats_subject_prefix)
     if platform is not None:
-        worker = PipelineWorker(platform.orchestrator, platform.dead_letters, tracer)
+        worker = PipelineWorker(platform.orchestrator, platform.dead_letters, tracer, settings.work_ack_wait)
         subscribe_pipeline_work(broker, worker, settings.nats_stream, settings.nats_subject_prefix)
 
     async def ensure_the_stream() -> None:  # the consumers bind to it, so it must exist first

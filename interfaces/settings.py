@@ -73,6 +73,9 @@ class Settings:
     """PLATFORM_PIPELINE_ATTEMPTS: attempts of a failing pipeline step before it goes to the dead letters."""
     pipeline_backoff: float = 0.5
     """PLATFORM_PIPELINE_BACKOFF: seconds before the first retry of a failed step; doubled for each next one."""
+    work_ack_wait: float = 30.0
+    """PLATFORM_WORK_ACK_WAIT: seconds before pipeline work held by a consumer process that went silent (died) is
+    handed to another one; a working process beats every third of it."""
     export_link_ttl: int = 3600
     """PLATFORM_EXPORT_LINK_TTL: seconds an export's download link stays valid."""
     url: str = ""

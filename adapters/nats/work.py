@@ -37,17 +37,18 @@ WORK_CONTEXTS = ("pipeline", "exports")
 BACKOFF = (1.0, 5.0, 30.0, 120.0)
 """Seconds before each redelivery; the delivery after the last one is the final attempt."""
 MAX_DELIVER = len(BACKOFF) + 1
-ACK_WAIT = 900.0
-"""A step on a big batch may take minutes; JetStream redelivers only after this long without an ack."""
+ACK_WAIT = 30.0
+"""Seconds without an ack or a progress beat before JetStream hands the message to another process (the one
+holding it died); a long step keeps its message by beating every ACK_WAIT / 3 seconds."""
 
 
-def work_config(durable: str, filter_subject: str) -> ConsumerConfig:
+def work_config(durable: str, filter_subject: str, ack_wait: float = ACK_WAIT) -> ConsumerConfig:
     return ConsumerConfig(
         durable_name=durable,
         description="pipeline work shared by every consumer process",
         deliver_policy=DeliverPolicy.ALL,
         ack_policy=JsAckPolicy.EXPLICIT,
-        ack_wait=ACK_WAIT,
+        ack_wait=ack_wait,
         max_deliver=MAX_DELIVER,
         backoff=list(BACKOFF),
         max_ack_pending=64,
@@ -58,10 +59,35 @@ def work_config(durable: str, filter_subject: str) -> ConsumerConfig:
 class PipelineWorker:
     """Handles one work message: the orchestrator does what is due, then the message is acked."""
 
-    def __init__(self, orchestrator: Orchestrator, dead_letters: DeadLetterService, tracer: Tracer) -> None:
+    def __init__(
+        self, orchestrator: Orchestrator, dead_letters: DeadLetterService, tracer: Tracer, ack_wait: float = ACK_WAIT
+    ) -> None:
         self.orchestrator = orchestrator
         self.dead_letters = dead_letters
         self.tracer = tracer
+        self.ack_wait = ack_wait
+
+    async def _work(self, message: Message, stream_id: UUID) -> int:
+        """The orchestrator's work for the message, with a progress beat so JetStream keeps it with us."""
+        done, failure = 0, None
+
+        async def work() -> None:
+            nonlocal done, failure
+            try:
+                done = await anyio.to_thread.run_sync(self.orchestrator.handle, stream_id)
+            except Exception as error:  # handed back to the caller as it is, not wrapped in a group
+                failure = error
+            finally:
+                group.cancel_scope.cancel()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(work)
+            while True:
+                await anyio.sleep(self.ack_wait / 3)
+                await message.in_progress()
+        if failure is not None:
+            raise failure
+        return done
 
     async def handle(self, message: Message, name: str) -> None:
         try:
@@ -75,7 +101,7 @@ class PipelineWorker:
         with self.tracer.start_as_current_span(span_name, context=context, kind=SpanKind.CONSUMER) as span:
             span.set_attribute("messaging.consumer.group.name", name)
             try:
-                done = await anyio.to_thread.run_sync(self.orchestrator.handle, UUID(cloud_event.streamid))
+                done = await self._work(message, UUID(cloud_event.streamid))
             except Exception as error:  # redelivered with backoff; the last delivery becomes a dead letter
                 span.record_exception(error)
                 delivered = message.raw_message.metadata.num_delivered
@@ -115,7 +141,7 @@ def subscribe_pipeline_work(broker: NatsBroker, worker: PipelineWorker, stream: 
             filter_subject,
             stream=JStream(stream, declare=False),
             durable=durable,
-            config=work_config(durable, filter_subject),
+            config=work_config(durable, filter_subject, worker.ack_wait),
             pull_sub=PullSub(batch_size=1, timeout=1.0),
             ack_policy=AckPolicy.MANUAL,
             title=f"pipeline work ({context})",

@@ -15,7 +15,8 @@ import pytest
 from interfaces.bootstrap import open_field_cipher, open_store
 from interfaces.settings import Settings
 from sample.retail import write_csv
-from tests.e2e.test_cli import admin, env as cli_env, run, start, stop, wait_until_up
+from tests.e2e.test_cli import admin, run, start, stop, wait_until_up
+from tests.e2e.test_cli import env as cli_env
 
 pytestmark = pytest.mark.nats
 env = cli_env
@@ -87,3 +88,52 @@ def test_two_consumer_processes_share_the_work_and_do_each_effect_once(
         cipher.close()
     logs = [p.stderr.read() if p.stderr else "" for p in processes[2:]]
     assert all("step(s) done" in log for log in logs), "both consumer processes did some of the work"
+
+
+def test_a_consumer_killed_mid_work_loses_nothing_and_doubles_nothing(nats_env: dict[str, str], tmp_path: Path) -> None:
+    nats_env = nats_env | {"PLATFORM_WORK_ACK_WAIT": "3"}
+    base = f"http://127.0.0.1:{nats_env['PLATFORM_PORT']}"
+    server = start(["serve"], nats_env)
+    processes: list[subprocess.Popen[str]] = [server]
+    try:
+        wait_until_up(base, server)
+        victim = start(["consumers"], nats_env)
+        processes += [start(["relay"], nats_env), victim, start(["consumers"], nats_env)]
+        time.sleep(2)
+        demo = run(["demo", "--rows", "300"], nats_env)
+        assert demo.returncode == 0, demo.stderr
+        tenant = re.search(r"\(([0-9a-f-]{36})\) onboarded", demo.stdout)
+        assert tenant is not None
+        for seed in range(3):
+            batch = write_csv(tmp_path / f"big-{seed}.csv", 20_000, seed=200 + seed)
+            assert (
+                run(["ingest", str(batch), "--tenant", tenant[1], "--contract", "retail-sales"], nats_env).returncode
+                == 0
+            )
+        time.sleep(0.5)
+        victim.kill()  # SIGKILL: no goodbye, messages it held are unacked
+        victim.wait()
+        runs_url = f"{base}/v1/tenants/{tenant[1]}/runs"
+
+        def all_done() -> bool:
+            runs = httpx.get(runs_url, headers=admin(nats_env), timeout=10).json()["runs"]
+            return len(runs) == 4 and all(r["status"] == "succeeded" for r in runs)
+
+        wait_for(all_done)
+    finally:
+        for process in reversed(processes):
+            if process.poll() is None:
+                stop(process)
+    settings = Settings.from_env(nats_env)
+    cipher = open_field_cipher(settings)
+    store = open_store(settings, cipher)
+    try:
+        events = store.read_all(0, 100_000)
+        for ingested in (e for e in events if type(e.event).__name__ == "Ingested" and "pipeline" in e.topic):
+            kinds = [type(r.event).__name__ for r in store.read_stream(UUID(str(ingested.stream_id)))]
+            assert kinds == ["Ingested", "Normalized", "KpisBuilt", "Published"], kinds
+        published = [e.event.version for e in events if type(e.event).__name__ == "VersionPublished"]
+        assert sorted(published) == [1, 2, 3, 4]
+    finally:
+        store.close()
+        cipher.close()
