@@ -7,6 +7,7 @@ by that command id. A job returns references to what it did (ids, versions), nev
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,10 @@ from domain.errors import ConflictError, InvalidValueError, NotFoundError
 
 class TenantNotActiveError(ConflictError):
     """The tenant is suspended or offboarded: its scheduled jobs do not run."""
+
+
+class JobUnavailableError(ConflictError):
+    """This platform has nothing wired to run this kind of job."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,12 @@ class JobRunner(Protocol):
 
 
 def perform(jobs: JobRunner, call: JobCall, job: dict[str, Any]) -> dict[str, Any]:
-    """Runs the job (its stored form, as ``domain.schedules.check_job`` gives it) through the runner."""
+    """Runs the job (its stored form, as ``domain.schedules.check_job`` gives it) through the runner; its outcome
+    as plain JSON values (anything else as text), fit for an event."""
+    return _plain(_dispatch(jobs, call, job))
+
+
+def _dispatch(jobs: JobRunner, call: JobCall, job: dict[str, Any]) -> dict[str, Any]:
     match job["kind"]:
         case "kpi_rebuild":
             return jobs.rebuild_kpis(call, job["contract"])
@@ -59,20 +69,26 @@ def perform(jobs: JobRunner, call: JobCall, job: dict[str, Any]) -> dict[str, An
     raise InvalidValueError(f"unknown job kind {job['kind']!r}")
 
 
+def _plain(outcome: dict[str, Any]) -> dict[str, Any]:
+    plain: dict[str, Any] = json.loads(json.dumps(outcome, default=str))
+    return plain
+
+
 RebuildKpis = Callable[[JobCall, str], dict[str, Any]]
 CheckpointLedger = Callable[[JobCall], dict[str, Any]]
 
 
 class PlatformJobs:
     """The platform's jobs: exports through PipelineService; KPI rebuilds and ledger checkpoints through the
-    callables the composition root gives. Jobs of a tenant that is not active are refused (the run fails)."""
+    callables the composition root gives (a kind it gives none for fails its runs, saying so). Jobs of a tenant
+    that is not active are refused: the run fails with why."""
 
     def __init__(
         self,
         pipeline: PipelineService,
         tenants: TenantService,
-        rebuild_kpis: RebuildKpis,
-        checkpoint_ledger: CheckpointLedger,
+        rebuild_kpis: RebuildKpis | None = None,
+        checkpoint_ledger: CheckpointLedger | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.tenants = tenants
@@ -87,6 +103,8 @@ class PlatformJobs:
 
     def rebuild_kpis(self, call: JobCall, contract: str) -> dict[str, Any]:
         self._require_active(call)
+        if self._rebuild_kpis is None:
+            raise JobUnavailableError("KPI rebuilds are not available on this platform")
         return self._rebuild_kpis(call, contract)
 
     def export(
@@ -100,6 +118,8 @@ class PlatformJobs:
 
     def checkpoint_ledger(self, call: JobCall) -> dict[str, Any]:
         self._require_active(call)
+        if self._checkpoint_ledger is None:
+            raise JobUnavailableError("ledger checkpoints are not available on this platform")
         return self._checkpoint_ledger(call)
 
     def _latest(self, tenant_id: str, product: str) -> int:

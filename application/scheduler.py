@@ -1,15 +1,11 @@
-"""Scheduler: the schedule commands, and the process that fires each schedule's slots and runs their jobs.
+"""Scheduler: the process that fires each schedule's due slots and runs their jobs, following the event log.
 
-Due times are a pure function of a schedule (cron expression or one-off time, creation and resume times) and of
-its last run slot, all read from the log: at ``now`` the slot to fire is the latest one in (since, now]. So a
-scheduler that was down fires a missed recurring job once, for the latest missed slot (the run says how many
-slots it stands for), and a one-off job once, late if need be. Slots passed while a schedule was paused are
-skipped.
-
-Each slot is a JobRun stream named by schedule and slot and created under a command id derived from it, so two
-schedulers (or one replaying the log) create it once. Running it is claimed by its Started event: the run's
-stream version decides a race, and a run whose scheduler vanished is retaken after ``stale_after`` seconds.
-A job's effects are recorded under command ids derived from the run, so a retaken run does nothing twice.
+What is due comes from ``application.schedules`` (the latest slot after the last run slot, so a missed recurring
+job runs once after downtime). Each slot is a JobRun stream named by schedule and slot and created under a
+command id derived from it, so two schedulers (or one replaying the log) create it once. Running it is claimed by
+its Started event: the run's stream version decides a race, and a run whose scheduler vanished is retaken after
+``stale_after`` seconds. A job's effects are recorded under command ids derived from the run, so a retaken run
+does nothing twice. The scheduler keeps no checkpoint: it rebuilds what it knows from the log on every start.
 """
 
 from __future__ import annotations
@@ -24,19 +20,10 @@ from uuid import UUID, uuid4
 
 from opentelemetry import trace
 
-from application.commands import Clock, CommandContext, CommandResult, CommandRunner, replay
-from application.cron import check_cron, count_between, latest_until, next_after
+from application.commands import Clock, CommandContext
 from application.jobs import JobCall, JobRunner, perform
-from domain.errors import ConflictError, NotFoundError
-from domain.schedules import (
-    JobRun,
-    RunClaimedError,
-    Schedule,
-    ScheduleStateError,
-    StaleAttemptError,
-    job_run_id_for,
-    schedule_id_for,
-)
+from application.schedules import Due, SchedulerService, due_slot
+from domain.schedules import JobRun, RunClaimedError, Schedule, ScheduleStateError, StaleAttemptError, job_run_id_for
 from eventstore.envelope import RecordedEvent
 from eventstore.port import EventStore
 
@@ -44,129 +31,6 @@ log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("platform.scheduler")
 ACTOR = "system:scheduler"
 BATCH = 1000
-MISSED_CAP = 1000
-"""Missed slots are counted up to this many (an every-minute job down for a week stands for 1000+)."""
-
-
-@dataclass(frozen=True)
-class Due:
-    """A slot to fire now, and how many earlier slots (passed unrun) it stands for."""
-
-    slot: datetime
-    missed: int
-
-
-def due_slot(cron: str | None, at: datetime | None, since: datetime, now: datetime) -> Due | None:
-    """The slot to fire at ``now``: the latest in (since, now], or None when no slot lies there."""
-    if at is not None:
-        return Due(at, 0) if since < at <= now else None
-    if cron is None:
-        raise ValueError("a schedule has a cron expression or a time to run at")
-    latest = latest_until(cron, now)
-    if latest <= since:
-        return None
-    return Due(latest, count_between(cron, since, latest, MISSED_CAP))
-
-
-def next_due(cron: str | None, at: datetime | None, since: datetime, now: datetime) -> datetime | None:
-    """The slot the scheduler fires next: one already due (in the past when overdue), else the first after now."""
-    due = due_slot(cron, at, since, now)
-    if due is not None:
-        return due.slot
-    if at is not None:
-        return at if at > since else None
-    return next_after(str(cron), now)
-
-
-def _schedule_tenant(schedule: Schedule) -> str:
-    return schedule.tenant_id
-
-
-def _run_tenant(run: JobRun) -> str:
-    return run.tenant_id
-
-
-class SchedulerService:
-    """Commands on schedules (create, pause, resume, delete) and on the runs of their slots."""
-
-    def __init__(self, runner: CommandRunner) -> None:
-        self.runner = runner
-
-    def create_schedule(
-        self,
-        context: CommandContext,
-        tenant_id: str,
-        name: str,
-        job: dict[str, Any],
-        cron: str | None = None,
-        at: datetime | None = None,
-        timezone: str = "UTC",
-    ) -> CommandResult:
-        """Schedules a job on a cron expression or once; 422 for a bad expression, a past time or an unknown job."""
-        expression = check_cron(cron) if cron is not None else None
-        now = self.runner.clock()
-        return self.runner.create(
-            context,
-            "create_schedule",
-            schedule_id_for(tenant_id, context.command_id),
-            make=lambda: Schedule.create(
-                tenant_id, context.command_id, name, job, expression, at, timezone, now, context.actor
-            ),
-            tenant_of=_schedule_tenant,
-            exists=lambda: ConflictError("this schedule was created already"),
-        )
-
-    def pause_schedule(self, context: CommandContext, tenant_id: str, schedule_id: UUID) -> CommandResult:
-        """Stops a schedule firing; slots that pass while paused are skipped."""
-        return self._change(context, "pause_schedule", tenant_id, schedule_id, lambda s: s.pause(context.actor))
-
-    def resume_schedule(self, context: CommandContext, tenant_id: str, schedule_id: UUID) -> CommandResult:
-        """Fires a paused schedule again, from its first slot after now."""
-        now = self.runner.clock()
-        return self._change(context, "resume_schedule", tenant_id, schedule_id, lambda s: s.resume(context.actor, now))
-
-    def delete_schedule(self, context: CommandContext, tenant_id: str, schedule_id: UUID) -> CommandResult:
-        """Ends a schedule for good; its runs stay."""
-        return self._change(context, "delete_schedule", tenant_id, schedule_id, lambda s: s.delete(context.actor))
-
-    def _change(
-        self, context: CommandContext, name: str, tenant_id: str, schedule_id: UUID, change: Callable[[Schedule], None]
-    ) -> CommandResult:
-        def decide(schedule: Schedule) -> None:
-            if schedule.tenant_id != tenant_id:
-                raise NotFoundError(f"no such schedule: {schedule_id}")
-            change(schedule)
-
-        return self.runner.update(context, name, schedule_id, decide, _schedule_tenant)
-
-    def schedule(self, tenant_id: str, schedule_id: UUID) -> Schedule:
-        found: Schedule | None = replay(self.runner.store.read_stream(schedule_id))
-        if not isinstance(found, Schedule) or found.tenant_id != tenant_id:
-            raise NotFoundError(f"no such schedule: {schedule_id}")
-        return found
-
-    # --- the runs of slots, recorded by the scheduler
-
-    def mark_due(
-        self, context: CommandContext, tenant_id: str, schedule_id: UUID, due: Due, job: dict[str, Any]
-    ) -> CommandResult:
-        """Records a slot's run as due; the same slot again (another scheduler, a replay) records nothing.
-
-        ScheduleStateError when the schedule has been paused or deleted since the caller read the log."""
-        schedule = self.schedule(tenant_id, schedule_id)
-        if schedule.status != "active":
-            raise ScheduleStateError(f"schedule {schedule.name!r} is {schedule.status}")
-        return self.runner.create(
-            context,
-            "mark_run_due",
-            job_run_id_for(schedule_id, due.slot),
-            make=lambda: JobRun.due(tenant_id, schedule_id, due.slot, job, due.missed),
-            tenant_of=_run_tenant,
-            exists=lambda: RunClaimedError(f"the run of {due.slot.isoformat()} exists"),
-        )
-
-    def record_run(self, context: CommandContext, run_id: UUID, change: Callable[[JobRun], None]) -> CommandResult:
-        return self.runner.update(context, "job_run_step", run_id, change, _run_tenant)
 
 
 @dataclass
@@ -239,6 +103,7 @@ class Scheduler:
         service: SchedulerService,
         jobs: JobRunner,
         clock: Clock,
+        interval: float = 1.0,
         stale_after: float = 900.0,
         owner: str | None = None,
     ) -> None:
@@ -246,6 +111,7 @@ class Scheduler:
         self.service = service
         self.jobs = jobs
         self.clock = clock
+        self.interval = interval
         self.stale_after = stale_after
         self.owner = owner or f"scheduler-{uuid4()}"
         self.state = _State()
@@ -324,17 +190,18 @@ class Scheduler:
         except StaleAttemptError as error:  # another scheduler retook the run meanwhile; its attempt counts
             log.warning("scheduled run %s: %s", run_id, error)
 
-    def run(self, interval: float = 1.0) -> None:
+    def run(self) -> None:
+        """Ticks every ``interval`` seconds until stopped."""
         while not self._stop.is_set():
             try:
                 self.tick()
             except Exception:  # the loop must outlive a bad moment (a database restart); it picks up again
                 log.exception("scheduler tick failed; trying again")
-            self._stop.wait(interval)
+            self._stop.wait(self.interval)
 
-    def start(self, interval: float = 1.0) -> None:
+    def start(self) -> None:
         self._stop.clear()
-        self._thread = threading.Thread(target=self.run, args=(interval,), name="scheduler", daemon=True)
+        self._thread = threading.Thread(target=self.run, name="scheduler", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

@@ -1,10 +1,10 @@
 """The webhook dispatcher: the process manager that delivers each subscribed event to each endpoint, in order.
 
-It follows the event log. Its state (endpoints, what each still has to receive, what failed) is rebuilt from the
-log on every start, so it keeps no checkpoint: an event is queued for every active endpoint of its tenant that
-subscribed to its CloudEvents type when the log reached it. Each endpoint has one delivery in flight at a time,
-its oldest, so deliveries arrive in log order per endpoint; endpoints proceed side by side, each in a worker
-thread, so a slow one holds up only itself.
+It follows the event log. Its state (``application/webhook_queues.py``) is rebuilt from the log on every start,
+so it keeps no checkpoint. Each endpoint has one delivery in flight at a time, its oldest, so deliveries arrive in
+log order per endpoint; endpoints proceed side by side, each in a worker thread, so a slow one holds up only
+itself. Several dispatchers share the work by ``shard`` (index, count): each serves the endpoints whose id falls
+in its shard, so every endpoint has one dispatcher and its order holds.
 
 Effects are exactly-once in the log and at-least-once on the wire: attempt ``n`` of a delivery is recorded under
 a command id derived from the delivery (itself derived from endpoint and event) and ``n``, so a repeated trigger
@@ -15,23 +15,22 @@ its time.
 
 from __future__ import annotations
 
-import bisect
 import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 from uuid import UUID
 
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from application.commands import CommandContext
+from application.webhook_queues import Due, Queues
 from application.webhooks import DeliveryStart, Message, Sender, WebhookService
 from domain.errors import DomainError
-from domain.tenants import Tenant
-from domain.webhooks import DEFAULT_SCHEDULE, Delivery, DeliveryClosedError, Outcome, WebhookEndpoint, delivery_id_for
+from domain.webhooks import DEFAULT_SCHEDULE, DeliveryClosedError, Outcome
 from eventstore.envelope import RecordedEvent
 from eventstore.port import EventStore
 
@@ -43,151 +42,31 @@ BATCH = 1000
 GONE = "the endpoint answered 410 Gone"
 
 
-@dataclass(frozen=True, order=True)
-class _Item:
-    """An event waiting for an endpoint, ordered by its place in the log."""
+class DeadLetters(Protocol):
+    """Where deliveries that failed their last attempt are reported (the dead letters' service)."""
 
-    position: int
-    event_id: str
-    event_type: str
-
-
-@dataclass
-class _Endpoint:
-    tenant_id: str
-    url: str
-    secret_name: str
-    types: frozenset[str]
-    active: bool = True
-    queue: list[_Item] = field(default_factory=list)
-    failed: dict[UUID, tuple[datetime, _Item]] = field(default_factory=dict)
-    gone: UUID | None = None
-    """A delivery answered 410 while the endpoint is still active: the endpoint is to be disabled."""
+    def record(
+        self,
+        context: CommandContext,
+        tenant_id: str | None,
+        source: str,
+        subject: str,
+        step: str,
+        error: str,
+        attempts: int,
+        cause: tuple[str, str] | None = None,
+    ) -> object: ...
 
 
-@dataclass(frozen=True)
-class _Due:
-    endpoint_id: UUID
-    delivery_id: UUID
-    endpoint: _Endpoint
-    item: _Item
-    attempt: int
-
-
-@dataclass
-class _State:
-    """What the log says: the endpoints, their queues, and each begun delivery's attempts and next time."""
-
-    type_of: Callable[[RecordedEvent], str]
-    position: int = 0
-    endpoints: dict[UUID, _Endpoint] = field(default_factory=dict)
-    by_tenant: dict[str, list[UUID]] = field(default_factory=dict)
-    begun: dict[UUID, tuple[UUID, _Item]] = field(default_factory=dict)
-    attempts: dict[UUID, tuple[int, datetime | None]] = field(default_factory=dict)
-    requeue: dict[UUID, str] = field(default_factory=dict)
-    """Failed deliveries a recovery asked for again, with the recovery's event id."""
-
-    def see(self, recorded: RecordedEvent) -> None:
-        self.position = recorded.position
-        event = recorded.event
-        if isinstance(event, WebhookEndpoint.Event):
-            self._see_endpoint(recorded)
-        elif isinstance(event, Delivery.Event):
-            self._see_delivery(event)
-        elif isinstance(event, Tenant.Offboarded):
-            for endpoint_id in self.by_tenant.pop(str(event.originator_id), []):
-                self.endpoints.pop(endpoint_id, None)
-        elif recorded.tenant_id in self.by_tenant:
-            self._queue(recorded)
-
-    def _queue(self, recorded: RecordedEvent) -> None:
-        event_type = self.type_of(recorded)
-        for endpoint_id in self.by_tenant[str(recorded.tenant_id)]:
-            endpoint = self.endpoints[endpoint_id]
-            if endpoint.active and event_type in endpoint.types:
-                endpoint.queue.append(_Item(recorded.position, recorded.event_id, event_type))
-
-    def _see_endpoint(self, recorded: RecordedEvent) -> None:
-        event, endpoint_id = recorded.event, recorded.event.originator_id
-        if isinstance(event, WebhookEndpoint.Subscribed):
-            types = frozenset(event.event_types)
-            self.endpoints[endpoint_id] = _Endpoint(event.tenant_id, event.url, event.secret_name, types)
-            self.by_tenant.setdefault(event.tenant_id, []).append(endpoint_id)
-            return
-        endpoint = self.endpoints.get(endpoint_id)
-        if endpoint is None:
-            return
-        match event:
-            case WebhookEndpoint.Disabled():
-                endpoint.active, endpoint.gone = False, None
-            case WebhookEndpoint.Enabled():
-                endpoint.active = True
-            case WebhookEndpoint.RecoveryRequested():
-                since = datetime.fromisoformat(event.since)
-                for delivery_id, (failed_at, _) in endpoint.failed.items():
-                    if failed_at >= since:
-                        self.requeue[delivery_id] = recorded.event_id
-
-    def _see_delivery(self, event: Delivery.Event) -> None:
-        delivery_id = event.originator_id
-        if isinstance(event, Delivery.Started):
-            item = _Item(event.position, event.event_id, event.event_type)
-            self.begun[delivery_id] = (UUID(event.endpoint_id), item)
-            return
-        begun = self.begun.get(delivery_id)
-        endpoint = self.endpoints.get(begun[0]) if begun else None
-        if begun is None or endpoint is None:
-            return
-        item = begun[1]
-        match event:
-            case Delivery.Attempted():
-                self.attempts[delivery_id] = (event.attempt, _time(event.next_at))
-            case Delivery.Delivered():
-                _remove(endpoint.queue, item)
-                self.begun.pop(delivery_id, None)
-                self.attempts.pop(delivery_id, None)
-            case Delivery.Failed():
-                _remove(endpoint.queue, item)
-                endpoint.failed[delivery_id] = (datetime.fromisoformat(event.at), item)
-                if event.gone and endpoint.active:
-                    endpoint.gone = delivery_id
-            case Delivery.Requeued():
-                endpoint.failed.pop(delivery_id, None)
-                bisect.insort(endpoint.queue, item)
-                self.requeue.pop(delivery_id, None)
-                self.attempts[delivery_id] = (self.attempts.get(delivery_id, (0, None))[0], None)
-
-    def due(self, now: datetime, busy: set[UUID]) -> list[_Due]:
-        """The oldest waiting delivery of each active endpoint that is not busy, where its time has come."""
-        found = []
-        for endpoint_id, endpoint in self.endpoints.items():
-            if not endpoint.active or endpoint.gone or not endpoint.queue or endpoint_id in busy:
-                continue
-            item = endpoint.queue[0]
-            delivery_id = delivery_id_for(endpoint_id, item.event_id)
-            attempts, next_at = self.attempts.get(delivery_id, (0, None))
-            if next_at is None or next_at <= now:
-                found.append(_Due(endpoint_id, delivery_id, endpoint, item, attempts + 1))
-        return found
-
-    def next_due(self, now: datetime) -> datetime | None:
-        """When the earliest waiting delivery is due (``now`` if one is due already); None when none waits."""
-        times = []
-        for endpoint_id, endpoint in self.endpoints.items():
-            if endpoint.active and not endpoint.gone and endpoint.queue:
-                delivery_id = delivery_id_for(endpoint_id, endpoint.queue[0].event_id)
-                times.append(self.attempts.get(delivery_id, (0, None))[1] or now)
-        return min(times, default=None)
-
-
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def _remove(queue: list[_Item], item: _Item) -> None:
-    index = bisect.bisect_left(queue, item)
-    if index < len(queue) and queue[index] == item:
-        del queue[index]
+def parse_shard(text: str) -> tuple[int, int]:
+    """``INDEX/COUNT`` (``0/1``: every endpoint) as a dispatcher's shard."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ValueError(f"a webhook shard is INDEX/COUNT, like 0/2, not {text!r}") from None
+    if not 0 <= index < count:
+        raise ValueError(f"shard {index} of {count} does not exist; shards are 0 to {count - 1}")
+    return index, count
 
 
 class WebhookDispatcher:
@@ -202,18 +81,22 @@ class WebhookDispatcher:
         type_of: Callable[[RecordedEvent], str],
         clock: Callable[[], datetime],
         schedule: Sequence[float] = DEFAULT_SCHEDULE,
+        dead_letters: DeadLetters | None = None,
+        shard: tuple[int, int] = (0, 1),
         workers: int = 8,
         interval: float = 0.2,
     ) -> None:
+        index, count = parse_shard(f"{shard[0]}/{shard[1]}")
         self.store = store
         self.webhooks = webhooks
         self.sender = sender
         self.payload = payload
         self.clock = clock
         self.schedule = tuple(schedule)
+        self.dead_letters = dead_letters
         self.workers = workers
         self.interval = interval
-        self.state = _State(type_of)
+        self.state = Queues(type_of, lambda endpoint_id: endpoint_id.int % count == index)
         self._pool: ThreadPoolExecutor | None = None
         self._busy: dict[UUID, Future[None]] = {}
         self._stop = threading.Event()
@@ -290,7 +173,8 @@ class WebhookDispatcher:
                 log.error("webhook delivery to %s failed", endpoint_id, exc_info=error)
 
     def _housekeeping(self) -> None:
-        """Disables endpoints that answered 410 and requeues what recoveries asked for, then reads the result."""
+        """Reports dead letters, disables endpoints that answered 410, requeues what recoveries asked for."""
+        self._report_dead_letters()
         done = 0
         for endpoint_id, endpoint in self.state.endpoints.items():
             if endpoint.gone and endpoint.active and endpoint_id not in self._busy:
@@ -307,9 +191,21 @@ class WebhookDispatcher:
         if done:
             self._read()
 
+    def _report_dead_letters(self) -> None:
+        if self.dead_letters is None:
+            self.state.letters.clear()
+            return
+        for delivery_id, letter in list(self.state.letters.items()):
+            context = CommandContext(ACTOR, f"dead-letter|{letter.failed_event_id}", str(delivery_id), str(delivery_id))
+            subject = str(delivery_id)
+            self.dead_letters.record(
+                context, letter.tenant_id, "webhook", subject, "deliver", letter.error, letter.attempts, letter.cause
+            )
+            del self.state.letters[delivery_id]
+
     # --- one attempt (in a worker thread: it reads the store and records, and leaves the state alone)
 
-    def _deliver(self, due: _Due) -> None:
+    def _deliver(self, due: Due) -> None:
         recorded = self._event_at(due.item.position)
         parent = _propagator.extract({"traceparent": recorded.metadata.traceparent or ""})
         attributes: dict[str, str | int] = {"platform.delivery_id": str(due.delivery_id)}
@@ -328,7 +224,7 @@ class WebhookDispatcher:
             except DeliveryClosedError:  # another dispatcher ended it first
                 log.info("delivery %s had already ended", due.delivery_id)
 
-    def _send(self, due: _Due, recorded: RecordedEvent, at: datetime) -> Outcome:
+    def _send(self, due: Due, recorded: RecordedEvent, at: datetime) -> Outcome:
         try:
             secret = self.webhooks.signing_secret(due.endpoint.tenant_id, due.endpoint.secret_name)
         except DomainError as error:

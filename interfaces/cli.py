@@ -243,6 +243,42 @@ def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
+    from interfaces.bootstrap import bootstrap
+
+    platform = bootstrap(settings)
+    stop = _stop_on_signals()
+    print(f"firing scheduled jobs from {settings.event_store} as {platform.scheduler.owner}", file=sys.stderr)
+    platform.scheduler.start()
+    stop.wait()
+    platform.close()
+    return 0
+
+
+def cmd_webhooks(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "dispatch":
+        from interfaces.bootstrap import bootstrap
+
+        platform = bootstrap(settings)
+        stop = _stop_on_signals()
+        print(f"delivering webhooks from {settings.event_store}", file=sys.stderr)
+        platform.webhook_dispatcher.start()
+        stop.wait()
+        platform.close()
+        return 0
+    from interfaces.client import ApiError
+
+    if not (args.endpoint and args.tenant and args.since):
+        raise CliError("webhooks recover needs ENDPOINT_ID, --tenant and --since")
+    path = f"/v1/tenants/{args.tenant}/webhooks/{args.endpoint}/recover"
+    try:
+        accepted = api_client(settings, args).post(path, {"since": args.since})
+    except ApiError as error:
+        raise CliError(str(error)) from None
+    print(f"{args.endpoint}: deliveries failed since {args.since} will be made again (position {accepted['position']})")
+    return 0
+
+
 def cmd_orchestrator(settings: Settings, args: argparse.Namespace) -> int:
     from interfaces.bootstrap import bootstrap
 
@@ -273,8 +309,17 @@ COMMANDS: dict[str, tuple[Callable[[Settings, argparse.Namespace], int], str]] =
         cmd_orchestrator,
         "drive pipeline runs and exports as a process of its own (with PLATFORM_ORCHESTRATOR=off on servers)",
     ),
+    "scheduler": (
+        cmd_scheduler,
+        "fire scheduled jobs as a process of its own (with PLATFORM_SCHEDULER=off on servers; several may run)",
+    ),
     "ingest": (cmd_ingest, "upload a file (CSV, NDJSON, Parquet, Arrow) as a batch to a running platform"),
     "demo": (cmd_demo, "run the whole flow with the sample data against a running platform and print the KPIs"),
+    "webhooks": (
+        cmd_webhooks,
+        "deliver webhooks as a process of its own (dispatch, with PLATFORM_WEBHOOK_DISPATCHER=off on servers), or "
+        "recover an endpoint's failed deliveries",
+    ),
     "dlq": (cmd_dlq, "list, show, retry or discard dead letters (failed work after its last attempt)"),
     "token": (cmd_token, "print a development bearer token for a role (signed with the local key)"),
     "keys": (cmd_keys, "rotate the key-encryption key (re-wrapping every data key) or retire an old one"),
@@ -306,7 +351,12 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("--source", help="list: only from this source (pipeline, webhook, ...)")
             command.add_argument("--status", choices=("open", "retrying", "discarded"), help="list: only these")
             command.add_argument("--reason", help="discard: why")
-        if name in ("ingest", "demo", "dlq"):
+        if name == "webhooks":
+            command.add_argument("action", choices=("dispatch", "recover"))
+            command.add_argument("endpoint", nargs="?", metavar="ENDPOINT_ID", help="recover: the endpoint")
+            command.add_argument("--tenant", metavar="TENANT_ID", help="recover: the endpoint's tenant")
+            command.add_argument("--since", help="recover: failed at or after this time (ISO 8601 with offset)")
+        if name in ("ingest", "demo", "dlq", "webhooks"):
             command.add_argument("--url", help="the platform's API (PLATFORM_URL; default http://HOST:PORT)")
             command.add_argument("--api-key", help="API key to act with (PLATFORM_API_KEY; default the bootstrap key)")
         if name == "ingest":

@@ -73,6 +73,27 @@ class Settings:
     """PLATFORM_PIPELINE_ATTEMPTS: attempts of a failing pipeline step before it goes to the dead letters."""
     pipeline_backoff: float = 0.5
     """PLATFORM_PIPELINE_BACKOFF: seconds before the first retry of a failed step; doubled for each next one."""
+    scheduler: str = "inprocess"
+    """PLATFORM_SCHEDULER: 'inprocess' fires scheduled jobs inside `platform serve`; 'off' leaves them to
+    `platform scheduler` (any number of them: each slot runs once)."""
+    scheduler_interval: float = 1.0
+    """PLATFORM_SCHEDULER_INTERVAL: seconds between the scheduler's looks at the clock and the event log."""
+    scheduler_stale_after: float = 900.0
+    """PLATFORM_SCHEDULER_STALE_AFTER: seconds after which a job run whose scheduler vanished mid-run is run again."""
+    webhook_dispatcher: str = "inprocess"
+    """PLATFORM_WEBHOOK_DISPATCHER: 'inprocess' delivers webhooks inside `platform serve`; 'off' leaves them to
+    `platform webhooks dispatch`."""
+    webhook_retry_schedule: str = "0,5,300,1800,7200,18000,36000,86400"
+    """PLATFORM_WEBHOOK_RETRY_SCHEDULE: seconds to wait before each delivery attempt, comma-separated (by default at
+    once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 24 h; a 429's longer Retry-After wins); after the last, a dead letter."""
+    webhook_timeout: float = 15.0
+    """PLATFORM_WEBHOOK_TIMEOUT: seconds one delivery attempt may take, connecting, sending and reading the answer."""
+    webhook_shard: str = "0/1"
+    """PLATFORM_WEBHOOK_SHARD: INDEX/COUNT, this process's share of the webhook endpoints when COUNT dispatchers run
+    (`platform webhooks dispatch` each with its own INDEX); every endpoint has one dispatcher, so its order holds."""
+    webhook_allowed_networks: str = ""
+    """PLATFORM_WEBHOOK_ALLOWED_NETWORKS: comma-separated CIDR blocks webhooks may go to although they are not public
+    (private, loopback, link-local...), e.g. 127.0.0.0/8 for local tests; empty: public addresses only (SSRF guard)."""
     work_ack_wait: float = 30.0
     """PLATFORM_WORK_ACK_WAIT: seconds before pipeline work held by a consumer process that went silent (died) is
     handed to another one; a working process beats every third of it."""

@@ -10,9 +10,11 @@ from projections import (
     policies,
     products,
     runs,
+    schedules,
     schemas,
     secrets,
     tenant_directory,
+    webhooks,
 )
 from projections.base import Projection
 
@@ -27,5 +29,7 @@ ALL: tuple[Projection, ...] = (
     products.projection,
     exports.projection,
     deadletters.projection,
+    webhooks.projection,
+    schedules.projection,
 )
 """Every read model the platform keeps, in the order they are rebuilt."""

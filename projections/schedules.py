@@ -95,7 +95,10 @@ def _run(recorded: EventView, event: Any) -> list[Change]:
                 "attempts": 0,
             }
             last = {"last_slot": event.slot, "last_run_id": key["run_id"]}
-            return [Upsert(schedule_runs, key, row | stamp), Update(schedules, {"schedule_id": event.schedule_id}, last)]
+            return [
+                Upsert(schedule_runs, key, row | stamp),
+                Update(schedules, {"schedule_id": event.schedule_id}, last),
+            ]
         case JobRun.Started():
             started = {"status": "started", "attempts": event.attempt, "started_by": event.by, "started_at": event.at}
             return [Update(schedule_runs, key, started | stamp)]

@@ -22,10 +22,12 @@ from interfaces.http.policies import PlatformPolicyController, TenantPolicyContr
 from interfaces.http.problems import EXCEPTION_HANDLERS, UnsupportedMediaTypeError
 from interfaces.http.products import CatalogController, ProductController
 from interfaces.http.ratelimit import rate_limit_middleware
+from interfaces.http.schedules import ScheduleController
 from interfaces.http.schemas import SchemaRegistryController
 from interfaces.http.secrets import SecretController
 from interfaces.http.tenants import TenantController
 from interfaces.http.tracing import tracing_middleware
+from interfaces.http.webhooks import WebhookController
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 
@@ -62,9 +64,15 @@ def create_app(platform: Platform) -> Litestar:
             platform.worker.start()
         if platform.settings.orchestrator == "inprocess":
             platform.orchestrator.start()
+        if platform.settings.webhook_dispatcher == "inprocess":
+            platform.webhook_dispatcher.start()
+        if platform.settings.scheduler == "inprocess":
+            platform.scheduler.start()
         try:
             yield
         finally:
+            platform.scheduler.stop()
+            platform.webhook_dispatcher.stop()
             platform.orchestrator.stop()
             platform.worker.stop()
 
@@ -78,6 +86,8 @@ def create_app(platform: Platform) -> Litestar:
             TenantPolicyController,
             PlatformPolicyController,
             PipelineController,
+            WebhookController,
+            ScheduleController,
             ProductController,
             CatalogController,
             ExportController,

@@ -19,7 +19,7 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from application.commands import CommandResult
-from application.scheduler import next_due
+from application.schedules import next_due
 from domain.errors import NotFoundError
 from interfaces.bootstrap import Platform, utc_now
 from interfaces.http.auth import record_denial, resolve_resource
@@ -123,7 +123,9 @@ class ScheduleController(Controller):
         context = command_context(request)
         await _check_job_policy(request, platform, tenant, job["kind"])
         result = await anyio.to_thread.run_sync(
-            lambda: platform.schedules.create_schedule(context, tenant, data.name, job, data.cron, data.at, data.timezone)
+            lambda: platform.schedules.create_schedule(
+                context, tenant, data.name, job, data.cron, data.at, data.timezone
+            )
         )
         location = f"/v1/tenants/{tenant}/schedules/{result.aggregate_id}"
         body = _accepted(result, "active") | {"location": location}

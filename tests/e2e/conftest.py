@@ -22,6 +22,8 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
         "datasets": str(tmp_path / "datasets"),
         "scratch_dir": str(tmp_path / "scratch"),
         "orchestrator": "off",
+        "scheduler": "off",
+        "webhook_dispatcher": "off",
         "pipeline_backoff": 0.01,
     }
     if request.param == "sqlite":

@@ -450,7 +450,8 @@ def test_a_step_that_keeps_failing_is_retried_then_dead_lettered(
         (run["run_id"], "normalize", 3, "open")
     ]
     letter = letters[0]
-    assert letter["source"] == "pipeline" and "IntegrityError" in letter["error"]
+    assert letter["source"] == "pipeline"
+    assert "IntegrityError" in letter["error"]
     assert letter["cause_type"] == "PipelineRun.Ingested"
     assert api.get("/v1/dead-letters", headers=people["analyst"]).status_code == 403
     # Failed attempts and the dead letter are events of the run; nothing was built from the altered bytes.

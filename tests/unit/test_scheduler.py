@@ -4,6 +4,7 @@ downtime, one-off jobs, pausing, failures, two schedulers racing and a replay of
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +15,8 @@ import pytest
 from application.commands import CommandContext, CommandRunner
 from application.cron import check_cron, count_between, latest_until, next_after
 from application.jobs import JobCall
-from application.scheduler import Due, Scheduler, SchedulerService, due_slot, next_due
+from application.scheduler import Scheduler
+from application.schedules import Due, SchedulerService, due_slot, next_due
 from domain.errors import InvalidValueError, NotFoundError
 from domain.schedules import JobRun, job_run_id_for
 from eventstore.adapters import open_event_store
@@ -138,7 +140,7 @@ def test_slots_are_found_after_and_up_to_a_time_in_utc() -> None:
     assert count_between("0 * * * *", at(5), at(9), cap=100) == 3
     assert count_between("* * * * *", at(0), at(23), cap=10) == 10
     with pytest.raises(InvalidValueError):
-        next_after("0 * * * *", datetime(2026, 3, 4))  # noqa: DTZ001 - a naive time is the point
+        next_after("0 * * * *", datetime(2026, 3, 4))  # a naive time is the point
 
 
 @pytest.mark.parametrize(
@@ -427,3 +429,36 @@ def test_another_tenants_schedule_cannot_be_seen_or_changed(service: SchedulerSe
     with pytest.raises(NotFoundError):
         service.delete_schedule(context(), TENANT, uuid4())
     assert service.schedule(TENANT, schedule_id).status == "active"
+
+
+class Flaky:
+    """The real store, except that the first log read fails, as a database restarting would."""
+
+    def __init__(self, inner: EventStore) -> None:
+        self.inner = inner
+        self.failures = 1
+
+    def read_all(self, after: int, limit: int, until: int | None = None) -> list[Any]:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("the database is restarting")
+        return self.inner.read_all(after, limit, until)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_the_loop_ticks_in_its_thread_outlives_a_failed_tick_and_stops(
+    store: EventStore, service: SchedulerService, jobs: Jobs, clock: Clock
+) -> None:
+    create(service, cron="0 * * * *")
+    clock.now = at(6, 0, 1)
+    looping = scheduler(Flaky(store), service, jobs, clock, interval=0.01)  # type: ignore[arg-type]
+    looping.start()
+    deadline = time.monotonic() + 5
+    while not jobs.calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    looping.stop()
+    assert looping._thread is not None
+    assert not looping._thread.is_alive()
+    assert jobs.slots() == [at(6)]

@@ -181,7 +181,7 @@ def test_a_slot_names_its_run_whatever_the_offset_it_is_given_in() -> None:
     assert job_run_id_for(schedule_id, SLOT) != job_run_id_for(schedule_id, SLOT + timedelta(minutes=1))
     assert job_run_id_for(schedule_id, SLOT) != job_run_id_for(uuid4(), SLOT)
     with pytest.raises(InvalidValueError):
-        slot_key(datetime(2026, 3, 5, 2, 0))  # noqa: DTZ001 - a naive time is the point
+        slot_key(datetime(2026, 3, 5, 2, 0))  # a naive time is the point
 
 
 def test_a_due_run_is_started_then_succeeds_with_its_outcome() -> None:
