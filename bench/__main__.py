@@ -21,7 +21,14 @@ from typing import Any
 
 from bench.harness import MIN_ROUNDS, REGISTRY, Config, Figure, Result, measure, profile, select
 
-MODULES = ("bench.eventstore", "bench.http", "bench.pipeline_kpis", "bench.pipeline_rows", "bench.pipeline_memory")
+MODULES = (
+    "bench.eventstore",
+    "bench.http",
+    "bench.pipeline_ingest",
+    "bench.pipeline_kpis",
+    "bench.pipeline_rows",
+    "bench.pipeline_memory",
+)
 """Modules whose figures are registered on import."""
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"

@@ -1,16 +1,18 @@
 """Normalization of one landed batch to golden data points (GDP): contract types, rejects quarantined with their
 reasons, the latest row per primary key, and the library quality rules measured and judged.
 
-Everything stays columnar: each record batch is cast column by column, its rejected rows go to the quarantine file
-with one reason line each, and its accepted rows stream into a Parquet file while only their key columns (and a
-running row index) stay in memory. At the end the last index per key says which rows win; when some lost, the
-file is rewritten row group by row group without them. The same input gives byte-identical files.
+Everything stays columnar. Each record batch (read ahead by a thread) is cast column by column; its rejected rows
+go to the quarantine file with one reason line each, and its accepted rows to the GDP file, written by a
+background thread. A batch of up to 128 MiB is held in memory to the end; a larger one is streamed to disk. At
+the end the key columns are grouped (in hash partitions when they would not fit in memory) to find the rows that
+lost to a later row with the same key; when there are some, the rows are written again without them (from
+memory, or from the file row group by row group). The same input gives byte-identical files.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from adapters.compute import casting
+from adapters.compute import casting, grouping
 from adapters.compute.casting import Cast, arrow_schema, arrow_type, cast_column, positions, to_text, type_name
-from adapters.compute.grouping import Groups
+from adapters.compute.grouping import Pieces
 from adapters.compute.quality import Meter, RuleResult, failures
 from adapters.compute.streams import ParquetSink, parquet_writer, read_ahead
 from domain.contracts.model import FieldSpec, ObjectSpec, QualityRule
@@ -30,7 +32,6 @@ __all__ = ["Normalized", "RuleResult", "arrow_schema", "column_problems", "norma
 GDP_FILE, PARTIAL_FILE, QUARANTINE_FILE = "gdp.parquet", "gdp.partial.parquet", "quarantine.parquet"
 ROW_GROUP = 1_000_000
 COMPRESSION = "zstd"
-INDEX = "_idx"
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,10 @@ def normalize(
     try:
         for batch in read_ahead(batches):
             run.take(batch)
+        return run.finish()
     except BaseException:
         run.abandon()
         raise
-    return run.finish()
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,6 @@ class _Run:
         self.keys = [k for k in obj["primary_key"] if k in self.by_name]
         self.meter = Meter(rules, obj)
         self.gdp = ParquetSink(workdir / PARTIAL_FILE, self.schema, ROW_GROUP, COMPRESSION)
-        self.latest = Groups(self.keys, latest=INDEX)
         self.quarantine: ParquetSink | None = None
         self.inputs: list[str] | None = None
         self.rows_in = self.rejected = self.accepted = 0
@@ -115,7 +115,8 @@ class _Run:
             self._quarantine(batch, sources, casts, problems, rejected)
             accepted = accepted.filter(pc.invert(rejected))
         self.rows_in += batch.num_rows
-        self._accept(accepted)
+        self.accepted += accepted.num_rows
+        self.gdp.write(accepted)
 
     def finish(self) -> Normalized:
         """Closes the files, keeps the latest row per key and judges the quality rules."""
@@ -139,24 +140,28 @@ class _Run:
     def _deduplicate(self, final: Path) -> int:
         """Writes the GDP file with only the latest row of each key; returns how many rows lost to a later one.
 
-        The last rows are written while the keys are grouped, betting on no duplicates. When there are some and
-        every row was still in memory, the winners are written from there; otherwise the file is rewritten."""
+        When every accepted row is still in memory, it is written (betting on no duplicates) while the keys are
+        grouped, and written again from memory without the losers if there are some. Otherwise the file is
+        finished, its key columns read back, and it is rewritten without the losers if there are some."""
         in_memory = not self.gdp.submitted
         last = self.gdp.drain()
-        latest = self.latest.latest_values() if self.keys else None
-        duplicates = 0 if latest is None else self.accepted - len(latest)
-        if latest is None or not duplicates:
+        if not in_memory:
+            self.gdp.close()
+        pieces = _table_pieces(last) if in_memory else _file_pieces(self.gdp.path)
+        self.meter.measure_duplicates(pieces, self.accepted, self.workdir)
+        lost = grouping.losers(pieces, self.keys, self.accepted, self.workdir) if self.keys else None
+        if lost is None or not len(lost):
             self.gdp.close()
             self.gdp.path.replace(final)
-        elif in_memory:
+            return 0
+        if in_memory:
             with parquet_writer(final, self.schema, COMPRESSION) as writer:
-                writer.write_table(last.take(_ascending(latest)), row_group_size=ROW_GROUP)
+                writer.write_table(last.filter(_kept(lost, 0, last.num_rows)), row_group_size=ROW_GROUP)
             self.gdp.abandon()
         else:
-            self.gdp.close()
-            _keep_latest(self.gdp.path, final, _ascending(latest), self.schema)
+            _drop_rows(self.gdp.path, final, lost, self.schema)
             self.gdp.path.unlink()
-        return duplicates
+        return len(lost)
 
     def abandon(self) -> None:
         """Closes and removes the partial files after a failure."""
@@ -206,14 +211,6 @@ class _Run:
         self.quarantine.write(pa.Table.from_arrays([*values, rows, reason], schema=schema))
         self.rejected += len(where)
 
-    def _accept(self, accepted: pa.Table) -> None:
-        if self.keys:
-            index = positions(accepted.num_rows, self.accepted)
-            self.latest.add(accepted.select(self.keys).append_column(INDEX, index))
-        self.meter.observe_accepted(accepted)
-        self.gdp.write(accepted)
-        self.accepted += accepted.num_rows
-
 
 def _reasons(problem: _Problem, where: pa.Array, sources: dict[str, pa.Array], casts: dict[str, Cast]) -> pa.Array:
     """The problem's reason on each rejected row of the batch (null on the rows it is not about)."""
@@ -242,20 +239,32 @@ def _any(masks: list[pa.Array]) -> pa.Array | None:
     return found
 
 
-def _ascending(values: pa.ChunkedArray) -> pa.Array:
-    flat = values.combine_chunks()
-    return flat.take(pc.array_sort_indices(flat))
+def _table_pieces(table: pa.Table) -> Pieces:
+    return lambda names: iter([table.select(names)])
 
 
-def _keep_latest(source: Path, target: Path, winners: pa.Array, schema: pa.Schema) -> None:
-    """Copies the rows at the winning positions (ascending), row group by row group."""
+def _file_pieces(path: Path) -> Pieces:
+    def pieces(names: list[str]) -> Iterator[pa.Table]:
+        reader = pq.ParquetFile(path)
+        return (reader.read_row_group(group, columns=names) for group in range(reader.num_row_groups))
+
+    return pieces
+
+
+def _kept(lost: pa.Array, start: int, count: int) -> pa.Array:
+    """True for the rows ``start`` to ``start + count`` that are not among the (ascending) lost positions."""
+    inside = lost.filter(pc.and_(pc.greater_equal(lost, start), pc.less(lost, start + count)))
+    return pc.invert(pc.is_in(positions(count, start), value_set=inside))
+
+
+def _drop_rows(source: Path, target: Path, lost: pa.Array, schema: pa.Schema) -> None:
+    """Copies a Parquet file without the rows at the lost positions, row group by row group."""
     reader = pq.ParquetFile(source)
     start = 0
     with parquet_writer(target, schema, COMPRESSION) as writer:
         for group in range(reader.num_row_groups):
             table = reader.read_row_group(group)
-            end = start + table.num_rows
-            inside = winners.filter(pc.and_(pc.greater_equal(winners, start), pc.less(winners, end)))
-            if len(inside):
-                writer.write_table(table.take(pc.subtract(inside, start)), row_group_size=ROW_GROUP)
-            start = end
+            kept = table.filter(_kept(lost, start, table.num_rows))
+            if kept.num_rows:
+                writer.write_table(kept, row_group_size=ROW_GROUP)
+            start += table.num_rows

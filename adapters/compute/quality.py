@@ -11,13 +11,14 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from adapters.compute.casting import Cast, columns, to_text, value_set
-from adapters.compute.grouping import Groups
+from adapters.compute.grouping import Pieces, distinct
 from domain.contracts.model import FieldSpec, ObjectSpec, QualityRule
 from domain.contracts.quality import LIBRARY_METRICS
 
@@ -158,7 +159,7 @@ class Meter:
         self.fields = {f["name"]: f for f in columns(obj)}
         self.counts = [0] * len(self.rules)
         self.checks = {n: ValidValues(r, self.fields[str(r["field"])]) for n, r in self._numbered("invalidValues")}
-        self.groups = {n: Groups(_properties(r)) for n, r in self._numbered("duplicateValues")}
+        self.distinct = {n: _properties(r) for n, r in self._numbered("duplicateValues")}
         self.missing = {n: _missing_values(r) for n, r in self._numbered("missingValues")}
 
     @property
@@ -182,10 +183,11 @@ class Meter:
                     self.counts[n] += _true(_either(cast.bad, invalid.get(n)))
         return [(str(self.rules[n]["field"]), mask) for n, mask in invalid.items() if mask is not None]
 
-    def observe_accepted(self, accepted: pa.Table) -> None:
-        """Keeps the accepted rows' values that duplicateValues rules count."""
-        for groups in self.groups.values():
-            groups.add(accepted)
+    def measure_duplicates(self, pieces: Pieces, rows: int, scratch: Path) -> None:
+        """Counts, for duplicateValues rules, the accepted rows (before de-duplication) minus distinct values."""
+        for n, names in self.distinct.items():
+            present, groups = distinct(pieces, names, rows, scratch)
+            self.counts[n] = present - groups
 
     def results(self, rows_in: int) -> list[RuleResult]:
         """Every evaluated rule, measured and judged, in the order the contract lists them."""
@@ -196,12 +198,7 @@ class Meter:
 
     def _result(self, n: int, rows_in: int) -> RuleResult:
         rule, metric = self.rules[n], str(self.rules[n]["metric"])
-        if metric == "rowCount":
-            count = rows_in
-        elif metric == "duplicateValues":
-            count = self.groups[n].rows - self.groups[n].count()
-        else:
-            count = self.counts[n]
+        count = rows_in if metric == "rowCount" else self.counts[n]
         percent = rule["unit"] in PERCENT_UNITS
         measured = (100.0 * count / rows_in if rows_in else 0.0) if percent else float(count)
         operator = str(rule["operator"])

@@ -77,7 +77,9 @@ class ParquetSink:
     ) -> None:
         self.path, self.schema, self.row_group, self.compression = path, schema, row_group, compression
         self.max_bytes = max_bytes
-        """Buffered bytes that make a row group even when it is short of ``row_group`` rows."""
+        """Bytes kept in memory before the first row group is written (a batch this small is held to the end,
+        so its rows can still be dropped without rewriting the file); after that a quarter of it, since a full
+        buffer and the one being written are in memory at once."""
         self.rows = 0
         """Rows handed to the sink so far."""
         self._writer: pq.ParquetWriter | None = None
@@ -91,12 +93,11 @@ class ParquetSink:
         self._buffer.append(table)
         self._buffered = (self._buffered[0] + table.num_rows, self._buffered[1] + table.nbytes)
         self.rows += table.num_rows
-        if self._buffered[0] <= self.row_group and self._buffered[1] < self.max_bytes:
+        limit = self.max_bytes if not self.submitted else self.max_bytes // 4
+        if self._buffered[0] <= self.row_group and self._buffered[1] < limit:
             return  # a full row group waits for one more row: a file of one row group stays in memory to the end
         whole = pa.concat_tables(self._buffer)
-        cut = (
-            whole.num_rows if self._buffered[1] >= self.max_bytes else whole.num_rows // self.row_group * self.row_group
-        )
+        cut = whole.num_rows if self._buffered[1] >= limit else whole.num_rows // self.row_group * self.row_group
         rest = whole.slice(cut)
         self._buffer = [rest] if rest.num_rows else []
         self._buffered = (rest.num_rows, rest.nbytes if rest.num_rows else 0)

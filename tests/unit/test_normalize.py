@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from adapters.compute import grouping, streams
 from adapters.compute import normalize as normalize_module
-from adapters.compute import streams
 from adapters.compute.normalize import Normalized, arrow_schema, column_problems, normalize
 from adapters.contracts import read_odcs
 from domain.contracts import read_contract
@@ -344,6 +344,76 @@ def test_rows_already_written_are_rewritten_without_the_losers(tmp_path: Path, m
     assert sorted(p.name for p in result.gdp_path.parent.iterdir()) == ["gdp.parquet"]
 
 
+def sales(batches: int, size: int) -> list[pa.RecordBatch]:
+    """Sales rows whose (store, day, till) key repeats across batches: every third key is sent again later."""
+    made = []
+    for b in range(batches):
+        keys = [(n * 7 + b * 3) % (size * 2) for n in range(size)]
+        made.append(
+            text(
+                store=[f"store-{k % 5}-{'x' * (k % 13)}" for k in keys],
+                day=[f"2024-01-{1 + k % 28:02d}" for k in keys],
+                till=[str(k // 140) for k in keys],
+                amount=[f"{b}.{n}" for n in range(size)],
+            )
+        )
+    return made
+
+
+def expected_latest(batches: list[pa.RecordBatch]) -> dict[tuple[str, str, str], str]:
+    latest: dict[tuple[str, str, str], str] = {}
+    for batch in batches:
+        for row in batch.to_pylist():
+            latest.pop((row["store"], row["day"], row["till"]), None)
+            latest[(row["store"], row["day"], row["till"])] = row["amount"]
+    return latest
+
+
+@pytest.mark.parametrize(("budget", "row_group"), [(128 << 20, 1_000_000), (2_000, 1_000_000), (2_000, 50)])
+def test_keys_grouped_in_partitions_give_the_same_latest_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: int, row_group: int
+) -> None:
+    monkeypatch.setattr(grouping, "BUDGET", budget)
+    monkeypatch.setattr(normalize_module, "ROW_GROUP", row_group)
+    obj = spec(field("store"), field("day", "date"), field("till", "integer"), field("amount", "number"))
+    obj["primary_key"] = ["store", "day", "till"]
+    batches = sales(3, 120)
+
+    result = run(tmp_path, obj, *batches)
+
+    latest = expected_latest(batches)
+    found = {(r["store"], r["day"].isoformat(), str(r["till"])): f"{r['amount']}" for r in rows(result)}
+    assert found == {key: str(float(amount)) for key, amount in latest.items()}
+    assert (result.rows_out, result.duplicates) == (len(latest), 360 - len(latest))
+    assert [p.name for p in result.gdp_path.parent.iterdir()] == ["gdp.parquet"]
+
+
+@pytest.mark.parametrize("budget", [128 << 20, 500])
+def test_losers_and_distinct_values_over_keys_of_every_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: int
+) -> None:
+    monkeypatch.setattr(grouping, "BUDGET", budget)
+    values = {
+        "s": pa.array(["a", "b", "a", "é" * 40, "é" * 40, "a", None]),
+        "i": pa.array([1, 2, 1, 3, 3, 1, 4], pa.int32()),
+        "d": pa.array([dt.date(2024, 1, 1)] * 7),
+        "b": pa.array([True, False, True, True, True, True, False]),
+        "f": pa.array([0.5, 0.5, 0.5, 1.5, 1.5, 0.5, 2.5]),
+        "t": pa.array([dt.datetime(2024, 1, 1, tzinfo=UTC)] * 7, pa.timestamp("us", tz="UTC")),
+    }
+    table = pa.table(values)
+
+    def pieces(names: list[str]) -> Iterator[pa.Table]:
+        return iter([table.slice(0, 3).select(names), table.slice(3).select(names)])
+
+    lost = grouping.losers(pieces, list(values), table.num_rows, tmp_path)
+    present, distinct = grouping.distinct(pieces, ["s", "i"], table.num_rows, tmp_path)
+
+    assert lost.to_pylist() == [0, 2, 3]
+    assert (present, distinct) == (6, 3)
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- the files
 
 
@@ -421,6 +491,41 @@ def test_read_ahead_keeps_order_and_stops_its_thread_when_the_consumer_leaves() 
 
     assert len(pulled) < 10
     assert list(streams.read_ahead(iter(range(5)))) == [0, 1, 2, 3, 4]
+
+
+def row_groups(path: Path) -> list[int]:
+    metadata = pq.ParquetFile(path).metadata
+    return [metadata.row_group(n).num_rows for n in range(metadata.num_row_groups)]
+
+
+def test_the_sink_holds_a_small_file_in_memory_then_streams_smaller_pieces(tmp_path: Path) -> None:
+    thousand = pa.table({"v": pa.array(range(1000), pa.int64())})  # 8,000 bytes
+    sink = streams.ParquetSink(tmp_path / "a.parquet", thousand.schema, 1_000_000, "zstd", max_bytes=20_000)
+
+    sink.write(thousand)
+    sink.write(thousand)
+    held = sink.submitted
+    sink.write(thousand)  # 24,000 bytes: past max_bytes
+    first = sink.submitted
+    sink.write(thousand)  # 8,000 bytes: past a quarter of it, now that rows are on their way
+    sink.close()
+
+    assert (held, first, sink.submitted) == (0, 3000, 4000)
+    assert row_groups(sink.path) == [3000, 1000]
+
+
+def test_the_sink_cuts_full_row_groups_and_keeps_the_rest(tmp_path: Path) -> None:
+    thousand = pa.table({"v": pa.array(range(1000), pa.int64())})
+    sink = streams.ParquetSink(tmp_path / "b.parquet", thousand.schema, 1500, "zstd")
+
+    sink.write(thousand)
+    sink.write(thousand)
+    submitted = sink.submitted
+    sink.close()
+
+    assert submitted == 1500
+    assert row_groups(sink.path) == [1500, 500]
+    assert pq.read_table(sink.path).column("v").to_pylist() == list(range(1000)) * 2
 
 
 # --- columns check before landing
