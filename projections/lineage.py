@@ -133,14 +133,16 @@ def _run(c: _Changes, event: PipelineRun.Event) -> None:
         case PipelineRun.DeadLettered():
             c.update(ln.step_node(run_id, event.step), status="dead-lettered", error=event.error, finished_at=c.at)
             c.update(ln.run_node(run_id), status="dead-lettered", error=event.error, finished_at=c.at)
+        case PipelineRun.Revived():
+            c.update(ln.step_node(run_id, event.step), status="retrying", attempts=0)
+            c.update(ln.run_node(run_id), status="running", error=None, finished_at=None)
         case PipelineRun.Normalized():
             outputs = [event.gdp, *([event.quarantine] if event.quarantine else [])]
             c.step(run_id, "normalize", event.inputs, outputs, **_finished(event, "succeeded"))
         case PipelineRun.Rejected():
             outputs = [event.quarantine] if event.quarantine else []
-            c.step(run_id, event.step, event.inputs, outputs, **_finished(event, "rejected"))
             reasons = "; ".join(event.reasons)
-            c.update(ln.step_node(run_id, event.step), error=reasons)
+            c.step(run_id, event.step, event.inputs, outputs, **_finished(event, "rejected") | {"error": reasons})
             c.update(ln.run_node(run_id), status="rejected", error=reasons, finished_at=event.finished_at)
         case PipelineRun.KpisBuilt():
             c.step(run_id, "build_kpis", event.inputs, [event.kpis], **_finished(event, "succeeded"))
@@ -160,6 +162,7 @@ def _product(c: _Changes, event: DataProduct.Event) -> None:
             publish = c.step(event.run_id, "publish", [], [])
             for dataset in event.datasets:
                 served = c.dataset(dataset["served"], dataset["columns"])
+                c.edge(publish, served, ln.OUTPUT, dataset["served"]["sha256"])
                 c.edge(served, node_id, ln.PUBLISHED_AS, dataset["served"]["sha256"], dataset["name"])
                 source = c.dataset(dataset["source"], None if dataset["masked"] else dataset["columns"])
                 if ln.stage_of(dataset["source"]["key"]) != "kpi":  # the KPI file is the step's input, not its output

@@ -67,9 +67,14 @@ def trace_facts(walk: Walk) -> tuple[tuple[ln.RawBatch, ...], tuple[str, ...], t
     return tuple(raw), tuple(gaps), tuple(waiting)
 
 
-def product_version_facts(graph: LineageGraph, row: dict[str, Any]) -> ln.Facts:
+def trace_walk(graph: LineageGraph, node_id: str) -> Walk:
+    """Everything upstream of a node along the data flow, back to the raw batches."""
+    return graph.walk([node_id], upstream=True, depth=MAX_DEPTH, relations=ln.DATA_FLOW)
+
+
+def product_version_facts(graph: LineageGraph, row: dict[str, Any], walk: Walk | None = None) -> ln.Facts:
     facts = row["facts"]
-    walk = graph.walk([row["node_id"]], upstream=True, depth=MAX_DEPTH, relations=ln.DATA_FLOW)
+    walk = walk or trace_walk(graph, row["node_id"])
     raw, gaps, waiting = trace_facts(walk)
     contract = contract_facts(graph, facts["contract"], facts["contract_version"])
     return ln.Facts(row["node_id"], ln.PRODUCT_VERSION, row["name"], contract, raw, gaps, waiting)

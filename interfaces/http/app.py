@@ -17,6 +17,7 @@ from interfaces.http.contracts import ContractController
 from interfaces.http.deadletters import DeadLetterController
 from interfaces.http.exports import ExportController
 from interfaces.http.gateway import cors_config, gateway_middleware, security_headers_hook
+from interfaces.http.lineage import LineageController
 from interfaces.http.pipeline import PipelineController
 from interfaces.http.policies import PlatformPolicyController, TenantPolicyController
 from interfaces.http.problems import EXCEPTION_HANDLERS, UnsupportedMediaTypeError
@@ -91,6 +92,7 @@ def create_app(platform: Platform) -> Litestar:
             ProductController,
             CatalogController,
             ExportController,
+            LineageController,
             DeadLetterController,
             health,
         ],
