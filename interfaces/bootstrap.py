@@ -23,8 +23,8 @@ from adapters.keys.local import local_secret
 from adapters.nats.cloudevents import event_type
 from adapters.projection_worker import ProjectionWorker
 from adapters.readmodels import ReadModelStore
+from adapters.telemetry import MeteredCommandRunner, Telemetry
 from application.access import AccessService
-from application.commands import CommandRunner
 from application.contracts import ContractService
 from application.deadletters import DeadLetterService
 from application.jobs import PlatformJobs
@@ -77,6 +77,7 @@ class Platform:
     schedules: SchedulerService
     scheduler: Scheduler
     link_secret: bytes
+    telemetry: Telemetry
 
     def close(self) -> None:
         self.scheduler.stop()
@@ -112,7 +113,16 @@ def bootstrap(settings: Settings | None = None) -> Platform:
     cipher = open_field_cipher(settings)
     store = open_store(settings, cipher)
     read_models = open_read_models(settings)
-    runner = CommandRunner(store, utc_now)
+    telemetry = Telemetry(
+        store,
+        read_models,
+        utc_now,
+        nats_url=settings.nats_url,
+        nats_stream=settings.nats_stream,
+        scrape_token=settings.metrics_token,
+        ready_max_lag=settings.ready_max_lag,
+    )
+    runner = MeteredCommandRunner(store, utc_now, telemetry.metrics)
     policies = PolicyEngine(source=ActivePolicies(read_models.engine))
     schemas = SchemaRegistryService(runner)
     contracts = ContractService(runner, schemas)
@@ -187,6 +197,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         schedules=schedules,
         scheduler=scheduler,
         link_secret=local_secret(keys_dir, "links.key"),
+        telemetry=telemetry,
     )
 
 

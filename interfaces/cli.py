@@ -63,8 +63,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"serving on {scheme}://{settings.host}:{settings.port} (event store: {settings.event_store})", file=sys.stderr
     )
+    from adapters.telemetry import configure_tracing
+
+    configure_tracing("platform-serve")  # real span ids: traceparent on events, trace_id in JSON logs
+    app = create_app(platform)
     try:
-        uvicorn.run(create_app(platform), host=settings.host, port=settings.port, log_level="warning", **tls)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", log_config=None, **tls)
     finally:
         platform.close()
     return 0
@@ -105,8 +109,10 @@ def cmd_projections(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_consumers(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.telemetry import configure_tracing
     from interfaces.consumers import run_consumers
 
+    configure_tracing("platform-consumers")
     run_consumers(settings)
     return 0
 
@@ -390,7 +396,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "no_projections", False):
             overrides["projections"] = "off"
         settings = Settings.from_env(**overrides)
-        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        from adapters.telemetry import configure_logging
+
+        configure_logging(settings.log_level, json=settings.log_format == "json")
         handler, _ = COMMANDS[args.command]
         return handler(settings, args)
     except (CliError, SettingsError, ValueError, OSError, DomainError) as error:

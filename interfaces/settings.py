@@ -42,6 +42,14 @@ class Settings:
     """PLATFORM_POLL_INTERVAL: seconds between polls of an event store without push (SQLite)."""
     log_level: str = "INFO"
     """PLATFORM_LOG_LEVEL: logging level."""
+    log_format: str = "text"
+    """PLATFORM_LOG_FORMAT: 'text' (one plain line per record) or 'json' (one JSON object per line, with the
+    trace_id and span_id of the current span)."""
+    metrics_token: str = ""
+    """PLATFORM_METRICS_TOKEN: a bearer token that may read /metrics without being a principal (for Prometheus);
+    empty: only credentials Cedar permits read_metrics (platform admins) may."""
+    ready_max_lag: int = 1000
+    """PLATFORM_READY_MAX_LAG: /ready answers 503 while a read model is more than this many events behind the log."""
     auth: str = "on"
     """PLATFORM_AUTH: 'on' (every route but /health, /schema needs an identity and a permit) or 'off' (benchmarks)."""
     keys_dir: str = "var/keys"

@@ -6,7 +6,7 @@ letters, burn rates) come from the collectors in ``collectors.py``, registered i
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 """Seconds; 0.25 and 0.5 are SLO thresholds (commands, queries), so the histogram answers them exactly."""
@@ -46,6 +46,11 @@ class Metrics:
             "Seconds a command takes to load, decide and append, by name",
             ["command"],
             buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.observer_up = Gauge(
+            "platform_log_observer_up",
+            "1 when the last scrape could read the event log's new events (events, pipeline, webhook metrics)",
             registry=r,
         )
         self.events_appended = Counter(
@@ -93,7 +98,19 @@ class Metrics:
         )
         self.webhook_deliveries = Counter(
             "platform_webhook_deliveries",
-            "Webhook deliveries that ended, by outcome: delivered, or failed once the retry window is spent",
+            "Webhook deliveries that ended, by outcome: delivered, or failed (retries spent, or the endpoint is gone)",
+            ["outcome"],
+            registry=r,
+        )
+        self.scheduler_delay = Histogram(
+            "platform_scheduler_job_delay_seconds",
+            "Seconds from a job run's due time (its slot) to its first start",
+            buckets=FRESHNESS_BUCKETS,
+            registry=r,
+        )
+        self.scheduler_runs_finished = Counter(
+            "platform_scheduler_runs_finished",
+            "Scheduled job runs that ended, by outcome (succeeded, failed)",
             ["outcome"],
             registry=r,
         )

@@ -7,6 +7,7 @@ signal judges it yet), which the README lists all the same, so whoever builds th
 
 from __future__ import annotations
 
+import functools
 import re
 
 from adapters.telemetry.slo import OK, Slo, render_markdown
@@ -38,9 +39,17 @@ def _available(name: str, domain: str, module: str, objective: str, **selector: 
 
 
 def _within(
-    name: str, domain: str, module: str, objective: str, target: float, source: str, threshold: float, **labels: str
+    name: str,
+    domain: str,
+    module: str,
+    objective: str,
+    target: float,
+    source: str,
+    threshold: float,
+    labels: dict[str, str] | None = None,
 ) -> Slo:
-    """A share of the source's signals whose value (seconds) is at most ``threshold``."""
+    """A share of the source's signals (those carrying ``labels``) whose value in seconds is at most ``threshold``."""
+    labels = labels or {}
     metric = {"http": _DURATION, "pipeline_step": _STEP}.get(source, f"platform_{source}_seconds")
     indicator = f"{metric}{{{_shown(labels)}}}" if labels else metric
     return Slo(
@@ -94,7 +103,7 @@ SLOS: tuple[Slo, ...] = (
         0.99,
         "http",
         10.0,
-        kind="ingest",
+        labels={"kind": "ingest"},
     ),
     _within(
         "normalize-duration",
@@ -104,7 +113,7 @@ SLOS: tuple[Slo, ...] = (
         0.95,
         "pipeline_step",
         30.0,
-        step="normalize",
+        labels={"step": "normalize"},
     ),
     _within(
         "kpi-build-duration",
@@ -114,7 +123,7 @@ SLOS: tuple[Slo, ...] = (
         0.95,
         "pipeline_step",
         30.0,
-        step="build_kpis",
+        labels={"step": "build_kpis"},
     ),
     _within(
         "publish-duration",
@@ -124,7 +133,7 @@ SLOS: tuple[Slo, ...] = (
         0.95,
         "pipeline_step",
         15.0,
-        step="publish",
+        labels={"step": "publish"},
     ),
     _within(
         "freshness",
@@ -136,12 +145,16 @@ SLOS: tuple[Slo, ...] = (
         60.0,
     ),
     # Data Storage
-    _available(
+    Slo(
         "raw-store-landing",
         "Data Storage",
         "Raw Store",
         "99.9% of batch uploads land their bytes without a 5xx",
-        kind="ingest",
+        'platform_http_requests_total{kind="ingest",status=~"5.."}',
+        0.999,
+        source="http",
+        selector=(("kind", "ingest"),),
+        good=frozenset({OK}),
     ),
     *(
         Slo(
@@ -170,8 +183,7 @@ SLOS: tuple[Slo, ...] = (
         0.99,
         "http",
         0.5,
-        module="Activation APIs",
-        kind="query",
+        labels={"module": "Activation APIs", "kind": "query"},
     ),
     _share(
         "exports-complete",
@@ -255,7 +267,7 @@ SLOS: tuple[Slo, ...] = (
         0.99,
         "http",
         0.25,
-        kind="command",
+        labels={"kind": "command"},
     ),
     _within(
         "query-latency",
@@ -265,7 +277,7 @@ SLOS: tuple[Slo, ...] = (
         0.99,
         "http",
         0.5,
-        kind="query",
+        labels={"kind": "query"},
     ),
     _planned(
         "tls-everywhere",
@@ -309,13 +321,14 @@ SLOS: tuple[Slo, ...] = (
         0.9999,
     ),
     # Runtime
-    _planned(
+    _within(
         "scheduler-punctuality",
         "Runtime",
         "Scheduler",
         "99% of due jobs start within 60 s of their due time",
-        "platform_scheduler_job_delay_seconds",
         0.99,
+        "scheduler_job_delay",
+        60.0,
     ),
     _within(
         "relay-lag",
@@ -343,7 +356,7 @@ SLOS: tuple[Slo, ...] = (
         0.99,
         "http",
         1.0,
-        route="/metrics",
+        labels={"route": "/metrics"},
     ),
     _share(
         "dead-letter-rate",
@@ -404,6 +417,7 @@ MODULE_ROUTES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 
+@functools.cache
 def module_of(route: str) -> str:
     """The design-document module an HTTP route template belongs to (the Gateway when none claims it)."""
     return next((module for pattern, module in MODULE_ROUTES if pattern.search(route)), "Gateway")

@@ -111,14 +111,15 @@ class BurnRates:
 def render_markdown(slos: tuple[Slo, ...]) -> str:
     """An SLO table as Markdown."""
     lines = [
-        "| domain | module | objective | indicator (metric) | target | window | status |",
-        "|---|---|---|---|---|---|---|",
+        "| domain | module | objective | indicator (metric) | target | window | SLO (`slo` label) | status |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for slo in slos:
         status = "measured" if slo.measured else "planned (module not built yet)"
         target = f"{slo.target * 100:g}%"
         indicator = slo.indicator.replace("|", "\\|")
         lines.append(
-            f"| {slo.domain} | {slo.module} | {slo.objective} | `{indicator}` | {target} | {slo.window} | {status} |"
+            f"| {slo.domain} | {slo.module} | {slo.objective} | `{indicator}` | {target} | {slo.window} "
+            f"| `{slo.name}` | {status} |"
         )
     return "\n".join(lines) + "\n"

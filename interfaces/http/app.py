@@ -15,9 +15,11 @@ from interfaces.http.access import AccessController
 from interfaces.http.auth import RecentResources, authentication_middleware, authorize
 from interfaces.http.contracts import ContractController
 from interfaces.http.deadletters import DeadLetterController
+from interfaces.http.event_catalogue import EventCatalogueController, asyncapi
 from interfaces.http.exports import ExportController
 from interfaces.http.gateway import cors_config, gateway_middleware, security_headers_hook
 from interfaces.http.lineage import LineageController
+from interfaces.http.observability import metrics, metrics_middleware, ready
 from interfaces.http.pipeline import PipelineController
 from interfaces.http.policies import PlatformPolicyController, TenantPolicyController
 from interfaces.http.problems import EXCEPTION_HANDLERS, UnsupportedMediaTypeError
@@ -95,6 +97,10 @@ def create_app(platform: Platform) -> Litestar:
             LineageController,
             DeadLetterController,
             health,
+            ready,
+            metrics,
+            EventCatalogueController,
+            asyncapi,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=require_json,
@@ -102,6 +108,7 @@ def create_app(platform: Platform) -> Litestar:
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="Governed data platform", version="0.1.0", path="/schema"),
         middleware=[
+            metrics_middleware(platform.telemetry),
             tracing_middleware,
             *gateway_middleware(settings),
             authentication_middleware(),

@@ -26,7 +26,7 @@ from interfaces.http.context import CONSISTENT_POSITION, command_context, id_in_
 from projections.tenant_directory import get_query
 
 log = logging.getLogger(__name__)
-PUBLIC_PATHS = ("/health", "/schema")
+PUBLIC_PATHS = ("/health", "/schema", "/ready", "/metrics")  # /metrics checks its credentials itself
 COMMAND_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 

@@ -77,9 +77,7 @@ class DeadLetterController(Controller):
         result = platform.dead_letters.retry(command_context(request), id_in_path(row["dead_letter_id"]))
         return {"dead_letter_id": row["dead_letter_id"], "status": "retrying", "position": result.position}
 
-    @post(
-        "/{dead_letter_id:str}/discard", sync_to_thread=True, status_code=202, opt={"action": "discard_dead_letter"}
-    )
+    @post("/{dead_letter_id:str}/discard", sync_to_thread=True, status_code=202, opt={"action": "discard_dead_letter"})
     def discard(
         self, request: Request[Any, Any, Any], state: State, dead_letter_id: FromPath[str], data: JSONBody[Discard]
     ) -> Response[dict[str, Any]]:

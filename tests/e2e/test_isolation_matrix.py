@@ -24,7 +24,7 @@ from interfaces.credentials import dev_token
 from interfaces.http.app import create_app
 from interfaces.settings import Settings
 
-PUBLIC = ("/health", "/schema")
+PUBLIC = ("/health", "/schema", "/ready")
 PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}")
 
 

@@ -1,0 +1,138 @@
+"""Observability routes: ``/metrics`` for Prometheus, ``/ready``, and the request metrics middleware.
+
+- ``GET /ready`` is public, like ``/health``: 200 when the event store answers and no read model is more than
+  PLATFORM_READY_MAX_LAG events behind the log; else 503 problem+json listing what is wrong.
+- ``GET /metrics`` (Prometheus text format) takes either the scrape token (``Authorization: Bearer
+  <PLATFORM_METRICS_TOKEN>``, for a Prometheus server that is no principal) or a credential whose principal
+  Cedar permits ``read_metrics`` (platform admins). It is listed among the authentication middleware's public
+  paths so that the scrape token gets through; the route checks credentials itself.
+- ``metrics_middleware(telemetry)`` counts and times every routed request by route template, module, kind and
+  status: place it first (outermost) in the app's middleware.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+from litestar import Request, Response, get
+from litestar.datastructures import State
+from litestar.enums import ScopeType
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from adapters.auth.cedar import Resource
+from adapters.auth.identity import AuthenticationError, Identity
+from adapters.telemetry import CONTENT_TYPE, Readiness, Telemetry, module_of
+from interfaces.bootstrap import Platform
+from interfaces.http.context import platform_of
+from interfaces.http.problems import problem
+
+METRICS_PATH, READY_PATH = "/metrics", "/ready"
+PUBLIC_PATHS = (METRICS_PATH, READY_PATH)
+"""Paths the authentication middleware must let through (``/metrics`` checks its credentials itself)."""
+READ_METRICS = "read_metrics"
+READY_TIMEOUT = 2.0
+"""Seconds /ready waits for the event store and read models before it answers that they do not answer."""
+COMMAND_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+async def _identity(request: Request[Any, Any, Any], platform: Platform) -> Identity:
+    """The caller's identity: the one authentication found, else proven here (401 when none is valid)."""
+    found = request.scope.get("auth")
+    if isinstance(found, Identity):
+        return found
+    authorization, api_key = request.headers.get("authorization"), request.headers.get("x-api-key")
+    identity = platform.authenticator.recently_proven(authorization, api_key)
+    if identity is not None:
+        return identity
+    try:
+        return await anyio.to_thread.run_sync(platform.authenticator.authenticate, authorization, api_key)
+    except AuthenticationError:
+        challenge = 'Bearer realm="platform", error="invalid_token"' if authorization or api_key else "Bearer"
+        raise NotAuthorizedException(
+            "a scrape token or a credential permitted to read metrics is required",
+            headers={"WWW-Authenticate": challenge},
+        ) from None
+
+
+def _scrape_token_matches(request: Request[Any, Any, Any], token: str) -> bool:
+    scheme, _, offered = request.headers.get("authorization", "").partition(" ")
+    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(offered.strip().encode(), token.encode())
+
+
+async def check_scraper(request: Request[Any, Any, Any], platform: Platform) -> None:
+    """Lets through the scrape token, or a principal Cedar permits ``read_metrics``; else 401 or 403."""
+    if platform.settings.auth == "off" or _scrape_token_matches(request, platform.telemetry.scrape_token):
+        return
+    identity = await _identity(request, platform)
+    resource = Resource.platform()
+    decision = platform.policies.authorize(identity, READ_METRICS, resource)
+    platform.decisions.record(identity, READ_METRICS, resource, decision)
+    if not decision.allowed:
+        raise PermissionDeniedException(f"{READ_METRICS} is not permitted here")
+
+
+@get(METRICS_PATH, tags=["operations"], opt={"action": READ_METRICS})
+async def metrics(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    """Prometheus metrics of the platform (text exposition format): the SLO indicators and their burn rates."""
+    platform = platform_of(state)
+    await check_scraper(request, platform)
+    body = await anyio.to_thread.run_sync(platform.telemetry.scrape)
+    return Response(body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
+
+
+@get(READY_PATH, tags=["operations"], opt={"public": True})
+async def ready(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    """Ready to serve: the event store answers and the read models are within PLATFORM_READY_MAX_LAG events."""
+    telemetry = platform_of(state).telemetry
+    readiness = Readiness((f"the event store and read models did not answer within {READY_TIMEOUT} s",))
+    with anyio.move_on_after(READY_TIMEOUT):
+        readiness = await anyio.to_thread.run_sync(telemetry.readiness, abandon_on_cancel=True)
+    if not readiness.ready:
+        detail = "; ".join(readiness.problems)
+        return problem(request, 503, "not-ready", detail, problems=list(readiness.problems))
+    body = {"status": "ready", "log_end": readiness.log_end, "max_lag_events": readiness.max_lag_events}
+    return Response(body, headers={"Cache-Control": "no-store"})
+
+
+def request_kind(scope: Scope, route: str) -> str:
+    """command, query, ingest (batch uploads: their time grows with their size) or operations."""
+    handler = scope.get("route_handler")
+    opt = getattr(handler, "opt", None) or {}
+    if opt.get("accepts_data"):
+        return "ingest"
+    if module_of(route) == "Observability" or route.startswith("/schema"):
+        return "operations"
+    return "command" if scope.get("method") in COMMAND_METHODS else "query"
+
+
+def metrics_middleware(telemetry: Telemetry) -> Callable[[ASGIApp], ASGIApp]:
+    """ASGI middleware counting and timing each request by route template (not path: ids stay out of labels)."""
+
+    def factory(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != ScopeType.HTTP:
+                await app(scope, receive, send)
+                return
+            started, status = time.perf_counter(), 500
+
+            async def send_with_status(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            try:
+                await app(scope, receive, send_with_status)
+            finally:
+                route = str(scope.get("path_template") or "unrouted")
+                method = str(scope.get("method", ""))
+                telemetry.request_done(method, route, request_kind(scope, route), status, time.perf_counter() - started)
+
+        return middleware
+
+    return factory
