@@ -30,6 +30,8 @@ from domain.deadletters import DeadLetter, dead_letter_id_for
 from domain.errors import DomainError
 from domain.exports import Export
 from domain.pipeline import Manifest, PipelineRun, StepDoneError
+from domain.products import DataProduct, VersionRetractedError
+from domain.webhooks import Delivery
 from eventstore.codec import event_id_for
 from eventstore.envelope import RecordedEvent
 from eventstore.port import EventStore
@@ -37,6 +39,10 @@ from eventstore.port import EventStore
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("platform.orchestrator")
 ACTOR = "system:orchestrator"
+PUBLISHED_TYPE = "platform.products.DataProductVersionPublished"
+RETRACT_PROPERTY = "retractOnUndeliveredNotification"
+"""A contract-level ODCS custom property: true makes every webhook notification of a published version of its
+product mandatory, so a version whose notification can never be delivered is retracted (a compensation)."""
 BATCH = 1000
 
 
@@ -54,6 +60,10 @@ class _State:
     exports: dict[UUID, int] = field(default_factory=dict)
     letters: dict[UUID, RecordedEvent] = field(default_factory=dict)
     """Dead-lettered steps whose dead letter the log does not show yet, by the dead letter's id."""
+    deliveries: dict[UUID, tuple[str, int]] = field(default_factory=dict)
+    """Webhook deliveries of a published version: the event's type and position, by delivery id."""
+    compensations: dict[UUID, RecordedEvent] = field(default_factory=dict)
+    """Failed deliveries of a published version that may need it retracted, by delivery id."""
 
     def see(self, recorded: RecordedEvent) -> None:
         event, stream = recorded.event, recorded.event.originator_id
@@ -74,6 +84,10 @@ class _State:
                 self.letters.pop(stream, None)
             case PipelineRun.Published() | PipelineRun.Rejected():
                 self.runs.pop(stream, None)
+            case Delivery.Started() if event.event_type == PUBLISHED_TYPE:
+                self.deliveries[stream] = (event.event_type, event.position)
+            case Delivery.Failed() if stream in self.deliveries:
+                self.compensations[stream] = recorded
             case Export.Requested():
                 self.exports[stream] = recorded.position
             case Export.Completed() | Export.Failed():
@@ -122,7 +136,7 @@ class Orchestrator:
         when several processes share the events: the log is read to its end first, so the state is current."""
         with self._lock:
             self._read()
-            done = self._send_dead_letters()
+            done = self._send_dead_letters() + self._compensate()
             if stream_id in self.state.runs:
                 done += self.advance(stream_id)
             if stream_id in self.state.exports:
@@ -140,7 +154,7 @@ class Orchestrator:
         done = 0
         while True:
             self._read()
-            progressed = self._send_dead_letters()
+            progressed = self._send_dead_letters() + self._compensate()
             for run_id in sorted(self.state.runs, key=self.state.runs.__getitem__):
                 progressed += self.advance(run_id)
             for export_id in sorted(self.state.exports, key=self.state.exports.__getitem__):
@@ -184,6 +198,43 @@ class Orchestrator:
             self.state.letters.pop(letter_id, None)
             sent += 1
         return sent
+
+    def _compensate(self) -> int:
+        """Retracts a published version whose mandatory notification failed for good (when its contract says so).
+
+        The command id derives from the Failed event, so a replayed failure retracts nothing twice."""
+        done = 0
+        for delivery_id, failed in list(self.state.compensations.items()):
+            _, position = self.state.deliveries[delivery_id]
+            published = self.store.read_all(position - 1, 1)
+            event = published[0].event if published else None
+            self.state.compensations.pop(delivery_id, None)
+            if not isinstance(event, DataProduct.VersionPublished) or published[0].position != position:
+                continue
+            tenant = published[0].metadata.tenant_id or ""
+            if not self._notification_required(tenant, event.contract, event.contract_version):
+                continue
+            reason = (
+                f"compensation: the required notification of version {event.version} could not be delivered "
+                f"(webhook delivery {delivery_id}: {failed.event.error})"
+            )
+            context = CommandContext(
+                ACTOR, f"compensate|{failed.metadata.event_id}", str(delivery_id), failed.metadata.event_id
+            )
+            try:
+                self.pipeline.retract(context, tenant, event.contract, event.version, reason[:1000])
+            except VersionRetractedError:
+                continue
+            done += 1
+        return done
+
+    def _notification_required(self, tenant_id: str, contract: str, version: str) -> bool:
+        found = self.pipeline.contracts.current_contract(tenant_id, contract)
+        document = found.versions[version].document if found is not None and version in found.versions else {}
+        return any(
+            isinstance(p, dict) and p.get("property") == RETRACT_PROPERTY and p.get("value") is True
+            for p in document.get("customProperties") or []
+        )
 
     # --- one run
 

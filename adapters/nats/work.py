@@ -32,8 +32,9 @@ from application.deadletters import DeadLetterService
 from application.orchestrator import Orchestrator
 
 log = logging.getLogger(__name__)
-WORK_CONTEXTS = ("pipeline", "exports")
-"""The bounded contexts whose events carry pipeline work (NATS 2.9 takes one filter subject per consumer)."""
+WORK_CONTEXTS = ("pipeline", "exports", "webhooks")
+"""The bounded contexts whose events carry pipeline work, exports, and compensations of failed notifications
+(NATS 2.9 takes one filter subject per consumer)."""
 BACKOFF = (1.0, 5.0, 30.0, 120.0)
 """Seconds before each redelivery; the delivery after the last one is the final attempt."""
 MAX_DELIVER = len(BACKOFF) + 1
