@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from adapters.readmodels import ReadModelStore
 from eventstore.port import EventStore
@@ -58,6 +59,33 @@ def replay(store: EventStore, target: ReadModelStore, limits: dict[str, int], pr
         if progress:
             progress(seen, position)
     return seen
+
+
+def position_at(store: EventStore, until: str) -> int:
+    """The last log position at or before ``until``: a position as it is, or an ISO 8601 time (events recorded at
+    or before it). ValueError when it is neither, or a position beyond the log."""
+    last = store.last_position()
+    if until.isdigit():
+        position = int(until)
+        if position > last:
+            raise ValueError(f"position {position} is beyond the log, which ends at {last}")
+        return position
+    try:
+        moment = datetime.fromisoformat(until)
+    except ValueError:
+        raise ValueError(f"--until {until!r} is neither a log position nor an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    found, position = 0, 0
+    while True:
+        events = store.read_all(position, BATCH)
+        for event in events:
+            if event.recorded_at > moment:
+                return found
+            found = event.position
+        if len(events) < BATCH:
+            return found
+        position = events[-1].position
 
 
 def replay_and_compare(

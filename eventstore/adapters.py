@@ -87,6 +87,10 @@ def _sqlite(url: str, poll_interval: float, cipher: FieldCipher | None) -> Recor
         f"SELECT rowid, originator_id, originator_version, topic, state FROM {recorder.events_table_name} "
         "WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?"
     )
+    raw_log_statement = (  # CAST: a state rewritten as TEXT still reads as its bytes
+        "SELECT rowid, originator_id, originator_version, topic, CAST(state AS BLOB) "
+        f"FROM {recorder.events_table_name} WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?"
+    )
 
     def read_stream(stream_id: UUID) -> Sequence[Notification]:
         with recorder.datastore.transaction(commit=False) as cursor:
@@ -108,10 +112,13 @@ def _sqlite(url: str, poll_interval: float, cipher: FieldCipher | None) -> Recor
             return [(row[0], UUID(row[1]), row[2], row[3], row[4]) for row in cursor.fetchall()]
 
     def read_raw_log(after: int, limit: int, until: int | None) -> list[RawEvent]:
-        fromhex = bytes.fromhex  # the stream id is stored as 32 hex digits
-        with recorder.datastore.transaction(commit=False) as cursor:
-            cursor.execute(log_statement, (after, LAST_POSITION if until is None else until, limit))
-            return [(row[0], fromhex(row[1]), row[2], row[3], row[4]) for row in cursor.fetchall()]
+        # One SELECT in autocommit mode (a snapshot of its own), without eventsourcing's BEGIN/ROLLBACK around it and
+        # with plain tuples instead of sqlite3.Row: either would cost the ledger's verification more than hashing.
+        with recorder.datastore.get_connection(commit=False) as connection, connection.cursor() as cursor:
+            cursor.row_factory = None
+            cursor.execute(raw_log_statement, (after, LAST_POSITION if until is None else until, limit))
+            rows: list[RawEvent] = cursor.fetchall()  # the stream id is stored as 32 hex digits already
+            return rows
 
     return RecorderEventStore(
         "sqlite",
@@ -221,7 +228,7 @@ def _postgres(url: str, cipher: FieldCipher | None) -> RecorderEventStore:
         "WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
     ).format(table)
     raw_log_statement = sql.SQL(
-        "SELECT notification_id, uuid_send(originator_id), originator_version, topic, state FROM {} "
+        "SELECT notification_id, encode(uuid_send(originator_id), 'hex'), originator_version, topic, state FROM {} "
         "WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
     ).format(table)
 
@@ -251,7 +258,7 @@ def _postgres(url: str, cipher: FieldCipher | None) -> RecorderEventStore:
         parameters = (after, LAST_POSITION if until is None else until, limit)
         with recorder.datastore.get_connection() as connection, connection.cursor(row_factory=tuple_row) as cursor:
             cursor.execute(raw_log_statement, parameters, prepare=True)
-            rows: list[RawEvent] = cursor.fetchall()  # uuid_send gives the stream id's 16 bytes; bytea is bytes
+            rows: list[RawEvent] = cursor.fetchall()  # the stream id as 32 hex digits; bytea reads as bytes
             return rows
 
     return RecorderEventStore(

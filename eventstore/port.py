@@ -9,9 +9,8 @@ from uuid import UUID
 
 from eventstore.envelope import Metadata, RecordedEvent
 
-
-RawEvent = tuple[int, bytes, int, str, bytes]
-"""One event exactly as the store holds it: (position, stream id as the UUID's 16 bytes, stream version, topic,
+RawEvent = tuple[int, str, int, str, bytes]
+"""One event exactly as the store holds it: (position, stream id as 32 lowercase hex digits, stream version, topic,
 stored state). The state is the stored JSON ({"meta", "data", "enc"}) byte for byte: sealed fields stay sealed,
 nothing is upcast. The evidence ledger hashes these; a plain tuple, since it reads millions of them."""
 

@@ -84,7 +84,7 @@ class RecorderEventStore:
             return self._read_raw_log(after, limit, until)
         notifications = self.recorder.select_notifications(after, limit, stop=until, inclusive_of_start=False)
         return [
-            (n.id, _uuid_bytes(n.originator_id), n.originator_version, n.topic, bytes(n.state)) for n in notifications
+            (n.id, _uuid_hex(n.originator_id), n.originator_version, n.topic, bytes(n.state)) for n in notifications
         ]
 
     def last_position(self) -> int:
@@ -116,5 +116,5 @@ class RecorderEventStore:
         self._on_close()
 
 
-def _uuid_bytes(stream_id: UUID | str) -> bytes:
-    return (stream_id if isinstance(stream_id, UUID) else UUID(stream_id)).bytes
+def _uuid_hex(stream_id: UUID | str) -> str:
+    return (stream_id if isinstance(stream_id, UUID) else UUID(stream_id)).hex

@@ -20,6 +20,7 @@ from adapters.delivery.http import HttpSender
 from adapters.delivery.signing import new_secret
 from adapters.keys import EnvelopeCipher, open_envelope_cipher
 from adapters.keys.local import local_secret
+from adapters.ledger import Ledger, open_ledger
 from adapters.nats.cloudevents import event_type
 from adapters.projection_worker import ProjectionWorker
 from adapters.readmodels import ReadModelStore
@@ -78,12 +79,14 @@ class Platform:
     scheduler: Scheduler
     link_secret: bytes
     telemetry: Telemetry
+    ledger: Ledger
 
     def close(self) -> None:
         self.scheduler.stop()
         self.orchestrator.stop()
         self.webhook_dispatcher.stop()
         self.worker.stop()
+        self.ledger.stop()
         self.decisions.close()
         self.policies.close()
         self.read_models.close()
@@ -162,8 +165,17 @@ def bootstrap(settings: Settings | None = None) -> Platform:
     )
     tenants = TenantService(runner, cipher)
     schedules = SchedulerService(runner)
-    # kpi_rebuild and ledger_checkpoint runs fail, saying so, until their callables are given here.
-    jobs = PlatformJobs(pipeline, tenants)
+    ledger = open_ledger(
+        store,
+        read_models.engine,
+        cipher.keys,
+        settings.ledger_origin,
+        checkpoint_every=settings.ledger_checkpoint_every,
+        checkpoint_interval=settings.ledger_checkpoint_interval,
+        poll_interval=settings.poll_interval,
+    )
+    # kpi_rebuild runs fail, saying so, until its callable is given here.
+    jobs = PlatformJobs(pipeline, tenants, checkpoint_ledger=ledger.scheduled_checkpoint)
     scheduler = Scheduler(
         store,
         schedules,
@@ -198,6 +210,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         scheduler=scheduler,
         link_secret=local_secret(keys_dir, "links.key"),
         telemetry=telemetry,
+        ledger=ledger,
     )
 
 

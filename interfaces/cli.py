@@ -19,6 +19,7 @@ from domain.errors import DomainError
 from interfaces.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
+    from adapters.readmodels import ReadModelStore
     from interfaces.bootstrap import Platform
     from interfaces.client import Client
 
@@ -103,6 +104,7 @@ def cmd_projections(settings: Settings, args: argparse.Namespace) -> int:
     stop = _stop_on_signals()
     print(f"projecting {', '.join(platform.read_models.projections)} from {settings.event_store}", file=sys.stderr)
     platform.worker.start()
+    platform.ledger.start()
     stop.wait()
     platform.close()
     return 0
@@ -134,6 +136,8 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     platform = bootstrap(settings)
     target = ReadModelStore(target_url, ALL)
     try:
+        if args.until:
+            return _replay_until(platform, target, target_url, args.until)
         report = replay_and_compare(platform.store, platform.read_models, target, progress_printer("replayed"))
     finally:
         target.close()
@@ -144,6 +148,20 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
         verdict = "equal" if c.equal else "DIFFERENT"
         print(f"  {c.name}: up to position {c.position}: {verdict} (sha256 {c.replayed_digest[:16]})")
     return 0 if report.equal else 1
+
+
+def _replay_until(platform: Platform, target: ReadModelStore, target_url: str, until: str) -> int:
+    """Time travel: every read model as it was at a position (or time), in a database of its own."""
+    from adapters.replay import position_at, replay
+
+    position = position_at(platform.store, until)
+    started = time.perf_counter()
+    seen = replay(platform.store, target, dict.fromkeys(target.projections, position), progress_printer("replayed"))
+    seconds = time.perf_counter() - started
+    print(f"replayed {seen} events up to position {position} ({until}) in {seconds:.2f} s into {target_url}")
+    for name in target.projections:
+        print(f"  {name}: sha256 {target.snapshot(name)[1][:16]}")
+    return 0
 
 
 def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
@@ -297,6 +315,39 @@ def cmd_orchestrator(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
+    from interfaces import audit
+
+    if args.audit_action == "check":  # offline: no database, no running platform
+        from adapters.ledger.bundle import BundleError
+
+        try:
+            return audit.check(args.bundle, args.key)
+        except BundleError as error:
+            raise CliError(str(error)) from None
+    if args.audit_action == "trace":
+        from interfaces.trace import run_trace
+
+        return run_trace(
+            settings,
+            args.tenant,
+            args.product,
+            args.version,
+            args.verify,
+            args.json,
+            progress=progress_printer("projected"),
+        )
+    from interfaces.bootstrap import bootstrap
+
+    platform = bootstrap(settings)
+    try:
+        if args.audit_action == "verify":
+            return audit.verify(platform.ledger, args.key or "")
+        return audit.bundle(platform, args.tenant, args.start, args.end, args.out, err=sys.stderr)
+    finally:
+        platform.close()
+
+
 def cmd_version(settings: Settings, args: argparse.Namespace) -> int:
     print(f"platform {package_version('governed-data-platform')} (event store: {settings.event_store})")
     return 0
@@ -329,6 +380,10 @@ COMMANDS: dict[str, tuple[Callable[[Settings, argparse.Namespace], int], str]] =
     "dlq": (cmd_dlq, "list, show, retry or discard dead letters (failed work after its last attempt)"),
     "token": (cmd_token, "print a development bearer token for a role (signed with the local key)"),
     "keys": (cmd_keys, "rotate the key-encryption key (re-wrapping every data key) or retire an old one"),
+    "audit": (
+        cmd_audit,
+        "for auditors: verify the ledger against the log, trace a published number, write or check an evidence bundle",
+    ),
     "version": (cmd_version, "print the version"),
 }
 
@@ -380,11 +435,38 @@ def parser() -> argparse.ArgumentParser:
         if name == "keys":
             command.add_argument("action", choices=("rotate", "retire"), help="rotate, or retire KEK_ID")
             command.add_argument("kek_id", nargs="?", metavar="KEK_ID", help="the key-encryption key to retire")
+        if name == "audit":
+            _audit_parsers(command)
         if name == "replay":
             command.add_argument(
                 "--into", metavar="URL", help="read-model database to rebuild into (default: a new file)"
             )
+            command.add_argument(
+                "--until",
+                metavar="POSITION|TIME",
+                help="rebuild the read models as they were at this log position or ISO time (the live ones untouched)",
+            )
     return root
+
+
+def _audit_parsers(command: argparse.ArgumentParser) -> None:
+    actions = command.add_subparsers(dest="audit_action", required=True, metavar="ACTION")
+    verify = actions.add_parser("verify", help="recompute the evidence ledger from the event log and compare")
+    verify.add_argument("--key", metavar="VERIFIER_KEY", help="the checkpoint verifier key to trust")
+    trace = actions.add_parser("trace", help="the chain from a published product version back to its raw bytes")
+    trace.add_argument("product", help="the data product (its contract id)")
+    trace.add_argument("version", type=int, help="the product version")
+    trace.add_argument("--tenant", required=True, metavar="TENANT_ID", help="the tenant")
+    trace.add_argument("--verify", action="store_true", help="hash every raw batch again against the dataset store")
+    trace.add_argument("--json", action="store_true", help="print the trace as JSON")
+    bundle = actions.add_parser("bundle", help="write a tenant's evidence bundle of a period")
+    bundle.add_argument("--tenant", required=True, metavar="TENANT_ID", help="the tenant")
+    bundle.add_argument("--from", dest="start", metavar="POSITION|TIME", help="from this log position or ISO time")
+    bundle.add_argument("--to", dest="end", metavar="POSITION|TIME", help="up to this log position or ISO time")
+    bundle.add_argument("--out", type=Path, required=True, help="the bundle file to write (a zip)")
+    check = actions.add_parser("check", help="verify a bundle offline (no database, no running platform)")
+    check.add_argument("bundle", type=Path, help="the bundle file")
+    check.add_argument("--key", metavar="VERIFIER_KEY", help="the verifier key obtained out of band")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -121,6 +121,12 @@ class Settings:
     """PLATFORM_TLS_CLIENT_CA: PEM CA bundle; when set, clients may present certificates signed by it."""
     keys_url: str = ""
     """PLATFORM_KEYS_URL: database of the wrapped tenant data keys (default: sqlite file under PLATFORM_KEYS_DIR)."""
+    ledger_checkpoint_every: int = 1000
+    """PLATFORM_LEDGER_CHECKPOINT_EVERY: the evidence ledger signs a checkpoint every N events (0: not by count)."""
+    ledger_checkpoint_interval: float = 60.0
+    """PLATFORM_LEDGER_CHECKPOINT_INTERVAL: and at least this often (seconds) while events arrive (0: not by time)."""
+    ledger_origin: str = "governed-data-platform.local/ledger"
+    """PLATFORM_LEDGER_ORIGIN: the checkpoints' origin line and key name (a schema-less URL: no spaces, no '+')."""
     kek_file: str = ""
     """PLATFORM_KEK_FILE: file holding the key-encryption keyring; created under PLATFORM_KEYS_DIR when empty."""
 

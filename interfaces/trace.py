@@ -8,7 +8,6 @@ product version is an error the CLI reports (status 2).
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from typing import TextIO
 
@@ -24,7 +23,7 @@ def run_trace(
     version: int,
     verify: bool = False,
     as_json: bool = False,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Prints the trace; with ``verify`` every raw batch is hashed again against the dataset store."""

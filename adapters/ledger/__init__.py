@@ -93,6 +93,11 @@ class Ledger:
         self.catch_up(until=self.store.last_position())
         return self.writer.sign_checkpoint()
 
+    def scheduled_checkpoint(self, _call: object) -> dict[str, object]:
+        """A scheduled ``ledger_checkpoint`` job: signs a checkpoint now; its size and root are what the run records."""
+        checkpoint = self.sign_checkpoint()
+        return {"tree_size": checkpoint.tree_size, "root_hash": checkpoint.root_hash.hex()}
+
     def latest_checkpoint(self) -> StoredCheckpoint:
         found = self.tables.latest_checkpoint()
         if found is None:
@@ -136,14 +141,17 @@ class Ledger:
         self._require(tree_size)
         return SubtreeReader(self.tables, tree_size)(0, tree_size) if tree_size else EMPTY_ROOT
 
-    def entry(self, leaf_index: int) -> Entry:
-        """The leaf and the canonical bytes of its event, as the event store holds it now."""
-        leaf = self.tables.leaf(leaf_index)
-        if leaf is None:
+    def leaf(self, leaf_index: int) -> Leaf:
+        found = self.tables.leaf(leaf_index)
+        if found is None:
             raise NotFoundError(f"no leaf {leaf_index} in the ledger")
+        return found
+
+    def entry(self, leaf: Leaf) -> Entry:
+        """The leaf with the canonical bytes of its event, as the event store holds them now."""
         found = self.store.read_raw(leaf.position - 1, 1, until=leaf.position)
         if not found:
-            raise NotFoundError(f"the event store no longer holds position {leaf.position} (leaf {leaf_index})")
+            raise NotFoundError(f"the event store no longer holds position {leaf.position} (leaf {leaf.leaf_index})")
         _, stream_id, version, topic, state = found[0]
         return Entry(leaf, canonical_bytes(stream_id, version, topic, state))
 

@@ -10,8 +10,9 @@ Nothing is written.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from adapters.ledger.entries import identity_of, leaf_hashes
 from adapters.ledger.notes import NoteError, NoteVerifier, open_checkpoint
@@ -20,6 +21,7 @@ from domain.merkle import CompactRange, Node
 from eventstore.port import EventStore, RawEvent
 
 BATCH = 4_096
+_first, _second = itemgetter(0), itemgetter(1)
 MAX_FINDINGS = 20
 """Findings kept in detail; the rest are only counted."""
 
@@ -82,11 +84,13 @@ def verify_ledger(
     signed = _signed_roots(tables, verifier, report)
     targets = sorted(signed)
     tree, kept = CompactRange(), []
+    if targets and targets[0] == 0:
+        _check_root(targets.pop(0), tree.root(), signed[0], report)
     after = 0
-    while events := store.read_raw(after, batch):
+    for events, stored in _batches(store, tables, batch):
         start = tree.size
         computed = leaf_hashes(events)
-        _compare_leaves(start, events, computed, tables.leaf_range(start, start + len(events)), report)
+        _compare_leaves(start, events, computed, stored, report)
         done = 0
         while targets and targets[0] <= start + len(events):
             size = targets.pop(0)
@@ -102,6 +106,16 @@ def verify_ledger(
     _compare_nodes(tables, kept, min(report.ledger_size, report.events), report)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _batches(
+    store: EventStore, tables: LedgerTables, batch: int
+) -> Iterator[tuple[list[RawEvent], list[tuple[int, bytes]]]]:
+    """The log in batches of raw events, each with the ledger's leaves for the same places."""
+    after = start = 0
+    while events := store.read_raw(after, batch):
+        yield events, tables.leaf_range(start, start + len(events))
+        after, start = events[-1][0], start + len(events)
 
 
 def _signed_roots(tables: LedgerTables, verifier: NoteVerifier, report: Report) -> dict[int, bytes]:
@@ -129,8 +143,8 @@ def _compare_leaves(
     """Compares a batch's recomputed leaves with the stored ones (whole lists first: the usual case is equal)."""
     held = len(stored)
     report.unledgered += len(events) - held
-    positions = [event[0] for event in events[:held]]
-    if [h for _, h in stored] == computed[:held] and [p for p, _ in stored] == positions:
+    same_hashes = list(map(_second, stored)) == (computed if held == len(computed) else computed[:held])
+    if same_hashes and list(map(_first, stored)) == list(map(_first, events[:held])):
         return
     for offset, ((position, stored_hash), event, leaf_hash) in enumerate(zip(stored, events, computed, strict=False)):
         if position != event[0]:

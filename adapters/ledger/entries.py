@@ -7,9 +7,9 @@ response body is exactly these bytes, and the leaf hash is SHA-256(0x00 || body)
     0          1     layout version: 0x01
     1          2     topic length T, unsigned big-endian
     3          T     topic: the event class's topic as stored (UTF-8), e.g. ``domain.tenants:Tenant.Onboarded``
-    3+T        16    stream id: the aggregate's UUID as 16 bytes (RFC 9562 byte order)
-    19+T       8     stream version, unsigned big-endian (streams start at 0)
-    27+T       rest  state: the stored JSON {"meta", "data", "enc"} byte for byte, as the event store holds it
+    3+T        32    stream id: the aggregate's UUID as 32 lowercase hex digits (ASCII), without dashes
+    35+T       8     stream version, unsigned big-endian (streams start at 0)
+    43+T       rest  state: the stored JSON {"meta", "data", "enc"} byte for byte, as the event store holds it
 
 The stored JSON carries the metadata (event id, tenant id, actor, command, correlation and causation ids,
 traceparent, recorded-at, schema version). Sealed fields stay sealed, so destroying a tenant's data key
@@ -31,39 +31,40 @@ from eventstore.codec import event_id_for
 from eventstore.port import RawEvent
 
 LAYOUT_VERSION = 1
-_STREAM = struct.Struct(">16sQ")
+_STREAM = struct.Struct(">32sQ")
 _pack_stream = _STREAM.pack
 _sha256 = hashlib.sha256
-_prefixes: dict[str, bytes] = {}
+
+
+class _Prefixes(dict[str, bytes]):
+    """topic -> 0x00 (the leaf prefix) || layout version || topic length || topic: the same for every event of a
+    topic, made on first sight."""
+
+    def __missing__(self, topic: str) -> bytes:
+        encoded = topic.encode()
+        prefix = self[topic] = b"\x00" + struct.pack(">BH", LAYOUT_VERSION, len(encoded)) + encoded
+        return prefix
+
+
+_prefixes = _Prefixes()
 
 
 class EntryLayoutError(ValueError):
     """Bytes that are not a ledger entry of a layout this platform knows."""
 
 
-def _prefix(topic: str) -> bytes:
-    """0x00 (the leaf prefix) || layout version || topic length || topic: the same for every event of a topic."""
-    found = _prefixes.get(topic)
-    if found is None:
-        encoded = topic.encode()
-        found = _prefixes[topic] = b"\x00" + struct.pack(">BH", LAYOUT_VERSION, len(encoded)) + encoded
-    return found
-
-
-def canonical_bytes(stream_id: bytes, version: int, topic: str, state: bytes) -> bytes:
-    """The entry of one stored event (without the 0x00 leaf prefix)."""
-    return _prefix(topic)[1:] + _pack_stream(stream_id, version) + state
+def canonical_bytes(stream_id: str, version: int, topic: str, state: bytes) -> bytes:
+    """The entry of one stored event (without the 0x00 leaf prefix); ``stream_id`` in 32 hex digits."""
+    return _prefixes[topic][1:] + _pack_stream(stream_id.encode(), version) + state
 
 
 def leaf_hashes(events: Sequence[RawEvent]) -> list[bytes]:
     """SHA-256(0x00 || canonical bytes) of each event, in order: the hot loop of catch-up and verification."""
-    prefixes, prefix, pack, sha = _prefixes, _prefix, _pack_stream, _sha256
-    hashes: list[bytes] = []
-    append = hashes.append
-    for _, stream_id, version, topic, state in events:
-        head = prefixes.get(topic) or prefix(topic)
-        append(sha(head + pack(stream_id, version) + state).digest())
-    return hashes
+    prefixes, pack, sha = _prefixes, _pack_stream, _sha256
+    return [
+        sha(prefixes[topic] + pack(stream_id.encode(), version) + state).digest()
+        for _, stream_id, version, topic, state in events
+    ]
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def parse_entry(entry: bytes) -> ParsedEntry:
         msg = "a ledger entry is cut short"
         raise EntryLayoutError(msg)
     stream_id, version = _STREAM.unpack_from(entry, start)
-    return ParsedEntry(entry[3:start].decode(), UUID(bytes=stream_id), version, entry[start + _STREAM.size :])
+    return ParsedEntry(entry[3:start].decode(), UUID(hex=stream_id.decode()), version, entry[start + _STREAM.size :])
 
 
 class _Meta(msgspec.Struct):
@@ -116,5 +117,5 @@ def identity_of(event: RawEvent) -> Identity:
     try:
         meta = _envelope(event[4]).meta
     except msgspec.DecodeError:
-        return Identity(str(event_id_for(UUID(bytes=event[1]), event[2])), None)
+        return Identity(str(event_id_for(UUID(hex=event[1]), event[2])), None)
     return Identity(meta.event_id, meta.tenant_id)

@@ -68,7 +68,7 @@ class NoteVerifier:
     @classmethod
     def parse(cls, text: str) -> NoteVerifier:
         """Reads a verifier key string, checking its key id against its name and key."""
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 2)  # the base64 key may itself hold "+"
         if len(parts) != 3:
             msg = "a verifier key reads <name>+<key id hex>+<base64 key>"
             raise NoteError(msg)

@@ -65,9 +65,9 @@ class LedgerWriter:
     def catch_up(self, until: int | None = None, progress: Callable[[int, int], None] | None = None) -> int:
         """Hashes every event recorded so far (up to position ``until``); returns how many it added."""
         added = 0
-        while True:
+        while not self._stop.is_set():  # a long backlog must not hold up shutting down
             with self._lock:
-                events = self.store.read_raw(self._position, self.batch, until=until)
+                events = self.store.read_raw(self._position, self._next_batch(), until=until)
                 if not events:
                     return added
                 try:
@@ -79,6 +79,7 @@ class LedgerWriter:
                 self._maybe_sign()
             if progress:
                 progress(self.size, self._position)
+        return added
 
     def sign_checkpoint(self) -> StoredCheckpoint:
         """Signs a checkpoint of the tree as it is now (the stored one when that size is signed already)."""
@@ -146,8 +147,14 @@ class LedgerWriter:
         self.tables.append(start, rows, finished)
         self._tree, self._position = grown, events[-1][0]
 
+    def _next_batch(self) -> int:
+        """A batch that ends where the next checkpoint is due, so checkpoints fall every N events exactly."""
+        if self.checkpoint_every <= 0:
+            return self.batch
+        return max(1, min(self.batch, self.checkpoint_every - (self.size - max(self._signed_size, 0))))
+
     def _maybe_sign(self) -> None:
-        due_by_count = self.size - max(self._signed_size, 0) >= self.checkpoint_every
+        due_by_count = 0 < self.checkpoint_every <= self.size - max(self._signed_size, 0)
         due_by_time = self.checkpoint_interval > 0 and self.clock() - self._signed_at >= self.checkpoint_interval
         if self.size > max(self._signed_size, 0) and (due_by_count or due_by_time):
             self.sign_checkpoint()

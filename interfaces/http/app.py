@@ -18,6 +18,7 @@ from interfaces.http.deadletters import DeadLetterController
 from interfaces.http.event_catalogue import EventCatalogueController, asyncapi
 from interfaces.http.exports import ExportController
 from interfaces.http.gateway import cors_config, gateway_middleware, security_headers_hook
+from interfaces.http.ledger import LedgerController
 from interfaces.http.lineage import LineageController
 from interfaces.http.observability import metrics, metrics_middleware, ready
 from interfaces.http.pipeline import PipelineController
@@ -65,6 +66,7 @@ def create_app(platform: Platform) -> Litestar:
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         if platform.settings.projections == "inprocess":
             platform.worker.start()
+            platform.ledger.start()
         if platform.settings.orchestrator == "inprocess":
             platform.orchestrator.start()
         if platform.settings.webhook_dispatcher == "inprocess":
@@ -77,6 +79,7 @@ def create_app(platform: Platform) -> Litestar:
             platform.scheduler.stop()
             platform.webhook_dispatcher.stop()
             platform.orchestrator.stop()
+            platform.ledger.stop()
             platform.worker.stop()
 
     app = Litestar(
@@ -95,6 +98,7 @@ def create_app(platform: Platform) -> Litestar:
             CatalogController,
             ExportController,
             LineageController,
+            LedgerController,
             DeadLetterController,
             health,
             ready,

@@ -1,0 +1,160 @@
+"""The evidence ledger over HTTP: signed checkpoints, inclusion and consistency proofs, and entries.
+
+Checkpoints and proofs carry hashes only, so every authenticated principal reads them (``read_ledger``); an
+entry is the event itself, so Cedar decides ``read_ledger_entry`` on the event's tenant (platform events:
+platform admins), and anyone else is told there is no such leaf. Hashes are hex; the note is the C2SP signed note.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, QueryParameter
+
+from adapters.auth.cedar import Resource
+from adapters.auth.identity import Identity
+from adapters.ledger import Ledger, StoredCheckpoint
+from adapters.ledger.tables import Leaf
+from domain.errors import NotFoundError
+from interfaces.http.auth import resolve_resource
+from interfaces.http.context import platform_of
+from interfaces.http.problems import BadRequestError
+
+ENTRY_MEDIA_TYPE = "application/octet-stream"
+
+
+class CheckpointView(msgspec.Struct, frozen=True):
+    tree_size: int
+    root_hash: str
+    note: str
+    key: str
+    """The verifier key (``<name>+<key id>+<base64(0x01 || Ed25519 public key)>``) that signed the note."""
+
+
+class KeyView(msgspec.Struct, frozen=True):
+    name: str
+    key_id: str
+    algorithm: str
+    public_key: str
+    verifier_key: str
+
+
+class InclusionView(msgspec.Struct, frozen=True):
+    leaf_index: int
+    tree_size: int
+    leaf_hash: str
+    path: list[str]
+
+
+class ConsistencyView(msgspec.Struct, frozen=True, rename={"first": "from"}):
+    first: int
+    to: int
+    path: list[str]
+
+
+def _ledger(state: State) -> Ledger:
+    ledger: Ledger = platform_of(state).ledger
+    return ledger
+
+
+def _checkpoint_view(ledger: Ledger, checkpoint: StoredCheckpoint) -> CheckpointView:
+    key = ledger.verifier.verifier_key
+    return CheckpointView(checkpoint.tree_size, checkpoint.root_hash.hex(), checkpoint.note, key)
+
+
+class LedgerController(Controller):
+    """Reads of the Merkle log over every event, and signing a checkpoint on demand."""
+
+    path = "/v1/ledger"
+    tags = ["ledger"]
+
+    @get("/checkpoint", sync_to_thread=True, opt={"action": "read_ledger"})
+    def checkpoint(self, state: State) -> CheckpointView:
+        """The latest signed checkpoint: tree size, root hash and the signed note."""
+        ledger = _ledger(state)
+        return _checkpoint_view(ledger, ledger.latest_checkpoint())
+
+    @post("/checkpoints", sync_to_thread=True, status_code=201, opt={"action": "sign_ledger_checkpoint"})
+    def sign_checkpoint(self, state: State) -> CheckpointView:
+        """Hash every event recorded so far and sign a checkpoint of the tree now."""
+        ledger = _ledger(state)
+        return _checkpoint_view(ledger, ledger.sign_checkpoint())
+
+    @get("/key", sync_to_thread=False, opt={"action": "read_ledger"})
+    def key(self, state: State) -> KeyView:
+        """The public key that signs checkpoints, and its signed-note verifier key for offline checks."""
+        verifier = _ledger(state).verifier
+        public = base64.b64encode(verifier.public_key).decode()
+        return KeyView(verifier.name, verifier.key_id.hex(), "Ed25519", public, verifier.verifier_key)
+
+    @get("/proofs/inclusion", sync_to_thread=True, opt={"action": "read_ledger"})
+    def inclusion(
+        self,
+        state: State,
+        event_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        position: Annotated[int | None, QueryParameter(ge=1)] = None,
+        tree_size: Annotated[int | None, QueryParameter(ge=0)] = None,
+    ) -> InclusionView:
+        """The audit path of one event (by ``event_id`` or ``position``) in the tree of ``tree_size`` leaves
+        (default: the latest checkpoint's)."""
+        if (event_id is None) == (position is None):
+            raise BadRequestError("name the event by exactly one of event_id and position")
+        ledger = _ledger(state)
+        size = ledger.latest_checkpoint().tree_size if tree_size is None else tree_size
+        leaf = ledger.find_leaf(event_id=event_id, position=position)
+        proof = ledger.inclusion(leaf, size)
+        return InclusionView(proof.leaf_index, proof.tree_size, proof.leaf_hash.hex(), [h.hex() for h in proof.path])
+
+    @get("/proofs/consistency", sync_to_thread=True, opt={"action": "read_ledger"})
+    def consistency(
+        self,
+        state: State,
+        first: Annotated[int, QueryParameter(name="from")],
+        to: Annotated[int, QueryParameter()],
+    ) -> ConsistencyView:
+        """The consistency proof from the tree of ``from`` leaves to the tree of ``to`` leaves."""
+        if first > to:
+            raise BadRequestError(f"from ({first}) must not be greater than to ({to})")
+        if first < 1:
+            raise BadRequestError("from must be at least 1: every tree is consistent with the empty one")
+        path = _ledger(state).consistency(first, to)
+        return ConsistencyView(first, to, [h.hex() for h in path])
+
+    @get("/entries/{leaf_index:int}", sync_to_thread=True, opt={"action": "read_ledger"})
+    def entry(self, request: Request[Any, Any, Any], state: State, leaf_index: FromPath[int]) -> Response[bytes]:
+        """The canonical bytes of the event at this leaf: SHA-256(0x00 || body) is its leaf hash."""
+        ledger = _ledger(state)
+        leaf = ledger.leaf(leaf_index)
+        if not _may_read(request, state, leaf):
+            raise NotFoundError(f"no leaf {leaf_index} in the ledger")
+        entry = ledger.entry(leaf)
+        headers = {
+            "X-Ledger-Leaf-Index": str(leaf.leaf_index),
+            "X-Ledger-Position": str(leaf.position),
+            "X-Ledger-Event-Id": leaf.event_id,
+            "X-Ledger-Leaf-Hash": leaf.leaf_hash.hex(),
+        }
+        if leaf.tenant_id:
+            headers["X-Ledger-Tenant-Id"] = leaf.tenant_id
+        return Response(entry.body, media_type=ENTRY_MEDIA_TYPE, headers=headers)
+
+
+def _may_read(request: Request[Any, Any, Any], state: State, leaf: Leaf) -> bool:
+    """Cedar's ``read_ledger_entry`` on the event's tenant (or the platform, for the platform's own events)."""
+    platform = platform_of(state)
+    identity: Identity = request.auth
+    if platform.settings.auth == "off":
+        return True
+    resource = Resource.platform()
+    if leaf.tenant_id:
+        try:
+            resource = resolve_resource(platform, {"tenant_id": leaf.tenant_id}, False)
+        except NotFoundError:  # not (or no longer) in the directory: still that tenant's event
+            resource = Resource.tenant(leaf.tenant_id, "unknown", [])
+    decision = platform.policies.authorize(identity, "read_ledger_entry", resource)
+    platform.decisions.record(identity, "read_ledger_entry", resource, decision)
+    return decision.allowed
