@@ -8,6 +8,11 @@ from pathlib import Path
 from uuid import UUID
 
 import projections
+from adapters.actions.email import SmtpActionSender
+from adapters.actions.http import HttpActionSender, WebhookActionSender
+from adapters.actions.nats import NatsActionSender
+from adapters.actions.rendering import JinjaRenderer
+from adapters.actions.senders import SendersByKind
 from adapters.auth.authenticator import Authenticator
 from adapters.auth.cedar import PolicyEngine
 from adapters.auth.decision_log import DecisionLog
@@ -26,6 +31,8 @@ from adapters.projection_worker import ProjectionWorker
 from adapters.readmodels import ReadModelStore
 from adapters.telemetry import MeteredCommandRunner, Telemetry
 from application.access import AccessService
+from application.action_engine import ActionEngine
+from application.actions import ActionService
 from application.contracts import ContractService
 from application.deadletters import DeadLetterService
 from application.jobs import PlatformJobs
@@ -80,9 +87,12 @@ class Platform:
     link_secret: bytes
     telemetry: Telemetry
     ledger: Ledger
+    actions: ActionService
+    action_engine: ActionEngine
 
     def close(self) -> None:
         self.scheduler.stop()
+        self.action_engine.stop()
         self.orchestrator.stop()
         self.webhook_dispatcher.stop()
         self.worker.stop()
@@ -154,6 +164,30 @@ def bootstrap(settings: Settings | None = None) -> Platform:
     dead_letters.retry_handlers["webhook"] = lambda context, letter: webhooks.requeue_delivery(
         context, UUID(letter.subject), f"dead letter {letter.id}"
     )
+    renderer = JinjaRenderer()
+    actions = ActionService(runner, contracts, renderer, guard)
+    action_sender = SendersByKind(
+        {
+            "http": HttpActionSender(guard, timeout=settings.webhook_timeout),
+            "webhook": WebhookActionSender(HttpSender(guard, timeout=settings.webhook_timeout)),
+            "email": SmtpActionSender(guard, timeout=settings.webhook_timeout),
+            "nats": NatsActionSender(guard, settings.nats_url),
+        }
+    )
+    action_engine = ActionEngine(
+        store,
+        actions,
+        renderer,
+        action_sender,
+        secrets,
+        dead_letters,
+        utc_now,
+        attempts=settings.action_attempts,
+        backoff=settings.action_backoff,
+    )
+    dead_letters.retry_handlers["action"] = lambda context, letter: actions.revive_step(
+        context, UUID(letter.subject), int(letter.step.removeprefix("step-"))
+    )
     orchestrator = Orchestrator(
         store,
         pipeline,
@@ -211,6 +245,8 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         link_secret=local_secret(keys_dir, "links.key"),
         telemetry=telemetry,
         ledger=ledger,
+        actions=actions,
+        action_engine=action_engine,
     )
 
 

@@ -303,6 +303,54 @@ def cmd_webhooks(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+ACTION_VERBS = {
+    "templates": ("list", "show", "define"),
+    "playbooks": ("list", "show", "define", "activate", "pause", "backtest"),
+    "runs": ("list", "show", "approve", "reject"),
+}
+ACTION_PATHS = {"templates": "action-templates", "playbooks": "playbooks", "runs": "action-runs"}
+
+
+def cmd_actions(settings: Settings, args: argparse.Namespace) -> int:
+    """Action templates, playbooks and runs through the API: JSON answers printed as they come."""
+    import json
+
+    from interfaces.client import ApiError
+
+    if args.verb not in ACTION_VERBS[args.what]:
+        raise CliError(f"actions {args.what} takes one of: {', '.join(ACTION_VERBS[args.what])}")
+    base = f"/v1/tenants/{args.tenant}/{ACTION_PATHS[args.what]}"
+    target = args.target or []
+    needs = {"show": 1, "activate": 1, "pause": 1, "backtest": 1, "approve": 2, "reject": 2}.get(args.verb, 0)
+    if len(target) < needs:
+        raise CliError(
+            f"actions {args.what} {args.verb} needs {needs} argument(s): the id" + (" and step" * (needs > 1))
+        )
+    client = api_client(settings, args)
+    try:
+        if args.verb == "list":
+            answer = client.get(base, {"status": args.status} if args.status else None)
+        elif args.verb == "show":
+            answer = client.get(f"{base}/{target[0]}")
+        elif args.verb == "define":
+            if not args.file or not args.file.is_file():
+                raise CliError(f"actions {args.what} define needs --file with the definition (JSON)")
+            answer = client.post(base, json.loads(args.file.read_text()))
+        elif args.verb == "backtest":
+            answer = client.post(
+                f"{base}/{target[0]}/backtest", {k: v for k, v in (("from", args.start), ("to", args.end)) if v}
+            )
+        elif args.verb in ("approve", "reject"):
+            body = {"reason": args.reason} if args.verb == "reject" else {}
+            answer = client.post(f"{base}/{target[0]}/steps/{target[1]}/{args.verb}", body)
+        else:
+            answer = client.post(f"{base}/{target[0]}/{args.verb}")
+    except (ApiError, ValueError) as error:
+        raise CliError(str(error)) from None
+    print(json.dumps(answer, indent=2, sort_keys=True))
+    return 0
+
+
 def cmd_orchestrator(settings: Settings, args: argparse.Namespace) -> int:
     from interfaces.bootstrap import bootstrap
 
@@ -377,6 +425,10 @@ COMMANDS: dict[str, tuple[Callable[[Settings, argparse.Namespace], int], str]] =
         "deliver webhooks as a process of its own (dispatch, with PLATFORM_WEBHOOK_DISPATCHER=off on servers), or "
         "recover an endpoint's failed deliveries",
     ),
+    "actions": (
+        cmd_actions,
+        "action templates, playbooks and runs: list, show, define, activate, pause, backtest, approve, reject",
+    ),
     "dlq": (cmd_dlq, "list, show, retry or discard dead letters (failed work after its last attempt)"),
     "token": (cmd_token, "print a development bearer token for a role (signed with the local key)"),
     "keys": (cmd_keys, "rotate the key-encryption key (re-wrapping every data key) or retire an old one"),
@@ -417,7 +469,9 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("endpoint", nargs="?", metavar="ENDPOINT_ID", help="recover: the endpoint")
             command.add_argument("--tenant", metavar="TENANT_ID", help="recover: the endpoint's tenant")
             command.add_argument("--since", help="recover: failed at or after this time (ISO 8601 with offset)")
-        if name in ("ingest", "demo", "dlq", "webhooks"):
+        if name == "actions":
+            _actions_arguments(command)
+        if name in ("ingest", "demo", "dlq", "webhooks", "actions"):
             command.add_argument("--url", help="the platform's API (PLATFORM_URL; default http://HOST:PORT)")
             command.add_argument("--api-key", help="API key to act with (PLATFORM_API_KEY; default the bootstrap key)")
         if name == "ingest":
@@ -447,6 +501,18 @@ def parser() -> argparse.ArgumentParser:
                 help="rebuild the read models as they were at this log position or ISO time (the live ones untouched)",
             )
     return root
+
+
+def _actions_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("what", choices=tuple(ACTION_VERBS), help="templates, playbooks or runs")
+    command.add_argument("verb", help="list, show, define, activate, pause, backtest, approve, reject")
+    command.add_argument("target", nargs="*", help="the id (and, to approve or reject, the step number)")
+    command.add_argument("--tenant", required=True, metavar="TENANT_ID", help="the tenant")
+    command.add_argument("--file", type=Path, help="define: the definition as JSON")
+    command.add_argument("--status", help="list: only runs or playbooks in this status")
+    command.add_argument("--reason", help="reject: why")
+    command.add_argument("--from", dest="start", help="backtest: from this time (ISO 8601)")
+    command.add_argument("--to", dest="end", help="backtest: up to this time (ISO 8601)")
 
 
 def _audit_parsers(command: argparse.ArgumentParser) -> None:

@@ -88,6 +88,13 @@ class Settings:
     """PLATFORM_SCHEDULER_INTERVAL: seconds between the scheduler's looks at the clock and the event log."""
     scheduler_stale_after: float = 900.0
     """PLATFORM_SCHEDULER_STALE_AFTER: seconds after which a job run whose scheduler vanished mid-run is run again."""
+    action_engine: str = "inprocess"
+    """PLATFORM_ACTION_ENGINE: 'inprocess' runs the action engine (playbooks on KPI builds, action delivery) inside
+    `platform serve`; 'off' leaves it to `platform actions engine`."""
+    action_attempts: int = 3
+    """PLATFORM_ACTION_ATTEMPTS: delivery attempts of an action step before it goes to the dead letters."""
+    action_backoff: float = 0.5
+    """PLATFORM_ACTION_BACKOFF: seconds before the first retry of an action delivery; doubled for each next one."""
     webhook_dispatcher: str = "inprocess"
     """PLATFORM_WEBHOOK_DISPATCHER: 'inprocess' delivers webhooks inside `platform serve`; 'off' leaves them to
     `platform webhooks dispatch`."""

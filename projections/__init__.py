@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from projections import (
     access,
+    actions,
     contracts,
     deadletters,
     exports,
@@ -32,6 +33,7 @@ ALL: tuple[Projection, ...] = (
     lineage.projection,
     deadletters.projection,
     webhooks.projection,
+    actions.projection,
     schedules.projection,
 )
 """Every read model the platform keeps, in the order they are rebuilt."""

@@ -12,6 +12,7 @@ from litestar.openapi import OpenAPIConfig
 from adapters.contracts import JSON_MEDIA_TYPES, YAML_MEDIA_TYPES
 from interfaces.bootstrap import Platform
 from interfaces.http.access import AccessController
+from interfaces.http.actions import ActionRunController, ActionTemplateController, PlaybookController
 from interfaces.http.auth import RecentResources, authentication_middleware, authorize
 from interfaces.http.contracts import ContractController
 from interfaces.http.deadletters import DeadLetterController
@@ -73,9 +74,12 @@ def create_app(platform: Platform) -> Litestar:
             platform.webhook_dispatcher.start()
         if platform.settings.scheduler == "inprocess":
             platform.scheduler.start()
+        if platform.settings.action_engine == "inprocess":
+            platform.action_engine.start()
         try:
             yield
         finally:
+            platform.action_engine.stop()
             platform.scheduler.stop()
             platform.webhook_dispatcher.stop()
             platform.orchestrator.stop()
@@ -94,6 +98,9 @@ def create_app(platform: Platform) -> Litestar:
             PipelineController,
             WebhookController,
             ScheduleController,
+            ActionTemplateController,
+            PlaybookController,
+            ActionRunController,
             ProductController,
             CatalogController,
             ExportController,

@@ -23,6 +23,8 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
         "scratch_dir": str(tmp_path / "scratch"),
         "orchestrator": "off",
         "scheduler": "off",
+        "action_engine": "off",
+        "action_backoff": 0.01,
         "webhook_dispatcher": "off",
         "pipeline_backoff": 0.01,
     }

@@ -1,0 +1,274 @@
+"""The action engine: the process manager that turns KPI builds into action runs and delivers their steps.
+
+It follows the event log. Its state (the playbooks as of each build, each KPI series, what runs have work) is
+rebuilt from the log on every start, so it keeps no checkpoint. Triggers are found by ``TriggerFinder`` and
+recorded under run ids derived from playbook, KPI version and dimensions: a replayed build finds its run and
+starts nothing. Each run's steps go in order; a step that needs approval waits for a person (``ActionService``).
+
+A step is rendered (sandboxed), its connector's secrets read at that moment, and sent through the ``ActionSender``
+port with retries and exponential backoff; each failed attempt is an Attempted event, and the last (or the first
+that cannot succeed by trying again: a template that does not render, a missing secret, a 4xx other than 429) a
+Failed event, which becomes a dead letter (source ``action``). Attempts are recorded under command ids derived
+from the run, step, revival and attempt, so a repeated pass records nothing twice; the receiver gets the same
+idempotency key (run id and step) on every attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from application.action_triggers import Found, TriggerFinder
+from application.actions import RENDERED_SETTINGS, ActionService, context_for
+from application.commands import CommandContext
+from application.webhook_dispatcher import DeadLetters
+from domain.action_rules import secret_names
+from domain.actions import ActionRun, RunClosedError
+from domain.deadletters import DeadLetter, dead_letter_id_for
+from domain.errors import DomainError
+from eventstore.codec import event_id_for
+from eventstore.envelope import RecordedEvent
+from eventstore.port import EventStore
+
+log = logging.getLogger(__name__)
+ACTOR = "system:actions"
+BATCH = 1000
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    """One delivery to make: the connector's settings, the secrets they name (read just now), the rendered body
+    and templated settings, and the idempotency key the receiver sees on every attempt."""
+
+    tenant_id: str
+    kind: str
+    connector: Mapping[str, Any]
+    secrets: Mapping[str, str]
+    body: str
+    rendered: Mapping[str, str]
+    idempotency_key: str
+    sent_at: datetime
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    """What came of one attempt; ``retryable`` False when trying again cannot help."""
+
+    ok: bool
+    status: int | None = None
+    detail: str = ""
+    retryable: bool = True
+
+
+class ActionSender(Protocol):
+    """Delivers one action; never raises for the target's faults (they are outcomes)."""
+
+    def send(self, request: ActionRequest) -> ActionOutcome: ...
+
+
+class Renderer(Protocol):
+    """Renders a template in the sandbox; InvalidValueError for unknown variables or unsafe access."""
+
+    def render(self, text: str, context: Mapping[str, Any]) -> str: ...
+
+
+class SecretReader(Protocol):
+    def reveal_secret(self, tenant_id: UUID, name: str) -> str: ...
+
+
+def _delivered(step: int, outcome: ActionOutcome) -> Callable[[ActionRun], None]:
+    return lambda run: run.delivered(step, outcome.status, outcome.detail)
+
+
+def _failed_attempt(step: int, outcome: ActionOutcome, delay: float | None) -> Callable[[ActionRun], None]:
+    return lambda run: run.attempt_failed(step, outcome.status, outcome.detail, delay)
+
+
+def step_label(step: int) -> str:
+    """A step as dead letters name it (numbered from 1)."""
+    return f"step-{step + 1}"
+
+
+@dataclass
+class _State:
+    position: int = 0
+    finder: TriggerFinder = field(default_factory=TriggerFinder)
+    pending: list[Found] = field(default_factory=list)
+    work: dict[UUID, str] = field(default_factory=dict)
+    letters: dict[UUID, RecordedEvent] = field(default_factory=dict)
+
+    def see(self, recorded: RecordedEvent) -> None:
+        event, stream = recorded.event, recorded.event.originator_id
+        self.position = recorded.position
+        self.pending.extend(self.finder.see(event, recorded.metadata.tenant_id))
+        match event:
+            case ActionRun.Triggered():
+                self.work[stream] = event.tenant_id
+            case ActionRun.StepApproved() | ActionRun.Revived():
+                self.work[stream] = recorded.metadata.tenant_id or ""
+            case ActionRun.StepAwaitingApproval() | ActionRun.StepRejected():
+                self.work.pop(stream, None)
+            case ActionRun.Failed():
+                self.work.pop(stream, None)
+                self.letters[dead_letter_id_for("action", str(stream), step_label(event.step))] = recorded
+            case DeadLetter.Recorded() | DeadLetter.Reopened():
+                self.letters.pop(stream, None)
+
+
+class ActionEngine:
+    """Starts action runs as KPI builds call for them and delivers their steps."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        actions: ActionService,
+        renderer: Renderer,
+        sender: ActionSender,
+        secrets: SecretReader,
+        dead_letters: DeadLetters,
+        clock: Callable[[], datetime],
+        attempts: int = 3,
+        backoff: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.store, self.actions, self.renderer, self.sender = store, actions, renderer, sender
+        self.secrets, self.dead_letters, self.clock = secrets, dead_letters, clock
+        self.attempts, self.backoff, self.sleep = attempts, backoff, sleep
+        self.state = _State()
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _read(self) -> None:
+        while True:
+            batch = self.store.read_all(self.state.position, BATCH)
+            for recorded in batch:
+                self.state.see(recorded)
+            if len(batch) < BATCH:
+                return
+
+    def catch_up(self) -> int:
+        """Reads the log to its end, starts the runs it calls for and works every run with work due."""
+        with self._lock:
+            done = 0
+            while True:
+                self._read()
+                progressed = self._start_runs() + self._send_dead_letters()
+                for run_id, tenant in list(self.state.work.items()):
+                    progressed += self.advance(tenant, run_id)
+                self._read()
+                if not progressed and not self.state.pending and not self.state.letters:
+                    return done
+                done += progressed
+
+    def run(self, interval: float = 0.5) -> None:
+        while not self._stop.is_set():
+            try:
+                self.catch_up()
+            except Exception:  # the loop must outlive a bad moment (a database restart); it picks up again
+                log.exception("action engine pass failed; trying again")
+            self._stop.wait(interval)
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, name="action-engine", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _start_runs(self) -> int:
+        started = 0
+        pending, self.state.pending = self.state.pending, []
+        for found in pending:
+            cause = found.trigger["pipeline_run_id"]
+            context = CommandContext(ACTOR, f"{found.run_id}|trigger", cause, cause)
+            if self.actions.start_run(context, found) is not None:
+                started += 1
+        return started
+
+    def _send_dead_letters(self) -> int:
+        for letter_id, recorded in list(self.state.letters.items()):
+            event, run_id = recorded.event, recorded.event.originator_id
+            context = CommandContext(ACTOR, f"dead-letter|{recorded.metadata.event_id}", str(run_id), str(run_id))
+            cause = (str(event_id_for(run_id, 0)), "ActionRun.Triggered")
+            self.dead_letters.record(
+                context, recorded.metadata.tenant_id, "action", str(run_id), step_label(event.step), event.error,
+                event.attempts, cause,
+            )  # fmt: skip
+            self.state.letters.pop(letter_id, None)
+        return 0
+
+    # --- one run
+
+    def advance(self, tenant_id: str, run_id: UUID) -> int:
+        """Works the run's steps in order until it waits for a person, fails or is done; the steps delivered."""
+        done = 0
+        run = self.actions.run(tenant_id, run_id)
+        while (step := run.next_step) is not None:
+            if run.needs_approval(step):
+                self._record(run, f"await|{step}", lambda r: r.await_approval(step))
+                break
+            if not self._deliver(run, step):
+                break
+            done += 1
+            run = self.actions.run(tenant_id, run_id)
+        self.state.work.pop(run_id, None)
+        return done
+
+    def _deliver(self, run: ActionRun, step: int) -> bool:
+        """One step with retries; True when it was delivered."""
+        while True:
+            outcome = self._attempt(run, step)
+            name = f"r{run.revivals}|{step}|attempt|{run.attempts + 1}"
+            if outcome.ok:
+                self._record(run, name, _delivered(step, outcome))
+                return True
+            last = not outcome.retryable or run.attempts + 1 >= self.attempts
+            delay = None if last else self.backoff * 2**run.attempts
+            log.warning("action run %s step %d failed: %s", run.id, step + 1, outcome.detail)
+            self._record(run, name, _failed_attempt(step, outcome, delay))
+            if delay is None:
+                return False
+            self.sleep(delay)
+            run = self.actions.run(run.tenant_id, run.id)
+
+    def _attempt(self, run: ActionRun, step: int) -> ActionOutcome:
+        planned = run.steps[step]
+        template = self.actions.template(UUID(run.tenant_id), UUID(planned["template_id"]))
+        spec = template.spec_of(planned["version"])
+        connector = spec["connector"]
+        context = context_for(str(run.id), step, run.trigger, planned["params"])
+        try:
+            body = self.renderer.render(spec["body"], context)
+            rendered = {
+                k: self.renderer.render(str(connector[k]), context) for k in RENDERED_SETTINGS if k in connector
+            }
+        except DomainError as error:
+            return ActionOutcome(False, None, f"the template cannot be rendered: {error}", retryable=False)
+        try:
+            secrets = {name: self.secrets.reveal_secret(UUID(run.tenant_id), name) for name in secret_names(connector)}
+        except DomainError as error:
+            return ActionOutcome(False, None, f"a secret of the connector cannot be read: {error}", retryable=False)
+        key = f"{run.id}:{step + 1}"
+        request = ActionRequest(run.tenant_id, template.kind, connector, secrets, body, rendered, key, self.clock())
+        try:
+            return self.sender.send(request)
+        except Exception as error:  # a sender's own fault is still an attempt that failed, with why
+            return ActionOutcome(False, None, f"{type(error).__name__}: {error}")
+
+    def _record(self, run: ActionRun, name: str, change: Callable[[ActionRun], None]) -> None:
+        cause = run.trigger["pipeline_run_id"]
+        context = CommandContext(ACTOR, f"{run.id}|{name}", cause, str(run.id))
+        try:
+            self.actions.record_run(context, run.id, change)
+        except RunClosedError as error:  # another engine moved the run on first
+            log.info("action run %s: %s", run.id, error)
