@@ -199,6 +199,12 @@ def test_demo_runs_the_whole_flow_and_ingest_adds_a_batch(server: str, env: dict
     assert re.search(r"publish\s+succeeded", ingested.stdout), ingested.stdout
     again = run(["ingest", str(more), "--tenant", tenant[1], "--contract", "retail-sales"], env)
     assert "already landed as run" in again.stdout
+    templates = run(["actions", "templates", "list", "--tenant", tenant[1]], env)
+    assert templates.returncode == 0, templates.stderr
+    assert '"templates": []' in templates.stdout or templates.stdout.strip().startswith(("[", "{"))
+    wrong = run(["actions", "runs", "activate", "x", "--tenant", tenant[1]], env)
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip() == "platform actions: actions runs takes one of: list, show, approve, reject"
 
 
 def test_ingest_errors_are_one_line_and_a_non_zero_exit(server: str, env: dict[str, str], tmp_path: Path) -> None:
