@@ -29,7 +29,7 @@ typecheck: env
 	$(VENV)/bin/mypy
 
 test: env lint typecheck
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadfile  # two workers, a test file each: every test makes its own databases
 
 unit: env
 	$(VENV)/bin/pytest tests/unit
