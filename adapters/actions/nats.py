@@ -54,8 +54,12 @@ class NatsActionSender:
                 file.write(request.secrets[str(creds)])
         try:
             options = {"user_credentials": path} if path else {}
-            client = await nats.connect(
-                url, connect_timeout=self.timeout, max_reconnect_attempts=0, allow_reconnect=False, **options
+            # nats-py keeps retrying a refused first connection, whatever its options say: bound it here.
+            client = await asyncio.wait_for(
+                nats.connect(
+                    url, connect_timeout=self.timeout, max_reconnect_attempts=0, allow_reconnect=False, **options
+                ),
+                timeout=self.timeout,
             )
             try:
                 headers = {"Nats-Msg-Id": request.idempotency_key, "Content-Type": "application/json"}
