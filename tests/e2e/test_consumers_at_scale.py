@@ -137,3 +137,62 @@ def test_a_consumer_killed_mid_work_loses_nothing_and_doubles_nothing(nats_env: 
     finally:
         store.close()
         cipher.close()
+
+
+def test_nats_going_away_stops_no_command_and_consumers_catch_up_once_it_is_back(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """Fault drill on a nats-server of the test's own: stopped while batches keep coming, then started again."""
+    from tests.integration.test_nats_relay import OwnNatsServer, shutil
+
+    binary = shutil.which("nats-server") or shutil.which("nats-server", path="/usr/sbin:/usr/local/bin")
+    if binary is None:
+        pytest.skip("nats-server is not installed, so this drill cannot stop and restart one")
+    own = OwnNatsServer(binary, tmp_path / "jetstream")
+    own.start()
+    drill = env | {
+        "PLATFORM_NATS_URL": own.url,
+        "PLATFORM_NATS_STREAM": "DRILL",
+        "PLATFORM_NATS_SUBJECT_PREFIX": "drill",
+        "PLATFORM_ORCHESTRATOR": "off",
+        "PLATFORM_WORK_ACK_WAIT": "3",
+    }
+    base = f"http://127.0.0.1:{drill['PLATFORM_PORT']}"
+    server = start(["serve"], drill)
+    processes: list[subprocess.Popen[str]] = [server]
+    try:
+        wait_until_up(base, server)
+        processes += [start(["relay"], drill), start(["consumers"], drill)]
+        demo = run(["demo", "--rows", "200"], drill)
+        assert demo.returncode == 0, demo.stderr
+        tenant = re.search(r"\(([0-9a-f-]{36})\) onboarded", demo.stdout)
+        assert tenant is not None
+        own.stop()  # NATS goes away; commands keep succeeding
+        for seed in range(2):
+            batch = write_csv(tmp_path / f"outage-{seed}.csv", 100, seed=300 + seed)
+            sent = run(["ingest", str(batch), "--tenant", tenant[1], "--contract", "retail-sales"], drill)
+            assert sent.returncode == 0, sent.stderr
+        time.sleep(1)
+        own.start()  # back: the relay publishes what it missed, the consumers catch up
+        runs_url = f"{base}/v1/tenants/{tenant[1]}/runs"
+
+        def all_done() -> bool:
+            runs = httpx.get(runs_url, headers=admin(drill), timeout=10).json()["runs"]
+            return len(runs) == 3 and all(r["status"] == "succeeded" for r in runs)
+
+        wait_for(all_done)
+    finally:
+        for process in reversed(processes):
+            stop(process)
+        own.stop()
+    settings = Settings.from_env(drill)
+    cipher = open_field_cipher(settings)
+    store = open_store(settings, cipher)
+    try:
+        published = [
+            e.event.version for e in store.read_all(0, 100_000) if type(e.event).__name__ == "VersionPublished"
+        ]
+        assert sorted(published) == [1, 2, 3]
+    finally:
+        store.close()
+        cipher.close()
