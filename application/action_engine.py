@@ -27,6 +27,7 @@ from uuid import UUID
 from application.action_triggers import Found, TriggerFinder
 from application.actions import RENDERED_SETTINGS, ActionService, context_for
 from application.commands import CommandContext
+from application.following import read_to_end
 from application.webhook_dispatcher import DeadLetters
 from domain.action_rules import secret_names
 from domain.actions import ActionRun, RunClosedError
@@ -38,7 +39,6 @@ from eventstore.port import EventStore
 
 log = logging.getLogger(__name__)
 ACTOR = "system:actions"
-BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -146,12 +146,7 @@ class ActionEngine:
         self._thread: threading.Thread | None = None
 
     def _read(self) -> None:
-        while True:
-            batch = self.store.read_all(self.state.position, BATCH)
-            for recorded in batch:
-                self.state.see(recorded)
-            if len(batch) < BATCH:
-                return
+        read_to_end(self.store, self.state)
 
     def catch_up(self) -> int:
         """Reads the log to its end, starts the runs it calls for and works every run with work due."""

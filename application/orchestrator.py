@@ -25,6 +25,7 @@ from opentelemetry import trace
 
 from application.commands import CommandContext
 from application.deadletters import DeadLetterService
+from application.following import read_to_end
 from application.pipeline import PipelineCompute, PipelineService, Target
 from domain.deadletters import DeadLetter, dead_letter_id_for
 from domain.errors import DomainError
@@ -43,7 +44,6 @@ PUBLISHED_TYPE = "platform.products.DataProductVersionPublished"
 RETRACT_PROPERTY = "retractOnUndeliveredNotification"
 """A contract-level ODCS custom property: true makes every webhook notification of a published version of its
 product mandatory, so a version whose notification can never be delivered is retracted (a compensation)."""
-BATCH = 1000
 
 
 @dataclass
@@ -124,12 +124,7 @@ class Orchestrator:
     # --- following the log
 
     def _read(self) -> None:
-        while True:
-            batch = self.store.read_all(self.state.position, BATCH)
-            for recorded in batch:
-                self.state.see(recorded)
-            if len(batch) < BATCH:
-                return
+        read_to_end(self.store, self.state)
 
     def handle(self, stream_id: UUID) -> int:
         """Does the work one event points at (its run's due steps, or its export), as a work-queue consumer does

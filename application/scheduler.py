@@ -21,6 +21,7 @@ from uuid import UUID, uuid4
 from opentelemetry import trace
 
 from application.commands import Clock, CommandContext
+from application.following import read_to_end
 from application.jobs import JobCall, JobRunner, perform
 from application.schedules import Due, SchedulerService, due_slot
 from domain.schedules import JobRun, RunClaimedError, Schedule, ScheduleStateError, StaleAttemptError, job_run_id_for
@@ -30,7 +31,6 @@ from eventstore.port import EventStore
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("platform.scheduler")
 ACTOR = "system:scheduler"
-BATCH = 1000
 
 
 @dataclass
@@ -119,12 +119,7 @@ class Scheduler:
         self._thread: threading.Thread | None = None
 
     def _read(self) -> None:
-        while True:
-            batch = self.store.read_all(self.state.position, BATCH)
-            for recorded in batch:
-                self.state.see(recorded)
-            if len(batch) < BATCH:
-                return
+        read_to_end(self.store, self.state)
 
     def tick(self) -> list[UUID]:
         """Reads the log, fires every slot due by the clock, and runs each unfinished run it can claim.

@@ -27,6 +27,7 @@ from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from application.commands import CommandContext
+from application.following import read_to_end
 from application.webhook_queues import Due, Queues
 from application.webhooks import DeliveryStart, Message, Sender, WebhookService
 from domain.errors import DomainError
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("platform.webhooks")
 _propagator = TraceContextTextMapPropagator()
 ACTOR = "system:webhooks"
-BATCH = 1000
 GONE = "the endpoint answered 410 Gone"
 
 
@@ -105,12 +105,7 @@ class WebhookDispatcher:
     # --- following the log
 
     def _read(self) -> None:
-        while True:
-            batch = self.store.read_all(self.state.position, BATCH)
-            for recorded in batch:
-                self.state.see(recorded)
-            if len(batch) < BATCH:
-                return
+        read_to_end(self.store, self.state)
 
     def next_due(self) -> datetime | None:
         """When a waiting delivery is next due, as far as the log has been read; None when none waits."""
