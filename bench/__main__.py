@@ -28,6 +28,8 @@ MODULES = (
     "bench.pipeline_kpis",
     "bench.pipeline_rows",
     "bench.pipeline_memory",
+    "bench.nats",
+    "bench.ledger",
 )
 """Modules whose figures are registered on import."""
 
