@@ -27,7 +27,7 @@ from uuid import UUID
 from application.action_triggers import Found, TriggerFinder
 from application.actions import RENDERED_SETTINGS, ActionService, context_for
 from application.commands import CommandContext
-from application.following import read_to_end
+from application.following import Background, read_to_end
 from application.webhook_dispatcher import DeadLetters
 from domain.action_rules import secret_names
 from domain.actions import ActionRun, RunClosedError
@@ -142,8 +142,7 @@ class ActionEngine:
         self.attempts, self.backoff, self.sleep = attempts, backoff, sleep
         self.state = _State()
         self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._background = Background("action-engine", self.catch_up, interval=0.5)
 
     def _read(self) -> None:
         read_to_end(self.store, self.state)
@@ -162,23 +161,12 @@ class ActionEngine:
                     return done
                 done += progressed
 
-    def run(self, interval: float = 0.5) -> None:
-        while not self._stop.is_set():
-            try:
-                self.catch_up()
-            except Exception:  # the loop must outlive a bad moment (a database restart); it picks up again
-                log.exception("action engine pass failed; trying again")
-            self._stop.wait(interval)
-
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run, name="action-engine", daemon=True)
-        self._thread.start()
+        """Catches up every 0.5 s on a thread of its own until stopped."""
+        self._background.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._background.stop()
 
     def _start_runs(self) -> int:
         started = 0

@@ -25,7 +25,7 @@ from opentelemetry import trace
 
 from application.commands import CommandContext
 from application.deadletters import DeadLetterService
-from application.following import read_to_end
+from application.following import Background, read_to_end
 from application.pipeline import PipelineCompute, PipelineService, Target
 from domain.deadletters import DeadLetter, dead_letter_id_for
 from domain.errors import DomainError
@@ -118,8 +118,7 @@ class Orchestrator:
         self.sleep = sleep
         self.state = _State()
         self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._background = Background("orchestrator", self.catch_up, interval=0.2)
 
     # --- following the log
 
@@ -160,23 +159,12 @@ class Orchestrator:
                 return done
             done += progressed
 
-    def run(self, interval: float = 0.2) -> None:
-        while not self._stop.is_set():
-            try:
-                self.catch_up()
-            except Exception:  # the loop must outlive a bad moment (a database restart); it picks up again
-                log.exception("orchestrator pass failed; trying again")
-            self._stop.wait(interval)
-
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run, name="orchestrator", daemon=True)
-        self._thread.start()
+        """Catches up every 0.2 s on a thread of its own until stopped."""
+        self._background.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._background.stop()
 
     def _send_dead_letters(self) -> int:
         """Each dead-lettered step gets its dead letter (once: the command id is the DeadLettered event's id)."""

@@ -11,7 +11,6 @@ does nothing twice. The scheduler keeps no checkpoint: it rebuilds what it knows
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +20,7 @@ from uuid import UUID, uuid4
 from opentelemetry import trace
 
 from application.commands import Clock, CommandContext
-from application.following import read_to_end
+from application.following import Background, read_to_end
 from application.jobs import JobCall, JobRunner, perform
 from application.schedules import Due, SchedulerService, due_slot
 from domain.schedules import JobRun, RunClaimedError, Schedule, ScheduleStateError, StaleAttemptError, job_run_id_for
@@ -115,8 +114,7 @@ class Scheduler:
         self.stale_after = stale_after
         self.owner = owner or f"scheduler-{uuid4()}"
         self.state = _State()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._background = Background("scheduler", self.tick, interval=interval)
 
     def _read(self) -> None:
         read_to_end(self.store, self.state)
@@ -185,21 +183,9 @@ class Scheduler:
         except StaleAttemptError as error:  # another scheduler retook the run meanwhile; its attempt counts
             log.warning("scheduled run %s: %s", run_id, error)
 
-    def run(self) -> None:
-        """Ticks every ``interval`` seconds until stopped."""
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:  # the loop must outlive a bad moment (a database restart); it picks up again
-                log.exception("scheduler tick failed; trying again")
-            self._stop.wait(self.interval)
-
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run, name="scheduler", daemon=True)
-        self._thread.start()
+        """Ticks every ``interval`` seconds on a thread of its own until stopped."""
+        self._background.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._background.stop()

@@ -8,7 +8,6 @@ domain/merkle.py or the ledger's note code.
 from __future__ import annotations
 
 import base64
-import hashlib
 import secrets
 import struct
 import threading
@@ -32,12 +31,9 @@ from eventstore import codec
 from eventstore.adapters import postgres_env
 from interfaces.bootstrap import Platform, bootstrap
 from interfaces.settings import Settings
+from tests.rfc9162 import mth, sha, verify_consistency, verify_inclusion
 
 # --- an auditor's own code: the entry layout, RFC 9162 and the C2SP note, written from their texts ------------
-
-
-def sha(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
 
 
 def entry_bytes(stream_id: str, version: int, topic: str, state: bytes) -> bytes:
@@ -50,58 +46,6 @@ def entry_bytes(stream_id: str, version: int, topic: str, state: bytes) -> bytes
         + struct.pack(">Q", version)
         + state
     )
-
-
-def mth(hashes: list[bytes]) -> bytes:
-    if not hashes:
-        return sha(b"")
-    if len(hashes) == 1:
-        return hashes[0]
-    k = 1
-    while k * 2 < len(hashes):
-        k *= 2
-    return sha(b"\x01" + mth(hashes[:k]) + mth(hashes[k:]))
-
-
-def verify_inclusion(index: int, size: int, leaf: bytes, path: list[bytes], root: bytes) -> bool:
-    """RFC 9162 2.1.3.2."""
-    if index >= size:
-        return False
-    fn, sn, r = index, size - 1, leaf
-    for p in path:
-        if sn == 0:
-            return False
-        if fn % 2 == 1 or fn == sn:
-            r = sha(b"\x01" + p + r)
-            while fn % 2 == 0 and fn != 0:
-                fn, sn = fn // 2, sn // 2
-        else:
-            r = sha(b"\x01" + r + p)
-        fn, sn = fn // 2, sn // 2
-    return sn == 0 and r == root
-
-
-def verify_consistency(first: int, second: int, first_hash: bytes, second_hash: bytes, path: list[bytes]) -> bool:
-    """RFC 9162 2.1.4.2 (first < second)."""
-    if not path:
-        return False
-    if first & (first - 1) == 0:
-        path = [first_hash, *path]
-    fn, sn = first - 1, second - 1
-    while fn % 2 == 1:
-        fn, sn = fn // 2, sn // 2
-    fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            return False
-        if fn % 2 == 1 or fn == sn:
-            fr, sr = sha(b"\x01" + c + fr), sha(b"\x01" + c + sr)
-            while fn % 2 == 0 and fn != 0:
-                fn, sn = fn // 2, sn // 2
-        else:
-            sr = sha(b"\x01" + sr + c)
-        fn, sn = fn // 2, sn // 2
-    return fr == first_hash and sr == second_hash and sn == 0
 
 
 def open_note(note: str, verifier_key: str) -> tuple[str, int, bytes]:

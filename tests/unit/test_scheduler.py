@@ -459,6 +459,7 @@ def test_the_loop_ticks_in_its_thread_outlives_a_failed_tick_and_stops(
     while not jobs.calls and time.monotonic() < deadline:
         time.sleep(0.01)
     looping.stop()
-    assert looping._thread is not None
-    assert not looping._thread.is_alive()
+    thread = looping._background._thread
+    assert thread is not None
+    assert not thread.is_alive()
     assert jobs.slots() == [at(6)]
