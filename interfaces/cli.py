@@ -97,17 +97,27 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_projections(settings: Settings, args: argparse.Namespace) -> int:
+def run_worker(settings: Settings, describe: Callable[[Platform], str], *starts: Callable[[Platform], None]) -> int:
+    """A worker process: the platform, its background parts started, until SIGINT or SIGTERM."""
     from interfaces.bootstrap import bootstrap
 
     platform = bootstrap(settings)
     stop = _stop_on_signals()
-    print(f"projecting {', '.join(platform.read_models.projections)} from {settings.event_store}", file=sys.stderr)
-    platform.worker.start()
-    platform.ledger.start()
+    print(describe(platform), file=sys.stderr)
+    for start in starts:
+        start(platform)
     stop.wait()
     platform.close()
     return 0
+
+
+def cmd_projections(settings: Settings, args: argparse.Namespace) -> int:
+    return run_worker(
+        settings,
+        lambda p: f"projecting {', '.join(p.read_models.projections)} from {settings.event_store}",
+        lambda p: p.worker.start(),
+        lambda p: p.ledger.start(),
+    )
 
 
 def cmd_consumers(settings: Settings, args: argparse.Namespace) -> int:
@@ -268,28 +278,20 @@ def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
-    from interfaces.bootstrap import bootstrap
-
-    platform = bootstrap(settings)
-    stop = _stop_on_signals()
-    print(f"firing scheduled jobs from {settings.event_store} as {platform.scheduler.owner}", file=sys.stderr)
-    platform.scheduler.start()
-    stop.wait()
-    platform.close()
-    return 0
+    return run_worker(
+        settings,
+        lambda p: f"firing scheduled jobs from {settings.event_store} as {p.scheduler.owner}",
+        lambda p: p.scheduler.start(),
+    )
 
 
 def cmd_webhooks(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "dispatch":
-        from interfaces.bootstrap import bootstrap
-
-        platform = bootstrap(settings)
-        stop = _stop_on_signals()
-        print(f"delivering webhooks from {settings.event_store}", file=sys.stderr)
-        platform.webhook_dispatcher.start()
-        stop.wait()
-        platform.close()
-        return 0
+        return run_worker(
+            settings,
+            lambda p: f"delivering webhooks from {settings.event_store}",
+            lambda p: p.webhook_dispatcher.start(),
+        )
     from interfaces.client import ApiError
 
     if not (args.endpoint and args.tenant and args.since):
@@ -352,15 +354,11 @@ def cmd_actions(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_orchestrator(settings: Settings, args: argparse.Namespace) -> int:
-    from interfaces.bootstrap import bootstrap
-
-    platform = bootstrap(settings)
-    stop = _stop_on_signals()
-    print(f"orchestrating pipeline runs and exports from {settings.event_store}", file=sys.stderr)
-    platform.orchestrator.start()
-    stop.wait()
-    platform.close()
-    return 0
+    return run_worker(
+        settings,
+        lambda p: f"orchestrating pipeline runs and exports from {settings.event_store}",
+        lambda p: p.orchestrator.start(),
+    )
 
 
 def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
