@@ -22,10 +22,11 @@ from domain.access import ROLES, principal_id_for
 from domain.contracts import MAX_DOCUMENT_BYTES
 from interfaces.bootstrap import Platform
 from interfaces.http.app import create_app
+from tests.data import ODCS_EXAMPLES
 
 PROBLEM = "application/problem+json"
 TYPES = "https://governed-data-platform.dev/problems/"
-EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "odcs-examples"
+EXAMPLES = ODCS_EXAMPLES
 
 
 def orders(version: str = "1.0.0", **top: Any) -> dict[str, Any]:

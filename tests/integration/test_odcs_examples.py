@@ -1,7 +1,7 @@
 """The ODCS adapter over the standard project's own example contracts, and over bad documents.
 
-The examples are read where they are shared (``shared/data/odcs-examples`` beside the repository), as published:
-see SOURCE.md there. They are other people's contracts and are never edited to make a test pass.
+The examples are kept in ``tests/data/odcs-examples`` as published (Apache-2.0): see SOURCE.md and LICENSE there.
+They are other people's contracts and are never edited to make a test pass.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import pytest
 
 from adapters.contracts import DocumentSyntaxError, load_document, odcs_schema, read_odcs
 from domain.contracts import ContractInvalidError, ParsedContract, read_contract
+from tests.data import ODCS_EXAMPLES
 
-EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "odcs-examples"
+EXAMPLES = ODCS_EXAMPLES
 YAML = "application/yaml"
 
 

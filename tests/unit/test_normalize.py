@@ -19,8 +19,9 @@ from adapters.compute.normalize import Normalized, arrow_schema, column_problems
 from adapters.contracts import read_odcs
 from domain.contracts import read_contract
 from domain.contracts.model import FieldSpec, ObjectSpec
+from tests.data import ODCS_EXAMPLES
 
-EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "odcs-examples"
+EXAMPLES = ODCS_EXAMPLES
 UTC = dt.UTC
 
 

@@ -15,8 +15,9 @@ from adapters.compute.quality import passes
 from adapters.contracts import read_odcs
 from domain.contracts import read_contract
 from domain.contracts.model import FieldSpec, ObjectSpec, QualityRule
+from tests.data import ODCS_EXAMPLES
 
-EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "odcs-examples"
+EXAMPLES = ODCS_EXAMPLES
 
 
 def field(name: str, logical: str = "string", required: bool = False) -> FieldSpec:
