@@ -109,9 +109,13 @@ def test_a_person_is_one_identity_with_an_independent_membership_per_tenant(
     taken = client.post(base, json=person("alice@idp.example", "A. Squatter"), headers=world.spy)
     fresh = client.post(base, json=person("bob@idp.example", "Bob"), headers=world.spy)
 
-    assert (taken.status_code, sorted(taken.json())) == (fresh.status_code, sorted(fresh.json())) == (
-        201,
-        ["position", "principal_id"],
+    assert (
+        (taken.status_code, sorted(taken.json()))
+        == (fresh.status_code, sorted(fresh.json()))
+        == (
+            201,
+            ["position", "principal_id"],
+        )
     )
     globex_principal = taken.json()["principal_id"]
     assert globex_principal != acme_principal["principal_id"]
