@@ -71,15 +71,25 @@ class AccessService:
     def register_principal(
         self, context: CommandContext, kind: str, issuer: str, subject: str, display_name: str, tenant_id: str | None
     ) -> CommandResult:
-        """Registers a person (by identity-provider issuer and subject) or a service of a tenant."""
+        """Registers a person (by identity-provider issuer and subject) or a service as a member of a tenant."""
+        principal_id = self.membership_id(issuer, subject, tenant_id)
         return self.runner.create(
             context,
             "register_principal",
-            principal_id_for(issuer, subject),
+            principal_id,
             make=lambda: Principal.register(kind, issuer, subject, display_name, tenant_id),
             tenant_of=_principal_tenant,
-            exists=lambda: PrincipalExistsError(f"principal {principal_id_for(issuer, subject)} is already registered"),
+            exists=lambda: PrincipalExistsError(f"principal {principal_id} is already registered"),
         )
+
+    def membership_id(self, issuer: str, subject: str, tenant_id: str | None) -> UUID:
+        """The id of this identity's principal in the tenant: a membership registered before ids were per tenant
+        kept the platform-level id, so that stream is the membership when it belongs to this very tenant."""
+        legacy = principal_id_for(issuer, subject, None)
+        found = self.current(legacy) if tenant_id is not None else None
+        if isinstance(found, Principal) and found.tenant_id == tenant_id:
+            return legacy
+        return principal_id_for(issuer, subject, tenant_id)
 
     def grant_role(self, context: CommandContext, principal_id: UUID, role: str) -> CommandResult:
         """Grants a role to a principal (within its tenant)."""
@@ -158,7 +168,7 @@ def bootstrap_admin(access: AccessService, command_id: str) -> IssuedKey | None:
 
     Its steps are idempotent by command id, so a crash between them is finished by the next start.
     """
-    principal_id = principal_id_for(PLATFORM_ISSUER, BOOTSTRAP_SUBJECT)
+    principal_id = principal_id_for(PLATFORM_ISSUER, BOOTSTRAP_SUBJECT, None)
     history = access.runner.store.read_stream(principal_id)
     if any(r.type == "PrincipalRoleGranted" for r in history):
         return None

@@ -18,13 +18,26 @@ KINDS = ("person", "service")
 KEY_PREFIX = re.compile(r"^[a-z0-9]{12}$")
 
 
-def principal_id_for(issuer: str, subject: str) -> UUID:
-    """A person is known by their identity provider's (issuer, subject) pair; services by the platform's."""
-    return uuid5(ACCESS_NAMESPACE, f"{issuer}|{subject}")
+MEMBERSHIP_NAMESPACE = uuid5(ACCESS_NAMESPACE, "membership")
+
+
+def principal_id_for(issuer: str, subject: str, tenant_id: str | None) -> UUID:
+    """The principal of an identity (issuer, subject) in one tenant, or at platform level when ``tenant_id`` is None.
+
+    A person is one identity with a principal (a membership) per tenant: ids differ per tenant, so registering a
+    person in one tenant never depends on, nor collides with, their membership of another. Principals registered
+    before memberships were per tenant keep their id, the platform-level form (see ``AccessService``).
+    """
+    if tenant_id is None:
+        return uuid5(ACCESS_NAMESPACE, f"{issuer}|{subject}")
+    return uuid5(MEMBERSHIP_NAMESPACE, f"{tenant_id}|{issuer}|{subject}")
 
 
 class Principal(Aggregate):
-    """A person or a service that acts on the platform; bound to one tenant unless it is a platform admin."""
+    """A person's or a service's membership of one tenant (or of the platform, for platform admins).
+
+    Its roles and display name belong to the membership; the same person in two tenants is two principals.
+    """
 
     personal_fields = ("display_name",)
 
@@ -46,7 +59,7 @@ class Principal(Aggregate):
 
     @staticmethod
     def create_id(kind: str, issuer: str, subject: str, display_name: str, tenant_id: str | None) -> UUID:
-        return principal_id_for(issuer, subject)
+        return principal_id_for(issuer, subject, tenant_id)
 
     @classmethod
     def register(cls, kind: str, issuer: str, subject: str, display_name: str, tenant_id: str | None) -> Principal:

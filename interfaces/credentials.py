@@ -8,7 +8,7 @@ from pathlib import Path
 from adapters.auth.tokens import LOCAL_ISSUER, local_signing_key, mint_token, private_file
 from application.access import bootstrap_admin
 from application.commands import CommandContext
-from domain.access import PLATFORM_ADMIN, principal_id_for
+from domain.access import PLATFORM_ADMIN
 from domain.errors import InvalidValueError, NotFoundError
 from interfaces.bootstrap import Platform
 
@@ -36,7 +36,7 @@ def dev_token(platform: Platform, role: str, tenant_id: str | None) -> str:
     if tenant_id is not None and not platform.store.read_stream(_uuid(tenant_id)):
         raise NotFoundError(f"no such tenant: {tenant_id}")
     subject = f"dev-{role}" + (f"-{tenant_id}" if tenant_id else "")
-    principal_id = principal_id_for(LOCAL_ISSUER, subject)
+    principal_id = platform.access.membership_id(LOCAL_ISSUER, subject, tenant_id)
     context = CommandContext("platform-cli", f"dev-token|{subject}|register", "dev-token")
     if not platform.store.read_stream(principal_id):
         kind = "service" if role == "service" else "person"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Select, String, Table, select
+from sqlalchemy import JSON, BigInteger, Column, Index, Select, String, Table, select
 
 from domain.access import ApiKey, Denial, Principal
 from domain.tenants import Tenant
@@ -22,6 +22,7 @@ principals = Table(
     Column("roles", JSON, nullable=False),
     Column("registered_at", String(40), nullable=False),
     Column("position", BigInteger, nullable=False),
+    Index("ix_principals_identity", "issuer", "subject"),
 )
 
 api_keys = Table(
@@ -117,3 +118,8 @@ def principal_query(principal_id: str) -> Select[Any]:
 
 def key_query(prefix: str) -> Select[Any]:
     return select(api_keys).where(api_keys.c.prefix == prefix)
+
+
+def memberships_query(issuer: str, subject: str) -> Select[Any]:
+    """Every principal of one identity: its membership of each tenant, and its platform principal if any."""
+    return select(principals).where(principals.c.issuer == issuer, principals.c.subject == subject)

@@ -7,7 +7,7 @@ import hmac
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ from adapters.auth.identity import AuthenticationError, Identity
 from adapters.auth.tokens import TokenVerifier
 from application.access import KEY_SCHEME, key_digest, split_token
 from domain.access import principal_id_for
-from projections.access import key_query, principal_query
+from projections.access import key_query, memberships_query, principal_query
 
 CACHE_SECONDS = 2.0
 """How long a proven credential is trusted without checking again: a revoked key or role stops within this."""
@@ -35,20 +35,27 @@ class Authenticator:
         self._cache: OrderedDict[str, tuple[float, Identity]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def recently_proven(self, authorization: str | None, api_key: str | None = None) -> Identity | None:
+    def recently_proven(
+        self, authorization: str | None, api_key: str | None = None, tenant_id: str | None = None
+    ) -> Identity | None:
         """The identity of a credential proven within the last CACHE_SECONDS, without any I/O; else None."""
         credential = api_key or authorization
         if not credential:
             return None
         with self._lock:
-            cached = self._cache.get(_fingerprint(credential))
+            cached = self._cache.get(_fingerprint(credential, tenant_id))
         return cached[1] if cached is not None and cached[0] > time.monotonic() else None
 
-    def authenticate(self, authorization: str | None, api_key: str | None = None) -> Identity:
-        """Proves the credential (signature, claims, key digest, registered principal) and remembers it briefly."""
-        identity = self._prove(api_key or _bearer(authorization))
+    def authenticate(
+        self, authorization: str | None, api_key: str | None = None, tenant_id: str | None = None
+    ) -> Identity:
+        """Proves the credential (signature, claims, key digest, registered principal) and remembers it briefly.
+
+        ``tenant_id`` is the tenant the request is about: a person acts through their membership of it.
+        """
+        identity = self._prove(api_key or _bearer(authorization), tenant_id)
         with self._lock:
-            self._cache[_fingerprint(api_key or authorization or "")] = (
+            self._cache[_fingerprint(api_key or authorization or "", tenant_id)] = (
                 time.monotonic() + self.cache_seconds,
                 identity,
             )
@@ -56,12 +63,15 @@ class Authenticator:
                 self._cache.popitem(last=False)
         return identity
 
-    def _prove(self, credential: str) -> Identity:
+    def _prove(self, credential: str, tenant_id: str | None) -> Identity:
         if credential.startswith(f"{KEY_SCHEME}_"):
             return self._by_api_key(credential)
         claims = self.tokens.verify(credential)
-        principal_id = str(principal_id_for(claims["iss"], claims["sub"]))
-        return self._identity(principal_id, "jwt")
+        with self.engine.connect() as connection:
+            rows = connection.execute(memberships_query(claims["iss"], claims["sub"])).all()
+        if not rows:
+            raise AuthenticationError(f"no principal is registered for subject {claims['sub']!r}")
+        return _membership(rows, tenant_id, str(principal_id_for(claims["iss"], claims["sub"], None)))
 
     def _by_api_key(self, token: str) -> Identity:
         parts = split_token(token)
@@ -84,9 +94,20 @@ class Authenticator:
         return Identity(principal_id, row.kind, row.tenant_id, tuple(row.roles), method)
 
 
-def _fingerprint(credential: str) -> str:
+def _membership(rows: Sequence[Any], tenant_id: str | None, person_id: str) -> Identity:
+    """The principal a person acts as: their membership of the tenant in question, else their platform principal,
+    else their only membership; a person of several tenants acts in none of them elsewhere (no tenant, no roles)."""
+    by_tenant = {row.tenant_id: row for row in rows}
+    row = by_tenant.get(tenant_id) if tenant_id is not None else None
+    row = row or by_tenant.get(None) or (rows[0] if len(rows) == 1 else None)
+    if row is None:
+        return Identity(person_id, "person", None, (), "jwt")
+    return Identity(row.principal_id, row.kind, row.tenant_id, tuple(row.roles), "jwt")
+
+
+def _fingerprint(credential: str, tenant_id: str | None) -> str:
     """The cache key: a hash, so the cache never holds a credential itself."""
-    return hashlib.sha256(credential.encode()).hexdigest()
+    return hashlib.sha256(f"{tenant_id}|{credential}".encode()).hexdigest()
 
 
 def _bearer(authorization: str | None) -> str:

@@ -29,6 +29,14 @@ DEFAULT_ORIGIN = "governed-data-platform.local/ledger"
 __all__ = ["DEFAULT_ORIGIN", "Entry", "InclusionProof", "Leaf", "Ledger", "Report", "StoredCheckpoint", "open_ledger"]
 
 
+Readable = Callable[[Leaf], bool]
+"""Whether the caller may read a leaf's event; a leaf they may not is answered as one that does not exist."""
+
+
+def _anyone(_leaf: Leaf) -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class InclusionProof:
     leaf_index: int
@@ -104,14 +112,21 @@ class Ledger:
             raise NotFoundError("the ledger has no signed checkpoint yet")
         return found
 
-    def find_leaf(self, *, event_id: str | None = None, position: int | None = None) -> Leaf:
-        """The leaf of an event, by its id or its log position (hashing the newest events first if needed)."""
+    def find_leaf(
+        self, *, event_id: str | None = None, position: int | None = None, readable: Readable = _anyone
+    ) -> Leaf:
+        """The leaf of an event, by its id or its log position (hashing the newest events first if needed).
+
+        A leaf the reader may not read is not found, in the same words as a leaf that does not exist.
+        """
+        found = None
         for attempt in range(2):
             found = self.tables.leaf_of_event(event_id) if event_id else self.tables.leaf_at_position(position or 0)
-            if found is not None:
-                return found
-            if attempt == 0:
-                self.catch_up(until=self.store.last_position())
+            if found is not None or attempt == 1:
+                break
+            self.catch_up(until=self.store.last_position())
+        if found is not None and readable(found):
+            return found
         what = f"event {event_id}" if event_id else f"event at position {position}"
         raise NotFoundError(f"no {what} in the ledger")
 
@@ -141,9 +156,10 @@ class Ledger:
         self._require(tree_size)
         return SubtreeReader(self.tables, tree_size)(0, tree_size) if tree_size else EMPTY_ROOT
 
-    def leaf(self, leaf_index: int) -> Leaf:
+    def leaf(self, leaf_index: int, readable: Readable = _anyone) -> Leaf:
+        """The leaf at an index; one the reader may not read is not found, as if it were not there."""
         found = self.tables.leaf(leaf_index)
-        if found is None:
+        if found is None or not readable(found):
             raise NotFoundError(f"no leaf {leaf_index} in the ledger")
         return found
 

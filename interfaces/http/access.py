@@ -1,4 +1,5 @@
-"""Access over HTTP: a tenant's principals, their roles and API keys, and the denials recorded for it."""
+"""Access over HTTP: a tenant's principals, their roles and API keys, and the denials recorded for it (and the
+platform's own)."""
 
 from __future__ import annotations
 
@@ -210,8 +211,20 @@ class AccessController(Controller):
         tenant_id: FromPath[str],
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> list[DenialView]:
-        """Refused attempts on this tenant, newest first."""
-        query = select(denials).where(denials.c.tenant_id == str(id_in_path(tenant_id, "tenant")))
-        with platform_of(state).read_models.engine.connect() as connection:
-            rows = connection.execute(query.order_by(denials.c.position.desc()).limit(limit)).all()
-        return [msgspec.convert(row, DenialView, from_attributes=True) for row in rows]
+        """Refused attempts of this tenant's own principals, newest first."""
+        return _denials(state, str(id_in_path(tenant_id, "tenant")), limit)
+
+
+@get("/v1/denials", sync_to_thread=True, tags=["access"], opt={"action": "list_platform_denials"})
+def list_platform_denials(state: State, limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100) -> list[DenialView]:
+    """Refused attempts recorded in the platform's own log (among them, every attempt on a tenant the caller
+    could not see), newest first: platform admins only."""
+    return _denials(state, None, limit)
+
+
+def _denials(state: State, tenant_id: str | None, limit: int) -> list[DenialView]:
+    column = denials.c.tenant_id
+    query = select(denials).where(column.is_(None) if tenant_id is None else column == tenant_id)
+    with platform_of(state).read_models.engine.connect() as connection:
+        rows = connection.execute(query.order_by(denials.c.position.desc()).limit(limit)).all()
+    return [msgspec.convert(row, DenialView, from_attributes=True) for row in rows]

@@ -11,7 +11,7 @@ from litestar.openapi import OpenAPIConfig
 
 from adapters.contracts import JSON_MEDIA_TYPES, YAML_MEDIA_TYPES
 from interfaces.bootstrap import Platform
-from interfaces.http.access import AccessController
+from interfaces.http.access import AccessController, list_platform_denials
 from interfaces.http.actions import ActionRunController, ActionTemplateController, PlaybookController
 from interfaces.http.auth import RecentResources, authentication_middleware, authorize
 from interfaces.http.contracts import ContractController
@@ -90,6 +90,7 @@ def create_app(platform: Platform) -> Litestar:
         route_handlers=[
             TenantController,
             AccessController,
+            list_platform_denials,
             SecretController,
             ContractController,
             SchemaRegistryController,

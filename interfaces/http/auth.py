@@ -1,14 +1,15 @@
 """Authentication middleware and the authorization guard: every route needs an identity and Cedar's permit.
 
 A route names its Cedar action in ``opt={"action": ...}``; a route without one is refused (deny by default).
-A principal asking about another tenant gets 404, not 403, so tenants cannot probe for each other.
-Refused commands are recorded as Denial events.
+A principal asking about another tenant gets 404, not 403, exactly as for a tenant that does not exist, so tenants
+cannot probe for each other. Refused commands are recorded as Denial events (about another tenant: in the platform's).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from typing import Any
 
 import anyio
@@ -41,11 +42,14 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
         if platform.settings.auth == "off":
             return AuthenticationResult(user=ANONYMOUS_ADMIN, auth=ANONYMOUS_ADMIN)
         authorization, api_key = connection.headers.get("authorization"), connection.headers.get("x-api-key")
-        identity = platform.authenticator.recently_proven(authorization, api_key)
+        tenant_id = _path_tenant(connection)
+        identity = platform.authenticator.recently_proven(authorization, api_key, tenant_id)
         if identity is not None:
             return AuthenticationResult(user=identity, auth=identity)
         try:
-            identity = await anyio.to_thread.run_sync(platform.authenticator.authenticate, authorization, api_key)
+            identity = await anyio.to_thread.run_sync(
+                platform.authenticator.authenticate, authorization, api_key, tenant_id
+            )
         except AuthenticationError as error:
             log.info("authentication failed on %s %s: %s", connection.scope.get("method"), connection.url.path, error)
             challenge = 'Bearer realm="platform", error="invalid_token"' if authorization or api_key else "Bearer"
@@ -55,29 +59,51 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=identity, auth=identity)
 
 
+def _path_tenant(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The tenant a request is about (its path's ``tenant_id``, canonical), whose membership the caller acts through."""
+    raw = connection.path_params.get("tenant_id")
+    try:
+        return str(uuid.UUID(str(raw))) if raw is not None else None
+    except ValueError:
+        return None
+
+
 def authentication_middleware() -> DefineMiddleware:
     return DefineMiddleware(AuthenticationMiddleware, exclude=[f"^{path}" for path in PUBLIC_PATHS])
 
 
 def resolve_resource(platform: Platform, path_params: dict[str, Any], command: bool) -> Resource:
-    """The resource a route acts on: the tenant named in its path, else the platform.
+    """The resource a route acts on: the tenant named in its path, else the platform (404 for no such tenant)."""
+    resource = find_resource(platform, path_params, command)
+    if resource is None:
+        raise no_such_tenant(str(path_params["tenant_id"]))
+    return resource
+
+
+def find_resource(platform: Platform, path_params: dict[str, Any], command: bool) -> Resource | None:
+    """The tenant named in the path (None when there is no such tenant), else the platform.
 
     Commands see the tenant as its events say now; queries see the read model they are about to read.
     """
     if "tenant_id" not in path_params:
         return Resource.platform()
-    raw = str(path_params["tenant_id"])
-    tenant_id = id_in_path(raw)
+    tenant_id = id_in_path(str(path_params["tenant_id"]))
     if command:
         tenant = platform.tenants.current_tenant(tenant_id)
-        if tenant is None:
-            raise NotFoundError(f"no such tenant: {raw}")
-        return Resource.tenant(str(tenant_id), tenant.status, list(tenant.features))
+        return None if tenant is None else Resource.tenant(str(tenant_id), tenant.status, list(tenant.features))
     with platform.read_models.engine.connect() as connection:
         row = connection.execute(get_query(str(tenant_id))).first()
-    if row is None:
-        raise NotFoundError(f"no such tenant: {raw}")
-    return Resource.tenant(str(tenant_id), row.status, list(row.features))
+    return None if row is None else Resource.tenant(str(tenant_id), row.status, list(row.features))
+
+
+def no_such_tenant(raw: str) -> NotFoundError:
+    """The one answer about a tenant the caller cannot see, whether it exists or not: the path segment as given."""
+    return NotFoundError(f"no such tenant: {raw}")
+
+
+def sees(identity: Identity, resource: Resource) -> bool:
+    """Whether the resource is one the caller may know of: the platform, their own tenant, or (admins) any."""
+    return resource.type != "Tenant" or identity.platform_admin or identity.tenant_id == resource.id
 
 
 class RecentResources:
@@ -101,20 +127,29 @@ class RecentResources:
         self._found[resource.id] = (time.monotonic() + self.seconds, resource)
 
 
-async def _resource(connection: ASGIConnection[Any, Any, Any, Any], platform: Platform, command: bool) -> Resource:
+async def _resource(
+    connection: ASGIConnection[Any, Any, Any, Any], platform: Platform, command: bool
+) -> tuple[Resource, bool]:
+    """The resource and whether it exists; a tenant that does not is asked about as one of status "unknown"."""
     params = dict(connection.path_params)
     recent: RecentResources = connection.app.state.recent_resources
     cacheable = not command and "tenant_id" in params and CONSISTENT_POSITION not in connection.headers
     found = recent.get(str(params["tenant_id"])) if cacheable else None
     if found is None:
-        found = await anyio.to_thread.run_sync(resolve_resource, platform, params, command)
+        found = await anyio.to_thread.run_sync(find_resource, platform, params, command)
+        if found is None:
+            return Resource.tenant(str(id_in_path(str(params["tenant_id"]))), "unknown", []), False
         if cacheable:
             recent.put(found)
-    return found
+    return found, True
 
 
 async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """The guard on every route: honours X-Consistent-Position, then Cedar decides; deny by default."""
+    """The guard on every route: honours X-Consistent-Position, then Cedar decides; deny by default.
+
+    A tenant the caller cannot see is answered 404 whether it exists or not, with the same work on both paths:
+    Cedar is asked, and a refused command is recorded in the platform's log, never in that tenant's.
+    """
     platform = _platform(connection)
     if CONSISTENT_POSITION in connection.headers:
         await anyio.to_thread.run_sync(wait_for_consistency, connection, platform)
@@ -124,17 +159,21 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     action = handler.opt.get("action")
     if not action:
         raise PermissionDeniedException("this route declares no action, so nobody may use it")
-    command = connection.scope.get("method") in COMMAND_METHODS
-    resource = await _resource(connection, platform, command)
+    resource, exists = await _resource(connection, platform, connection.scope.get("method") in COMMAND_METHODS)
     decision = platform.policies.authorize(identity, action, resource)
     platform.decisions.record(identity, action, resource, decision)
     connection.state.decision = decision
-    if decision.allowed:
+    if decision.allowed and exists:
         return
+    if not sees(identity, resource):
+        await record_denial(connection, platform, identity, action, resource, [HIDDEN_REASON])
+    if not exists or not sees(identity, resource):
+        raise no_such_tenant(str(connection.path_params["tenant_id"]))
     await record_denial(connection, platform, identity, action, resource, _reasons(decision))
-    if resource.type == "Tenant" and not identity.platform_admin and identity.tenant_id != resource.id:
-        raise NotFoundError(f"no such tenant: {resource.id}")
     raise PermissionDeniedException(f"{action} is not permitted here")
+
+
+HIDDEN_REASON = "the tenant is not one the principal may see"
 
 
 def _reasons(decision: Decision) -> list[str]:
@@ -151,10 +190,12 @@ async def record_denial(
     resource: Resource,
     reasons: list[str],
 ) -> None:
+    """Records a refused command: in the log of the tenant it was about, when the caller may see that tenant;
+    else (a tenant not theirs) in the platform's own log; a platform-level refusal in the caller's tenant's log."""
     if connection.scope.get("method") not in COMMAND_METHODS:
         return
     context = command_context(connection)
-    tenant_id = resource.id if resource.type == "Tenant" else identity.tenant_id
+    tenant_id = identity.tenant_id if resource.type != "Tenant" else resource.id if sees(identity, resource) else None
     await anyio.to_thread.run_sync(
         lambda: platform.access.record_denial(
             context, identity.principal_id, action, resource.label, reasons, tenant_id

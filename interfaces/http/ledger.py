@@ -1,13 +1,16 @@
 """The evidence ledger over HTTP: signed checkpoints, inclusion and consistency proofs, and entries.
 
-Checkpoints and proofs carry hashes only, so every authenticated principal reads them (``read_ledger``); an
-entry is the event itself, so Cedar decides ``read_ledger_entry`` on the event's tenant (platform events:
-platform admins), and anyone else is told there is no such leaf. Hashes are hex; the note is the C2SP signed note.
+Checkpoints and consistency proofs carry hashes only, so every authenticated principal reads them (``read_ledger``).
+Whatever names one leaf (an entry, an inclusion proof) is answered only to those Cedar lets read that event
+(``read_ledger_entry`` on the event's tenant; platform events: platform admins): anyone else is told there is no
+such event, in the very words used for an event that does not exist, so event ids derived from public names (a
+slug, a subject) tell nothing about another tenant. Hashes are hex; the note is the C2SP signed note.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import msgspec
@@ -19,8 +22,7 @@ from adapters.auth.cedar import Resource
 from adapters.auth.identity import Identity
 from adapters.ledger import Ledger, StoredCheckpoint
 from adapters.ledger.tables import Leaf
-from domain.errors import NotFoundError
-from interfaces.http.auth import resolve_resource
+from interfaces.http.auth import find_resource
 from interfaces.http.context import platform_of
 from interfaces.http.problems import BadRequestError
 
@@ -94,6 +96,7 @@ class LedgerController(Controller):
     @get("/proofs/inclusion", sync_to_thread=True, opt={"action": "read_ledger"})
     def inclusion(
         self,
+        request: Request[Any, Any, Any],
         state: State,
         event_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
         position: Annotated[int | None, QueryParameter(ge=1)] = None,
@@ -105,7 +108,7 @@ class LedgerController(Controller):
             raise BadRequestError("name the event by exactly one of event_id and position")
         ledger = _ledger(state)
         size = ledger.latest_checkpoint().tree_size if tree_size is None else tree_size
-        leaf = ledger.find_leaf(event_id=event_id, position=position)
+        leaf = ledger.find_leaf(event_id=event_id, position=position, readable=_reader(request, state))
         proof = ledger.inclusion(leaf, size)
         return InclusionView(proof.leaf_index, proof.tree_size, proof.leaf_hash.hex(), [h.hex() for h in proof.path])
 
@@ -128,9 +131,7 @@ class LedgerController(Controller):
     def entry(self, request: Request[Any, Any, Any], state: State, leaf_index: FromPath[int]) -> Response[bytes]:
         """The canonical bytes of the event at this leaf: SHA-256(0x00 || body) is its leaf hash."""
         ledger = _ledger(state)
-        leaf = ledger.leaf(leaf_index)
-        if not _may_read(request, state, leaf):
-            raise NotFoundError(f"no leaf {leaf_index} in the ledger")
+        leaf = ledger.leaf(leaf_index, readable=_reader(request, state))
         entry = ledger.entry(leaf)
         headers = {
             "X-Ledger-Leaf-Index": str(leaf.leaf_index),
@@ -143,18 +144,21 @@ class LedgerController(Controller):
         return Response(entry.body, media_type=ENTRY_MEDIA_TYPE, headers=headers)
 
 
-def _may_read(request: Request[Any, Any, Any], state: State, leaf: Leaf) -> bool:
-    """Cedar's ``read_ledger_entry`` on the event's tenant (or the platform, for the platform's own events)."""
+def _reader(request: Request[Any, Any, Any], state: State) -> Callable[[Leaf], bool]:
+    """Whether the caller may read a leaf's event: Cedar's ``read_ledger_entry`` on the event's tenant (or the
+    platform, for the platform's own events)."""
     platform = platform_of(state)
     identity: Identity = request.auth
-    if platform.settings.auth == "off":
-        return True
-    resource = Resource.platform()
-    if leaf.tenant_id:
-        try:
-            resource = resolve_resource(platform, {"tenant_id": leaf.tenant_id}, False)
-        except NotFoundError:  # not (or no longer) in the directory: still that tenant's event
-            resource = Resource.tenant(leaf.tenant_id, "unknown", [])
-    decision = platform.policies.authorize(identity, "read_ledger_entry", resource)
-    platform.decisions.record(identity, "read_ledger_entry", resource, decision)
-    return decision.allowed
+
+    def may_read(leaf: Leaf) -> bool:
+        if platform.settings.auth == "off":
+            return True
+        resource = Resource.platform()
+        if leaf.tenant_id:  # a tenant not (or no longer) in the directory: still that tenant's event
+            found = find_resource(platform, {"tenant_id": leaf.tenant_id}, False)
+            resource = found or Resource.tenant(leaf.tenant_id, "unknown", [])
+        decision = platform.policies.authorize(identity, "read_ledger_entry", resource)
+        platform.decisions.record(identity, "read_ledger_entry", resource, decision)
+        return decision.allowed
+
+    return may_read

@@ -115,7 +115,7 @@ def who(api: TestClient, platform: Platform, token_for, tenant: str) -> dict[str
 
 
 def principal(role: str, tenant: str) -> str:
-    return str(principal_id_for(LOCAL_ISSUER, f"dev-{role}-{tenant}"))
+    return str(principal_id_for(LOCAL_ISSUER, f"dev-{role}-{tenant}", tenant))
 
 
 def register(api: TestClient, tenant: str, doc: dict, headers: dict, media_type: str = "application/yaml") -> Any:
@@ -172,7 +172,7 @@ def test_a_yaml_contract_is_registered_and_approved_by_a_steward_other_than_its_
     )
     version = read(api, f"{base}/versions/1.0.0", approved.json()["position"])
     assert version["author"] == principal("data-steward", tenant)
-    assert version["approver"] == str(principal_id_for(LOCAL_ISSUER, "second-steward"))
+    assert version["approver"] == str(principal_id_for(LOCAL_ISSUER, "second-steward", tenant))
     assert version["document"] == orders()
     assert len(version["sha256"]) == 64
     assert version["spec"]["kpis"][0]["time_field"] == "ordered_at"

@@ -108,7 +108,7 @@ def test_own_tenant_answers_403_exactly_when_the_policies_deny(world, role: str)
     tenant = None if role == PLATFORM_ADMIN else own
     subject = f"dev-{role}" + (f"-{own}" if tenant else "")
     kind = "service" if role == "service" else "person"
-    identity = Identity(str(principal_id_for("platform-local", subject)), kind, tenant, (role,), "jwt")
+    identity = Identity(str(principal_id_for("platform-local", subject, tenant)), kind, tenant, (role,), "jwt")
     for method, path, opt in routes(client.app):
         resource = Resource.tenant(own, "active", []) if "{tenant_id" in path else Resource.platform()
         allowed = platform.policies.authorize(identity, opt["action"], resource).allowed

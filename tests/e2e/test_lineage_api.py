@@ -34,7 +34,7 @@ def lineage(tenant: str) -> str:
 
 
 def dev_principal(role: str, tenant: str) -> str:
-    return str(principal_id_for(LOCAL_ISSUER, f"dev-{role}-{tenant}"))
+    return str(principal_id_for(LOCAL_ISSUER, f"dev-{role}-{tenant}", tenant))
 
 
 def served(api: TestClient, tenant: str, people: dict, name: str = "kpis") -> dict[str, Any]:

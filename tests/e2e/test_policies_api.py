@@ -261,7 +261,7 @@ def test_a_dry_run_reports_exactly_the_recorded_decisions_a_proposed_forbid_woul
     ran = api.post(f"/v1/tenants/{tenant}/policies/simulate", json=window | {"policies": proposal}, headers=steward)
     assert ran.status_code == 200, ran.text
     result = ran.json()
-    analyst_id = str(principal_id_for("platform-local", f"dev-analyst-{tenant}"))
+    analyst_id = str(principal_id_for("platform-local", f"dev-analyst-{tenant}", tenant))
     assert [(c["principal"]["id"], c["action"]) for c in result["changes"]] == [
         (analyst_id, action) for who, action, r in made if who == "analyst" and action in NO_ANALYST_READS
     ]
@@ -349,7 +349,9 @@ def test_the_route_matrix_holds_on_these_routes(
                 assert call(api, method, url(path, other), headers) == 404, (role, method, path)
             subject = f"dev-{role}" + (f"-{tenant}" if tenant_of else "")
             kind = "service" if role == "service" else "person"
-            identity = Identity(str(principal_id_for("platform-local", subject)), kind, tenant_of, (role,), "jwt")
+            identity = Identity(
+                str(principal_id_for("platform-local", subject, tenant_of)), kind, tenant_of, (role,), "jwt"
+            )
             resource = Resource.tenant(tenant, "active", []) if "{tenant_id" in path else Resource.platform()
             allowed = platform.policies.authorize(identity, opt["action"], resource).allowed
             status = call(api, method, url(path, tenant), headers)

@@ -140,7 +140,7 @@ def register(world: World, tenant_id: str | None, role: str) -> Person:
     subject = f"user-{secrets.token_hex(6)}@example.com"
     display_name = f"Person {secrets.token_hex(6)}"
     world.access.register_principal(ctx(), "person", ISSUER, subject, display_name, tenant_id)
-    principal_id = principal_id_for(ISSUER, subject)
+    principal_id = principal_id_for(ISSUER, subject, tenant_id)
     world.access.grant_role(ctx(), principal_id, role)
     return Person(principal_id, subject, display_name)
 

@@ -152,8 +152,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     people = {}
     for role in ("data-engineer", "data-steward"):
         platform.access.register_principal(context("admin", f"r-{role}"), "person", "test", role, role, tenant)
-        people[role] = str(principal_id_for("test", role))
-        platform.access.grant_role(context("admin", f"g-{role}"), principal_id_for("test", role), role)
+        people[role] = str(principal_id_for("test", role, tenant))
+        platform.access.grant_role(context("admin", f"g-{role}"), principal_id_for("test", role, tenant), role)
     engineer, steward = people["data-engineer"], people["data-steward"]
     platform.contracts.register_contract(context(engineer, "c"), tenant, yaml.safe_load(CONTRACT.read_text()))
     platform.contracts.propose_version(context(engineer, "p"), tenant, "retail-sales", "1.0.0")

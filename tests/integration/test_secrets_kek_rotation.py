@@ -62,7 +62,7 @@ class Load:
         tenant, secret_name = i % 3, f"s{i % 4}"
         subject, name = f"user-{i}@example.com", f"Person {secrets.token_hex(4)}"
         self.access.register_principal(ctx(), "person", ISSUER, subject, name, str(self.tenant_ids[tenant]))
-        self.names[str(principal_id_for(ISSUER, subject))] = name
+        self.names[str(principal_id_for(ISSUER, subject, str(self.tenant_ids[tenant])))] = name
         value = secrets.token_urlsafe(16)
         self.vault.put_secret(ctx(), self.tenant_ids[tenant], secret_name, value)
         self.values[(tenant, secret_name)] = value

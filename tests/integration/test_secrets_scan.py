@@ -125,7 +125,7 @@ def register(platform: Platform, run: Run, tenant: UUID | None) -> None:
     subject, name = f"u-{secrets.token_hex(8)}@example.com", f"Person {secrets.token_hex(8)}"
     platform.access.register_principal(ctx(), "person", ISSUER, subject, name, str(tenant) if tenant else None)
     role = "data-steward" if tenant else "platform-admin"
-    platform.access.grant_role(ctx(), principal_id_for(ISSUER, subject), role)
+    platform.access.grant_role(ctx(), principal_id_for(ISSUER, subject, str(tenant) if tenant else None), role)
     run.personal |= {f"subject of {tenant}": subject, f"name of {tenant}": name}
 
 

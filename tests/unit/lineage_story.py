@@ -65,7 +65,7 @@ def principal(subject: str, *roles: str, tenant: str | None = TENANT) -> tuple[s
     person = Principal.register("person", "test", subject, subject.title(), tenant)
     for role in roles:
         person.grant(role)
-    return str(principal_id_for("test", subject)), list(person.collect_events())
+    return str(principal_id_for("test", subject, tenant)), list(person.collect_events())
 
 
 ENGINEER, ENGINEER_EVENTS = principal("engineer", "data-engineer")
