@@ -18,6 +18,7 @@ from adapters.auth.cedar import PolicyEngine
 from adapters.auth.decision_log import DecisionLog
 from adapters.auth.tokens import TokenVerifier
 from adapters.compute.steps import ComputeSteps, tenant_salts
+from adapters.datasets.bounds import Bounds
 from adapters.datasets.store import DatasetStore
 from adapters.delivery.events import webhook_event_types, webhook_payload
 from adapters.delivery.guard import AddressGuard
@@ -141,7 +142,9 @@ def bootstrap(settings: Settings | None = None) -> Platform:
     contracts = ContractService(runner, schemas)
     keys_dir = Path(settings.keys_dir)
     datasets = DatasetStore.open(settings.datasets, Path(settings.scratch_dir))
-    compute = ComputeSteps(datasets, Path(settings.scratch_dir), tenant_salts(local_secret(keys_dir, "masking.key")))
+    salts = tenant_salts(local_secret(keys_dir, "masking.key"))
+    bounds = Bounds(settings.max_batch_rows, settings.max_expansion)
+    compute = ComputeSteps(datasets, Path(settings.scratch_dir), salts, bounds)
     pipeline = PipelineService(runner, contracts)
     dead_letters = DeadLetterService(runner)
     dead_letters.retry_handlers["pipeline"] = lambda context, letter: pipeline.revive(

@@ -24,9 +24,10 @@ from adapters.compute import rows
 from adapters.compute.encodings import encode
 from adapters.compute.masking import mask, personal_fields
 from adapters.compute.normalize import normalize
-from adapters.datasets.formats import read_batches
+from adapters.datasets.bounds import Bounds
+from adapters.datasets.formats import FormatError, MalformedRow, read_batches
 from adapters.datasets.store import DatasetStore, StoredFile
-from application.pipeline import KpiBuild, Normalization, Target
+from application.pipeline import KpiBuild, Normalization, Target, UnprocessableBatchError
 from domain.pipeline import Manifest, manifest
 from domain.products import Dataset
 
@@ -82,10 +83,13 @@ class TableCache:
 class ComputeSteps:
     """``application.pipeline.PipelineCompute`` over a DatasetStore, with pyarrow."""
 
-    def __init__(self, store: DatasetStore, scratch: Path, salt_for: Callable[[str], bytes]) -> None:
+    def __init__(
+        self, store: DatasetStore, scratch: Path, salt_for: Callable[[str], bytes], bounds: Bounds | None = None
+    ) -> None:
         self.store = store
         self.scratch = scratch
         self.salt_for = salt_for
+        self.bounds = bounds or Bounds()
         self.tables = TableCache(store)
 
     def _workdir(self) -> tempfile.TemporaryDirectory[str]:
@@ -109,7 +113,12 @@ class ComputeSteps:
             self._workdir() as work,
             self.store.verified(raw["key"], raw["sha256"]) as path,
         ):
-            out = normalize(read_batches(path, raw["format"]), target.object, target.rules, Path(work))
+            malformed: list[MalformedRow] = []
+            batches = self.bounds.watch(read_batches(path, raw["format"], malformed=malformed.append), raw["bytes"])
+            try:
+                out = normalize(batches, target.object, target.rules, Path(work), malformed)
+            except FormatError as error:  # unreadable, or past a bound: the same bytes fail the same way again
+                raise UnprocessableBatchError(str(error)) from error
             counts = {"rows_in": out.rows_in, "rows_out": out.rows_out, "rejected": out.rejected}
             counts["duplicates"] = out.duplicates
             quarantine = None
