@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from adapters.auth.decision_log import DecisionLog
 from adapters.auth.tokens import TokenVerifier
 from adapters.compute.steps import ComputeSteps, tenant_salts
 from adapters.datasets.bounds import Bounds
+from adapters.datasets.scratch import sweep
 from adapters.datasets.store import DatasetStore
 from adapters.delivery.events import webhook_event_types, webhook_payload
 from adapters.delivery.guard import AddressGuard
@@ -251,6 +253,12 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         actions=actions,
         action_engine=action_engine,
     )
+
+
+def sweep_scratch(settings: Settings) -> list[Path]:
+    """At the start of a process that stages files (serve, orchestrator, consumers): removes the staging files and
+    work directories dead processes left under PLATFORM_SCRATCH_DIR, never one a live process holds."""
+    return sweep(Path(settings.scratch_dir), time.time())
 
 
 def token_verifier(settings: Settings) -> TokenVerifier:

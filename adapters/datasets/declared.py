@@ -21,7 +21,7 @@ OFFSET = 4
 def declared_bytes(metadata: pq.FileMetaData) -> int:
     """The larger of the uncompressed sizes the row groups declare and the rows times the decoded row width."""
     declared = sum(metadata.row_group(group).total_byte_size for group in range(metadata.num_row_groups))
-    return max(declared, metadata.num_rows * _parquet_row_width(metadata.schema))
+    return int(max(declared, metadata.num_rows * _parquet_row_width(metadata.schema)))
 
 
 def _parquet_row_width(schema: pq.ParquetSchema) -> int:
@@ -46,6 +46,6 @@ def _width(kind: pa.DataType) -> int:
     if pa.types.is_struct(kind):
         return sum(_width(kind.field(index).type) for index in range(kind.num_fields))
     try:
-        return max(kind.bit_width // 8, 0)
+        return int(max(kind.bit_width // 8, 0))
     except ValueError:  # not fixed-width: strings, binaries, lists
         return OFFSET
