@@ -162,6 +162,11 @@ def _readable(fmt: str) -> Iterator[None]:
         yield
     except (pa.ArrowException, csv.Error, UnicodeDecodeError) as error:
         raise FormatError(f"the file cannot be read as {fmt}: {error}") from error
+    except OSError as error:
+        if error.errno is not None:  # the system could not read the file: not about its content
+            raise
+        # pyarrow reports a truncated or corrupt Arrow IPC message as an OSError without an errno
+        raise FormatError(f"the file cannot be read as {fmt}: {error}") from error
 
 
 def _check_columns(available: list[str], columns: list[str] | None) -> None:

@@ -262,6 +262,16 @@ def test_garbage_is_a_format_error_not_a_pyarrow_error(tmp_path: Path, fmt: str)
         list(read_batches(path, fmt))
 
 
+@pytest.mark.parametrize("damage", ["truncated", "overwritten"])
+def test_a_damaged_arrow_stream_is_a_format_error(arrow_stream: Path, damage: str) -> None:
+    data = arrow_stream.read_bytes()
+    data = data[:-20] if damage == "truncated" else data[:100] + b"\xff" * 50 + data[150:]
+    arrow_stream.write_bytes(data)
+    # pyarrow says so with an OSError that has no errno; a stream declares nothing, so reading it finds out
+    with pytest.raises(FormatError, match="cannot be read as arrow"):
+        list(read_batches(arrow_stream, "arrow"))
+
+
 def test_an_arrow_file_is_inspected_from_its_footer(arrow_file: Path) -> None:
     assert inspect(arrow_file, "arrow") == Inspection(["id", "name"], 3, 3 * (8 + 4))
     assert read_all(arrow_file, "arrow").equals(TABLE)
