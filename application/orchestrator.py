@@ -7,7 +7,9 @@ step, a run only accepts the step it is waiting for, dataset files are content-a
 product publishes a run once. A replayed or duplicated trigger therefore builds nothing twice.
 
 A step that raises is retried with exponential backoff (``attempts`` in all, 3 by default); each failure is a
-StepFailed event, and the last a DeadLettered event, which is what the dead-letter list shows.
+StepFailed event, and the last a DeadLettered event, which is what the dead-letter list shows. A step whose input
+can never be processed (UnprocessableBatchError: unreadable, malformed, past a bound) fails at once: one
+attempt, then the dead letters, with the reason.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from opentelemetry import trace
 from application.commands import CommandContext
 from application.deadletters import DeadLetterService
 from application.following import Background, read_to_end
-from application.pipeline import PipelineCompute, PipelineService, Target
+from application.pipeline import PipelineCompute, PipelineService, Target, UnprocessableBatchError
 from domain.deadletters import DeadLetter, dead_letter_id_for
 from domain.errors import DomainError
 from domain.exports import Export
@@ -251,16 +253,17 @@ class Orchestrator:
                 except Exception as error:  # every failure of a step is recorded, then retried or dead-lettered
                     log.warning("run %s: %s failed: %s", run.id, step, error)
                     attempt = run.attempts.get(step, 0) + 1
-                    delay = self.backoff * 2 ** (attempt - 1)
-                    message = f"{type(error).__name__}: {error}"
-                    self._fail(run, step, attempt, message, delay)
-                    if attempt >= self.attempts:
+                    # Retrying cannot help an input that can never be processed: this attempt is its last.
+                    last = attempt if isinstance(error, UnprocessableBatchError) else self.attempts
+                    delay = self.backoff * 2 ** (attempt - 1) if attempt < last else 0.0
+                    self._fail(run, step, attempt, f"{type(error).__name__}: {error}", delay, last)
+                    if attempt >= last:
                         return False
                     self.sleep(delay)
                     run = self.pipeline.run(run.tenant_id, run.id)
 
-    def _fail(self, run: PipelineRun, step: str, attempt: int, message: str, delay: float) -> None:
-        self._record(run, f"fail|{step}|{attempt}", lambda r: r.fail_step(step, message, delay, self.attempts))
+    def _fail(self, run: PipelineRun, step: str, attempt: int, message: str, delay: float, last: int) -> None:
+        self._record(run, f"fail|{step}|{attempt}", lambda r: r.fail_step(step, message, delay, last))
 
     def _context(self, run: PipelineRun, name: str) -> CommandContext:
         return CommandContext(ACTOR, f"{run.id}|{name}", correlation_id=str(run.id), causation_id=str(run.id))

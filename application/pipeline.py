@@ -25,6 +25,11 @@ class NoActiveVersionError(ConflictError):
     """The contract has no version in force: nothing may be ingested under it."""
 
 
+class UnprocessableBatchError(DomainError):
+    """The batch cannot be processed as it is (unreadable, or past a bound on the work it may cause): the same
+    input fails the same way every time, so the step fails at once, without retries."""
+
+
 @dataclass(frozen=True)
 class Target:
     """What a batch is ingested against: the contract's active version and one of its schema objects."""
@@ -60,7 +65,10 @@ class KpiBuild:
 
 
 class PipelineCompute(Protocol):
-    """The compute steps, over the dataset store: stateless, re-runnable from events and stored inputs."""
+    """The compute steps, over the dataset store: stateless, re-runnable from events and stored inputs.
+
+    A step raises UnprocessableBatchError when its input can never be processed; any other error is taken as
+    transient (storage or a service unavailable) and the step is retried."""
 
     def normalize(self, tenant_id: str, raw: Manifest, target: Target) -> Normalization: ...
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,8 @@ from adapters.auth.cedar import PolicyEngine
 from adapters.auth.decision_log import DecisionLog
 from adapters.auth.tokens import TokenVerifier
 from adapters.compute.steps import ComputeSteps, tenant_salts
+from adapters.datasets.bounds import Bounds
+from adapters.datasets.scratch import sweep
 from adapters.datasets.store import DatasetStore
 from adapters.delivery.events import webhook_event_types, webhook_payload
 from adapters.delivery.guard import AddressGuard
@@ -141,7 +144,9 @@ def bootstrap(settings: Settings | None = None) -> Platform:
     contracts = ContractService(runner, schemas)
     keys_dir = Path(settings.keys_dir)
     datasets = DatasetStore.open(settings.datasets, Path(settings.scratch_dir))
-    compute = ComputeSteps(datasets, Path(settings.scratch_dir), tenant_salts(local_secret(keys_dir, "masking.key")))
+    salts = tenant_salts(local_secret(keys_dir, "masking.key"))
+    bounds = Bounds(settings.max_batch_rows, settings.max_expansion)
+    compute = ComputeSteps(datasets, Path(settings.scratch_dir), salts, bounds)
     pipeline = PipelineService(runner, contracts)
     dead_letters = DeadLetterService(runner)
     dead_letters.retry_handlers["pipeline"] = lambda context, letter: pipeline.revive(
@@ -248,6 +253,12 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         actions=actions,
         action_engine=action_engine,
     )
+
+
+def sweep_scratch(settings: Settings) -> list[Path]:
+    """At the start of a process that stages files (serve, orchestrator, consumers): removes the staging files and
+    work directories dead processes left under PLATFORM_SCRATCH_DIR, never one a live process holds."""
+    return sweep(Path(settings.scratch_dir), time.time())
 
 
 def token_verifier(settings: Settings) -> TokenVerifier:

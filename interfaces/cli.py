@@ -59,6 +59,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     tls = uvicorn_tls_options(settings)
     platform = bootstrap(settings)
+    sweep_staging(settings)
     announce_bootstrap_credential(platform)
     scheme = "https" if tls else "http"
     print(
@@ -73,6 +74,15 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         platform.close()
     return 0
+
+
+def sweep_staging(settings: Settings) -> None:
+    """Removes the staging files and work directories that stopped processes left behind (none in use)."""
+    from interfaces.bootstrap import sweep_scratch
+
+    removed = sweep_scratch(settings)
+    if removed:
+        print(f"removed {len(removed)} staging files left by stopped processes", file=sys.stderr)
 
 
 def announce_bootstrap_credential(platform: Platform) -> None:
@@ -125,6 +135,7 @@ def cmd_consumers(settings: Settings, args: argparse.Namespace) -> int:
     from interfaces.consumers import run_consumers
 
     configure_tracing("platform-consumers")
+    sweep_staging(settings)
     run_consumers(settings)
     return 0
 
@@ -357,6 +368,7 @@ def cmd_orchestrator(settings: Settings, args: argparse.Namespace) -> int:
     return run_worker(
         settings,
         lambda p: f"orchestrating pipeline runs and exports from {settings.event_store}",
+        lambda p: sweep_staging(settings),
         lambda p: p.orchestrator.start(),
     )
 

@@ -70,6 +70,12 @@ class Settings:
     """PLATFORM_RATE_LIMIT_TENANT: requests per window seconds for all principals of one tenant."""
     max_ingest_bytes: int = 1_073_741_824
     """PLATFORM_MAX_INGEST_BYTES: largest body on ingestion routes (batches), 1 GiB by default."""
+    max_batch_rows: int = 50_000_000
+    """PLATFORM_MAX_BATCH_ROWS: most rows one batch may hold (422 at upload when its metadata says more; else its
+    normalize step fails at once when it reads more)."""
+    max_expansion: float = 100.0
+    """PLATFORM_MAX_EXPANSION: most bytes a batch's values may take decoded, per byte uploaded (checked like
+    PLATFORM_MAX_BATCH_ROWS)."""
     datasets: str = "var/datasets"
     """PLATFORM_DATASETS: the dataset store: a directory, file:///..., or s3://bucket/prefix?endpoint_override=..."""
     scratch_dir: str = "var/scratch"

@@ -1,18 +1,19 @@
 """Normalization of one landed batch to golden data points (GDP): contract types, rejects quarantined with their
 reasons, the latest row per primary key, and the library quality rules measured and judged.
 
-Everything stays columnar. Each record batch (read ahead by a thread) is cast column by column; its rejected rows
-go to the quarantine file with one reason line each, and its accepted rows to the GDP file, written by a
-background thread. A batch of up to 128 MiB is held in memory to the end; a larger one is streamed to disk. At
-the end the key columns are grouped (in hash partitions when they would not fit in memory) to find the rows that
-lost to a later row with the same key; when there are some, the rows are written again without them (from
-memory, or from the file row group by row group). The same input gives byte-identical files.
+Everything stays columnar. Each record batch (read ahead by a thread) is cast column by column; its rejected
+rows go to the quarantine file with one reason line each (so do rows the reader could not split into the
+header's columns), and its accepted rows to the GDP file, written by a background thread. A batch of up to 128
+MiB is held in memory to the end; a larger one is streamed to disk. At the end the key columns are grouped (in
+hash partitions when they would not fit in memory) to find the rows that lost to a later row with the same key;
+when there are some, the rows are written again without them (from memory, or from the file row group by row
+group). The same input gives byte-identical files.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from adapters.compute.casting import Cast, arrow_schema, arrow_type, cast_column
 from adapters.compute.grouping import Pieces
 from adapters.compute.quality import Meter, RuleResult, failures
 from adapters.compute.streams import ParquetSink, parquet_writer, read_ahead
+from adapters.datasets.formats import MalformedRow
 from domain.contracts.model import FieldSpec, ObjectSpec, QualityRule
 
 __all__ = ["Normalized", "RuleResult", "arrow_schema", "column_problems", "normalize"]
@@ -64,13 +66,20 @@ def column_problems(columns: list[str], obj: ObjectSpec) -> list[str]:
 
 
 def normalize(
-    batches: Iterable[pa.RecordBatch], obj: ObjectSpec, rules: list[QualityRule], workdir: Path
+    batches: Iterable[pa.RecordBatch],
+    obj: ObjectSpec,
+    rules: list[QualityRule],
+    workdir: Path,
+    malformed: Sequence[MalformedRow] = (),
 ) -> Normalized:
-    """Normalizes the batches of one landed dataset against a contract object, writing its files in ``workdir``."""
+    """Normalizes the batches of one landed dataset against a contract object, writing its files in ``workdir``.
+
+    ``malformed`` holds, once the batches are read, the rows the reader skipped; they are quarantined too."""
     run = _Run(obj, rules, workdir)
     try:
         for batch in read_ahead(batches):
             run.take(batch)
+        run.take_malformed(malformed)
         return run.finish()
     except BaseException:
         run.abandon()
@@ -117,6 +126,18 @@ class _Run:
         self.rows_in += batch.num_rows
         self.accepted += accepted.num_rows
         self.gdp.write(accepted)
+
+    def take_malformed(self, rows: Sequence[MalformedRow]) -> None:
+        """Quarantines rows the reader could not split into columns, with their reason (no row number: the
+        reader cannot tell it)."""
+        if not rows:
+            return
+        names = self.inputs or []
+        nulls = [pa.nulls(len(rows), pa.string()) for _ in names]
+        reasons = pa.array([row.reason for row in rows], pa.string())
+        schema = _quarantine_schema(names)
+        self._quarantined(pa.Table.from_arrays([*nulls, pa.nulls(len(rows), pa.int64()), reasons], schema=schema))
+        self.rows_in += len(rows)
 
     def finish(self) -> Normalized:
         """Closes the files, keeps the latest row per key and judges the quality rules."""
@@ -205,11 +226,18 @@ class _Run:
         ]
         rows = pc.add(where.cast(pa.int64()), self.rows_in + 1)
         reason = pc.binary_join_element_wise(*reasons, "; ", null_handling="skip")
-        schema = pa.schema([*(pa.field(n, pa.string()) for n in names), ("_row", pa.int64()), ("_reason", pa.string())])
+        self._quarantined(pa.Table.from_arrays([*values, rows, reason], schema=_quarantine_schema(names)))
+
+    def _quarantined(self, rows: pa.Table) -> None:
         if self.quarantine is None:
-            self.quarantine = ParquetSink(self.workdir / QUARANTINE_FILE, schema, ROW_GROUP, COMPRESSION)
-        self.quarantine.write(pa.Table.from_arrays([*values, rows, reason], schema=schema))
-        self.rejected += len(where)
+            self.quarantine = ParquetSink(self.workdir / QUARANTINE_FILE, rows.schema, ROW_GROUP, COMPRESSION)
+        self.quarantine.write(rows)
+        self.rejected += rows.num_rows
+
+
+def _quarantine_schema(names: list[str]) -> pa.Schema:
+    """The input columns as text, the row number and the reason."""
+    return pa.schema([*(pa.field(n, pa.string()) for n in names), ("_row", pa.int64()), ("_reason", pa.string())])
 
 
 def _reasons(problem: _Problem, where: pa.Array, sources: dict[str, pa.Array], casts: dict[str, Cast]) -> pa.Array:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,9 +24,11 @@ from adapters.compute import rows
 from adapters.compute.encodings import encode
 from adapters.compute.masking import mask, personal_fields
 from adapters.compute.normalize import normalize
-from adapters.datasets.formats import read_batches
+from adapters.datasets.bounds import Bounds
+from adapters.datasets.formats import FormatError, MalformedRow, read_batches
+from adapters.datasets.scratch import work_directory
 from adapters.datasets.store import DatasetStore, StoredFile
-from application.pipeline import KpiBuild, Normalization, Target
+from application.pipeline import KpiBuild, Normalization, Target, UnprocessableBatchError
 from domain.pipeline import Manifest, manifest
 from domain.products import Dataset
 
@@ -82,16 +84,18 @@ class TableCache:
 class ComputeSteps:
     """``application.pipeline.PipelineCompute`` over a DatasetStore, with pyarrow."""
 
-    def __init__(self, store: DatasetStore, scratch: Path, salt_for: Callable[[str], bytes]) -> None:
+    def __init__(
+        self, store: DatasetStore, scratch: Path, salt_for: Callable[[str], bytes], bounds: Bounds | None = None
+    ) -> None:
         self.store = store
         self.scratch = scratch
         self.salt_for = salt_for
+        self.bounds = bounds or Bounds()
         self.tables = TableCache(store)
 
-    def _workdir(self) -> tempfile.TemporaryDirectory[str]:
-        """A fresh working directory under scratch (made on first use), removed when done."""
-        self.scratch.mkdir(parents=True, exist_ok=True)
-        return tempfile.TemporaryDirectory(dir=self.scratch)
+    def _workdir(self) -> AbstractContextManager[Path]:
+        """A fresh working directory under scratch, held while in use (a sweep leaves it alone), then removed."""
+        return work_directory(self.scratch)
 
     def _stored(self, file: StoredFile, rows: int | None, fmt: str, schema: str | None) -> Manifest:
         return manifest(file.key, file.sha256, file.bytes, rows, fmt, schema)
@@ -99,7 +103,7 @@ class ComputeSteps:
     def _write(self, table: pa.Table, tenant_id: str, stage: str) -> Manifest:
         """Writes a table as Parquet (deterministic bytes for the same table) into a stage."""
         with self._workdir() as work:
-            path = Path(work) / "table.parquet"
+            path = work / "table.parquet"
             pq.write_table(table, path, compression="zstd", row_group_size=1 << 20)
             stored = self.store.put_file(path, tenant_id, stage, ".parquet")
         return self._stored(stored, table.num_rows, "parquet", fingerprint(table.schema))
@@ -109,7 +113,12 @@ class ComputeSteps:
             self._workdir() as work,
             self.store.verified(raw["key"], raw["sha256"]) as path,
         ):
-            out = normalize(read_batches(path, raw["format"]), target.object, target.rules, Path(work))
+            malformed: list[MalformedRow] = []
+            batches = self.bounds.watch(read_batches(path, raw["format"], malformed=malformed.append), raw["bytes"])
+            try:
+                out = normalize(batches, target.object, target.rules, work, malformed)
+            except FormatError as error:  # unreadable, or past a bound: the same bytes fail the same way again
+                raise UnprocessableBatchError(str(error)) from error
             counts = {"rows_in": out.rows_in, "rows_out": out.rows_out, "rejected": out.rejected}
             counts["duplicates"] = out.duplicates
             quarantine = None
@@ -159,7 +168,7 @@ class ComputeSteps:
         media, suffix = EXPORT_MEDIA[fmt]
         data = encode(selected, media)
         with self._workdir() as work:
-            path = Path(work) / f"export{suffix}"
+            path = work / f"export{suffix}"
             with io.FileIO(path, "w") as out:
                 out.write(data)
             stored = self.store.put_file(path, tenant_id, "exports", suffix)

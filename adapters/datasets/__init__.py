@@ -6,12 +6,14 @@ or an S3-compatible store; ``formats`` tells what an upload is and reads it in b
 
 from __future__ import annotations
 
+from adapters.datasets.bounds import BoundExceededError, Bounds
 from adapters.datasets.formats import (
     FORMATS,
     MEDIA_TYPES,
     SUFFIX,
     FormatError,
     Inspection,
+    MalformedRow,
     UnsupportedFormatError,
     format_for,
     format_for_path,
@@ -35,11 +37,14 @@ __all__ = [
     "STAGES",
     "SUFFIX",
     "AlreadyStoredError",
+    "BoundExceededError",
+    "Bounds",
     "DatasetError",
     "DatasetStore",
     "FormatError",
     "Inspection",
     "IntegrityError",
+    "MalformedRow",
     "StoredFile",
     "TooLargeError",
     "UnsupportedFormatError",

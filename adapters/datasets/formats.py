@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,8 @@ import pyarrow.csv as pcsv
 import pyarrow.json as pjson
 import pyarrow.parquet as pq
 from pyarrow import ipc
+
+from adapters.datasets.declared import declared_bytes, row_width
 
 FORMATS = ("csv", "ndjson", "parquet", "arrow")
 SUFFIX = {"csv": ".csv", "ndjson": ".ndjson", "parquet": ".parquet", "arrow": ".arrow"}
@@ -45,10 +47,14 @@ PATH_SUFFIXES = {
     ".ipc": "arrow",
 }
 MAX_FIRST_LINE = 16 << 20
+"""The longest first NDJSON line ``inspect`` reads."""
 BLOCK_SIZE = 4 << 20
 """Bytes per block of the streaming CSV/NDJSON readers. pyarrow holds many blocks at once: with 16 MiB blocks,
 ingesting a 2 GB CSV peaked over 1 GiB of memory; 4 MiB keeps it near 0.5 GiB at the same speed (ingest.memory)."""
-"""The longest first NDJSON line ``inspect`` reads."""
+BATCH_ROWS = 64 << 10
+"""Rows per record batch read from Parquet, whatever size its row groups declare: memory stays bounded."""
+MAX_ROW_TEXT = 200
+"""Characters of a malformed CSV row kept in its quarantine reason."""
 
 
 class UnsupportedFormatError(ValueError):
@@ -61,10 +67,26 @@ class FormatError(ValueError):
 
 @dataclass(frozen=True)
 class Inspection:
-    """The columns of a file, and its row count when the format records it (else None)."""
+    """The columns of a file, its row count when the format records it (else None), and a lower bound of the
+    bytes its values take once decoded, from what the format declares (else None)."""
 
     columns: list[str]
     rows: int | None
+    decoded_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class MalformedRow:
+    """A CSV row with another number of values than the header has columns; it is quarantined, not read."""
+
+    expected: int
+    actual: int
+    text: str
+
+    @property
+    def reason(self) -> str:
+        text = self.text if len(self.text) <= MAX_ROW_TEXT else self.text[:MAX_ROW_TEXT] + "..."
+        return f"malformed row: {self.actual} values where the header has {self.expected} columns: {text!r}"
 
 
 def format_for(content_type: str | None) -> str:
@@ -99,19 +121,25 @@ def inspect(path: Path, fmt: str) -> Inspection:
 
 
 def read_batches(
-    path: Path, fmt: str, columns: list[str] | None = None, block_size: int = BLOCK_SIZE
+    path: Path,
+    fmt: str,
+    columns: list[str] | None = None,
+    block_size: int = BLOCK_SIZE,
+    malformed: Callable[[MalformedRow], None] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Streams a file as record batches in bounded memory, each value in its raw form.
 
-    CSV: every column a non-null string ("" stays ""). NDJSON: the JSON types pyarrow infers from the first
-    ``block_size`` bytes (a value changing type, or a field first appearing, after that block is FormatError).
-    Parquet and Arrow: their own types. ``columns`` selects a subset (FormatError if one is missing);
-    ``block_size`` (bytes) bounds the CSV and NDJSON blocks; Parquet and Arrow yield their own batches.
+    CSV: every column a non-null string ("" stays ""); a row with the wrong number of values goes to
+    ``malformed`` and is skipped (FormatError when no ``malformed`` is given). NDJSON: the JSON types pyarrow
+    infers from the first ``block_size`` bytes (a value changing type, or a field first appearing, after that block
+    is FormatError). Parquet and Arrow: their own types. ``columns`` selects a subset (FormatError if one is
+    missing); ``block_size`` (bytes) bounds the CSV and NDJSON blocks; Parquet is read ``BATCH_ROWS`` rows at a
+    time, Arrow IPC one of its own record batches at a time.
     """
     _check_not_empty(path, fmt)
     with _readable(fmt):
         if fmt == "csv":
-            yield from _csv_batches(path, columns, block_size)
+            yield from _csv_batches(path, columns, block_size, malformed)
         elif fmt == "ndjson":
             yield from _ndjson_batches(path, columns, block_size)
         elif fmt == "parquet":
@@ -134,6 +162,11 @@ def _readable(fmt: str) -> Iterator[None]:
         yield
     except (pa.ArrowException, csv.Error, UnicodeDecodeError) as error:
         raise FormatError(f"the file cannot be read as {fmt}: {error}") from error
+    except OSError as error:
+        if error.errno is not None:  # the system could not read the file: not about its content
+            raise
+        # pyarrow reports a truncated or corrupt Arrow IPC message as an OSError without an errno
+        raise FormatError(f"the file cannot be read as {fmt}: {error}") from error
 
 
 def _check_columns(available: list[str], columns: list[str] | None) -> None:
@@ -154,11 +187,13 @@ def _csv_header(path: Path) -> list[str]:
     return header
 
 
-def _csv_batches(path: Path, columns: list[str] | None, block_size: int) -> Iterator[pa.RecordBatch]:
+def _csv_batches(
+    path: Path, columns: list[str] | None, block_size: int, malformed: Callable[[MalformedRow], None] | None
+) -> Iterator[pa.RecordBatch]:
     header = _csv_header(path)
     _check_columns(header, columns)
     read = pcsv.ReadOptions(block_size=block_size)
-    parse = pcsv.ParseOptions(newlines_in_values=True)
+    parse = pcsv.ParseOptions(newlines_in_values=True, invalid_row_handler=_skipping(malformed))
     convert = pcsv.ConvertOptions(
         column_types=dict.fromkeys(header, pa.string()),
         strings_can_be_null=False,
@@ -170,6 +205,18 @@ def _csv_batches(path: Path, columns: list[str] | None, block_size: int) -> Iter
         if not all(pa.types.is_string(field.type) for field in reader.schema):
             raise FormatError(f"the CSV header could not be read consistently: {reader.schema.names}")
         yield from reader
+
+
+def _skipping(malformed: Callable[[MalformedRow], None] | None) -> Callable[[pcsv.InvalidRow], str] | None:
+    """pyarrow's handler of rows with the wrong number of values: hand each to ``malformed`` and skip it."""
+    if malformed is None:
+        return None
+
+    def skip(row: pcsv.InvalidRow) -> str:
+        malformed(MalformedRow(row.expected_columns, row.actual_columns, row.text))
+        return "skip"
+
+    return skip
 
 
 def _ndjson_keys(path: Path) -> list[str]:
@@ -211,13 +258,13 @@ def _inspect_parquet(path: Path) -> Inspection:
         rows = parquet.metadata.num_rows
         if rows == 0:
             raise FormatError("the file is empty")
-        return Inspection(parquet.schema_arrow.names, rows)
+        return Inspection(parquet.schema_arrow.names, rows, declared_bytes(parquet.metadata))
 
 
 def _parquet_batches(path: Path, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
     with pq.ParquetFile(path) as parquet:
         _check_columns(parquet.schema_arrow.names, columns)
-        yield from parquet.iter_batches(columns=columns)
+        yield from parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns)
 
 
 def _inspect_arrow(path: Path) -> Inspection:
@@ -226,15 +273,16 @@ def _inspect_arrow(path: Path) -> Inspection:
             with ipc.open_file(source) as reader:
                 rows: int | None = reader.count_rows()
                 names = reader.schema.names
+                schema = reader.schema
         except pa.ArrowInvalid:
             source.seek(0)
             with ipc.open_stream(source) as stream:
-                rows, names = None, stream.schema.names
+                rows, names, schema = None, stream.schema.names, stream.schema
                 if not any(batch.num_rows for batch in stream):
                     rows = 0
     if rows == 0:
         raise FormatError("the file is empty")
-    return Inspection(names, rows)
+    return Inspection(names, rows, None if rows is None else rows * row_width(schema))
 
 
 def _arrow_batches(path: Path, columns: list[str] | None) -> Iterator[pa.RecordBatch]:

@@ -33,6 +33,8 @@ from typing import BinaryIO
 
 from pyarrow import fs as pafs
 
+from adapters.datasets.scratch import DOWNLOADS, OWNED, UPLOADS, claim
+
 STAGES = ("raw", "gdp", "quarantine", "kpi", "published", "exports")
 STORED_MODE = 0o440
 """Stored local files are read-only, for the owner and group of the service."""
@@ -71,14 +73,16 @@ class StoredFile:
 
 
 class Upload:
-    """A local staging file being received; it hashes and counts what it writes.
+    """A local staging file being received; it hashes and counts what it writes, and is held (locked) until
+    discarded, so a sweep at another process's start leaves it alone.
 
     Used as a context manager it discards the staging file on exit unless the store has landed it.
     """
 
     def __init__(self, directory: Path, max_bytes: int) -> None:
-        fd, name = tempfile.mkstemp(dir=directory, prefix="upload-", suffix=".part")
+        fd, name = tempfile.mkstemp(dir=directory, prefix=OWNED[UPLOADS], suffix=".part")
         self.path = Path(name)
+        self._claim: int | None = claim(self.path)
         self.max_bytes = max_bytes
         self._file: BinaryIO | None = os.fdopen(fd, "wb")
         self._hash = hashlib.sha256()
@@ -124,6 +128,9 @@ class Upload:
             self._file = None
         self._discarded = True
         self.path.unlink(missing_ok=True)
+        if self._claim is not None:
+            os.close(self._claim)
+            self._claim = None
 
     def __enter__(self) -> Upload:
         return self
@@ -199,8 +206,8 @@ class DatasetStore:
         self._fs = filesystem
         self._base = base.rstrip("/")
         self._local_root = local_root
-        self._uploads = scratch / "uploads"
-        self._downloads = scratch / "downloads"
+        self._uploads = scratch / UPLOADS
+        self._downloads = scratch / DOWNLOADS
 
     @classmethod
     def open(cls, location: str, scratch: Path) -> DatasetStore:
@@ -269,14 +276,16 @@ class DatasetStore:
             yield self._local_root / key
             return
         self._downloads.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self._downloads, prefix="download-")
+        fd, name = tempfile.mkstemp(dir=self._downloads, prefix=OWNED[DOWNLOADS])
         download = Path(name)
+        held = claim(download)
         try:
             with os.fdopen(fd, "wb") as sink:
                 self._check(key, sha256, sink)
             yield download
         finally:
             download.unlink(missing_ok=True)
+            os.close(held)
 
     def read_verified(self, key: str, sha256: str) -> bytes:
         """The content of a small file at ``key``, after checking it against ``sha256``."""

@@ -1,10 +1,11 @@
 """Ingestion and runs over HTTP: batches in (streamed to disk) and each run's steps.
 
-A batch goes through, in this order: the route's guard (may this principal feed the pipeline?), the data
-policy ``land_batch`` (is the tenant active and entitled, is the contract in force?), the media type, the body
-streamed to a staging file under the size limit, the header checked against the contract, and only then the
-bytes land in the raw store and the run is recorded. Every refusal before landing is a 4xx and records nothing
-but its denial; after landing, the bytes are kept and problems show in the run.
+A batch goes through, in this order: the route's guard (may this principal feed the pipeline?), the data policy
+``land_batch`` (is the tenant active and entitled, is the contract in force?), the media type, the body streamed
+to a staging file under the size limit, the header checked against the contract and what the file declares
+(rows, decoded size) against the bounds on the work of one batch, and only then the bytes land in the raw store
+and the run is recorded. Every refusal before landing is a 4xx and records nothing but its denial; after
+landing, the bytes are kept and problems show in the run.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, QueryParameter
 
 from adapters.compute.normalize import column_problems
+from adapters.datasets.bounds import Bounds
 from adapters.datasets.formats import SUFFIX, format_for, inspect
 from adapters.datasets.store import Upload
 from application.pipeline import Target
@@ -77,11 +79,13 @@ async def _receive(request: Request[Any, Any, Any], upload: Upload) -> None:
             upload.write(chunk)
 
 
-def _check_columns(path: Any, fmt: str, target: Target) -> int | None:
-    found = inspect(path, fmt)
+def _check_upload(upload: Upload, fmt: str, target: Target, bounds: Bounds) -> int | None:
+    """The header against the contract, and what the file declares against the bounds; its row count if known."""
+    found = inspect(upload.path, fmt)
     problems = column_problems(found.columns, target.object)
     if problems:
         raise InvalidValueError("; ".join(problems))
+    bounds.check_declared(found, upload.bytes)
     return found.rows
 
 
@@ -118,7 +122,8 @@ class PipelineController(Controller):
         with platform.datasets.receive(platform.settings.max_ingest_bytes) as upload:
             await _receive(request, upload)
             upload.finish()
-            rows = await anyio.to_thread.run_sync(_check_columns, upload.path, fmt, target)
+            bounds = platform.compute.bounds
+            rows = await anyio.to_thread.run_sync(_check_upload, upload, fmt, target, bounds)
             stored = await anyio.to_thread.run_sync(platform.datasets.land, upload, tenant, "raw", SUFFIX[fmt])
         raw = manifest(stored.key, stored.sha256, stored.bytes, rows, fmt)
         origin = source or f"http:{request.headers.get('user-agent', 'unknown')[:100]}"

@@ -13,6 +13,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from adapters.compute.encodings import NotAcceptableError
 from adapters.compute.rows import QueryError
 from adapters.contracts import DocumentSyntaxError
+from adapters.datasets.bounds import BoundExceededError
 from adapters.datasets.formats import FormatError, UnsupportedFormatError
 from adapters.datasets.store import IntegrityError, TooLargeError
 from application.contracts import ContractExistsError
@@ -71,6 +72,7 @@ STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     EventStoreUnavailableError: (503, "event-store-unavailable"),
     UnsupportedFormatError: (415, "unsupported-media-type"),
     FormatError: (422, "unreadable-data"),
+    BoundExceededError: (422, "bound-exceeded"),
     TooLargeError: (413, "too-large"),
     IntegrityError: (500, "integrity-failure"),
     QueryError: (400, "bad-query"),
@@ -121,6 +123,8 @@ def error_list(error: Exception) -> list[dict[str, Any]]:
         return [{"pointer": f"#{where}", "detail": what} for where, what in error.issues]
     if isinstance(error, QueryError):
         return [{"parameter": error.parameter, "detail": error.detail}]
+    if isinstance(error, BoundExceededError):
+        return [{"bound": error.bound, "value": error.value, "limit": error.limit, "detail": str(error)}]
     return [{"detail": reason} for reason in getattr(error, "reasons", [])]
 
 
