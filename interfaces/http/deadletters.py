@@ -50,7 +50,7 @@ class DeadLetterController(Controller):
         request: Request[Any, Any, Any],
         state: State,
         source: Annotated[str | None, QueryParameter(max_length=16)] = None,
-        status: Annotated[str | None, QueryParameter(pattern="^(open|retrying|discarded)$")] = None,
+        status: Annotated[str | None, QueryParameter(pattern="^(open|retrying|resolved|discarded)$")] = None,
         tenant: Annotated[str | None, QueryParameter(max_length=36)] = None,
         before: Annotated[int | None, QueryParameter(ge=0)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
