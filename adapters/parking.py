@@ -15,7 +15,20 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Column, Connection, Engine, Select, String, Table, Text, select, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Select,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
 from domain.errors import ConflictError
@@ -126,11 +139,30 @@ def parked(engine: Engine, read_model: str | None = None, status: str | None = P
         return [_event(row) for row in connection.execute(_where(select(parked_events), read_model, status))]
 
 
+def counts(engine: Engine) -> dict[tuple[str, str], int]:
+    """Parked events by read model and status (parked, resolved, discarded)."""
+    query = select(parked_events.c.read_model, parked_events.c.status, func.count()).group_by(
+        parked_events.c.read_model, parked_events.c.status
+    )
+    with engine.connect() as connection:
+        return {(str(name), str(status)): int(n) for name, status, n in connection.execute(query).all()}
+
+
 def unreported(engine: Engine) -> list[ParkedEvent]:
     """Parked events not yet reported as dead letters."""
     query = _where(select(parked_events), None, None).where(parked_events.c.reported.is_(False))
     with engine.connect() as connection:
         return [_event(row) for row in connection.execute(query)]
+
+
+def status_of(engine: Engine, read_model: str, position: int) -> str | None:
+    """parked, resolved or discarded; None when the read model never parked an event there."""
+    query = select(parked_events.c.status).where(
+        parked_events.c.read_model == read_model, parked_events.c.position == position
+    )
+    with engine.connect() as connection:
+        found = connection.execute(query).scalar()
+    return str(found) if found is not None else None
 
 
 def mark_reported(engine: Engine, found: ParkedEvent) -> None:
