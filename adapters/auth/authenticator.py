@@ -76,7 +76,12 @@ class Authenticator:
 
     def _vouch(self, scopes: frozenset[str]) -> None:
         """Refuses (503) when the read models the identity came from cannot be trusted about it."""
-        doubt = self.health.current().doubt(AUTHORIZATION_READ_MODELS, scopes) if self.health is not None else None
+        if self.health is None:
+            return
+        try:
+            doubt = self.health.current().doubt(AUTHORIZATION_READ_MODELS, scopes)
+        except Exception as error:  # cannot tell whether they are sound: closed, as when they are not
+            raise ReadModelUnsoundError(f"the read models cannot be checked: {type(error).__name__}") from error
         if doubt:
             raise ReadModelUnsoundError(f"authorization state cannot be trusted now: {doubt}")
 
