@@ -76,8 +76,9 @@ class ParkedEvent:
 
     @property
     def scopes(self) -> frozenset[str]:
-        """What the event is about (its stream and its tenant): what cannot be trusted while it is parked."""
-        return frozenset(s for s in (self.stream_id, self.tenant_id) if s)
+        """What cannot be trusted while the event is parked: what it is about, its stream (a principal, an API key,
+        a tenant). Its tenant's other principals and keys are not in doubt: their own events were applied."""
+        return frozenset({self.stream_id} if self.stream_id else ())
 
 
 def poisonous(error: Exception) -> bool:

@@ -3,8 +3,8 @@
 A read model is stuck when it is behind the log and its checkpoint has not moved for ``stall_after`` seconds
 (its feeder is dead, or the database keeps refusing). ``/ready`` names every read model that is stuck or holds a
 parked event. Authentication asks ``doubt`` about the read models authorization state comes from: it fails closed
-when one is stuck, or has parked an event about the caller (its principal, API key or tenant), since that event
-may be the revocation that has not taken effect.
+when one is stuck, or has parked an event about the caller (whose stream is its principal, API key or tenant),
+since that event may be the revocation that has not taken effect.
 
 Progress is watched per process, from the checks it makes (``/ready``, authentication): the first check of a
 read model starts its clock.

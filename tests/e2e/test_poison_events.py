@@ -103,10 +103,10 @@ def test_a_principal_whose_name_has_a_nul_is_parked_and_later_revocations_still_
     assert "NUL" in letter["error"]
     assert any("read model access has 1 parked event" in p for p in not_ready(client))
     assert parked_metric(client, platform, "access") == 1
-    # authorization state about the poisoned tenant cannot be trusted while its event is parked: closed, not open
-    refused = principals_of(client, poisoned, poisoned_admin)
-    assert refused.status_code == 503, refused.text
-    assert refused.headers["retry-after"]
+    # the parked event is about Eve alone: her tenant's admin, whose own events were all applied, still gets in
+    shown = principals_of(client, poisoned, poisoned_admin)
+    assert shown.status_code == 200, shown.text
+    assert "Eve" not in {p["display_name"] for p in shown.json()}
 
     cause.fixed = True
     retry_all(client)
@@ -157,7 +157,13 @@ def test_a_parked_revocation_fails_closed_until_it_is_applied(
     assert client.post(f"/v1/tenants/{tenant}/api-keys/{key['key_id']}/revoke", json={"reason": "leaked"}).is_success
     settle(platform)
 
-    assert eventually(lambda: client.get(f"/v1/tenants/{tenant}", headers=with_key).status_code == 503)
+    def refused_for_now() -> Any:
+        response = client.get(f"/v1/tenants/{tenant}", headers=with_key)
+        return response if response.status_code == 503 else None
+
+    refused = eventually(refused_for_now)  # at once, or once the 2 s credential cache has let go
+    assert refused.headers["retry-after"]
+    assert refused.json()["type"].endswith("/read-model-unsound")
     cause.fixed = True
     retry_all(client)
     assert eventually(lambda: client.get(f"/v1/tenants/{tenant}", headers=with_key).status_code == 401)

@@ -59,8 +59,9 @@ def parked_about(read_model: str, stream: str, tenant: str | None) -> ParkedEven
 def test_authentication_doubts_only_what_a_parked_event_is_about() -> None:
     soundness = Soundness((parked_about("access", "principal-1", "tenant-1"),))
     assert soundness.doubt(AUTHORIZATION_READ_MODELS, {"principal-1"})
-    assert soundness.doubt(AUTHORIZATION_READ_MODELS, {"principal-2", "tenant-1"})
-    assert soundness.doubt(AUTHORIZATION_READ_MODELS, {"principal-2", "tenant-2"}) is None
+    assert soundness.doubt(AUTHORIZATION_READ_MODELS, {"principal-2", "tenant-1"}) is None  # someone else's event
+    about_tenant = Soundness((parked_about("tenant_directory", "tenant-1", "tenant-1"),))  # e.g. its suspension
+    assert about_tenant.doubt(AUTHORIZATION_READ_MODELS, {"principal-2", "tenant-1"})
     assert (
         Soundness((parked_about("runs", "principal-1", None),)).doubt(AUTHORIZATION_READ_MODELS, {"principal-1"})
         is None
