@@ -5,8 +5,8 @@ A retry re-applies the event to its read model at once (``ReadModelStore.reapply
 while the cause is not fixed it is refused (409) and the dead letter stays open. A discard leaves the event unapplied.
 
 The dead-letter read model is a projection too. When it parks an event, that is reported like any other, unless
-the event records a ``projection`` dead letter itself: reporting that one would write another event the same broken
-read model may park, without end. It stays parked, and ``/ready`` names it.
+the event belongs to a ``projection`` dead letter itself (whichever read model parked it): reporting that one would
+write another event the same broken read model may park, without end. It stays parked, and ``/ready`` names it.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class ParkedLetters:
     def report(self, found: ParkedEvent) -> None:
         """Records the parked event as a dead letter (once: the command id names the read model and position)."""
         if found.event_type.startswith("DeadLetter.") and self._is_projection_letter(found):
-            log.error("read model %s parked a dead letter of its own kind at %d", found.read_model, found.position)
+            log.error("%s parked a projection dead letter (at %d): not reported, or without end", *found.key)
             return
         name = f"park|{found.read_model}|{found.position}"
         context = CommandContext(ACTOR, name, correlation_id=found.event_id or name, causation_id=found.event_id)

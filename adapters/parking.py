@@ -75,6 +75,10 @@ class ParkedEvent:
     status: str
 
     @property
+    def key(self) -> tuple[str, int]:
+        return self.read_model, self.position
+
+    @property
     def scopes(self) -> frozenset[str]:
         """What cannot be trusted while the event is parked: what it is about, its stream (a principal, an API key,
         a tenant). Its tenant's other principals and keys are not in doubt: their own events were applied."""
