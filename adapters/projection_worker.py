@@ -40,6 +40,7 @@ class ProjectionWorker:
 
     def run(self) -> None:
         """Applies new events as they are recorded, until stop() is called."""
+        self.read_models.report_parked()  # what a crash kept from being reported before
         subscription = self.store.subscribe(self.read_models.low_water_mark())
         try:
             while not self._stop.is_set():

@@ -3,25 +3,21 @@
 SQLite by default, PostgreSQL supported (any SQLAlchemy URL). A batch of events is applied under a lock
 on the projection's checkpoint row, skipping what the checkpoint has already seen, so two workers
 (or a worker and a NATS consumer) feeding the same read model never apply an event twice.
-
-Within a batch the changes to one row (named by its primary key) are folded into one (see ``fold``), and
-the folded changes of a table are executed one cached statement per shape with executemany, in the order
-each row first appeared: the rows come out as applying the changes one by one would leave them.
-Folding assumes what our read models do: a unique column other than the key (a slug, a prefix) is set
-when its row is created and never handed from one row to another within a batch.
+Changes are folded and executed in batches (``adapters/readmodel_batch.py``). An event a read model cannot
+apply is parked (``adapters/parking.py``) instead of stopping it.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import itertools
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -40,9 +36,26 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.sql import ClauseElement
 
-from projections.base import Change, Delete, EventView, Projection, Update, Upsert, metadata
+from adapters.parking import (
+    DISCARDED,
+    RESOLVED,
+    NotParkedError,
+    ParkedEvent,
+    StillFailingError,
+    close,
+    describe,
+    mark_reported,
+    park,
+    parked_events,
+    poisonous,
+    unreported,
+)
+from adapters.readmodel_batch import Batch, Shape
+from projections.base import EventView, Projection, metadata
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 checkpoints = Table(
     "projection_checkpoints",
@@ -97,6 +110,8 @@ class ReadModelStore:
         self.engine = _engine(url)
         self.projections = {p.name: p for p in projections}
         self._statements: dict[Shape, Executable] = {}
+        self.on_parked: Callable[[ParkedEvent], None] | None = None
+        """Reports a newly parked event (as a dead letter); the composition root sets it."""
         metadata.create_all(self.engine)
 
     def checkpoint(self, name: str) -> int:
@@ -109,11 +124,41 @@ class ReadModelStore:
         return min((self.checkpoint(name) for name in self.projections), default=0)
 
     def apply(self, name: str, events: Sequence[EventView], attempts: int = 5) -> int:
-        """Applies what the projection has not yet seen; returns the new checkpoint."""
+        """Applies what the projection has not yet seen; returns the new checkpoint.
+
+        When the batch fails because of an event (not of the database), its events are applied one at a time and
+        each one that fails is parked (``adapters/parking.py``): the read model moves on past it.
+        """
+        projection = self.projections[name]
+        try:
+            return self._transaction(functools.partial(self._apply, projection=projection, events=events), attempts)
+        except Exception as error:
+            if not poisonous(error):
+                raise
+        return self._apply_one_by_one(projection, events, attempts)
+
+    def _apply_one_by_one(self, projection: Projection, events: Sequence[EventView], attempts: int) -> int:
+        current, parked_some = self.checkpoint(projection.name), False
+        for recorded in events:
+            try:
+                current = self._transaction(
+                    functools.partial(self._apply, projection=projection, events=[recorded]), attempts
+                )
+            except Exception as error:
+                if not poisonous(error):
+                    raise
+                log.error("%s parks the event at %d: %s", projection.name, recorded.position, describe(error))
+                work = functools.partial(self._park, name=projection.name, recorded=recorded, error=error)
+                current, parked_some = self._transaction(work, attempts), True
+        if parked_some:
+            self.report_parked()
+        return current
+
+    def _transaction(self, work: Callable[[Connection], T], attempts: int) -> T:
         for attempt in range(attempts):
             try:
                 with self.engine.begin() as connection:
-                    return self._apply(connection, self.projections[name], events)
+                    return work(connection)
             except OperationalError:  # SQLite busy or a PostgreSQL serialization conflict: retry
                 if attempt == attempts - 1:
                     raise
@@ -123,7 +168,7 @@ class ReadModelStore:
     def _apply(self, connection: Connection, projection: Projection, events: Sequence[EventView]) -> int:
         current = _lock_checkpoint(connection, projection.name)
         fresh = [e for e in events if e.position > current]
-        batch = _Batch(connection, self._statements)
+        batch = Batch(connection, self._statements)
         for recorded in fresh:
             for change in projection.evolve(recorded):
                 batch.add(change)
@@ -133,12 +178,64 @@ class ReadModelStore:
             connection.execute(_SET_CHECKPOINT, {"checkpoint": projection.name, "new_position": current})
         return current
 
+    def _park(self, connection: Connection, name: str, recorded: EventView, error: Exception) -> int:
+        """Parks the event and moves the checkpoint past it, unless a racing feeder got there first."""
+        current = _lock_checkpoint(connection, name)
+        if recorded.position <= current:
+            return current
+        park(connection, name, recorded, error, datetime.now(UTC).isoformat())
+        connection.execute(_SET_CHECKPOINT, {"checkpoint": name, "new_position": recorded.position})
+        return recorded.position
+
+    def report_parked(self) -> None:
+        """Hands each parked event not yet reported to ``on_parked``; a row remembers that it was (the report itself
+        must be idempotent: a crash between the two reports it again)."""
+        if self.on_parked is None:
+            return
+        for found in unreported(self.engine):
+            try:
+                self.on_parked(found)
+            except Exception:  # the event store may be away: the next park, or the next start, reports it
+                log.warning("could not report the parked event %s@%d", found.read_model, found.position, exc_info=True)
+                return
+            mark_reported(self.engine, found)
+
+    def reapply(self, name: str, position: int, events: Sequence[EventView]) -> None:
+        """Applies a parked event again (``events`` starts with it), then the later events of its stream the read
+        model applied without it (their rows missed what it does), and resolves it; StillFailingError, with nothing
+        changed, when it still fails."""
+        projection = self.projections[name]
+        try:
+            self._transaction(functools.partial(self._reapply, projection=projection, events=events), 5)
+        except Exception as error:
+            if not poisonous(error):
+                raise
+            msg = f"read model {name} still cannot apply the event at {position}: {describe(error)}"
+            raise StillFailingError(msg) from None
+
+    def _reapply(self, connection: Connection, projection: Projection, events: Sequence[EventView]) -> None:
+        current = _lock_checkpoint(connection, projection.name)
+        if not close(connection, projection.name, events[0].position, RESOLVED):
+            raise NotParkedError(f"read model {projection.name} has no parked event at {events[0].position}")
+        batch = Batch(connection, self._statements)
+        for recorded in (e for e in events if e.position <= current):
+            for change in projection.evolve(recorded):
+                batch.add(change)
+            close(connection, projection.name, recorded.position, RESOLVED)
+        batch.flush_all()
+
+    def discard_parked(self, name: str, position: int) -> None:
+        """Leaves a parked event unapplied for good (an operator's decision): it no longer counts as parked."""
+        with self.engine.begin() as connection:
+            close(connection, name, position, DISCARDED)
+
     def reset(self, name: str) -> None:
         """Empties a read model and its checkpoint, ready to be rebuilt from the log."""
         with self.engine.begin() as connection:
             for table in self.projections[name].tables:
                 connection.execute(delete(table))
             connection.execute(delete(checkpoints).where(checkpoints.c.name == name))
+            connection.execute(delete(parked_events).where(parked_events.c.read_model == name))
 
     def wait_for(self, position: int, names: Sequence[str], timeout: float) -> bool:
         """Waits until every named read model has seen ``position``; False on time-out."""
@@ -179,123 +276,3 @@ def _lock_checkpoint(connection: Connection, name: str) -> int:
     dialect = "postgresql" if connection.dialect.name == "postgresql" else "sqlite"
     connection.execute(_NEW_CHECKPOINT[dialect], {"name": name})
     return int(connection.execute(_LOCK_CHECKPOINT, {"checkpoint": name}).scalar_one())
-
-
-Shape = tuple[str, Table, type, tuple[str, ...], tuple[str, ...]]
-"""(dialect, table, change kind, key columns, value columns): what one cached statement executes."""
-
-
-def fold(before: Change, after: Change) -> Change | None:
-    """One change to a row doing what ``before`` then ``after`` do, or None when no single change does."""
-    match before, after:
-        case _, Delete():
-            return after
-        case Delete(), Update():
-            return before  # no row left to update
-        case Upsert(), Upsert() | Update():
-            return Upsert(before.table, before.key, {**before.values, **after.values})
-        case Update(), Update():
-            return Update(before.table, before.key, {**before.values, **after.values})
-    return None  # Update or Delete, then Upsert: the row's earlier change must run first
-
-
-@functools.cache
-def _primary_key(table: Table) -> tuple[tuple[str, ...], frozenset[str]]:
-    """The table's primary-key columns, in order and as a set."""
-    names = tuple(column.name for column in table.primary_key.columns)
-    return names, frozenset(names)
-
-
-def _foldable(change: Change) -> bool:
-    """Keyed by the whole primary key, with plain values (not SQL expressions such as ``times + 1``)."""
-    if change.key.keys() != _primary_key(change.table)[1]:
-        return False
-    return isinstance(change, Delete) or not any(isinstance(value, ClauseElement) for value in change.values.values())
-
-
-class _Batch:
-    """The row changes of one transaction: folded per row, executed per table in order of first appearance.
-
-    A change that cannot be folded (not keyed by the primary key, or with SQL expressions) first flushes its
-    table's pending changes and then runs on its own, so each table sees its changes in log order.
-    """
-
-    def __init__(self, connection: Connection, statements: dict[Shape, Executable]) -> None:
-        self.connection = connection
-        self.statements = statements
-        self.pending: dict[Table, dict[tuple[Any, ...], Change]] = {}
-
-    def add(self, change: Change) -> None:
-        table = change.table
-        if not _foldable(change):
-            self.flush(table)
-            _execute(self.connection, change)
-            return
-        rows = self.pending.setdefault(table, {})
-        row = tuple([change.key[column] for column in _primary_key(table)[0]])
-        before = rows.get(row)
-        folded = change if before is None else fold(before, change)
-        if folded is None:
-            self.flush(table)
-            self.pending[table] = {row: change}
-        else:
-            rows[row] = folded
-
-    def flush_all(self) -> None:
-        for table in list(self.pending):
-            self.flush(table)
-
-    def flush(self, table: Table) -> None:
-        """Executes the table's pending changes, one executemany per run of changes of the same shape."""
-        for shape, changes in itertools.groupby(self.pending.pop(table, {}).values(), key=self._shape):
-            self.connection.execute(self._statement(shape), [_parameters(change) for change in changes])
-
-    def _shape(self, change: Change) -> Shape:
-        values = () if isinstance(change, Delete) else tuple(sorted(change.values))
-        return (self.connection.dialect.name, change.table, type(change), _primary_key(change.table)[0], values)
-
-    def _statement(self, shape: Shape) -> Executable:
-        found = self.statements.get(shape)
-        if found is None:
-            found = self.statements[shape] = _statement(shape)
-        return found
-
-
-def _statement(shape: Shape) -> Executable:
-    dialect, table, kind, key, values = shape
-    where = [table.c[column] == bindparam(f"key_{column}") for column in key]
-    if kind is Upsert:
-        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-        if not values:
-            return insert.on_conflict_do_nothing()
-        return insert.on_conflict_do_update(index_elements=list(key), set_={c: insert.excluded[c] for c in values})
-    if kind is Update:
-        return update(table).where(*where).values({column: bindparam(f"set_{column}") for column in values})
-    return delete(table).where(*where)
-
-
-def _parameters(change: Change) -> dict[str, Any]:
-    if isinstance(change, Upsert):
-        return {**change.key, **change.values}
-    parameters = {f"key_{column}": value for column, value in change.key.items()}
-    if isinstance(change, Update):
-        parameters.update({f"set_{column}": value for column, value in change.values.items()})
-    return parameters
-
-
-def _execute(connection: Connection, change: Change) -> None:
-    table = change.table
-    where = [table.c[column] == value for column, value in change.key.items()]
-    match change:
-        case Upsert():
-            insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-            statement = insert(table).values({**change.key, **change.values})
-            if change.values:
-                statement = statement.on_conflict_do_update(index_elements=list(change.key), set_=dict(change.values))
-            else:
-                statement = statement.on_conflict_do_nothing()
-            connection.execute(statement)
-        case Update():
-            connection.execute(update(table).where(*where).values(dict(change.values)))
-        case Delete():
-            connection.execute(delete(table).where(*where))

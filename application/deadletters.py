@@ -2,7 +2,9 @@
 
 A retry hands the work back to its source (``retry_handlers``: the pipeline revives the run's step, so the
 orchestrator picks it up again) before the dead letter says so; both are recorded under command ids derived from
-the operator's command, so a repeated retry does the work once.
+the operator's command, so a repeated retry does the work once. A handler that returns True did the work at once
+(a parked event re-applied to its read model): the dead letter is then resolved in the same command. A discard is
+told to its source first too (``discard_handlers``: a parked event stays unapplied, knowingly).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from domain.deadletters import DeadLetter, dead_letter_id_for
 from domain.errors import ConflictError, NotFoundError
 
 RetryHandler = Callable[[CommandContext, DeadLetter], object]
+"""Hands the work back to its source; returning True means the work is done already."""
+DiscardHandler = Callable[[DeadLetter], object]
 
 
 def _tenant_of(letter: DeadLetter) -> str | None:
@@ -29,6 +33,7 @@ class DeadLetterService:
     def __init__(self, runner: CommandRunner) -> None:
         self.runner = runner
         self.retry_handlers: dict[str, RetryHandler] = {}
+        self.discard_handlers: dict[str, DiscardHandler] = {}
 
     def record(
         self,
@@ -76,10 +81,23 @@ class DeadLetterService:
         follow_up = CommandContext(
             context.actor, f"{context.command_id}|retry-source", context.correlation_id, context.command_id
         )
-        handler(follow_up, letter)
-        return self.runner.update(context, "retry_dead_letter", letter_id, lambda d: d.retry(context.actor), _tenant_of)
+        done = handler(follow_up, letter) is True
+
+        def retry(letter: DeadLetter) -> None:
+            letter.retry(context.actor)
+            if done:
+                letter.resolve(context.actor)
+
+        return self.runner.update(context, "retry_dead_letter", letter_id, retry, _tenant_of)
 
     def discard(self, context: CommandContext, letter_id: UUID, reason: str) -> CommandResult:
+        history = self.runner.store.read_stream(letter_id)
+        if not any(r.metadata.command_id == context.command_id for r in history):
+            letter = self.get(letter_id)
+            letter.discard(context.actor, reason)  # on a copy: refuses a closed one before the source is told
+            handler = self.discard_handlers.get(letter.source)
+            if handler is not None:
+                handler(letter)
         return self.runner.update(
             context, "discard_dead_letter", letter_id, lambda d: d.discard(context.actor, reason), _tenant_of
         )

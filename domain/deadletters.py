@@ -3,6 +3,7 @@
 A dead letter is named by what failed (its source, the subject and the step), so the same failure recorded twice
 is one dead letter, and a failure that comes back after a retry reopens it. Operators list and inspect them,
 retry them (the source's own process picks the work up again) or discard them with a reason; each is an event.
+A retry whose work is done at once (a parked event re-applied to its read model) also resolves the dead letter.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from domain.aggregate import Aggregate
 from domain.errors import ConflictError, InvalidValueError
 
 DEAD_LETTER_NAMESPACE = UUID("5e0c7a2b-91d4-4f38-b6e1-3a8d2c9f7b14")
-SOURCES = ("pipeline", "webhook", "consumer", "action")
+SOURCES = ("pipeline", "webhook", "consumer", "action", "projection")
 MAX_ERROR = 2000
 MAX_REASON = 1000
 
@@ -49,6 +50,9 @@ class DeadLetter(Aggregate):
     class Discarded(Aggregate.Event):
         by: str
         reason: str
+
+    class Resolved(Aggregate.Event):
+        by: str
 
     @classmethod
     def record(
@@ -110,6 +114,16 @@ class DeadLetter(Aggregate):
     @event(RetryRequested)
     def _retry_requested(self, by: str) -> None:
         self.status = "retrying"
+
+    def resolve(self, by: str) -> None:
+        """The retried work is done (a parked event now applied): nothing is left to do."""
+        if self.status != "retrying":
+            raise DeadLetterClosedError(f"dead letter {self.id} is {self.status}, not retrying")
+        self._resolved(by)
+
+    @event(Resolved)
+    def _resolved(self, by: str) -> None:
+        self.status = "resolved"
 
     def discard(self, by: str, reason: str) -> None:
         cleaned = reason.strip()

@@ -30,7 +30,9 @@ from adapters.keys import EnvelopeCipher, open_envelope_cipher
 from adapters.keys.local import local_secret
 from adapters.ledger import Ledger, open_ledger
 from adapters.nats.cloudevents import event_type
+from adapters.parked_letters import ParkedLetters
 from adapters.projection_worker import ProjectionWorker
+from adapters.readmodel_health import ReadModelHealth
 from adapters.readmodels import ReadModelStore
 from adapters.telemetry import MeteredCommandRunner, Telemetry
 from application.access import AccessService
@@ -129,10 +131,12 @@ def bootstrap(settings: Settings | None = None) -> Platform:
     cipher = open_field_cipher(settings)
     store = open_store(settings, cipher)
     read_models = open_read_models(settings)
+    health = ReadModelHealth(store, read_models, settings.read_model_stall_after)
     telemetry = Telemetry(
         store,
         read_models,
         utc_now,
+        health=health,
         nats_url=settings.nats_url,
         nats_stream=settings.nats_stream,
         scrape_token=settings.metrics_token,
@@ -149,6 +153,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
     compute = ComputeSteps(datasets, Path(settings.scratch_dir), salts, bounds)
     pipeline = PipelineService(runner, contracts)
     dead_letters = DeadLetterService(runner)
+    ParkedLetters(store, read_models, dead_letters).wire()
     dead_letters.retry_handlers["pipeline"] = lambda context, letter: pipeline.revive(
         context, UUID(letter.subject), letter.step
     )
@@ -230,7 +235,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         tenants=tenants,
         access=AccessService(runner),
         worker=ProjectionWorker(store, read_models),
-        authenticator=Authenticator(read_models.engine, token_verifier(settings), utc_now),
+        authenticator=Authenticator(read_models.engine, token_verifier(settings), utc_now, health=health),
         policies=policies,
         secrets=secrets,
         cipher=cipher,

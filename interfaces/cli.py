@@ -265,7 +265,7 @@ def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
             params = {k: v for k, v in (("source", args.source), ("status", args.status)) if v}
             for letter in client.get("/v1/dead-letters", params)["dead_letters"]:
                 print(
-                    f"{letter['dead_letter_id']}  {letter['status']:<9} {letter['source']:<8} {letter['step']:<10} "
+                    f"{letter['dead_letter_id']}  {letter['status']:<9} {letter['source']:<10} {letter['step']:<10} "
                     f"{letter['attempts']} attempts  {letter['subject']}  {letter['error'][:80]}"
                 )
             return 0
@@ -276,7 +276,8 @@ def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
             for key, value in client.get(path).items():
                 print(f"{key}: {value}")
         elif args.action == "retry":
-            print(f"{args.id}: retrying (position {client.post(f'{path}/retry')['position']})")
+            answer = client.post(f"{path}/retry")
+            print(f"{args.id}: {answer['status']} (position {answer['position']})")
         else:
             if not args.reason:
                 raise CliError("dlq discard needs --reason")
@@ -472,7 +473,9 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("action", choices=("list", "show", "retry", "discard"))
             command.add_argument("id", nargs="?", metavar="DEAD_LETTER_ID")
             command.add_argument("--source", help="list: only from this source (pipeline, webhook, ...)")
-            command.add_argument("--status", choices=("open", "retrying", "discarded"), help="list: only these")
+            command.add_argument(
+                "--status", choices=("open", "retrying", "resolved", "discarded"), help="list: only these"
+            )
             command.add_argument("--reason", help="discard: why")
         if name == "webhooks":
             command.add_argument("action", choices=("dispatch", "recover"))

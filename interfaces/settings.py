@@ -50,6 +50,9 @@ class Settings:
     empty: only credentials Cedar permits read_metrics (platform admins) may."""
     ready_max_lag: int = 1000
     """PLATFORM_READY_MAX_LAG: /ready answers 503 while a read model is more than this many events behind the log."""
+    read_model_stall_after: float = 15.0
+    """PLATFORM_READ_MODEL_STALL_AFTER: seconds a read model may stay behind the log without advancing before /ready
+    answers 503 naming it and authentication, when it holds principals or tenants, fails closed (503)."""
     auth: str = "on"
     """PLATFORM_AUTH: 'on' (every route but /health, /schema needs an identity and a permit) or 'off' (benchmarks)."""
     keys_dir: str = "var/keys"

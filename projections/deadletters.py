@@ -57,6 +57,8 @@ def evolve(recorded: EventView) -> list[Change]:
             return [Update(dead_letters, key, again | stamp)]
         case DeadLetter.RetryRequested():
             return [Update(dead_letters, key, {"status": "retrying", "last_action_by": event.by} | stamp)]
+        case DeadLetter.Resolved():
+            return [Update(dead_letters, key, {"status": "resolved", "last_action_by": event.by} | stamp)]
         case DeadLetter.Discarded():
             discarded = {"status": "discarded", "last_action_by": event.by, "reason": event.reason}
             return [Update(dead_letters, key, discarded | stamp)]

@@ -1,4 +1,9 @@
-"""Turns an Authorization header into an Identity: a bearer JWT or an API key, checked against the read models."""
+"""Turns an Authorization header into an Identity: a bearer JWT or an API key, checked against the read models.
+
+Those read models must be sound (``adapters/readmodel_health.py``): while one is stuck, or has parked an event about
+the caller's principal, API key or tenant (perhaps the revocation), the caller is refused with
+ReadModelUnsoundError (503), never let in on what the read model says.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from sqlalchemy import Engine
 
 from adapters.auth.identity import AuthenticationError, Identity
 from adapters.auth.tokens import TokenVerifier
+from adapters.readmodel_health import AUTHORIZATION_READ_MODELS, ReadModelHealth, ReadModelUnsoundError
 from application.access import KEY_SCHEME, key_digest, split_token
 from domain.access import principal_id_for
 from projections.access import key_query, memberships_query, principal_query
@@ -26,13 +32,19 @@ CACHE_SIZE = 10_000
 
 class Authenticator:
     def __init__(
-        self, engine: Engine, tokens: TokenVerifier, clock: Callable[[], datetime], cache_seconds: float = CACHE_SECONDS
+        self,
+        engine: Engine,
+        tokens: TokenVerifier,
+        clock: Callable[[], datetime],
+        cache_seconds: float = CACHE_SECONDS,
+        health: ReadModelHealth | None = None,
     ) -> None:
         self.engine = engine
+        self.health = health
         self.tokens = tokens
         self.clock = clock
         self.cache_seconds = cache_seconds
-        self._cache: OrderedDict[str, tuple[float, Identity]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[float, Identity, frozenset[str]]] = OrderedDict()
         self._lock = threading.Lock()
 
     def recently_proven(
@@ -44,7 +56,11 @@ class Authenticator:
             return None
         with self._lock:
             cached = self._cache.get(_fingerprint(credential, tenant_id))
-        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+        if cached is None or cached[0] <= time.monotonic():
+            return None
+        soundness = self.health.cached() if self.health is not None else None
+        doubted = soundness is not None and soundness.doubt(AUTHORIZATION_READ_MODELS, cached[2])
+        return None if doubted else cached[1]  # a doubted one is proven again, and refused there
 
     def authenticate(
         self, authorization: str | None, api_key: str | None = None, tenant_id: str | None = None
@@ -53,27 +69,46 @@ class Authenticator:
 
         ``tenant_id`` is the tenant the request is about: a person acts through their membership of it.
         """
-        identity = self._prove(api_key or _bearer(authorization), tenant_id)
+        identity, scopes = self._prove(api_key or _bearer(authorization), tenant_id)
+        self._vouch(scopes)
         with self._lock:
             self._cache[_fingerprint(api_key or authorization or "", tenant_id)] = (
                 time.monotonic() + self.cache_seconds,
                 identity,
+                scopes,
             )
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
         return identity
 
-    def _prove(self, credential: str, tenant_id: str | None) -> Identity:
+    def _vouch(self, scopes: frozenset[str]) -> None:
+        """Refuses (503) when the read models the identity came from cannot be trusted about it."""
+        if self.health is None:
+            return
+        try:
+            doubt = self.health.current().doubt(AUTHORIZATION_READ_MODELS, scopes)
+        except Exception as error:  # cannot tell whether they are sound: closed, as when they are not
+            raise ReadModelUnsoundError(f"the read models cannot be checked: {type(error).__name__}") from error
+        if doubt:
+            raise ReadModelUnsoundError(f"authorization state cannot be trusted now: {doubt}")
+
+    def _prove(self, credential: str, tenant_id: str | None) -> tuple[Identity, frozenset[str]]:
+        """The identity, and what it rests on: its principal, tenant and API key."""
         if credential.startswith(f"{KEY_SCHEME}_"):
-            return self._by_api_key(credential)
-        claims = self.tokens.verify(credential)
+            identity, key_id = self._by_api_key(credential)
+        else:
+            identity, key_id = self._by_token(credential, tenant_id), None
+        return identity, frozenset(s for s in (identity.principal_id, identity.tenant_id, key_id) if s)
+
+    def _by_token(self, token: str, tenant_id: str | None) -> Identity:
+        claims = self.tokens.verify(token)
         with self.engine.connect() as connection:
             rows = connection.execute(memberships_query(claims["iss"], claims["sub"])).all()
         if not rows:
             raise AuthenticationError(f"no principal is registered for subject {claims['sub']!r}")
         return _membership(rows, tenant_id, str(principal_id_for(claims["iss"], claims["sub"], None)))
 
-    def _by_api_key(self, token: str) -> Identity:
+    def _by_api_key(self, token: str) -> tuple[Identity, str]:
         parts = split_token(token)
         if parts is None:
             raise AuthenticationError("malformed API key")
@@ -84,7 +119,7 @@ class Authenticator:
             raise AuthenticationError(f"unknown API key {prefix}")
         if key.status != "active" or (key.expires_at and datetime.fromisoformat(key.expires_at) <= self.clock()):
             raise AuthenticationError(f"API key {prefix} is {key.status} or expired")
-        return self._identity(key.principal_id, "api-key")
+        return self._identity(key.principal_id, "api-key"), key.key_id
 
     def _identity(self, principal_id: str, method: str) -> Identity:
         with self.engine.connect() as connection:

@@ -15,6 +15,7 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from adapters import parking
 from adapters.readmodels import ReadModelStore
 from adapters.telemetry.lag import age_after, dead_letter_counts, read_side
 from adapters.telemetry.nats_probe import NatsProbe
@@ -67,6 +68,7 @@ class ReadSideCollector(Sampled):
         try:
             side = read_side(self.store, self.read_models, self.clock())
             letters = dead_letter_counts(self.read_models.engine)
+            parked = parking.counts(self.read_models.engine)
         except Exception:  # a scrape must still answer when the store is away: say so instead
             log.warning("read-side metrics unavailable", exc_info=True)
             yield _gauge("platform_read_side_up", READ_SIDE_UP, [], {(): 0})
@@ -92,6 +94,12 @@ class ReadSideCollector(Sampled):
             "Seconds since the oldest event the read model has not applied was recorded (0 when caught up)",
             ["projection"],
             {(name,): lag.seconds for name, lag in by_name.items()},
+        )
+        yield _gauge(
+            "platform_projection_parked_events",
+            "Events a read model could not apply and set aside, by status (parked ones wait for a retry or discard)",
+            ["projection", "status"],
+            {(name, parking.PARKED): 0.0 for name in by_name} | {key: float(n) for key, n in parked.items()},
         )
         counts = {(source, "open"): 0.0 for source in SOURCES} | {key: float(n) for key, n in letters.items()}
         yield _gauge(

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from prometheus_client import generate_latest
 
+from adapters.readmodel_health import ReadModelHealth
 from adapters.readmodels import ReadModelStore
 from adapters.telemetry.collectors import NatsCollector, ReadSideCollector, Sampled, SloCollector
 from adapters.telemetry.lag import read_side
@@ -64,6 +65,7 @@ class Telemetry:
         nats_stream: str = "PLATFORM_EVENTS",
         scrape_token: str = "",
         ready_max_lag: int = READY_MAX_LAG,
+        health: ReadModelHealth | None = None,
         slos: tuple[Slo, ...] = SLOS,
         now: Callable[[], float] = time.time,
     ) -> None:
@@ -71,6 +73,8 @@ class Telemetry:
         self.scrape_token = scrape_token
         """A bearer token that may read /metrics without being a principal (empty: only credentials with a permit)."""
         self.ready_max_lag = ready_max_lag
+        self.health = health or ReadModelHealth(store, read_models)
+        """Parked events and stuck read models, which /ready names."""
         self.metrics = Metrics()
         self.slos = tuple(slo for slo in slos if slo.measured)
         self._by_source: dict[str | None, list[Slo]] = defaultdict(list)
@@ -118,13 +122,15 @@ class Telemetry:
         return generate_latest(self.metrics.registry)
 
     def readiness(self) -> Readiness:
-        """Ready when the event store answers and no read model is more than ``ready_max_lag`` events behind."""
+        """Ready when the event store answers, no read model is more than ``ready_max_lag`` events behind, and none
+        holds a parked event or is stuck."""
         try:
             end = self.store.last_position()
         except Exception as error:  # whatever the adapter raises, the answer is "not ready, because"
             return Readiness((f"the event store does not answer: {type(error).__name__}: {error}",))
         try:
             side = read_side(self.store, self.read_models, self.clock())
+            soundness = self.health.check()
         except Exception as error:
             return Readiness((f"the read models do not answer: {type(error).__name__}: {error}",), end)
         problems = tuple(
@@ -132,4 +138,4 @@ class Telemetry:
             for lag in side.lags
             if lag.events > self.ready_max_lag
         )
-        return Readiness(problems, side.log_end, side.max_events)
+        return Readiness(problems + soundness.problems(), side.log_end, side.max_events)

@@ -71,7 +71,7 @@ def read_side(store: EventStore, read_models: ReadModelStore, now: datetime) -> 
 
 
 def dead_letter_counts(engine: Engine) -> dict[tuple[str, str], int]:
-    """Dead letters by source (pipeline, webhook, consumer, action) and status (open, retrying, discarded)."""
+    """Dead letters by source (pipeline, webhook, consumer, action, projection) and status (open, retrying, ...)."""
     query = select(dead_letters.c.source, dead_letters.c.status, func.count()).group_by(
         dead_letters.c.source, dead_letters.c.status
     )

@@ -50,7 +50,7 @@ class DeadLetterController(Controller):
         request: Request[Any, Any, Any],
         state: State,
         source: Annotated[str | None, QueryParameter(max_length=16)] = None,
-        status: Annotated[str | None, QueryParameter(pattern="^(open|retrying|discarded)$")] = None,
+        status: Annotated[str | None, QueryParameter(pattern="^(open|retrying|resolved|discarded)$")] = None,
         tenant: Annotated[str | None, QueryParameter(max_length=36)] = None,
         before: Annotated[int | None, QueryParameter(ge=0)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
@@ -71,11 +71,14 @@ class DeadLetterController(Controller):
 
     @post("/{dead_letter_id:str}/retry", sync_to_thread=True, status_code=202, opt={"action": "retry_dead_letter"})
     def retry(self, request: Request[Any, Any, Any], state: State, dead_letter_id: FromPath[str]) -> dict[str, Any]:
-        """Hand the work back to its source (a pipeline step runs again); 409 when it is not open."""
+        """Hand the work back to its source (a pipeline step runs again; a parked event is re-applied to its read
+        model at once, which resolves the dead letter); 409 when it is not open, or the parked event still fails."""
         row = _row(state, request, dead_letter_id)
         platform = platform_of(state)
-        result = platform.dead_letters.retry(command_context(request), id_in_path(row["dead_letter_id"]))
-        return {"dead_letter_id": row["dead_letter_id"], "status": "retrying", "position": result.position}
+        letter_id = id_in_path(row["dead_letter_id"])
+        result = platform.dead_letters.retry(command_context(request), letter_id)
+        status = platform.dead_letters.get(letter_id).status
+        return {"dead_letter_id": row["dead_letter_id"], "status": status, "position": result.position}
 
     @post("/{dead_letter_id:str}/discard", sync_to_thread=True, status_code=202, opt={"action": "discard_dead_letter"})
     def discard(

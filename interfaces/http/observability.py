@@ -1,7 +1,8 @@
 """Observability routes: ``/metrics`` for Prometheus, ``/ready``, and the request metrics middleware.
 
-- ``GET /ready`` is public, like ``/health``: 200 when the event store answers and no read model is more than
-  PLATFORM_READY_MAX_LAG events behind the log; else 503 problem+json listing what is wrong.
+- ``GET /ready`` is public, like ``/health``: 200 when the event store answers, no read model is more than
+  PLATFORM_READY_MAX_LAG events behind the log, and none has a parked event or is stuck behind it for longer than
+  PLATFORM_READ_MODEL_STALL_AFTER seconds; else 503 problem+json listing what is wrong, naming each read model.
 - ``GET /metrics`` (Prometheus text format) takes either the scrape token (``Authorization: Bearer
   <PLATFORM_METRICS_TOKEN>``, for a Prometheus server that is no principal) or a credential whose principal
   Cedar permits ``read_metrics`` (platform admins). It is listed among the authentication middleware's public
@@ -87,7 +88,8 @@ async def metrics(request: Request[Any, Any, Any], state: State) -> Response[byt
 
 @get(READY_PATH, tags=["operations"], opt={"public": True})
 async def ready(request: Request[Any, Any, Any], state: State) -> Response[Any]:
-    """Ready to serve: the event store answers and the read models are within PLATFORM_READY_MAX_LAG events."""
+    """Ready to serve: the event store answers, the read models are within PLATFORM_READY_MAX_LAG events, and none
+    has a parked event or is stuck (PLATFORM_READ_MODEL_STALL_AFTER)."""
     telemetry = platform_of(state).telemetry
     readiness = Readiness((f"the event store and read models did not answer within {READY_TIMEOUT} s",))
     with anyio.move_on_after(READY_TIMEOUT):

@@ -16,6 +16,8 @@ from adapters.contracts import DocumentSyntaxError
 from adapters.datasets.bounds import BoundExceededError
 from adapters.datasets.formats import FormatError, UnsupportedFormatError
 from adapters.datasets.store import IntegrityError, TooLargeError
+from adapters.parking import NotParkedError, StillFailingError
+from adapters.readmodel_health import ReadModelUnsoundError
 from application.contracts import ContractExistsError
 from application.pipeline import NoActiveVersionError
 from domain.contracts.errors import (
@@ -69,6 +71,9 @@ STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     VersionExistsError: (409, "version-exists"),
     ContractExistsError: (409, "contract-exists"),
     ReadModelBehindError: (503, "read-model-behind"),
+    ReadModelUnsoundError: (503, "read-model-unsound"),
+    StillFailingError: (409, "still-failing"),
+    NotParkedError: (409, "not-parked"),
     EventStoreUnavailableError: (503, "event-store-unavailable"),
     UnsupportedFormatError: (415, "unsupported-media-type"),
     FormatError: (422, "unreadable-data"),

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, suppress
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,14 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from poison import NUL, Cause
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from adapters.nats import cloudevents
 from adapters.nats.consumers import durable_name
 from adapters.nats.relay import Relay
+from adapters.parking import parked
 from adapters.projection_worker import ProjectionWorker
 from adapters.readmodels import ReadModelStore, sqlite_url
 from application.commands import CommandContext, CommandRunner
@@ -307,3 +310,25 @@ async def test_the_consumers_process_feeds_the_read_model_and_stops_on_sigterm(
             process.kill()
             process.wait(timeout=5)
     assert set(rows(read_models)) == {"tenant-0", "tenant-1", "tenant-2"}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_a_poison_message_is_parked_acked_and_the_later_ones_applied(
+    js: JetStreamContext, settings: Settings, store: RecorderEventStore, backend: str, request: pytest.FixtureRequest
+) -> None:
+    if backend == "postgres":
+        settings = replace(settings, read_model_url=request.getfixturevalue("pg_database"))
+    tenants = tenant_service(store)
+    poison = tenants.onboard_tenant(command("on-poison"), "poison", f"Poi{NUL}son", "trial")
+    onboard(store, 3)
+    await publish_all(store, settings, js)
+    fed = open_read_models(settings)
+    Cause(fed).guard(fed, READ_MODEL)
+    try:
+        async with build_consumers_app(settings, read_models=fed):
+            await wait_until(lambda: consumer_done(js, settings), timeout=15)
+        assert set(rows(fed)) == {"tenant-0", "tenant-1", "tenant-2"}
+        assert [(p.read_model, p.position) for p in parked(fed.engine)] == [(READ_MODEL, poison.position)]
+        assert fed.checkpoint(READ_MODEL) == store.last_position()
+    finally:
+        fed.close()

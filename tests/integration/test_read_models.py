@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import BigInteger, Column, Integer, MetaData, Table, select
+from sqlalchemy.exc import OperationalError
 
 import projections
+from adapters.parking import parked
 from adapters.projection_worker import ProjectionWorker
 from adapters.readmodels import ReadModelStore, sqlite_url
 from application.commands import CommandContext, CommandResult, CommandRunner
@@ -161,23 +163,46 @@ def test_an_old_batch_applied_again_does_not_roll_the_rows_back(
     assert rows(read_models)["acme"]["position"] == log[suspended_at + 1].position
 
 
-def test_a_failure_inside_evolve_leaves_neither_rows_nor_checkpoint_changed(
+def test_a_failure_inside_evolve_parks_that_event_and_applies_the_others(
+    read_model_url: str, read_models: ReadModelStore, events: RecorderEventStore
+) -> None:
+    tenant_history(events)
+    log = events.read_all(0, 100)
+    read_models.apply(DIRECTORY, log[:1])
+    failing = open_read_models(read_model_url, failing_on(log[3].position))
+    try:
+        assert failing.apply(DIRECTORY, log) == log[-1].position
+    finally:
+        failing.close()
+
+    assert [(p.read_model, p.position) for p in parked(read_models.engine)] == [(DIRECTORY, log[3].position)]
+    assert read_models.checkpoint(DIRECTORY) == log[-1].position
+    assert set(rows(read_models)) == {"acme", "beta", "gamma"}
+
+
+def test_a_database_failure_leaves_neither_rows_nor_checkpoint_changed(
     read_model_url: str, read_models: ReadModelStore, events: RecorderEventStore
 ) -> None:
     tenant_history(events)
     log = events.read_all(0, 100)
     read_models.apply(DIRECTORY, log[:1])
     before = read_models.snapshot(DIRECTORY)
-    failing = open_read_models(read_model_url, failing_on(log[3].position))
+
+    def database_away(recorded: EventView) -> list[Change]:
+        if recorded.position == log[3].position:
+            raise OperationalError("apply", {}, Exception("the server closed the connection"))
+        return projections.tenant_directory.evolve(recorded)
+
+    failing = open_read_models(read_model_url, Projection(DIRECTORY, (tenant_table,), database_away))
     try:
-        with pytest.raises(Boom):
-            failing.apply(DIRECTORY, log)
+        with pytest.raises(OperationalError):
+            failing.apply(DIRECTORY, log, attempts=2)
     finally:
         failing.close()
 
     assert read_models.snapshot(DIRECTORY) == before
     assert read_models.checkpoint(DIRECTORY) == log[0].position
-    assert set(rows(read_models)) == {"acme"}
+    assert parked(read_models.engine) == []
     read_models.apply(DIRECTORY, log)
     assert set(rows(read_models)) == {"acme", "beta", "gamma"}
 

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, select
 
-from adapters.readmodels import ReadModelStore, _execute, fold, sqlite_url
+from adapters.readmodel_batch import execute_one, fold
+from adapters.readmodels import ReadModelStore, sqlite_url
 from projections.base import Change, Delete, Projection, Update, Upsert
 
 test_metadata = MetaData()
@@ -126,7 +127,7 @@ def test_folded_batches_leave_the_rows_applying_change_by_change_leaves(
         start += size
     with one_by_one.engine.begin() as connection:
         for change in itertools.chain(*changes_at.values()):
-            _execute(connection, change)
+            execute_one(connection, change)
 
     assert table_rows(folded) == table_rows(one_by_one)
     assert any(table_rows(folded).values()), "the sequence left no rows at all: a weak test"
