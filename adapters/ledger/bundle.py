@@ -35,7 +35,7 @@ from adapters.ledger.bundle_readme import README
 from adapters.ledger.completeness import TenantLeaves
 from adapters.ledger.entries import canonical_bytes, identity_of
 from adapters.ledger.notes import Checkpoint
-from adapters.ledger.tables import Leaf
+from adapters.ledger.tables import Leaf, StoredCheckpoint
 from eventstore.port import RawEvent
 
 FORMAT = "governed-data-platform/evidence-bundle/2"
@@ -158,6 +158,26 @@ def _event_line(ledger: Ledger, member: _Member, tree_size: int) -> str:
     return json.dumps(event, sort_keys=True)
 
 
+def _event_lines(
+    ledger: Ledger, members: list[_Member], tree_size: int, progress: Callable[[int, int], None] | None
+) -> bytes:
+    lines: list[str] = []
+    for member in members:
+        lines.append(_event_line(ledger, member, tree_size) + "\n")
+        if progress:
+            progress(len(lines), member.leaf.position)
+    return "".join(lines).encode()
+
+
+def _checkpoint_json(ledger: Ledger, checkpoint: StoredCheckpoint) -> dict[str, Any]:
+    return {
+        "tree_size": checkpoint.tree_size,
+        "root_hash": checkpoint.root_hash.hex(),
+        "note": checkpoint.note,
+        "verifier_key": ledger.verifier.verifier_key,
+    }
+
+
 def write_bundle(
     ledger: Ledger,
     tenant_id: str,
@@ -174,21 +194,10 @@ def write_bundle(
     start, end, members = _scan(ledger, tenant_id, period, checkpoint.tree_size)
     signed = Checkpoint(ledger.verifier.name, checkpoint.tree_size, checkpoint.root_hash)
     statement = TenantLeaves(signed, tenant_id, start, end, tuple(m.leaf.leaf_index for m in members))
-    events: list[str] = []
-    for member in members:
-        events.append(_event_line(ledger, member, checkpoint.tree_size))
-        if progress:
-            progress(len(events), member.leaf.position)
-    checkpoint_json = {
-        "tree_size": checkpoint.tree_size,
-        "root_hash": checkpoint.root_hash.hex(),
-        "note": checkpoint.note,
-        "verifier_key": ledger.verifier.verifier_key,
-    }
     files = {
-        "checkpoint.json": _json(checkpoint_json),
+        "checkpoint.json": _json(_checkpoint_json(ledger, checkpoint)),
         STATEMENT: ledger.sign_note(statement.body()).encode(),
-        "events.ndjson": "".join(line + "\n" for line in events).encode(),
+        "events.ndjson": _event_lines(ledger, members, checkpoint.tree_size, progress),
         "lineage.openlineage.json": _json(lineage),
         "obligations.json": _json(obligations),
         "README.md": README.encode(),

@@ -143,8 +143,11 @@ def _check_complete(seen: set[int], manifest: dict[str, Any], report: CheckRepor
     for index in expected:
         if index not in seen:
             report.failures.append(f"event of leaf {index} is missing from events.ndjson")
-    if statement and manifest.get("leaf_indexes") != expected:
-        report.failures.append("manifest.json's leaf indexes are not the signed statement's")
+    if statement and (manifest.get("leaf_indexes"), manifest.get("leaf_range")) != (
+        expected,
+        [statement.start, statement.end],
+    ):
+        report.failures.append("manifest.json's leaf indexes or leaf range are not the signed statement's")
     report.events = len(expected) if statement else max(len(seen), len(expected))
 
 
