@@ -1,6 +1,7 @@
 """`platform audit ...`: what the audit subcommands do, printing progress to stderr and a summary at the end.
 
-``bundle`` writes a tenant's evidence bundle (adapters/ledger/bundle.py); ``check`` verifies one offline.
+``bundle`` writes a tenant's evidence bundle (adapters/ledger/bundle.py); ``check`` verifies one offline
+(adapters/ledger/bundle_check.py), completeness included (adapters/ledger/completeness.py).
 
 ``verify`` recomputes every leaf of the evidence ledger from the event store's stored bytes and compares them
 with the ledger's leaves and with the root of every signed checkpoint (whose signatures it checks first, with the
@@ -21,12 +22,16 @@ from typing import TYPE_CHECKING, Any, TextIO
 from uuid import UUID
 
 from adapters.ledger import Ledger, Report
-from adapters.ledger.bundle import Period, check_bundle, write_bundle
+from adapters.ledger.bundle import Period, write_bundle
+from adapters.ledger.bundle_check import check_bundle
 from adapters.ledger.notes import NoteVerifier
 
 if TYPE_CHECKING:
     from domain.lineage import Result
     from interfaces.bootstrap import Platform
+
+
+CHECKED = "OK: exactly the leaves the signed statement lists, each included in the signed tree, unaltered"
 
 
 def progress_to(err: TextIO, label: str, every: float = 0.5) -> Callable[[int, int], None]:
@@ -96,8 +101,12 @@ def bundle(platform: Platform, tenant: str, start: str | None, end: str | None, 
         progress=progress_to(err, "bundled"),
     )
     violated = sum(1 for o in obligations if o.get("status") == "violated")
+    first, after = manifest["leaf_range"]
     print(f"wrote {out_path}: {manifest['events']} events of tenant {tenant_id} with inclusion proofs")
-    print(f"checkpoint: tree size {manifest['tree_size']}; lineage: {len(lineage)} RunEvents")
+    print(
+        f"checkpoint: tree size {manifest['tree_size']}; the tenant's leaves signed for leaf range [{first}, {after})"
+    )
+    print(f"lineage: {len(lineage)} RunEvents")
     print(f"obligations: {len(obligations)} results, {violated} violated")
     return 0
 
@@ -111,10 +120,14 @@ def check(path: Path, verifier_key: str | None, *, out: TextIO | None = None, er
             "note: checking against the bundle's own verifier key; pass --key with one obtained out of band", file=err
         )
     print(f"bundle of tenant {report.tenant_id}: checkpoint tree size {report.tree_size}", file=out)
+    statement = report.statement
+    if statement is not None:
+        count, start, end = len(statement.leaf_indexes), statement.start, statement.end
+        print(f"signed statement: {count} leaves of the tenant in leaf range [{start}, {end})", file=out)
     print(f"events verified: {report.verified} of {report.events}", file=out)
     for failure in report.failures:
         print(f"FAILED: {failure}", file=out)
-    print("OK: every event is included in the signed tree, unaltered" if report.ok else "NOT OK", file=out)
+    print(CHECKED if report.ok else "NOT OK", file=out)
     return 0 if report.ok else 1
 
 

@@ -101,6 +101,10 @@ class Ledger:
         self.catch_up(until=self.store.last_position())
         return self.writer.sign_checkpoint()
 
+    def sign_note(self, text: str) -> str:
+        """A C2SP signed note of ``text`` under the checkpoint key (statements checked with the same verifier key)."""
+        return self.writer.signer.sign(text)
+
     def scheduled_checkpoint(self, _call: object) -> dict[str, object]:
         """A scheduled ``ledger_checkpoint`` job: signs a checkpoint now; its size and root are what the run records."""
         checkpoint = self.sign_checkpoint()

@@ -90,7 +90,7 @@ def verify_ledger(
     for events, stored in _batches(store, tables, batch):
         start = tree.size
         computed = leaf_hashes(events)
-        _compare_leaves(start, events, computed, stored, report)
+        _compare_leaves(tables, start, events, computed, stored, report)
         done = 0
         while targets and targets[0] <= start + len(events):
             size = targets.pop(0)
@@ -138,7 +138,12 @@ def _signed_roots(tables: LedgerTables, verifier: NoteVerifier, report: Report) 
 
 
 def _compare_leaves(
-    start: int, events: list[RawEvent], computed: list[bytes], stored: list[tuple[int, bytes]], report: Report
+    tables: LedgerTables,
+    start: int,
+    events: list[RawEvent],
+    computed: list[bytes],
+    stored: list[tuple[int, bytes]],
+    report: Report,
 ) -> None:
     """Compares a batch's recomputed leaves with the stored ones (whole lists first: the usual case is equal)."""
     held = len(stored)
@@ -147,14 +152,30 @@ def _compare_leaves(
     if same_hashes and list(map(_first, stored)) == list(map(_first, events[:held])):
         return
     for offset, ((position, stored_hash), event, leaf_hash) in enumerate(zip(stored, events, computed, strict=False)):
-        if position != event[0]:
-            detail = f"leaf {start + offset} is position {position} in the ledger but {event[0]} in the log"
-        elif stored_hash != leaf_hash:
-            detail = f"the event at position {event[0]} does not hash to the ledger's leaf {start + offset}"
-        else:
+        if position == event[0] and stored_hash == leaf_hash:
             continue
         report.diverging_leaves += 1
-        report.add(Finding(detail, start + offset, event[0], identity_of(event).event_id))
+        if len(report.findings) < MAX_FINDINGS:  # naming a leaf may read the ledger: only for those kept
+            report.add(_leaf_finding(tables, start + offset, position, event))
+
+
+def _leaf_finding(tables: LedgerTables, leaf_index: int, ledger_position: int, event: RawEvent) -> Finding:
+    """A leaf that differs, named by the position that is on one side only (or altered on both)."""
+    position = event[0]
+    if ledger_position < position:  # the ledger's event is gone: the log moved on to a later one
+        leaf = tables.leaf(leaf_index)
+        detail = (
+            f"the event at position {ledger_position} (leaf {leaf_index}) is missing from the log, "
+            f"which holds position {position} there"
+        )
+        return Finding(detail, leaf_index, ledger_position, leaf.event_id if leaf else None)
+    if ledger_position > position:  # the log holds an event the ledger never hashed here
+        detail = (
+            f"the event at position {position} is not in the ledger: leaf {leaf_index} is position {ledger_position}"
+        )
+    else:
+        detail = f"the event at position {position} does not hash to the ledger's leaf {leaf_index}"
+    return Finding(detail, leaf_index, position, identity_of(event).event_id)
 
 
 def _check_root(size: int, root_hash: bytes, signed_root: bytes, report: Report) -> None:

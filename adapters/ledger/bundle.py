@@ -1,60 +1,50 @@
 """Evidence bundles: a tenant's events of a period with their inclusion proofs, the signed checkpoint they are
-proven against, the lineage (OpenLineage) and the obligation results, in one zip file an auditor checks offline.
+proven against, a signed statement of which leaves are the tenant's (so nothing can be left out unnoticed), the
+lineage (OpenLineage) and the obligation results, in one zip file an auditor checks offline
+(``adapters/ledger/bundle_check.py``).
 
 Layout (all UTF-8):
-- ``manifest.json``: format, tenant, period, the checkpoint's tree size, every leaf index the bundle holds, and the
-  SHA-256 of every other file;
+- ``manifest.json``: format, tenant, period, the checkpoint's tree size, the leaf range and every leaf index the
+  bundle holds, and the SHA-256 of every other file;
 - ``checkpoint.json``: ``{tree_size, root_hash (hex), note (C2SP signed note), verifier_key}``;
+- ``tenant-leaves.note``: the signed statement of the tenant's leaves (``adapters/ledger/completeness.py``);
 - ``events.ndjson``: one line per event: ``{leaf_index, position, event_id, tenant_id, recorded_at, entry (base64 of
   the canonical entry bytes), leaf_hash (hex), path (hex list)}``;
 - ``lineage.openlineage.json``, ``obligations.json``, ``README.md``.
 
-``check_bundle`` needs nothing but the file (and, ideally, the verifier key obtained out of band): it verifies the
-note's signature, every entry's leaf hash and inclusion proof against the signed root, that every listed event is
-there and unaltered, and that every event is the tenant's.
+The period becomes a range of leaves: from the first event at or after ``from`` to the last one at or before ``to``
+(by log position, or by ``recorded_at`` for a time); every event of the tenant in that range is in the bundle.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from adapters.ledger import Ledger
-from adapters.ledger.entries import canonical_bytes, identity_of, parse_entry
-from adapters.ledger.notes import NoteError, NoteVerifier, open_checkpoint
-from domain.merkle import leaf_hash, verify_inclusion
+from adapters.ledger.bundle_readme import README
+from adapters.ledger.completeness import TenantLeaves
+from adapters.ledger.entries import canonical_bytes, identity_of
+from adapters.ledger.notes import Checkpoint
+from adapters.ledger.tables import Leaf, StoredCheckpoint
+from eventstore.port import RawEvent
 
-FORMAT = "governed-data-platform/evidence-bundle/1"
+FORMAT = "governed-data-platform/evidence-bundle/2"
+STATEMENT = "tenant-leaves.note"
 BATCH = 1000
-README = """# Evidence bundle
-
-This bundle holds the events of one tenant for a period, each with an RFC 9162 inclusion proof against the
-signed checkpoint in `checkpoint.json` (a C2SP signed note, Ed25519).
-
-To check it without the platform: `platform audit check <bundle> --key <verifier key>`, with the verifier key
-obtained from the platform operator out of band (`GET /v1/ledger/key`). By hand:
-1. Verify the note in `checkpoint.json` with the verifier key (C2SP signed-note).
-2. For each line of `events.ndjson`: leaf hash = SHA-256(0x00 || base64-decoded `entry`); check it against
-   `leaf_hash`, then walk `path` to the root (RFC 9162 section 2.1.3.2) and compare with the note's root hash.
-3. `manifest.json` lists every leaf index the bundle should hold and the SHA-256 of each file.
-
-The entry bytes are: 0x01, the topic's length (u16 big-endian), the topic, the stream id (32 hex digits), the
-stream version (u64 big-endian), then the stored event JSON ({"meta", "data", "enc"}) byte for byte.
-`lineage.openlineage.json` holds the tenant's pipeline runs as OpenLineage RunEvents; `obligations.json` the
-lineage obligations and their results.
-"""
 
 
 class BundleError(ValueError):
-    """The bundle cannot be read at all (not a zip, a file missing, malformed JSON)."""
+    """The bundle cannot be read or written (not a zip, a file missing, malformed JSON, a log out of step)."""
 
 
 @dataclass(frozen=True)
@@ -64,26 +54,28 @@ class Period:
     start: str | None
     end: str | None
 
-    def holds(self, position: int, recorded_at: str) -> bool:
-        return _after(self.start, position, recorded_at) and _before(self.end, position, recorded_at)
+    def after_start(self, position: int, recorded_at: str) -> bool:
+        return _compare(self.start, position, recorded_at) >= 0
+
+    def before_end(self, position: int, recorded_at: str) -> bool:
+        return _compare(self.end, position, recorded_at) <= 0
 
 
 def _bound(value: str) -> int | datetime:
     return int(value) if value.isdigit() else datetime.fromisoformat(value)
 
 
-def _after(start: str | None, position: int, recorded_at: str) -> bool:
-    if start is None:
-        return True
-    bound = _bound(start)
-    return position >= bound if isinstance(bound, int) else datetime.fromisoformat(recorded_at) >= bound
-
-
-def _before(end: str | None, position: int, recorded_at: str) -> bool:
-    if end is None:
-        return True
-    bound = _bound(end)
-    return position <= bound if isinstance(bound, int) else datetime.fromisoformat(recorded_at) <= bound
+def _compare(bound: str | None, position: int, recorded_at: str) -> int:
+    """Where an event lies against a bound: -1 before it, 0 on it (or no bound), 1 after it."""
+    if bound is None:
+        return 0
+    limit = _bound(bound)
+    if isinstance(limit, int):
+        return (position > limit) - (position < limit)
+    if not recorded_at:  # an event without a time (not the platform's shape): kept on either side
+        return 0
+    moment = datetime.fromisoformat(recorded_at)
+    return (moment > limit) - (moment < limit)
 
 
 def check_period(period: Period) -> None:
@@ -95,35 +87,95 @@ def check_period(period: Period) -> None:
                 raise BundleError(f"{value!r} is neither a log position nor an ISO 8601 time") from None
 
 
-def _tenant_events(ledger: Ledger, tenant_id: str, period: Period, tree_size: int) -> Iterator[dict[str, Any]]:
-    position = 0
-    while True:
-        rows = ledger.store.read_raw(position, BATCH)
-        for row in rows:
-            position = row[0]
-            identity = identity_of(row)
-            if identity.tenant_id != tenant_id:
-                continue
-            recorded_at = json.loads(row[4])["meta"]["recorded_at"]
-            if not period.holds(row[0], recorded_at):
-                continue
-            leaf = ledger.find_leaf(position=row[0])
-            if leaf.leaf_index >= tree_size:
-                return
-            proof = ledger.inclusion(leaf, tree_size)
-            entry = canonical_bytes(row[1], row[2], row[3], row[4])
-            yield {
-                "leaf_index": leaf.leaf_index,
-                "position": row[0],
-                "event_id": identity.event_id,
-                "tenant_id": tenant_id,
-                "recorded_at": recorded_at,
-                "entry": base64.b64encode(entry).decode(),
-                "leaf_hash": proof.leaf_hash.hex(),
-                "path": [node.hex() for node in proof.path],
-            }
-        if len(rows) < BATCH:
-            return
+class _Meta(msgspec.Struct):
+    recorded_at: str = ""
+
+
+class _Envelope(msgspec.Struct):
+    meta: _Meta
+
+
+_recorded_at = msgspec.json.Decoder(_Envelope).decode
+
+
+@dataclass(frozen=True)
+class _Member:
+    """An event of the tenant: its leaf, when it was recorded, and its entry bytes."""
+
+    leaf: Leaf
+    recorded_at: str
+    entry: bytes
+
+
+def _leaves(ledger: Ledger, tree_size: int) -> Iterator[tuple[Leaf, RawEvent]]:
+    """Every leaf of the tree with its stored event, checking that the ledger and the log are in step."""
+    after = index = 0
+    while index < tree_size and (events := ledger.store.read_raw(after, min(BATCH, tree_size - index))):
+        for (position, leaf_hash), event in zip(
+            ledger.tables.leaf_range(index, index + len(events)), events, strict=False
+        ):
+            if position != event[0]:
+                msg = f"leaf {index} is position {position} in the ledger but {event[0]} in the log: run audit verify"
+                raise BundleError(msg)
+            identity = identity_of(event)
+            yield Leaf(index, position, identity.event_id, identity.tenant_id, bytes(leaf_hash)), event
+            index += 1
+        after = events[-1][0]
+    if index < tree_size:
+        raise BundleError(f"the log holds fewer events than the ledger's {tree_size} leaves: run audit verify")
+
+
+def _scan(ledger: Ledger, tenant_id: str, period: Period, tree_size: int) -> tuple[int, int, list[_Member]]:
+    """The period's range of leaves (start, end) and the tenant's events in it."""
+    start, end, members = tree_size, 0, []
+    for leaf, event in _leaves(ledger, tree_size):
+        try:
+            recorded_at = _recorded_at(event[4]).meta.recorded_at
+        except msgspec.DecodeError:
+            recorded_at = ""
+        if start == tree_size and period.after_start(leaf.position, recorded_at):
+            start = leaf.leaf_index
+        if start <= leaf.leaf_index and period.before_end(leaf.position, recorded_at):
+            end = leaf.leaf_index + 1
+        if start <= leaf.leaf_index and leaf.tenant_id == tenant_id:
+            members.append(_Member(leaf, recorded_at, canonical_bytes(event[1], event[2], event[3], event[4])))
+    end = max(start, end)
+    return start, end, [m for m in members if m.leaf.leaf_index < end]
+
+
+def _event_line(ledger: Ledger, member: _Member, tree_size: int) -> str:
+    proof = ledger.inclusion(member.leaf, tree_size)
+    event = {
+        "leaf_index": member.leaf.leaf_index,
+        "position": member.leaf.position,
+        "event_id": member.leaf.event_id,
+        "tenant_id": member.leaf.tenant_id,
+        "recorded_at": member.recorded_at,
+        "entry": base64.b64encode(member.entry).decode(),
+        "leaf_hash": proof.leaf_hash.hex(),
+        "path": [node.hex() for node in proof.path],
+    }
+    return json.dumps(event, sort_keys=True)
+
+
+def _event_lines(
+    ledger: Ledger, members: list[_Member], tree_size: int, progress: Callable[[int, int], None] | None
+) -> bytes:
+    lines: list[str] = []
+    for member in members:
+        lines.append(_event_line(ledger, member, tree_size) + "\n")
+        if progress:
+            progress(len(lines), member.leaf.position)
+    return "".join(lines).encode()
+
+
+def _checkpoint_json(ledger: Ledger, checkpoint: StoredCheckpoint) -> dict[str, Any]:
+    return {
+        "tree_size": checkpoint.tree_size,
+        "root_hash": checkpoint.root_hash.hex(),
+        "note": checkpoint.note,
+        "verifier_key": ledger.verifier.verifier_key,
+    }
 
 
 def write_bundle(
@@ -138,144 +190,39 @@ def write_bundle(
 ) -> dict[str, Any]:
     """Writes the bundle (a checkpoint is signed now, so every event so far is covered); returns its manifest."""
     check_period(period)
-    ledger.catch_up(until=ledger.store.last_position())
     checkpoint = ledger.sign_checkpoint()
-    events: list[str] = []
-    indexes: list[int] = []
-    for event in _tenant_events(ledger, tenant_id, period, checkpoint.tree_size):
-        events.append(json.dumps(event, sort_keys=True))
-        indexes.append(event["leaf_index"])
-        if progress:
-            progress(len(events), event["position"])
+    start, end, members = _scan(ledger, tenant_id, period, checkpoint.tree_size)
+    signed = Checkpoint(ledger.verifier.name, checkpoint.tree_size, checkpoint.root_hash)
+    statement = TenantLeaves(signed, tenant_id, start, end, tuple(m.leaf.leaf_index for m in members))
     files = {
-        "checkpoint.json": _json(
-            {
-                "tree_size": checkpoint.tree_size,
-                "root_hash": checkpoint.root_hash.hex(),
-                "note": checkpoint.note,
-                "verifier_key": ledger.verifier.verifier_key,
-            }
-        ),
-        "events.ndjson": "".join(line + "\n" for line in events).encode(),
+        "checkpoint.json": _json(_checkpoint_json(ledger, checkpoint)),
+        STATEMENT: ledger.sign_note(statement.body()).encode(),
+        "events.ndjson": _event_lines(ledger, members, checkpoint.tree_size, progress),
         "lineage.openlineage.json": _json(lineage),
         "obligations.json": _json(obligations),
         "README.md": README.encode(),
     }
-    manifest = {
-        "format": FORMAT,
-        "tenant_id": tenant_id,
-        "from": period.start,
-        "to": period.end,
-        "created_at": now,
-        "tree_size": checkpoint.tree_size,
-        "events": len(events),
-        "leaf_indexes": indexes,
-        "files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
-    }
+    manifest = _manifest(statement, period, now, files)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
         for name, data in {"manifest.json": _json(manifest), **files}.items():
             bundle.writestr(name, data)
     return manifest
 
 
+def _manifest(statement: TenantLeaves, period: Period, now: str, files: dict[str, bytes]) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "tenant_id": statement.tenant_id,
+        "from": period.start,
+        "to": period.end,
+        "created_at": now,
+        "tree_size": statement.checkpoint.tree_size,
+        "leaf_range": [statement.start, statement.end],
+        "events": len(statement.leaf_indexes),
+        "leaf_indexes": list(statement.leaf_indexes),
+        "files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
+    }
+
+
 def _json(value: Any) -> bytes:
     return json.dumps(value, indent=2, sort_keys=True).encode()
-
-
-@dataclass
-class CheckReport:
-    """What a bundle check found: how much verified, and every failure (empty when the bundle is sound)."""
-
-    tenant_id: str = ""
-    tree_size: int = 0
-    events: int = 0
-    verified: int = 0
-    key_from_bundle: bool = False
-    failures: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures and self.verified == self.events
-
-
-def check_bundle(path: Path, verifier_key: str | None = None) -> CheckReport:
-    """Checks a bundle offline; BundleError when it cannot be read, else a report listing every failure."""
-    files = _read(path)
-    manifest = _load(files, "manifest.json")
-    checkpoint = _load(files, "checkpoint.json")
-    report = CheckReport(tenant_id=str(manifest.get("tenant_id")), key_from_bundle=verifier_key is None)
-    for name, digest in dict(manifest.get("files") or {}).items():
-        if name not in files:
-            report.failures.append(f"{name} is listed in the manifest but missing from the bundle")
-        elif hashlib.sha256(files[name]).hexdigest() != digest:
-            report.failures.append(f"{name} was altered: its SHA-256 is not the manifest's")
-    try:
-        verifier = NoteVerifier.parse(verifier_key or str(checkpoint.get("verifier_key", "")))
-        signed = open_checkpoint(str(checkpoint.get("note", "")), verifier)
-    except NoteError as error:
-        report.failures.append(f"the checkpoint does not verify: {error}")
-        return report
-    report.tree_size = signed.tree_size
-    if signed.tree_size != manifest.get("tree_size") or signed.root_hash.hex() != checkpoint.get("root_hash"):
-        report.failures.append("checkpoint.json's tree size or root hash is not the signed note's")
-    seen = _check_events(files.get("events.ndjson", b""), signed.tree_size, signed.root_hash, report)
-    for index in sorted(set(manifest.get("leaf_indexes") or []) - seen):
-        report.failures.append(f"event of leaf {index} is missing from events.ndjson")
-    report.events = max(report.events, len(manifest.get("leaf_indexes") or []))
-    return report
-
-
-def _check_events(data: bytes, tree_size: int, root: bytes, report: CheckReport) -> set[int]:
-    seen: set[int] = set()
-    for number, line in enumerate(data.decode(errors="replace").splitlines(), start=1):
-        report.events += 1
-        try:
-            event = json.loads(line)
-            index, entry = int(event["leaf_index"]), base64.b64decode(event["entry"], validate=True)
-            path = [bytes.fromhex(node) for node in event["path"]]
-        except (ValueError, KeyError, TypeError, binascii.Error):
-            report.failures.append(f"events.ndjson line {number} is malformed")
-            continue
-        seen.add(index)
-        where = f"event {event.get('event_id')} (leaf {index}, position {event.get('position')})"
-        hashed = leaf_hash(entry)
-        if hashed.hex() != event.get("leaf_hash"):
-            report.failures.append(f"{where} was altered: its bytes do not hash to its leaf hash")
-            continue
-        if index >= tree_size or not verify_inclusion(index, tree_size, hashed, path, root):
-            report.failures.append(f"{where} is not in the signed tree: its inclusion proof fails")
-            continue
-        tenant = _entry_tenant(entry)
-        if tenant != report.tenant_id:
-            report.failures.append(f"{where} belongs to tenant {tenant}, not {report.tenant_id}")
-            continue
-        report.verified += 1
-    return seen
-
-
-def _entry_tenant(entry: bytes) -> str | None:
-    try:
-        tenant = json.loads(parse_entry(entry).state)["meta"].get("tenant_id")
-    except (ValueError, KeyError, TypeError):
-        return None
-    return str(tenant) if tenant is not None else None
-
-
-def _read(path: Path) -> dict[str, bytes]:
-    try:
-        with zipfile.ZipFile(path) as bundle:
-            return {name: bundle.read(name) for name in bundle.namelist()}
-    except (OSError, zipfile.BadZipFile) as error:
-        raise BundleError(f"{path} is not a readable bundle: {error}") from None
-
-
-def _load(files: dict[str, bytes], name: str) -> dict[str, Any]:
-    if name not in files:
-        raise BundleError(f"the bundle has no {name}")
-    try:
-        loaded = json.loads(files[name])
-    except ValueError:
-        raise BundleError(f"{name} is not JSON") from None
-    if not isinstance(loaded, dict):
-        raise BundleError(f"{name} is not a JSON object")
-    return loaded

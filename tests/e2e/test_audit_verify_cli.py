@@ -103,6 +103,32 @@ def test_an_untouched_log_verifies_and_one_changed_byte_is_named_by_position(pla
     assert "FAILED" in tampered.stdout
 
 
+def delete_event(settings: Settings, position: int, table: str) -> None:
+    """Deletes one stored event row directly in the event store's database."""
+    if settings.event_store == "sqlite":
+        with sqlite3.connect(settings.event_store_url) as connection:
+            connection.execute(f"DELETE FROM {table} WHERE rowid = ?", (position,))
+        return
+    name = sql.Identifier(postgres_env(settings.event_store_url)["POSTGRES_SCHEMA"], table)
+    with psycopg.connect(settings.event_store_url.split("?", 1)[0], autocommit=True) as connection:
+        connection.execute(sql.SQL("DELETE FROM {} WHERE notification_id = %s").format(name), (position,))
+
+
+def test_a_deleted_event_is_named_by_its_own_position_not_the_next_one(platform: Platform) -> None:
+    record_some_history(platform)
+    platform.ledger.sign_checkpoint()
+    victim = platform.store.read_raw(0, 10_000)[3]
+    event_id = platform.ledger.find_leaf(position=victim[0]).event_id
+    table = platform.store.recorder.events_table_name  # type: ignore[attr-defined]
+
+    delete_event(platform.settings, victim[0], table)
+    tampered = audit_verify(platform.settings)
+
+    assert tampered.returncode == 1, tampered.stdout + tampered.stderr
+    assert f"FIRST DIVERGENCE at position {victim[0]} (leaf 3, event {event_id})" in tampered.stdout
+    assert f"MISMATCH: the event at position {victim[0]} (leaf 3) is missing from the log" in tampered.stdout
+
+
 def test_a_key_the_auditor_trusts_decides_and_a_malformed_one_is_refused(platform: Platform) -> None:
     record_some_history(platform)
     platform.ledger.sign_checkpoint()
