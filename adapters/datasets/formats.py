@@ -134,6 +134,10 @@ def _readable(fmt: str) -> Iterator[None]:
         yield
     except (pa.ArrowException, csv.Error, UnicodeDecodeError) as error:
         raise FormatError(f"the file cannot be read as {fmt}: {error}") from error
+    except OSError as error:
+        if error.errno is not None:  # the disk failed us; pyarrow's complaints about a file's bytes carry no errno
+            raise
+        raise FormatError(f"the file cannot be read as {fmt}: {error}") from error
 
 
 def _check_columns(available: list[str], columns: list[str] | None) -> None:

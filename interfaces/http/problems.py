@@ -6,7 +6,10 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import eventsourcing.persistence
 import msgspec
+import psycopg
+import sqlalchemy.exc
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
@@ -49,8 +52,22 @@ class BadRequestError(Exception):
     """The request itself is malformed (a header or parameter that cannot be understood)."""
 
 
+class MalformedBodyError(Exception):
+    """The request body cannot be read at all: not UTF-8, not JSON, or nested too deeply."""
+
+
+class InvalidInputError(Exception):
+    """Parts of the request hold what the platform never accepts; ``issues`` says where (pointer) and why."""
+
+    def __init__(self, issues: list[tuple[str, str]]) -> None:
+        self.issues = issues
+        super().__init__("; ".join(f"{where} {why}" for where, why in issues))
+
+
 STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     BadRequestError: (400, "bad-request"),
+    MalformedBodyError: (400, "malformed-body"),
+    InvalidInputError: (422, "invalid-request"),
     NotFoundError: (404, "not-found"),
     ConflictError: (409, "conflict"),
     ConcurrencyError: (409, "concurrent-change"),
@@ -68,7 +85,6 @@ STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     VersionExistsError: (409, "version-exists"),
     ContractExistsError: (409, "contract-exists"),
     ReadModelBehindError: (503, "read-model-behind"),
-    EventStoreUnavailableError: (503, "event-store-unavailable"),
     UnsupportedFormatError: (415, "unsupported-media-type"),
     FormatError: (422, "unreadable-data"),
     TooLargeError: (413, "too-large"),
@@ -80,6 +96,19 @@ STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     ExportNotReadyError: (409, "export-not-ready"),
 }
 """Exception class -> (HTTP status, problem type slug); the most specific class listed wins."""
+
+EVENT_STORE_DOWN = ("event-store-unavailable", "the event store cannot be reached; retry shortly")
+READ_MODELS_DOWN = ("read-model-unavailable", "the read-model database cannot be reached; retry shortly")
+UNAVAILABLE: dict[type[Exception], tuple[str, str]] = {
+    EventStoreUnavailableError: EVENT_STORE_DOWN,
+    eventsourcing.persistence.OperationalError: EVENT_STORE_DOWN,
+    eventsourcing.persistence.InterfaceError: EVENT_STORE_DOWN,
+    psycopg.OperationalError: EVENT_STORE_DOWN,  # the event store's own SQL; SQLAlchemy wraps the read models'
+    psycopg.InterfaceError: EVENT_STORE_DOWN,
+    sqlalchemy.exc.OperationalError: READ_MODELS_DOWN,
+    sqlalchemy.exc.InterfaceError: READ_MODELS_DOWN,
+}
+"""Connection failures of the stores -> 503 with Retry-After; the driver's message (hosts, ports) stays in the log."""
 
 
 def problem(
@@ -119,6 +148,8 @@ def error_list(error: Exception) -> list[dict[str, Any]]:
         return [dict(change) for change in error.changes]
     if isinstance(error, ContractInvalidError):
         return [{"pointer": f"#{where}", "detail": what} for where, what in error.issues]
+    if isinstance(error, InvalidInputError):
+        return [{"detail": why, "pointer": where} for where, why in error.issues]
     if isinstance(error, QueryError):
         return [{"parameter": error.parameter, "detail": error.detail}]
     return [{"detail": reason} for reason in getattr(error, "reasons", [])]
@@ -127,6 +158,8 @@ def error_list(error: Exception) -> list[dict[str, Any]]:
 def handle_http(request: Request[Any, Any, Any], error: HTTPException) -> Response[Any]:
     if isinstance(error, ValidationException):
         return _validation_problem(request, error)
+    if error.status_code == 500:  # Litestar's own failures (such as ImproperlyConfigured) say too much
+        return handle_unexpected(request, error)
     status = error.status_code
     slug = HTTPStatus(status).phrase.lower().replace(" ", "-")
     return problem(request, status, slug, error.detail, dict(error.headers or {}))
@@ -155,6 +188,12 @@ def _pointer(item: dict[str, Any]) -> str:
     return f"#/{key}" if source in (None, "body") else f"{source}:{key}"
 
 
+def handle_unavailable(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    slug, detail = next(UNAVAILABLE[cls] for cls in type(error).__mro__ if cls in UNAVAILABLE)
+    log.warning("%s on %s %s: %s", slug, request.method, request.url.path, error)
+    return problem(request, 503, slug, detail)
+
+
 def handle_unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=error)
     return problem(request, 500, "internal-error", "the platform failed to handle this request; it has been logged")
@@ -163,5 +202,6 @@ def handle_unexpected(request: Request[Any, Any, Any], error: Exception) -> Resp
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     HTTPException: handle_http,
     **dict.fromkeys(STATUS_OF, handle_known),
+    **dict.fromkeys(UNAVAILABLE, handle_unavailable),
     Exception: handle_unexpected,
 }
