@@ -45,8 +45,8 @@ def wait_for_consistency(request: ASGIConnection[Any, Any, Any, Any], platform: 
         return
     try:
         position = parse_integer(raw)
-    except ValueError:
-        msg = f"{CONSISTENT_POSITION} must be a whole number in ASCII digits, got {raw!r}"
+    except ValueError as error:
+        msg = f"{CONSISTENT_POSITION} must be a whole number: {error}"
         raise BadRequestError(msg) from None
     if position < 0 or position > platform.store.last_position():
         msg = f"{CONSISTENT_POSITION} {position} is not a position in the event log"

@@ -89,7 +89,7 @@ def path_issues(scope: Scope) -> Iterator[Issue]:
 
 def body_issues(body: bytes, media_type: str, opt: dict[str, Any]) -> list[Issue]:
     """The body's refused strings and integers; MalformedBodyError when it cannot be decoded at all."""
-    if media_type in YAML_MEDIA_TYPES:
+    if opt.get("accepts_yaml"):  # an ODCS document, in YAML or JSON, read as its route reads it
         try:
             document: Any = load_document(body, media_type)
         except (DocumentSyntaxError, ContractInvalidError):
