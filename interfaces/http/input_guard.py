@@ -1,9 +1,9 @@
 """The input guard: one middleware that refuses what no route accepts, before authorization and the handler run.
 
 It applies interfaces/input_rules.py to the headers the platform stores (Idempotency-Key, X-Correlation-Id,
-X-Request-Id), to every query and path parameter, and to JSON bodies (and YAML contract documents): no control
-characters (secret values, which routes name in ``opt["opaque_fields"]`` as JSON pointers, may hold all but NUL)
-and no integer beyond 64 bits in an integer parameter or a body. A body that cannot be decoded at all is a 400.
+X-Request-Id, User-Agent), to every query and path parameter, and to JSON bodies and ODCS documents (JSON or YAML):
+no control characters (secret values, which routes name in ``opt["opaque_fields"]`` as JSON pointers, may hold all
+but NUL) and no integer beyond 64 bits in an integer parameter or a body. A body that cannot be decoded at all is a 400.
 Uploaded data files (routes with ``opt["accepts_data"]``) keep their own rules: their bodies are not read here.
 Refused requests answer 422 naming each place: ``#/pointer`` in the body, else ``query:``, ``path:`` or ``header:``.
 
@@ -28,8 +28,8 @@ from domain.contracts.errors import ContractInvalidError
 from interfaces.http.problems import InvalidInputError, MalformedBodyError
 from interfaces.input_rules import Issue, NestedTooDeepError, control_character, integer_text, issues_in
 
-STORED_HEADERS = ("idempotency-key", "x-correlation-id", "x-request-id")
-"""Headers whose values end up in event metadata or responses."""
+STORED_HEADERS = ("idempotency-key", "x-correlation-id", "x-request-id", "user-agent")
+"""Headers whose values end up in events or responses (a batch without ``?source=`` records its User-Agent)."""
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 

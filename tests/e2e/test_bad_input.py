@@ -126,6 +126,15 @@ CORPUS = {
         {"content-type": "text/csv"},
         True,
     ),
+    "batch-user-agent-escape": Case(
+        "POST",
+        BATCHES,
+        422,
+        "header:user-agent",
+        b"order_id,amount\n1,2\n",
+        {"content-type": "text/csv", "User-Agent": "\x1b]0;x"},
+        True,
+    ),
     "search-query-escape": Case("GET", "/v1/catalog?q=re%1Bfund", 422, "query:q"),
     "path-parameter-nul": Case("GET", PRINCIPALS + "/a%00b", 422, "path:principal_id"),
     "idempotency-key-soh": Case(
