@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from adapters.delivery.http import retry_after
 from interfaces.cli import main
 from interfaces.input_rules import (
     INT64_MAX,
@@ -103,3 +105,9 @@ def test_the_cli_refuses_an_argument_with_a_control_character_in_one_line(capsys
     assert main(["token", "--role", "platform-admin", "--tenant", "acme\x1b[2J"]) == 2
     err = capsys.readouterr().err
     assert err == "platform: argument 5 ('acme\\x1b[2J') holds the control character U+001B\n"
+
+
+def test_a_superscript_retry_after_from_a_webhook_receiver_is_unreadable_not_a_crash() -> None:
+    now = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
+    assert retry_after("\u00b2", now) is None
+    assert retry_after("2", now) == 2.0
