@@ -147,6 +147,8 @@ def postgres_env(url: str) -> dict[str, str]:
         "POSTGRES_USER": unquote(parsed.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(parsed.password or ""),
         "POSTGRES_SCHEMA": query.get("schema", "public"),
+        # seconds a command waits for a connection when the server is gone (eventsourcing's default is 30)
+        "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", "30"),
     }
 
 

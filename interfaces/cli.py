@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from domain.access import ROLES
 from domain.errors import DomainError
+from interfaces.input_rules import control_character
 from interfaces.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -548,7 +549,21 @@ def _audit_parsers(command: argparse.ArgumentParser) -> None:
     check.add_argument("--key", metavar="VERIFIER_KEY", help="the verifier key obtained out of band")
 
 
+def refused_argument(argv: Sequence[str]) -> str | None:
+    """Why the command line is refused: an argument holding a control character (the HTTP API refuses them too)."""
+    for number, argument in enumerate(argv, start=1):
+        why = control_character(argument)
+        if why is not None:
+            return f"argument {number} ({argument!r}) {why}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    refused = refused_argument(argv)
+    if refused is not None:
+        print(f"platform: {refused}", file=sys.stderr)
+        return 2
     args = parser().parse_args(argv)
     try:
         overrides = {

@@ -162,7 +162,7 @@ def parse(payload: bytes) -> CloudEvent:
     if cloud_event.specversion != SPEC_VERSION:
         msg = f"CloudEvents specversion {cloud_event.specversion!r} is not {SPEC_VERSION}"
         raise NotACloudEventError(msg)
-    if not cloud_event.position.isdigit():
+    if not (cloud_event.position.isascii() and cloud_event.position.isdigit()):  # "²".isdigit() is true
         msg = f"CloudEvent {cloud_event.id} has position {cloud_event.position!r}, not a decimal number"
         raise NotACloudEventError(msg)
     return cloud_event

@@ -12,6 +12,7 @@ from application.commands import CommandContext
 from domain.errors import NotFoundError
 from interfaces.bootstrap import Platform
 from interfaces.http.problems import BadRequestError, ReadModelBehindError
+from interfaces.input_rules import parse_integer
 
 IDEMPOTENCY_KEY = "idempotency-key"
 CORRELATION_ID = "x-correlation-id"
@@ -43,9 +44,9 @@ def wait_for_consistency(request: ASGIConnection[Any, Any, Any, Any], platform: 
     if raw is None:
         return
     try:
-        position = int(raw)
-    except ValueError:
-        msg = f"{CONSISTENT_POSITION} must be a whole number, got {raw!r}"
+        position = parse_integer(raw)
+    except ValueError as error:
+        msg = f"{CONSISTENT_POSITION} must be a whole number: {error}"
         raise BadRequestError(msg) from None
     if position < 0 or position > platform.store.last_position():
         msg = f"{CONSISTENT_POSITION} {position} is not a position in the event log"

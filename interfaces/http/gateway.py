@@ -65,7 +65,7 @@ CORS_EXPOSED_HEADERS = ["X-Request-Id", "Location", "Retry-After", "RateLimit", 
 
 def gateway_middleware(settings: Settings) -> list[Middleware]:
     """The gateway's edge middleware, outermost first: place it before authentication (see the module docstring)."""
-    return [request_id_and_headers_middleware, body_limit_middleware(settings)]
+    return [request_id_and_headers_middleware, options_middleware, body_limit_middleware(settings)]
 
 
 # Request ids and security headers
@@ -156,6 +156,32 @@ async def send_problem(scope: Scope, send: Send, status: int, detail: str, heade
     start = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(payload)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": start + (headers or [])})
     await send({"type": "http.response.body", "body": payload, "more_body": False})
+
+
+# OPTIONS
+
+
+def options_middleware(app: ASGIApp) -> ASGIApp:
+    """405 with Allow for OPTIONS: a CORS preflight never gets here (the CORS middleware answers it when CORS is
+    configured), and Litestar's own OPTIONS routes would skip authentication and fail in the authorization guard."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP or scope["method"] != "OPTIONS":
+            await app(scope, receive, send)
+            return
+        allow = ", ".join(allowed_methods(scope))
+        detail = f"OPTIONS is not served here; this resource allows {allow}"
+        await send_problem(scope, send, 405, detail, [(b"allow", allow.encode())])
+
+    return middleware
+
+
+def allowed_methods(scope: Scope) -> list[str]:
+    """The methods the routes at this request's path serve, OPTIONS aside."""
+    paths = scope["route_handler"].paths
+    routes = scope["litestar_app"].routes
+    methods = {method for route in routes if route.path in paths for method in getattr(route, "methods", ())}
+    return sorted(methods - {"OPTIONS"})
 
 
 # CORS

@@ -6,7 +6,10 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import eventsourcing.persistence
 import msgspec
+import psycopg
+import sqlalchemy.exc
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
@@ -52,8 +55,22 @@ class BadRequestError(Exception):
     """The request itself is malformed (a header or parameter that cannot be understood)."""
 
 
+class MalformedBodyError(Exception):
+    """The request body cannot be read at all: not UTF-8, not JSON, or nested too deeply."""
+
+
+class InvalidInputError(Exception):
+    """Parts of the request hold what the platform never accepts; ``issues`` says where (pointer) and why."""
+
+    def __init__(self, issues: list[tuple[str, str]]) -> None:
+        self.issues = issues
+        super().__init__("; ".join(f"{where} {why}" for where, why in issues))
+
+
 STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     BadRequestError: (400, "bad-request"),
+    MalformedBodyError: (400, "malformed-body"),
+    InvalidInputError: (422, "invalid-request"),
     NotFoundError: (404, "not-found"),
     ConflictError: (409, "conflict"),
     ConcurrencyError: (409, "concurrent-change"),
@@ -74,7 +91,6 @@ STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     ReadModelUnsoundError: (503, "read-model-unsound"),
     StillFailingError: (409, "still-failing"),
     NotParkedError: (409, "not-parked"),
-    EventStoreUnavailableError: (503, "event-store-unavailable"),
     UnsupportedFormatError: (415, "unsupported-media-type"),
     FormatError: (422, "unreadable-data"),
     BoundExceededError: (422, "bound-exceeded"),
@@ -87,6 +103,19 @@ STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     ExportNotReadyError: (409, "export-not-ready"),
 }
 """Exception class -> (HTTP status, problem type slug); the most specific class listed wins."""
+
+EVENT_STORE_DOWN = ("event-store-unavailable", "the event store cannot be reached; retry shortly")
+READ_MODELS_DOWN = ("read-model-unavailable", "the read-model database cannot be reached; retry shortly")
+UNAVAILABLE: dict[type[Exception], tuple[str, str]] = {
+    EventStoreUnavailableError: EVENT_STORE_DOWN,
+    eventsourcing.persistence.OperationalError: EVENT_STORE_DOWN,
+    eventsourcing.persistence.InterfaceError: EVENT_STORE_DOWN,
+    psycopg.OperationalError: EVENT_STORE_DOWN,  # the event store's own SQL; SQLAlchemy wraps the read models'
+    psycopg.InterfaceError: EVENT_STORE_DOWN,
+    sqlalchemy.exc.OperationalError: READ_MODELS_DOWN,
+    sqlalchemy.exc.InterfaceError: READ_MODELS_DOWN,
+}
+"""Connection failures of the stores -> 503 with Retry-After; the driver's message (hosts, ports) stays in the log."""
 
 
 def problem(
@@ -126,6 +155,8 @@ def error_list(error: Exception) -> list[dict[str, Any]]:
         return [dict(change) for change in error.changes]
     if isinstance(error, ContractInvalidError):
         return [{"pointer": f"#{where}", "detail": what} for where, what in error.issues]
+    if isinstance(error, InvalidInputError):
+        return [{"detail": why, "pointer": where} for where, why in error.issues]
     if isinstance(error, QueryError):
         return [{"parameter": error.parameter, "detail": error.detail}]
     if isinstance(error, BoundExceededError):
@@ -136,6 +167,8 @@ def error_list(error: Exception) -> list[dict[str, Any]]:
 def handle_http(request: Request[Any, Any, Any], error: HTTPException) -> Response[Any]:
     if isinstance(error, ValidationException):
         return _validation_problem(request, error)
+    if error.status_code == 500:  # Litestar's own failures (such as ImproperlyConfigured) say too much
+        return handle_unexpected(request, error)
     status = error.status_code
     slug = HTTPStatus(status).phrase.lower().replace(" ", "-")
     return problem(request, status, slug, error.detail, dict(error.headers or {}))
@@ -164,6 +197,12 @@ def _pointer(item: dict[str, Any]) -> str:
     return f"#/{key}" if source in (None, "body") else f"{source}:{key}"
 
 
+def handle_unavailable(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    slug, detail = next(UNAVAILABLE[cls] for cls in type(error).__mro__ if cls in UNAVAILABLE)
+    log.warning("%s on %s %s: %s", slug, request.method, request.url.path, error)
+    return problem(request, 503, slug, detail)
+
+
 def handle_unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=error)
     return problem(request, 500, "internal-error", "the platform failed to handle this request; it has been logged")
@@ -172,5 +211,6 @@ def handle_unexpected(request: Request[Any, Any, Any], error: Exception) -> Resp
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     HTTPException: handle_http,
     **dict.fromkeys(STATUS_OF, handle_known),
+    **dict.fromkeys(UNAVAILABLE, handle_unavailable),
     Exception: handle_unexpected,
 }

@@ -17,6 +17,7 @@ from application.schemas import SchemaRegistryService
 from domain.errors import InvalidValueError, NotFoundError
 from domain.schemas import check_subject
 from interfaces.http.context import command_context, id_in_path
+from interfaces.input_rules import integer_text
 from projections.schemas import subject_query, subjects_query, version_query, versions_query
 
 
@@ -80,9 +81,10 @@ def version_number(raw: str) -> int | Literal["latest"]:
     """A version from the path: a whole number of at least 1, or ``latest`` (also spelled -1)."""
     if raw in ("latest", "-1"):
         return "latest"
-    if not raw.isdigit() or int(raw) < 1:
+    number = int(raw) if integer_text(raw) is None else 0  # ASCII digits within 64 bits ("²".isdigit() is true)
+    if number < 1:
         raise InvalidValueError(f"a version is a number of at least 1, 'latest' or -1, not {raw!r}")
-    return int(raw)
+    return number
 
 
 def _registry(state: State) -> SchemaRegistryService:

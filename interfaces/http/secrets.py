@@ -48,7 +48,12 @@ class SecretController(Controller):
     path = "/v1/tenants/{tenant_id:str}/secrets"
     tags = ["secrets"]
 
-    @put("/{name:str}", sync_to_thread=True, status_code=202, opt={"action": "put_secret"})
+    @put(
+        "/{name:str}",
+        sync_to_thread=True,
+        status_code=202,
+        opt={"action": "put_secret", "opaque_fields": ("/value",)},  # the input guard refuses only NUL in it
+    )
     def put_secret(
         self,
         request: Request[Any, Any, Any],
