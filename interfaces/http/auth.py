@@ -20,6 +20,7 @@ from litestar.middleware.base import DefineMiddleware
 
 from adapters.auth.cedar import Decision, Resource
 from adapters.auth.identity import ANONYMOUS_ADMIN, AuthenticationError, Identity
+from adapters.auth.refusals import unmet_conditions
 from domain.errors import NotFoundError
 from interfaces.bootstrap import Platform
 from interfaces.http.context import CONSISTENT_POSITION, command_context, id_in_path, wait_for_consistency
@@ -134,7 +135,8 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     await record_denial(connection, platform, identity, action, resource, _reasons(decision))
     if resource.type == "Tenant" and not identity.platform_admin and identity.tenant_id != resource.id:
         raise NotFoundError(f"no such tenant: {resource.id}")
-    raise PermissionDeniedException(f"{action} is not permitted here")
+    unmet = "; ".join(unmet_conditions(decision, resource))
+    raise PermissionDeniedException(f"{action} is not permitted here" + (f": {unmet}" if unmet else ""))
 
 
 def _reasons(decision: Decision) -> list[str]:

@@ -18,6 +18,7 @@ from litestar.datastructures import State
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, QueryParameter
 
+from adapters.auth.refusals import unmet_conditions
 from adapters.compute.normalize import column_problems
 from adapters.datasets.formats import SUFFIX, format_for, inspect
 from adapters.datasets.store import Upload
@@ -67,7 +68,7 @@ async def _check_data_policy(
         return
     reasons = [f"forbidden by {p}" for p in decision.policy_ids] or ["no policy permits it", *decision.errors]
     await record_denial(request, platform, identity, "land_batch", resource, reasons)
-    why = "the contract has no active version" if status != "active" else "the tenant may not ingest"
+    why = "; ".join(unmet_conditions(decision, resource, {"contract_status": status})) or "the tenant may not ingest"
     raise PermissionDeniedException(f"this batch may not land: {why} ({'; '.join(reasons)})")
 
 
