@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from adapters.telemetry.objectives import slo_table_markdown
 from tests.readme_blocks import Answer, Block, Matcher, blocks
 
 REPO = Path(__file__).resolve().parents[2]
@@ -203,6 +204,10 @@ def walk(tmp_path: Path) -> Iterator[Walk]:
 def test_the_readme_starts_with_the_two_commands_of_a_newcomer() -> None:
     first = next(block for block in (REPO / "README.md").read_text().split("```")[1::2])
     assert [line.split("#")[0].strip() for line in first.splitlines()[1:3]] == ["make run", "make test"]
+
+
+def test_the_readme_slo_table_is_the_one_stated_in_objectives() -> None:
+    assert slo_table_markdown() in (REPO / "README.md").read_text()
 
 
 def test_the_readme_walkthrough_runs_as_written(walk: Walk) -> None:
