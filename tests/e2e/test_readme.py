@@ -38,6 +38,9 @@ curl() {
 """
 EPILOGUE = '\nexport -p > "$READMEWALK/state"\n'
 RETRY_FOR = 60.0
+"""Seconds a ``sh run retry`` block is run again until its answer matches."""
+STARTUP_WITHIN = 60.0
+"""Seconds the platform may take to answer /health (a loaded machine starts it slowly)."""
 
 
 def free_port() -> int:
@@ -77,13 +80,13 @@ class Walk:
         settings = dict(word.split("=", 1) for word in words if "=" in word and not word.startswith("-"))
         assert words[len(settings) :] == ["make", "run"], f"README line {block.line}: a serve block runs make run"
         self.stop_server()
-        log = (self.folder / ".walk" / "serve.log").open("ab")
-        self.server = subprocess.Popen(make_run(), cwd=self.folder, env=self.env | settings, stdout=log, stderr=log)
+        with (self.folder / ".walk" / "serve.log").open("ab") as log:
+            self.server = subprocess.Popen(make_run(), cwd=self.folder, env=self.env | settings, stdout=log, stderr=log)
         self._wait_until_up()
 
     def _wait_until_up(self) -> None:
         assert self.server is not None
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + STARTUP_WITHIN
         while time.monotonic() < deadline:
             assert self.server.poll() is None, self.log()
             try:
@@ -91,7 +94,7 @@ class Walk:
                     return
             except httpx.TransportError:
                 time.sleep(0.2)
-        pytest.fail(f"the platform did not come up within 30 s\n{self.log()}")
+        pytest.fail(f"the platform did not come up within {STARTUP_WITHIN} s\n{self.log()}")
 
     def stop_server(self) -> None:
         if self.server is not None:
