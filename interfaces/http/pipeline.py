@@ -152,13 +152,14 @@ class PipelineController(Controller):
         """A tenant's runs, newest first; ``before`` is the ``next_before`` of the previous page."""
         with platform_of(state).read_models.engine.connect() as connection:
             rows = connection.execute(list_query(_tenant(tenant_id), status, before, limit)).mappings().all()
-        runs = [_run_view(dict(row)) for row in rows]
+        runs = [dict(row) for row in rows]
         next_before = rows[-1]["position"] if len(rows) == limit else None
         return {"runs": runs, "next_before": next_before}
 
     @get("/runs/{run_id:str}", sync_to_thread=True, opt={"action": "read_run"})
     def read_run(self, state: State, tenant_id: FromPath[str], run_id: FromPath[str]) -> dict[str, Any]:
-        """One run: each step with its status, duration, row counts, rejects, errors, inputs and outputs."""
+        """One run: each step with its status, duration, row counts, rejects, errors, inputs and outputs, and the
+        position of its latest event (send it as X-Consistent-Position to read what the run produced)."""
         run = str(id_in_path(run_id, "run"))
         with platform_of(state).read_models.engine.connect() as connection:
             row = connection.execute(run_query(_tenant(tenant_id), run)).mappings().first()
@@ -169,9 +170,4 @@ class PipelineController(Controller):
         for step in ordered:
             step.pop("run_id", None)
             step.pop("tenant_id", None)
-        return _run_view(dict(row)) | {"steps": ordered}
-
-
-def _run_view(row: dict[str, Any]) -> dict[str, Any]:
-    row.pop("position", None)
-    return row
+        return dict(row) | {"steps": ordered}
