@@ -197,9 +197,16 @@ def _answers(out: Path) -> list[tuple[int, dict[str, str], str]]:
     return found
 
 
-@pytest.fixture
-def walk(tmp_path: Path) -> Iterator[Walk]:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def walk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Walk]:
+    """A reader's folder; on PostgreSQL with the settings of the README's "Running on PostgreSQL" exported."""
     walk = Walk(tmp_path)
+    if request.param == "postgres":
+        walk.env |= {
+            "PLATFORM_EVENT_STORE": "postgres",
+            "PLATFORM_EVENT_STORE_URL": request.getfixturevalue("pg_event_store_url"),
+            "PLATFORM_READ_MODEL_URL": request.getfixturevalue("pg_database"),
+        }
     yield walk
     walk.close()
 
