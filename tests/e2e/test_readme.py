@@ -1,5 +1,6 @@
 """The README is executed: its walkthrough blocks run in order, with the real curl through bash, against a platform
-started as ``make run`` starts it, in a folder of its own; every answer must match what the README shows.
+started as ``make run`` starts it, in a folder of its own; every answer must match what the README shows. It walks
+on the embedded default (SQLite files) and on PostgreSQL (the settings of the README's PostgreSQL section).
 
 The folder looks like a fresh clone to the commands (``.venv`` and ``sample`` are links to the real ones), so the
 platform keeps its files under ``./var/`` as for a reader. Two things differ from a reader's terminal, and only
