@@ -73,11 +73,17 @@ def blocks(readme: str) -> list[Block]:
         kind = _kind(fence.info)
         if kind is None:
             continue
-        adjacent = following is not None and not readme[fence.end : following.start].strip()
-        shown = following if adjacent and following is not None and following.info[:1] in (["http"], ["text"]) else None
-        answer = _answer(shown.info[0], shown.body) if shown is not None else None
-        found.append(Block(kind, fence.body, fence.line, answer))
+        found.append(Block(kind, fence.body, fence.line, _shown_after(readme, fence, following)))
     return found
+
+
+def _shown_after(readme: str, fence: Fence, following: Fence | None) -> Answer | None:
+    """The answer shown right after a block (an ``http`` or ``text`` block, only blank lines between), if any."""
+    if following is None or following.info[:1] not in (["http"], ["text"]):
+        return None
+    if readme[fence.end : following.start].strip():
+        return None
+    return _answer(following.info[0], following.body)
 
 
 def _kind(info: list[str]) -> str | None:
