@@ -26,7 +26,10 @@ def ensure_bootstrap_credential(platform: Platform) -> Path | None:
 
 
 def dev_token(platform: Platform, role: str, tenant_id: str | None) -> str:
-    """Registers (once) a local development principal holding ``role`` and signs a bearer token for it."""
+    """Registers (once) a local development principal holding ``role`` and signs a bearer token for it.
+
+    The read models are brought up to date here (feeders never apply an event twice), so the token is accepted at
+    once, even by a server whose own worker has not seen the registration yet."""
     if platform.settings.jwt_issuer != LOCAL_ISSUER:
         msg = f"development tokens need PLATFORM_JWT_ISSUER={LOCAL_ISSUER}"
         raise InvalidValueError(msg)
@@ -43,6 +46,7 @@ def dev_token(platform: Platform, role: str, tenant_id: str | None) -> str:
         platform.access.register_principal(context, kind, LOCAL_ISSUER, subject, f"Development {role}", tenant_id)
     grant = CommandContext("platform-cli", f"dev-token|{subject}|grant|{role}", "dev-token")
     platform.access.grant_role(grant, principal_id, role)
+    platform.worker.catch_up()
     key = local_signing_key(Path(platform.settings.keys_dir))
     return mint_token(key, subject, platform.settings.jwt_audience)
 

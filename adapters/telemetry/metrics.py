@@ -102,6 +102,18 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.action_trigger_delay = Histogram(
+            "platform_action_trigger_delay_seconds",
+            "Seconds from the KPI build that met a playbook's condition to the action run it triggered",
+            buckets=FRESHNESS_BUCKETS,
+            registry=r,
+        )
+        self.action_deliveries = Counter(
+            "platform_action_deliveries",
+            "Action steps that ended, by outcome: delivered, or failed (attempts spent)",
+            ["outcome"],
+            registry=r,
+        )
         self.scheduler_delay = Histogram(
             "platform_scheduler_job_delay_seconds",
             "Seconds from a job run's due time (its slot) to its first start",

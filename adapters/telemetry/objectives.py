@@ -207,29 +207,30 @@ SLOS: tuple[Slo, ...] = (
     ),
     _available("catalog-availability", "Consumption", "Catalog", "99.9% of catalog requests answer without a 5xx"),
     # Action
-    _planned(
+    _within(
         "action-trigger-delay",
         "Action",
         "Action Engine",
         "99% of playbooks fire within 60 s of the KPI build that crossed their threshold",
-        "platform_action_trigger_delay_seconds",
         0.99,
+        "action_trigger_delay",
+        60.0,
     ),
-    _planned(
+    _available(
         "action-catalog-availability",
         "Action",
         "Action Catalog",
-        "99.9% of action catalogue requests answer without a 5xx",
-        'platform_http_requests_total{module="Action Catalog"}',
-        0.999,
+        "99.9% of action template and playbook requests answer without a 5xx",
     ),
-    _planned(
+    _share(
         "action-delivery",
         "Action",
         "Action Delivery",
         "99% of action deliveries succeed within their retry window",
         "platform_action_deliveries_total{outcome}",
         0.99,
+        "action_delivery",
+        "delivered",
     ),
     # Application
     _planned(
@@ -410,7 +411,8 @@ MODULE_ROUTES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"/secrets\b", "Secrets"),
         (r"/(principals|api-keys|denials)\b", "Authentication"),
         (r"/(schedules|jobs)\b", "Scheduler"),
-        (r"/actions\b", "Action Engine"),
+        (r"/(action-templates|playbooks)\b", "Action Catalog"),
+        (r"/action-runs\b", "Action Engine"),
         (r"^/(metrics|ready|health|asyncapi)$|^/v1/event-types\b", "Observability"),
         (r"^/v1/tenants\b", "Tenant Management"),
     )

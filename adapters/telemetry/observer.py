@@ -1,11 +1,12 @@
 """Turns new events in the log into metrics and SLO signals: events by type, pipeline steps, freshness,
-exports, webhook deliveries and scheduler punctuality.
+exports, webhook deliveries, action triggers and deliveries, and scheduler punctuality.
 
 The observer follows the log from where it stood when it was made, a bounded number of events per ``poll``
 (each scrape polls), so it sees what every process appends (API, orchestrator, consumers), not only this one.
 Durations come from the events themselves (a step's ``started_at`` and ``finished_at``; freshness is a run's
-Published recorded-at minus its Ingested recorded-at; a job's delay is its first start minus its slot), so
-they are the same whoever observes them. Every observer reads the same log, so instances report the same
+Published recorded-at minus its Ingested recorded-at; a job's delay is its first start minus its slot; an action
+run's trigger delay is its Triggered recorded-at minus the finish of the KPI build that caused it), so they are
+the same whoever observes them. Every observer reads the same log, so instances report the same
 counts: aggregate them across instances with ``max``, not ``sum``.
 """
 
@@ -20,6 +21,7 @@ from uuid import UUID
 from adapters.nats.cloudevents import event_type
 from adapters.telemetry.metrics import Metrics
 from adapters.telemetry.slo import Signal
+from domain.actions import ActionRun
 from domain.exports import Export
 from domain.pipeline import PipelineRun
 from domain.schedules import JobRun
@@ -84,6 +86,8 @@ class LogObserver:
             self.emit(Signal("webhook_delivery", outcome=outcome))
         elif isinstance(event, JobRun.Event):
             self._job(recorded, event)
+        elif isinstance(event, ActionRun.Event):
+            self._action(recorded, event)
 
     # --- pipeline runs
 
@@ -125,6 +129,20 @@ class LogObserver:
     def _first_recorded(self, stream_id: UUID) -> datetime:
         """When a stream observed only from its middle began: its first event's recorded-at."""
         return self.store.read_stream(stream_id)[0].recorded_at
+
+    # --- action runs
+
+    def _action(self, recorded: RecordedEvent, event: Any) -> None:
+        match event:
+            case ActionRun.Triggered():
+                built = datetime.fromisoformat(event.trigger["at"])
+                delay = max((recorded.recorded_at - built).total_seconds(), 0.0)
+                self.metrics.action_trigger_delay.observe(delay)
+                self.emit(Signal("action_trigger_delay", value=delay))
+            case ActionRun.Delivered() | ActionRun.Failed():
+                outcome = "delivered" if isinstance(event, ActionRun.Delivered) else "failed"
+                self.metrics.action_deliveries.labels(outcome).inc()
+                self.emit(Signal("action_delivery", outcome=outcome))
 
     # --- exports and scheduled jobs
 

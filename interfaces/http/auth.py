@@ -21,6 +21,7 @@ from litestar.middleware.base import DefineMiddleware
 
 from adapters.auth.cedar import Decision, Resource
 from adapters.auth.identity import ANONYMOUS_ADMIN, AuthenticationError, Identity
+from adapters.auth.refusals import unmet_conditions
 from domain.errors import NotFoundError
 from interfaces.bootstrap import Platform
 from interfaces.http.context import CONSISTENT_POSITION, command_context, id_in_path, wait_for_consistency
@@ -170,7 +171,8 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     if not exists or not sees(identity, resource):
         raise no_such_tenant(str(connection.path_params["tenant_id"]))
     await record_denial(connection, platform, identity, action, resource, _reasons(decision))
-    raise PermissionDeniedException(f"{action} is not permitted here")
+    unmet = "; ".join(unmet_conditions(decision, resource))
+    raise PermissionDeniedException(f"{action} is not permitted here" + (f": {unmet}" if unmet else ""))
 
 
 HIDDEN_REASON = "the tenant is not one the principal may see"

@@ -19,6 +19,7 @@ from litestar.datastructures import State
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, QueryParameter
 
+from adapters.auth.refusals import unmet_conditions
 from adapters.compute.normalize import column_problems
 from adapters.datasets.bounds import Bounds
 from adapters.datasets.formats import SUFFIX, format_for, inspect
@@ -69,7 +70,7 @@ async def _check_data_policy(
         return
     reasons = [f"forbidden by {p}" for p in decision.policy_ids] or ["no policy permits it", *decision.errors]
     await record_denial(request, platform, identity, "land_batch", resource, reasons)
-    why = "the contract has no active version" if status != "active" else "the tenant may not ingest"
+    why = "; ".join(unmet_conditions(decision, resource, {"contract_status": status})) or "the tenant may not ingest"
     raise PermissionDeniedException(f"this batch may not land: {why} ({'; '.join(reasons)})")
 
 
@@ -156,13 +157,14 @@ class PipelineController(Controller):
         """A tenant's runs, newest first; ``before`` is the ``next_before`` of the previous page."""
         with platform_of(state).read_models.engine.connect() as connection:
             rows = connection.execute(list_query(_tenant(tenant_id), status, before, limit)).mappings().all()
-        runs = [_run_view(dict(row)) for row in rows]
+        runs = [dict(row) for row in rows]
         next_before = rows[-1]["position"] if len(rows) == limit else None
         return {"runs": runs, "next_before": next_before}
 
     @get("/runs/{run_id:str}", sync_to_thread=True, opt={"action": "read_run"})
     def read_run(self, state: State, tenant_id: FromPath[str], run_id: FromPath[str]) -> dict[str, Any]:
-        """One run: each step with its status, duration, row counts, rejects, errors, inputs and outputs."""
+        """One run: each step with its status, duration, row counts, rejects, errors, inputs and outputs, and the
+        position of its latest event (send it as X-Consistent-Position to read what the run produced)."""
         run = str(id_in_path(run_id, "run"))
         with platform_of(state).read_models.engine.connect() as connection:
             row = connection.execute(run_query(_tenant(tenant_id), run)).mappings().first()
@@ -173,9 +175,4 @@ class PipelineController(Controller):
         for step in ordered:
             step.pop("run_id", None)
             step.pop("tenant_id", None)
-        return _run_view(dict(row)) | {"steps": ordered}
-
-
-def _run_view(row: dict[str, Any]) -> dict[str, Any]:
-    row.pop("position", None)
-    return row
+        return dict(row) | {"steps": ordered}

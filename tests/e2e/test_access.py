@@ -120,6 +120,10 @@ def test_a_suspended_tenant_is_read_only_for_its_own_principals(
     body = {"kind": "person", "subject": "carol", "display_name": "Carol"}
     refused = client.post(f"/v1/tenants/{tenant}/principals", json=body, headers=admin)
     assert refused.status_code == 403
+    assert refused.json()["detail"] == (
+        "register_principal is not permitted here: "
+        "the tenant is suspended, so it accepts no changes until it is reinstated"
+    )
     assert "inactive-tenants-are-read-only" in str(platform.store.read_all(0, 1000)[-1].data["reasons"])
     assert client.get(f"/v1/tenants/{tenant}/principals", headers=admin).status_code == 200
 

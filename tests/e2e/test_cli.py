@@ -170,6 +170,22 @@ def test_token_refuses_a_tenant_that_does_not_exist(env: dict[str, str]) -> None
     assert result.stderr.strip().splitlines()[-1].startswith("platform token: no such tenant")
 
 
+def test_a_development_token_is_accepted_at_once_by_a_running_server(env: dict[str, str]) -> None:
+    # Nothing feeds the server's read models here: only the token command itself can make its principal known.
+    env = {**env, "PLATFORM_PROJECTIONS": "off"}
+    process = start(["serve"], env)
+    try:
+        base = f"http://127.0.0.1:{env['PLATFORM_PORT']}"
+        wait_until_up(base, process)
+        token = run(["token", "--role", "platform-admin"], env)
+        assert token.returncode == 0, token.stderr
+        auth = {"Authorization": f"Bearer {token.stdout.strip()}"}
+        answer = httpx.get(f"{base}/v1/tenants", headers=auth, timeout=10)
+        assert answer.status_code == 200, answer.text
+    finally:
+        stop(process)
+
+
 def test_keys_rotate_then_retire_the_old_key_encryption_key(server: str, env: dict[str, str]) -> None:
     onboard_and_read(server, "keyed", admin(env))
     rotated = run(["keys", "rotate"], env)

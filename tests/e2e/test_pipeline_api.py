@@ -329,9 +329,24 @@ def test_a_tenant_without_the_ingestion_entitlement_ingests_nothing(
     approve_contract(api, tenant, people)
     api.post(f"/v1/tenants/{tenant}/entitlements", json={"features": [], "quotas": {}})
     refused = upload(api, tenant, sample_csv(tmp_path, rows=10, defects=False), people["data-engineer"])
-    assert_problem(refused, 403, "forbidden")
+    assert 'does not hold the "ingestion" entitlement' in assert_problem(refused, 403, "forbidden")["detail"]
     analysts_cannot = upload(api, tenant, b"x", people["analyst"])
     assert analysts_cannot.status_code == 403
+
+
+def test_a_batch_for_a_suspended_tenant_is_refused_saying_it_is_suspended(
+    api: TestClient, platform: Platform, tenant: str, people: dict, tmp_path: Path
+) -> None:
+    approve_contract(api, tenant, people)
+    assert api.post(f"/v1/tenants/{tenant}/suspend", json={"reason": "invoice overdue"}).status_code == 202
+    before = platform.store.last_position()
+    data = sample_csv(tmp_path, rows=10, defects=False)
+    # Its own engineer is stopped by the route's guard, a platform admin by the land_batch data policy.
+    for refused in (upload(api, tenant, data, people["data-engineer"]), upload(api, tenant, data, {})):
+        detail = assert_problem(refused, 403, "forbidden")["detail"]
+        assert "the tenant is suspended, so it accepts no changes until it is reinstated" in detail
+    assert platform.store.last_position() == before + 2  # the two denials, nothing else
+    assert not list(Path(platform.settings.datasets).rglob("*.csv"))
 
 
 @pytest.mark.parametrize(

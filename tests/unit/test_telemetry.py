@@ -34,6 +34,8 @@ from adapters.telemetry.objectives import module_of, slo_table_markdown
 from adapters.telemetry.slo import BurnRates
 from application.commands import CommandContext, CommandRunner
 from application.tenants import SlugTakenError, TenantService
+from domain.action_rules import Condition
+from domain.actions import ActionRun, Step, Trigger
 from domain.deadletters import DeadLetter
 from domain.pipeline import PipelineRun, manifest, run_id_for
 from domain.schedules import JobRun
@@ -173,6 +175,9 @@ def test_burn_rate_is_the_bad_share_over_the_error_budget_within_each_window() -
         ("/v1/policies/{name:str}/activate", "Policy Engine"),
         ("/v1/dead-letters", "Error Handling"),
         ("/v1/catalog", "Catalog"),
+        ("/v1/tenants/{tenant_id:str}/action-templates/{template_id:str}/versions", "Action Catalog"),
+        ("/v1/tenants/{tenant_id:str}/playbooks/{playbook_id:str}/backtest", "Action Catalog"),
+        ("/v1/tenants/{tenant_id:str}/action-runs/{run_id:str}", "Action Engine"),
         ("/metrics", "Observability"),
         ("/v1/event-types", "Observability"),
         ("/schema/openapi.json", "Gateway"),
@@ -190,7 +195,8 @@ def test_the_readme_table_has_one_row_per_slo_and_says_which_are_planned() -> No
     assert "`platform_pipeline_freshness_seconds`" in freshness
     assert "| 95% |" in freshness
     assert "| `freshness` | measured |" in freshness
-    assert any("| Action Engine |" in line and "planned" in line for line in table)
+    assert any("| Admin App |" in line and "planned" in line for line in table)
+    assert all("measured" in line for line in table if "| Action " in line)
 
 
 # --- requests and commands ------------------------------------------------------------------------------
@@ -334,6 +340,34 @@ def test_webhook_deliveries_and_scheduled_job_delays_come_from_their_events(
     assert found["platform_scheduler_job_delay_seconds_sum", ()] == 90.0
     assert found["platform_scheduler_runs_finished_total", (("outcome", "succeeded"),)] == 1
     assert found["platform_slo_events_total", (("outcome", "bad"), ("slo", "scheduler-punctuality"))] == 1
+
+
+def trigger(at: str, kpi_sha256: str) -> Trigger:
+    condition: Condition = {"operator": "below", "threshold": 2000.0, "periods": 1}
+    return Trigger(playbook_id=str(uuid4()), playbook="alert", contract="sales", kpi="revenue", kpi_sha256=kpi_sha256,
+                   pipeline_run_id=str(uuid4()), period_start=_at(0), dimensions={}, value=98.0, previous=None,
+                   condition=condition, reason="value 98 is below 2000", at=at)  # fmt: skip
+
+
+def test_action_trigger_delays_and_deliveries_come_from_their_events(
+    store: RecorderEventStore, telemetry: Telemetry, clock: Clock
+) -> None:
+    runner = CommandRunner(store, clock)
+    step = Step(template_id=str(uuid4()), version=1, params={}, requires_approval=False)
+    clock.now = T0 + timedelta(seconds=90)
+    for built_at, delivered in ((_at(80), True), (_at(0), False)):
+        run = ActionRun.start("t1", trigger(built_at, built_at), [step], "")
+        runner.create(context(), "trigger", run.id, make=lambda r=run: r, tenant_of=lambda r: "t1",
+                      exists=SlugTakenError)  # fmt: skip
+        change = (lambda r: r.delivered(0, 204, "ok")) if delivered else (lambda r: r.attempt_failed(0, 500, "x", None))
+        runner.update(context(), "deliver", run.id, change, lambda r: "t1")
+    found = samples(telemetry)
+    assert found["platform_action_trigger_delay_seconds_sum", ()] == 10.0 + 90.0
+    assert found["platform_slo_events_total", (("outcome", "good"), ("slo", "action-trigger-delay"))] == 1
+    assert found["platform_slo_events_total", (("outcome", "bad"), ("slo", "action-trigger-delay"))] == 1
+    assert found["platform_action_deliveries_total", (("outcome", "delivered"),)] == 1
+    assert found["platform_action_deliveries_total", (("outcome", "failed"),)] == 1
+    assert found["platform_slo_events_total", (("outcome", "bad"), ("slo", "action-delivery"))] == 1
 
 
 # --- the read side and readiness --------------------------------------------------------------------------
