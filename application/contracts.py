@@ -14,7 +14,7 @@ from typing import Any
 
 from application.commands import CommandContext, CommandResult, CommandRunner, replay
 from application.schemas import SchemaRegistryService
-from domain.contracts import DataContract, contract_id_for, read_contract
+from domain.contracts import MAX_DOCUMENT_BYTES, DataContract, contract_id_for, read_contract
 from domain.contracts.model import ContractSpec
 from domain.errors import ConflictError
 
@@ -57,13 +57,19 @@ def _tenant_of(contract: DataContract) -> str:
 class ContractService:
     """Commands of the Data Contract Registry; each answers with the position of the event it recorded."""
 
-    def __init__(self, runner: CommandRunner, schemas: SchemaRegistryService | None = None) -> None:
+    def __init__(
+        self,
+        runner: CommandRunner,
+        schemas: SchemaRegistryService | None = None,
+        max_document_bytes: int = MAX_DOCUMENT_BYTES,
+    ) -> None:
         self.runner = runner
         self.schemas = schemas
+        self.max_document_bytes = max_document_bytes
 
     def register_contract(self, context: CommandContext, tenant_id: str, document: Mapping[str, Any]) -> CommandResult:
         """Registers a tenant's contract; the document's version becomes a draft authored by the caller."""
-        contract = read_contract(document)
+        contract = read_contract(document, self.max_document_bytes)
         return self.runner.create(
             context,
             "register_contract",
@@ -77,7 +83,7 @@ class ContractService:
         self, context: CommandContext, tenant_id: str, key: str, document: Mapping[str, Any]
     ) -> CommandResult:
         """Drafts a new version of a contract, checked against the active version for breaking changes."""
-        contract = read_contract(document)
+        contract = read_contract(document, self.max_document_bytes)
 
         def revise(aggregate: DataContract) -> None:
             aggregate.add_version(contract, context.actor)

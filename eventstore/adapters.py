@@ -20,6 +20,7 @@ from eventsourcing.utils import get_topic, retry
 from psycopg import sql
 from psycopg.rows import tuple_row
 
+from eventstore.blobs import BlobStore
 from eventstore.cipher import FieldCipher
 from eventstore.port import RawEvent
 from eventstore.recorder_store import RecorderEventStore, Row
@@ -34,12 +35,24 @@ class UnknownEventStoreError(ValueError):
 
 
 def open_event_store(
-    kind: str, url: str = "", *, poll_interval: float = 0.05, cipher: FieldCipher | None = None
+    kind: str,
+    url: str = "",
+    *,
+    poll_interval: float = 0.05,
+    cipher: FieldCipher | None = None,
+    blobs: BlobStore | None = None,
 ) -> RecorderEventStore:
     """Opens (and creates where needed) the event store of the given kind at the given URL.
 
-    With a field cipher, the fields events declare in ``encrypted_fields`` are stored encrypted.
+    With a field cipher, the fields events declare in ``encrypted_fields`` are stored encrypted; with a blob store,
+    those they declare in ``blob_fields`` are stored apart, by content (the same way on every kind).
     """
+    store = _open(kind, url, poll_interval, cipher)
+    store.blobs = blobs
+    return store
+
+
+def _open(kind: str, url: str, poll_interval: float, cipher: FieldCipher | None) -> RecorderEventStore:
     if kind == "memory":
         return _memory(cipher)
     if kind == "sqlite":

@@ -7,11 +7,16 @@ metadata's recorded_at, so replay never consults a clock.
 With a field cipher, the fields an event class names in ``encrypted_fields`` are stored sealed with the
 tenant's data key and listed under "enc": {"meta": ..., "data": ..., "enc": ["display_name"]}. Once the
 tenant's key is destroyed they read as ERASED, and the event is otherwise intact.
+
+With a blob store, the fields an event class names in ``blob_fields`` are stored apart, by content, and the event
+carries their SHA-256, listed under "blobs" (see eventstore/blobs.py); reading checks each blob against its hash.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
@@ -20,6 +25,7 @@ import msgspec
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
 
+from eventstore.blobs import BlobStore, BlobStoreMissingError, blob_fields_of, canonical, owner_of
 from eventstore.cipher import FieldCipher, KeyErasedError, encrypted_fields_of
 from eventstore.envelope import Metadata, RecordedEvent
 
@@ -44,6 +50,7 @@ class _Stored(msgspec.Struct, frozen=True, omit_defaults=True):
     meta: Metadata
     data: dict[str, Any]
     enc: list[str] = []
+    blobs: list[str] = []
 
 
 _encoder = msgspec.json.Encoder()
@@ -98,10 +105,37 @@ def _open(envelope: _Stored, data: dict[str, Any], cipher: FieldCipher | None) -
     return data
 
 
-def encode(event: Any, metadata: Metadata, cipher: FieldCipher | None = None) -> StoredEvent:
+def _put_apart(cls: type, data: dict[str, Any], tenant_id: str | None, blobs: BlobStore | None) -> list[str]:
+    """Stores the class's blob fields of ``data`` in the blob store and puts their SHA-256 in their place."""
+    if blobs is None:
+        return []
+    apart = [name for name in blob_fields_of(cls) if name in data]
+    for name in apart:
+        content = canonical(data[name])
+        data[name] = hashlib.sha256(content).hexdigest()
+        blobs.put(owner_of(tenant_id), data[name], content)
+    return apart
+
+
+def _fetch(envelope: _Stored, data: dict[str, Any], blobs: BlobStore | None) -> dict[str, Any]:
+    """Puts the content of each blob field back in place of its hash, checked against it by the blob store."""
+    if not envelope.blobs:
+        return data
+    if blobs is None:
+        msg = f"event {envelope.meta.event_id} has fields stored apart; open the event store with the blob store"
+        raise BlobStoreMissingError(msg)
+    for name in envelope.blobs:
+        data[name] = json.loads(blobs.get(owner_of(envelope.meta.tenant_id), data[name]))
+    return data
+
+
+def encode(
+    event: Any, metadata: Metadata, cipher: FieldCipher | None = None, blobs: BlobStore | None = None
+) -> StoredEvent:
     data = event_data(event)
     sealed = _seal(type(event), data, metadata.tenant_id, cipher)
-    state = _encoder.encode(_Stored(meta=metadata, data=data, enc=sealed))
+    apart = _put_apart(type(event), data, metadata.tenant_id, blobs)
+    state = _encoder.encode(_Stored(meta=metadata, data=data, enc=sealed, blobs=apart))
     if len(state) > MAX_EVENT_BYTES:
         msg = f"event {type_name(type(event))} is {len(state)} bytes; the limit is {MAX_EVENT_BYTES}"
         raise EventTooLargeError(msg)
@@ -129,19 +163,27 @@ def _resolved(topic: str) -> tuple[Any, str, int]:
     return cls, type_name(cls), class_version(cls)
 
 
-def decode(position: int, stored: StoredEvent, cipher: FieldCipher | None = None) -> RecordedEvent:
+def decode(
+    position: int, stored: StoredEvent, cipher: FieldCipher | None = None, blobs: BlobStore | None = None
+) -> RecordedEvent:
     stream_id = stored.originator_id if isinstance(stored.originator_id, UUID) else UUID(stored.originator_id)
-    return decode_row(position, stream_id, stored.originator_version, stored.topic, stored.state, cipher)
+    return decode_row(position, stream_id, stored.originator_version, stored.topic, stored.state, cipher, blobs)
 
 
 def decode_row(
-    position: int, stream_id: UUID, version: int, topic: str, state: bytes, cipher: FieldCipher | None = None
+    position: int,
+    stream_id: UUID,
+    version: int,
+    topic: str,
+    state: bytes,
+    cipher: FieldCipher | None = None,
+    blobs: BlobStore | None = None,
 ) -> RecordedEvent:
     """``decode`` for the columns an adapter's own SELECT reads, without building a StoredEvent first."""
     envelope = _decoder.decode(state)
     cls, name, current_version = _resolved(topic)
     meta = envelope.meta
-    data = _open(envelope, envelope.data, cipher)  # a dict of our own: msgspec decoded it just now
+    data = _fetch(envelope, _open(envelope, envelope.data, cipher), blobs)  # a dict of our own: msgspec made it
     if meta.schema_version < current_version:
         data = upcast(cls, data, meta.schema_version)
     event = cls.__new__(cls)

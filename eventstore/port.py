@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
+from eventstore.blobs import BlobStore
 from eventstore.envelope import Metadata, RecordedEvent
 
 RawEvent = tuple[int, str, int, str, bytes]
@@ -47,6 +48,8 @@ class EventStore(Protocol):
     """One totally ordered log of streams. Positions grow but may have gaps; streams start at 0."""
 
     name: str
+    blobs: BlobStore | None
+    """Where the fields events keep apart (``blob_fields``) are stored; None keeps them inline."""
 
     def append(self, events: Sequence[PendingEvent]) -> list[int]:
         """Appends events of one stream atomically, the first at its expected version.

@@ -14,6 +14,7 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Notification, PersistenceError
 
 from eventstore import codec
+from eventstore.blobs import BlobStore
 from eventstore.cipher import FieldCipher
 from eventstore.envelope import RecordedEvent
 from eventstore.port import ConcurrencyError, EventStoreUnavailableError, PendingEvent, RawEvent, Subscription
@@ -29,7 +30,8 @@ RawLogReader = Callable[[int, int, int | None], list[RawEvent]]
 
 
 class RecorderEventStore:
-    """Event store over an eventsourcing ApplicationRecorder; with a cipher, sealed fields are encrypted at rest."""
+    """Event store over an eventsourcing ApplicationRecorder; with a cipher, sealed fields are encrypted at rest;
+    with a blob store, fields declared ``blob_fields`` are stored apart by content."""
 
     def __init__(
         self,
@@ -43,6 +45,7 @@ class RecorderEventStore:
         cipher: FieldCipher | None = None,
         read_log: LogReader | None = None,
         read_raw_log: RawLogReader | None = None,
+        blobs: BlobStore | None = None,
     ) -> None:
         self.name = name
         self.recorder = recorder
@@ -53,6 +56,7 @@ class RecorderEventStore:
         self._on_close = on_close
         self._poll_interval = poll_interval
         self._cipher = cipher
+        self.blobs = blobs
 
     def append(self, events: Sequence[PendingEvent]) -> list[int]:
         if not events:
@@ -60,7 +64,7 @@ class RecorderEventStore:
         if len({pending.event.originator_id for pending in events}) != 1:
             msg = "one append writes one stream"
             raise ValueError(msg)
-        stored = [codec.encode(pending.event, pending.metadata, self._cipher) for pending in events]
+        stored = [codec.encode(pending.event, pending.metadata, self._cipher, self.blobs) for pending in events]
         try:
             positions = self.recorder.insert_events(stored)
         except IntegrityError as error:
@@ -71,13 +75,13 @@ class RecorderEventStore:
         return list(positions)
 
     def read_stream(self, stream_id: UUID) -> list[RecordedEvent]:
-        return [codec.decode(n.id, n, self._cipher) for n in self._read_stream_notifications(stream_id)]
+        return [codec.decode(n.id, n, self._cipher, self.blobs) for n in self._read_stream_notifications(stream_id)]
 
     def read_all(self, after: int, limit: int, until: int | None = None) -> list[RecordedEvent]:
         if self._read_log is not None:
-            return [codec.decode_row(*row, self._cipher) for row in self._read_log(after, limit, until)]
+            return [codec.decode_row(*row, self._cipher, self.blobs) for row in self._read_log(after, limit, until)]
         notifications = self.recorder.select_notifications(after, limit, stop=until, inclusive_of_start=False)
-        return [codec.decode(n.id, n, self._cipher) for n in notifications]
+        return [codec.decode(n.id, n, self._cipher, self.blobs) for n in notifications]
 
     def read_raw(self, after: int, limit: int, until: int | None = None) -> list[RawEvent]:
         if self._read_raw_log is not None:
@@ -108,7 +112,7 @@ class RecorderEventStore:
 
                 threading.Thread(target=stop_when_asked, daemon=True).start()
                 for notification in notifications:
-                    yield codec.decode(notification.id, notification, self._cipher)
+                    yield codec.decode(notification.id, notification, self._cipher, self.blobs)
 
         return source
 

@@ -65,6 +65,7 @@ def summary(report: Report) -> list[str]:
         f"events in the log: {report.events} ({report.seconds:.2f} s, {rate:,.0f} events/s)",
         f"leaves in the ledger: {report.ledger_size}",
         f"signed checkpoints: {report.checkpoints}, of which {report.checkpoints_verified} verified",
+        f"blobs (contract documents kept apart) matching their events' SHA-256: {report.blobs}",
     ]
     if report.unledgered:
         lines.append(f"not yet in the ledger: the last {report.unledgered} events (not a fault)")

@@ -19,6 +19,7 @@ from adapters.auth.cedar import PolicyEngine
 from adapters.auth.decision_log import DecisionLog
 from adapters.auth.tokens import TokenVerifier
 from adapters.compute.steps import ComputeSteps, tenant_salts
+from adapters.datasets.blobs import DatasetBlobs
 from adapters.datasets.bounds import Bounds
 from adapters.datasets.scratch import sweep
 from adapters.datasets.store import DatasetStore
@@ -119,17 +120,28 @@ def open_field_cipher(settings: Settings) -> EnvelopeCipher:
     return open_envelope_cipher(settings.keys_dir, settings.kek_file, settings.keys_url)
 
 
-def open_store(settings: Settings, cipher: EnvelopeCipher) -> EventStore:
-    """The event store the settings name, sealing and opening encrypted fields with the cipher."""
+def open_datasets(settings: Settings) -> DatasetStore:
+    return DatasetStore.open(settings.datasets, Path(settings.scratch_dir))
+
+
+def open_store(settings: Settings, cipher: EnvelopeCipher, datasets: DatasetStore | None = None) -> EventStore:
+    """The event store the settings name, sealing and opening encrypted fields with the cipher and keeping the
+    fields events store apart (contract documents) in the dataset store."""
+    blobs = DatasetBlobs(datasets or open_datasets(settings))
     return open_event_store(
-        settings.event_store, settings.event_store_url, poll_interval=settings.poll_interval, cipher=cipher
+        settings.event_store,
+        settings.event_store_url,
+        poll_interval=settings.poll_interval,
+        cipher=cipher,
+        blobs=blobs,
     )
 
 
 def bootstrap(settings: Settings | None = None) -> Platform:
     settings = settings or Settings.from_env()
     cipher = open_field_cipher(settings)
-    store = open_store(settings, cipher)
+    datasets = open_datasets(settings)
+    store = open_store(settings, cipher, datasets)
     read_models = open_read_models(settings)
     health = ReadModelHealth(store, read_models, settings.read_model_stall_after)
     telemetry = Telemetry(
@@ -145,9 +157,8 @@ def bootstrap(settings: Settings | None = None) -> Platform:
     runner = MeteredCommandRunner(store, utc_now, telemetry.metrics)
     policies = PolicyEngine(source=ActivePolicies(read_models.engine))
     schemas = SchemaRegistryService(runner)
-    contracts = ContractService(runner, schemas)
+    contracts = ContractService(runner, schemas, settings.max_contract_bytes)
     keys_dir = Path(settings.keys_dir)
-    datasets = DatasetStore.open(settings.datasets, Path(settings.scratch_dir))
     salts = tenant_salts(local_secret(keys_dir, "masking.key"))
     bounds = Bounds(settings.max_batch_rows, settings.max_expansion)
     compute = ComputeSteps(datasets, Path(settings.scratch_dir), salts, bounds)

@@ -15,11 +15,12 @@ from faststream.nats import NatsBroker
 from opentelemetry import trace
 from opentelemetry.trace import TracerProvider
 
+from adapters.datasets.blobs import DatasetBlobs
 from adapters.nats.consumers import FED_FROM_NATS, ReadModelFeeder, subscribe_read_model
 from adapters.nats.jetstream import ensure_stream
 from adapters.nats.work import PipelineWorker, subscribe_pipeline_work
 from adapters.readmodels import ReadModelStore
-from interfaces.bootstrap import Platform, bootstrap, open_field_cipher
+from interfaces.bootstrap import Platform, bootstrap, open_datasets, open_field_cipher
 from interfaces.settings import Settings
 
 
@@ -42,13 +43,14 @@ def build_consumers_app(
     store = platform.read_models if platform is not None else read_models
     assert store is not None
     cipher = platform.cipher if platform is not None else open_field_cipher(settings)
+    blobs = DatasetBlobs(platform.datasets if platform is not None else open_datasets(settings))
     # one log line per message at INFO would drown the rest; faststream logs them at DEBUG here
     broker = NatsBroker(
         settings.nats_url, name="platform-consumers", max_reconnect_attempts=-1, log_level=logging.DEBUG
     )
     tracer = trace.get_tracer("platform.consumers", tracer_provider=tracer_provider)
     for name in FED_FROM_NATS:
-        feeder = ReadModelFeeder(store, name, tracer, cipher=cipher)
+        feeder = ReadModelFeeder(store, name, tracer, cipher=cipher, blobs=blobs)
         subscribe_read_model(broker, feeder, settings.nats_stream, settings.nats_subject_prefix)
     if platform is not None:
         worker = PipelineWorker(platform.orchestrator, platform.dead_letters, tracer, settings.work_ack_wait)

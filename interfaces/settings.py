@@ -30,6 +30,9 @@ class Settings:
     """PLATFORM_PORT: port `platform serve` listens on."""
     max_body_bytes: int = 1_048_576
     """PLATFORM_MAX_BODY_BYTES: largest command body accepted (413 above it)."""
+    max_contract_bytes: int = 1_048_576
+    """PLATFORM_MAX_CONTRACT_BYTES: largest contract document as normalized JSON (413 above it); the YAML or JSON
+    body that carries it may be twice this (or PLATFORM_MAX_BODY_BYTES, when larger)."""
     consistency_timeout: float = 5.0
     """PLATFORM_CONSISTENCY_TIMEOUT: seconds a query waits for X-Consistent-Position before 503."""
     nats_url: str = "nats://127.0.0.1:4222"

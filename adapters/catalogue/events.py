@@ -30,11 +30,14 @@ from eventsourcing.utils import get_topic
 import domain
 from domain.aggregate import Aggregate
 from eventstore import codec
+from eventstore.blobs import blob_fields_of
 from eventstore.cipher import encrypted_fields_of
 
 ENVELOPE_FIELDS = frozenset({"originator_id", "originator_version", "timestamp"})
 """Dataclass fields the envelope carries (stream id, version, recorded-at), never the CloudEvent's data."""
 SEALED_NOTE = "Personal or secret: a sealed string token (listed in the CloudEvent's sealedfields) on the wire"
+BLOB_NOTE = "Stored apart: on the wire the SHA-256 of its canonical JSON (listed in the CloudEvent's blobfields)"
+BLOB_REFERENCE = {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": BLOB_NOTE}
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,10 @@ class EventType:
     @property
     def encrypted_fields(self) -> tuple[str, ...]:
         return encrypted_fields_of(self.cls)
+
+    @property
+    def blob_fields(self) -> tuple[str, ...]:
+        return blob_fields_of(self.cls)
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -140,6 +147,7 @@ def data_schemas(types: tuple[EventType, ...], ref_template: str) -> tuple[dict[
             properties[name] = (
                 sealed if properties[name] == {"type": "string"} else {"anyOf": [properties[name], sealed]}
             )
+        properties.update({name: BLOB_REFERENCE for name in event_type.blob_fields if name in properties})
         schemas[event_type.key] = schema
     return schemas, components
 

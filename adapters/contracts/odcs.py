@@ -21,6 +21,7 @@ from jsonschema.exceptions import best_match
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 
+from domain.contracts.document import sized_json
 from domain.contracts.errors import ContractInvalidError, Issue
 
 YAML_MEDIA_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
@@ -92,9 +93,12 @@ def validate_document(document: dict[str, Any]) -> None:
         raise ContractInvalidError(issues[:MAX_ISSUES], summary)
 
 
-def read_odcs(body: bytes, media_type: str) -> dict[str, Any]:
-    """Parses and validates an ODCS document sent as ``media_type``."""
+def read_odcs(body: bytes, media_type: str, max_bytes: int | None = None) -> dict[str, Any]:
+    """Parses and validates an ODCS document sent as ``media_type``; with ``max_bytes``, a document larger than
+    that as canonical JSON is refused (ContractTooLargeError) before the schema validation, its slowest part."""
     document = load_document(body, media_type)
+    if max_bytes is not None:
+        sized_json(document, max_bytes)
     validate_document(document)
     return document
 

@@ -35,7 +35,7 @@ from pyarrow import fs as pafs
 
 from adapters.datasets.scratch import DOWNLOADS, OWNED, UPLOADS, claim
 
-STAGES = ("raw", "gdp", "quarantine", "kpi", "published", "exports")
+STAGES = ("raw", "gdp", "quarantine", "kpi", "published", "exports", "blobs")
 STORED_MODE = 0o440
 """Stored local files are read-only, for the owner and group of the service."""
 CHUNK = 1 << 20

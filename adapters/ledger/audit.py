@@ -4,7 +4,8 @@ Every stored event is read raw, in log order, and its leaf hash recomputed; each
 ledger stored at that index (hash and position), the tree is rebuilt from the recomputed leaves, and its root at
 every checkpoint's size is compared with the root the checkpoint's signed note names (each signature checked
 with the verifier key first). The stored subtree hashes that proofs are answered from are compared at the end.
-Nothing is written.
+Every blob an event keeps apart (adapters/ledger/blobs.py) must still be there and match the hash the event
+carries. Nothing is written.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
 
+from adapters.ledger.blobs import blob_problems
 from adapters.ledger.entries import identity_of, leaf_hashes
 from adapters.ledger.notes import NoteError, NoteVerifier, open_checkpoint
 from adapters.ledger.tables import NODE_LEVEL, LedgerTables
@@ -49,6 +51,8 @@ class Report:
     unledgered: int = 0
     """Events at the end of the log the ledger has not hashed yet (not a fault)."""
     diverging_leaves: int = 0
+    blobs: int = 0
+    """Blobs (event fields stored apart) found whole."""
     findings: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -91,6 +95,7 @@ def verify_ledger(
         start = tree.size
         computed = leaf_hashes(events)
         _compare_leaves(tables, start, events, computed, stored, report)
+        _check_blobs(start, events, store, report)
         done = 0
         while targets and targets[0] <= start + len(events):
             size = targets.pop(0)
@@ -176,6 +181,14 @@ def _leaf_finding(tables: LedgerTables, leaf_index: int, ledger_position: int, e
     else:
         detail = f"the event at position {position} does not hash to the ledger's leaf {leaf_index}"
     return Finding(detail, leaf_index, position, identity_of(event).event_id)
+
+
+def _check_blobs(start: int, events: list[RawEvent], store: EventStore, report: Report) -> None:
+    whole, problems = blob_problems(events, store.blobs)
+    report.blobs += whole
+    for event, detail in problems:
+        leaf = start + events.index(event)
+        report.add(Finding(f"the event at position {event[0]} {detail}", leaf, event[0], identity_of(event).event_id))
 
 
 def _check_root(size: int, root_hash: bytes, signed_root: bytes, report: Report) -> None:

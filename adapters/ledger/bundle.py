@@ -10,6 +10,7 @@ Layout (all UTF-8):
 - ``tenant-leaves.note``: the signed statement of the tenant's leaves (``adapters/ledger/completeness.py``);
 - ``events.ndjson``: one line per event: ``{leaf_index, position, event_id, tenant_id, recorded_at, entry (base64 of
   the canonical entry bytes), leaf_hash (hex), path (hex list)}``;
+- ``blobs/<sha256>.json``: the content of each field the events keep apart (contract documents), by its SHA-256;
 - ``lineage.openlineage.json``, ``obligations.json``, ``README.md``.
 
 The period becomes a range of leaves: from the first event at or after ``from`` to the last one at or before ``to``
@@ -31,9 +32,10 @@ from typing import Any
 import msgspec
 
 from adapters.ledger import Ledger
+from adapters.ledger.blobs import blob_refs, bundle_name
 from adapters.ledger.bundle_readme import README
 from adapters.ledger.completeness import TenantLeaves
-from adapters.ledger.entries import canonical_bytes, identity_of
+from adapters.ledger.entries import canonical_bytes, identity_of, parse_entry
 from adapters.ledger.notes import Checkpoint
 from adapters.ledger.tables import Leaf, StoredCheckpoint
 from eventstore.port import RawEvent
@@ -201,12 +203,22 @@ def write_bundle(
         "lineage.openlineage.json": _json(lineage),
         "obligations.json": _json(obligations),
         "README.md": README.encode(),
+        **_blobs_of(ledger, members),
     }
     manifest = _manifest(statement, period, now, files)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
         for name, data in {"manifest.json": _json(manifest), **files}.items():
             bundle.writestr(name, data)
     return manifest
+
+
+def _blobs_of(ledger: Ledger, members: list[_Member]) -> dict[str, bytes]:
+    """The bundle files of the blobs the events reference (read, and checked, from the blob store)."""
+    refs = [ref for member in members for ref in blob_refs(parse_entry(member.entry).state)]
+    if refs and ledger.store.blobs is None:
+        raise BundleError("the events reference blobs but the event store has no blob store to read them from")
+    blobs = ledger.store.blobs
+    return {bundle_name(ref.sha256): blobs.get(ref.owner, ref.sha256) for ref in refs if blobs is not None}
 
 
 def _manifest(statement: TenantLeaves, period: Period, now: str, files: dict[str, bytes]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapters.ledger.blobs import bundled_blob_problems
 from adapters.ledger.bundle import STATEMENT, BundleError
 from adapters.ledger.completeness import TenantLeaves, open_tenant_leaves
 from adapters.ledger.entries import parse_entry
@@ -61,7 +62,7 @@ def check_bundle(path: Path, verifier_key: str | None = None) -> CheckReport:
     if signed.root_hash.hex() != checkpoint_json.get("root_hash"):
         report.failures.append("checkpoint.json's root hash is not the signed note's")
     report.statement = _statement(files, verifier, signed, report)
-    seen = _check_events(files.get("events.ndjson", b""), signed, report)
+    seen = _check_events(files, signed, report)
     _check_complete(seen, manifest, report)
     return report
 
@@ -95,10 +96,11 @@ def _statement(
     return statement
 
 
-def _check_events(data: bytes, signed: Checkpoint, report: CheckReport) -> set[int]:
+def _check_events(files: dict[str, bytes], signed: Checkpoint, report: CheckReport) -> set[int]:
     """Checks every line of events.ndjson; returns the leaf indexes seen."""
     listed = set(report.statement.leaf_indexes) if report.statement else None
     seen: set[int] = set()
+    data = files.get("events.ndjson", b"")
     for number, line in enumerate(data.decode(errors="replace").splitlines(), start=1):
         try:
             event = json.loads(line)
@@ -113,6 +115,8 @@ def _check_events(data: bytes, signed: Checkpoint, report: CheckReport) -> set[i
             failure = "appears twice in events.ndjson"
         if failure is None and listed is not None and index not in listed:
             failure = "is not among the leaves the signed statement lists for the tenant"
+        if failure is None:
+            failure = "; ".join(bundled_blob_problems(parse_entry(entry).state, files)) or None
         seen.add(index)
         if failure is not None:
             report.failures.append(f"{where} {failure}")

@@ -23,7 +23,9 @@ obtained from the platform operator out of band (`GET /v1/ledger/key`). By hand:
    no event means an event was left out, an event not listed one that does not belong.
 
 The entry bytes are: 0x01, the topic's length (u16 big-endian), the topic, the stream id (32 hex digits), the
-stream version (u64 big-endian), then the stored event JSON ({"meta", "data", "enc"}) byte for byte.
+stream version (u64 big-endian), then the stored event JSON ({"meta", "data", "enc", "blobs"}) byte for byte.
+An event that lists fields under "blobs" carries each one's SHA-256 in their place; the content is the file
+`blobs/<sha256>.json`, whose SHA-256 must be that hash.
 `manifest.json` repeats the list (unsigned) and holds the SHA-256 of each other file.
 `lineage.openlineage.json` holds the tenant's pipeline runs as OpenLineage RunEvents; `obligations.json` the
 lineage obligations and their results.

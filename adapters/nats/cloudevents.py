@@ -12,7 +12,14 @@ metadata rides in extension attributes (lowercase alphanumeric names, as the spe
   already upcast to its current class, so this may be newer than the version the event was stored with;
 - ``traceparent``: W3C trace context of the command that recorded the event (Distributed Tracing extension);
 - ``sealedfields``: the data fields sealed with the tenant's data key, when the relay has the field cipher,
-  so crypto-shredding a tenant also shreds what the stream keeps.
+  so crypto-shredding a tenant also shreds what the stream keeps. A String of comma-separated field names
+  (CloudEvents 1.0 attributes are scalars: no arrays). Field names are Python identifiers, so none holds a
+  comma; a name that did would be refused rather than escaped. Readers also accept the JSON array of
+  earlier messages still in a stream.
+- ``blobfields``: the data fields an event stores apart by content (``blob_fields``, e.g. a contract's document
+  and typed form), sent as the SHA-256 of their canonical JSON instead of the content, so a message stays far
+  below NATS's 1 MB payload limit; the same comma-separated String. Platform consumers read the content from the
+  blob store, others through the API (a contract version's document).
 
 This message shape is versioned apart from the domain events: renaming an event class changes neither.
 Absent optional attributes are omitted, never null.
@@ -27,6 +34,7 @@ import msgspec
 from eventsourcing.persistence import StoredEvent
 
 from eventstore import codec
+from eventstore.blobs import BlobStore, blob_fields_of, sha256_of
 from eventstore.cipher import FieldCipher, KeyErasedError, encrypted_fields_of
 from eventstore.envelope import Metadata, RecordedEvent
 
@@ -65,19 +73,29 @@ class CloudEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     tenantid: str | None = None
     causationid: str | None = None
     traceparent: str | None = None
-    sealedfields: list[str] = []
+    sealedfields: str = ""
+    """Comma-separated field names; ``parse`` also reads the JSON array of earlier messages."""
+    blobfields: str = ""
+    """Comma-separated field names."""
+
+
+class _Received(CloudEvent, frozen=True, kw_only=True, omit_defaults=True):
+    """A CloudEvent as read: ``sealedfields`` may still be the JSON array messages carried before."""
+
+    sealedfields: str | list[str] = ""  # type: ignore[assignment]  # wider than the sent form, on purpose
 
 
 class _Envelope(msgspec.Struct, frozen=True):
-    """The stored-state JSON the codec reads: {"meta": ..., "data": ..., "enc": [...]}."""
+    """The stored-state JSON the codec reads: {"meta": ..., "data": ..., "enc": [...], "blobs": [...]}."""
 
     meta: Metadata
     data: dict[str, Any]
     enc: list[str]
+    blobs: list[str]
 
 
 _encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(CloudEvent)
+_decoder = msgspec.json.Decoder(_Received)
 
 
 def event_type(recorded: RecordedEvent) -> str:
@@ -107,6 +125,8 @@ def to_cloud_event(recorded: RecordedEvent, cipher: FieldCipher | None = None) -
     cls = type(recorded.event)
     meta = recorded.metadata
     data, sealed = _sealed(cls, dict(recorded.data), meta.tenant_id, cipher)
+    apart = [name for name in blob_fields_of(cls) if name in data]
+    data.update({name: sha256_of(data[name]) for name in apart})
     return CloudEvent(
         specversion=SPEC_VERSION,
         id=meta.event_id,
@@ -127,8 +147,25 @@ def to_cloud_event(recorded: RecordedEvent, cipher: FieldCipher | None = None) -
         tenantid=meta.tenant_id,
         causationid=meta.causation_id,
         traceparent=meta.traceparent,
-        sealedfields=sealed,
+        sealedfields=name_list(sealed),
+        blobfields=name_list(apart),
     )
+
+
+def name_list(names: list[str]) -> str:
+    """Field names as one CloudEvents String attribute: ``a,b``; ValueError for a name holding a comma."""
+    for name in names:
+        if "," in name or not name:
+            msg = f"field name {name!r} cannot be listed in a comma-separated attribute"
+            raise ValueError(msg)
+    return ",".join(names)
+
+
+def field_names(attribute: str | list[str]) -> list[str]:
+    """The names an attribute lists: the comma-separated String, or the JSON array earlier messages carried."""
+    if isinstance(attribute, list):
+        return attribute
+    return attribute.split(",") if attribute else []
 
 
 def _sealed(
@@ -156,9 +193,14 @@ def encode(recorded: RecordedEvent, cipher: FieldCipher | None = None) -> bytes:
 def parse(payload: bytes) -> CloudEvent:
     """Reads a structured-mode CloudEvent; NotACloudEventError when it is none of ours."""
     try:
-        cloud_event = _decoder.decode(payload)
+        received = _decoder.decode(payload)
     except msgspec.DecodeError as error:
         raise NotACloudEventError(str(error)) from error
+    try:
+        sealed = name_list(field_names(received.sealedfields))
+    except ValueError as error:
+        raise NotACloudEventError(str(error)) from error
+    cloud_event = CloudEvent(**msgspec.structs.asdict(received) | {"sealedfields": sealed})
     if cloud_event.specversion != SPEC_VERSION:
         msg = f"CloudEvents specversion {cloud_event.specversion!r} is not {SPEC_VERSION}"
         raise NotACloudEventError(msg)
@@ -168,8 +210,11 @@ def parse(payload: bytes) -> CloudEvent:
     return cloud_event
 
 
-def to_recorded(cloud_event: CloudEvent, cipher: FieldCipher | None = None) -> RecordedEvent:
-    """The recorded event a CloudEvent carries, rebuilt (and upcast) by the event-store codec."""
+def to_recorded(
+    cloud_event: CloudEvent, cipher: FieldCipher | None = None, blobs: BlobStore | None = None
+) -> RecordedEvent:
+    """The recorded event a CloudEvent carries, rebuilt (and upcast) by the event-store codec; fields sent by
+    their hash are read from the blob store and checked against it."""
     metadata = Metadata(
         event_id=cloud_event.id,
         tenant_id=cloud_event.tenantid,
@@ -181,16 +226,17 @@ def to_recorded(cloud_event: CloudEvent, cipher: FieldCipher | None = None) -> R
         recorded_at=cloud_event.time,
         schema_version=cloud_event.schemaversion,
     )
-    state = _encoder.encode(_Envelope(meta=metadata, data=cloud_event.data, enc=cloud_event.sealedfields))
+    sealed, apart = field_names(cloud_event.sealedfields), field_names(cloud_event.blobfields)
+    state = _encoder.encode(_Envelope(meta=metadata, data=cloud_event.data, enc=sealed, blobs=apart))
     stored = StoredEvent(
         originator_id=cloud_event.streamid,
         originator_version=cloud_event.streamversion,
         topic=cloud_event.eventtopic,
         state=state,
     )
-    return codec.decode(int(cloud_event.position), stored, cipher)
+    return codec.decode(int(cloud_event.position), stored, cipher, blobs)
 
 
-def decode(payload: bytes, cipher: FieldCipher | None = None) -> RecordedEvent:
+def decode(payload: bytes, cipher: FieldCipher | None = None, blobs: BlobStore | None = None) -> RecordedEvent:
     """Structured-mode CloudEvent JSON bytes back into the recorded event."""
-    return to_recorded(parse(payload), cipher)
+    return to_recorded(parse(payload), cipher, blobs)

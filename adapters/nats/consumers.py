@@ -33,6 +33,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from adapters.nats import cloudevents
 from adapters.nats.jetstream import TRACEPARENT
 from adapters.readmodels import ReadModelStore
+from eventstore.blobs import BlobStore
 from eventstore.cipher import FieldCipher
 
 log = logging.getLogger(__name__)
@@ -79,12 +80,14 @@ class ReadModelFeeder:
         tracer: Tracer,
         *,
         cipher: FieldCipher | None = None,
+        blobs: BlobStore | None = None,
         retry_delay: float = 1.0,
     ) -> None:
         self.read_models = read_models
         self.name = name
         self.tracer = tracer
         self.cipher = cipher
+        self.blobs = blobs
         self.retry_delay = retry_delay
 
     async def handle(self, message: Message) -> None:
@@ -106,7 +109,7 @@ class ReadModelFeeder:
         await message.ack()
 
     async def _apply(self, cloud_event: cloudevents.CloudEvent) -> None:
-        recorded = cloudevents.to_recorded(cloud_event, self.cipher)
+        recorded = cloudevents.to_recorded(cloud_event, self.cipher, self.blobs)
         await anyio.to_thread.run_sync(self.read_models.apply, self.name, [recorded])
 
     def _span(self, cloud_event: cloudevents.CloudEvent, message: Message) -> AbstractContextManager[Span]:

@@ -79,6 +79,9 @@ class DataContract(Aggregate):
     """A tenant's data contract: its versions, each with a status, and the version in force (``current``)."""
 
     class Drafted(Aggregate.Created):
+        # Stored apart by content (eventstore/blobs.py): the stored event carries their SHA-256 (for the document
+        # the same as ``sha256``), so the contract of a large schema keeps its events small.
+        blob_fields = ("document", "spec")
         tenant_id: str
         key: str
         version: str
@@ -89,6 +92,7 @@ class DataContract(Aggregate):
         by: str
 
     class VersionDrafted(Aggregate.Event):
+        blob_fields = ("document", "spec")
         version: str
         name: str | None
         document: dict[str, Any]

@@ -2,7 +2,8 @@
 
 The registry's own rules on top of the standard's: apiVersion v3.x, a usable id, a semantic version, known
 logical types, unique object and field names, well-formed library quality rules and KPI definitions, and a
-normalized (canonical JSON) document of at most MAX_DOCUMENT_BYTES, fingerprinted with SHA-256.
+normalized (canonical JSON) document of at most a size limit (MAX_DOCUMENT_BYTES by default), fingerprinted
+with SHA-256.
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ from domain.contracts.model import LOGICAL_TYPES, ContractSpec, FieldSpec, Objec
 from domain.contracts.quality import read_rules
 from domain.contracts.semver import SemVer
 
-MAX_DOCUMENT_BYTES = 128 * 1024
-"""The largest normalized document (canonical JSON) a contract version may have."""
-MAX_RECORDED_BYTES = 240 * 1024
-"""Document plus typed form, as one event carries them: under the codec's 256 KiB with 16 KiB for the rest
-(metadata, version, author). About 1,300 plain fields fit; wider contracts are refused as too large."""
+MAX_DOCUMENT_BYTES = 1024 * 1024
+"""The default largest normalized document (canonical JSON) of a contract version (PLATFORM_MAX_CONTRACT_BYTES).
+The document and its typed form are stored apart from their events (``blob_fields``), which carry their SHA-256,
+so the limit is no longer the event's."""
 CONTRACT_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
 API_VERSION = re.compile(r"^v3\.\d+\.\d+$")
 
@@ -47,12 +47,19 @@ def canonical_json(document: Mapping[str, Any]) -> bytes:
     return text.encode()
 
 
-def read_contract(document: Mapping[str, Any]) -> ParsedContract:
-    """The contract in a document, or ContractInvalidError naming every offending place (JSON pointers)."""
+def sized_json(document: Mapping[str, Any], max_bytes: int) -> bytes:
+    """The document's canonical JSON; ContractTooLargeError when it is over ``max_bytes``."""
     canonical = canonical_json(document)
-    if len(canonical) > MAX_DOCUMENT_BYTES:
-        msg = f"the contract is {len(canonical)} bytes as JSON; the limit is {MAX_DOCUMENT_BYTES}"
+    if len(canonical) > max_bytes:
+        msg = f"the contract is {len(canonical)} bytes as JSON; the limit is {max_bytes}"
         raise ContractTooLargeError(msg)
+    return canonical
+
+
+def read_contract(document: Mapping[str, Any], max_bytes: int = MAX_DOCUMENT_BYTES) -> ParsedContract:
+    """The contract in a document, or ContractInvalidError naming every offending place (JSON pointers);
+    ContractTooLargeError when its canonical JSON is over ``max_bytes``."""
+    canonical = sized_json(document, max_bytes)
     issues: list[Issue] = []
     _check_header(document, issues)
     reading = _Reading(issues)
@@ -60,10 +67,6 @@ def read_contract(document: Mapping[str, Any]) -> ParsedContract:
     spec = ContractSpec(objects=objects, quality=reading.rules, kpis=read_kpis(document, objects, issues))
     if issues:
         raise ContractInvalidError(issues)
-    recorded = len(canonical) + len(canonical_json(spec))
-    if recorded > MAX_RECORDED_BYTES:
-        msg = f"the contract and its typed form come to {recorded} bytes; the limit is {MAX_RECORDED_BYTES}"
-        raise ContractTooLargeError(msg)
     return ParsedContract(
         key=str(document["id"]),
         version=str(document["version"]),

@@ -20,7 +20,7 @@ class ContractInvalidError(InvalidValueError):
 
 
 class ContractTooLargeError(InvalidValueError):
-    """The normalized document is over the size a contract event may carry."""
+    """The normalized document is over the size limit of a contract version (PLATFORM_MAX_CONTRACT_BYTES)."""
 
 
 class BreakingChangeError(ContractInvalidError):

@@ -38,6 +38,7 @@ MiddlewareFactory = Callable[[ASGIApp], ASGIApp]
 REQUEST_ID_STATE_KEY = "request_id"
 _REQUEST_ID = re.compile(r"[\x20-\x7e]{1,128}")
 _ORIGIN = re.compile(r"https?://[^/\s?#]+")
+_CONTRACT_DOCUMENT = re.compile(r"/contracts(/[^/]+/versions)?$")
 SCHEMA_PATH = "/schema"
 API_PATH = "/v1"
 CSP_API = "default-src 'none'; frame-ancestors 'none'"
@@ -209,8 +210,15 @@ def cors_config(settings: Settings) -> CORSConfig | None:
 
 
 def route_body_limit(path: str, settings: Settings) -> int:
-    """The largest body a route takes: ingestion routes (…/batches) max_ingest_bytes, every other max_body_bytes."""
-    return settings.max_ingest_bytes if path.rstrip("/").endswith("/batches") else settings.max_body_bytes
+    """The largest body a route takes: ingestion routes (…/batches) max_ingest_bytes, routes that take a contract
+    document (…/contracts, …/contracts/{c}/versions) twice max_contract_bytes (YAML and indented JSON are wordier
+    than the normalized document the registry limits), every other max_body_bytes."""
+    route = path.rstrip("/")
+    if route.endswith("/batches"):
+        return settings.max_ingest_bytes
+    if _CONTRACT_DOCUMENT.search(route):
+        return max(settings.max_body_bytes, 2 * settings.max_contract_bytes)
+    return settings.max_body_bytes
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -257,7 +257,7 @@ def test_with_the_field_cipher_encrypted_fields_travel_sealed() -> None:
     message = cloudevents.to_cloud_event(recorded, cipher)
     back = cloudevents.decode(cloudevents.encode(recorded, cipher), cipher)
 
-    assert message.sealedfields == ["secret"]
+    assert message.sealedfields == "secret"
     assert message.data["secret"] == 'sealed:t-1:"hunter2"'
     assert message.data["label"] == "main"
     assert (back.event.secret, back.event.label) == ("hunter2", "main")
@@ -273,7 +273,7 @@ def test_a_sealed_field_reads_as_erased_once_the_tenant_key_is_destroyed() -> No
     back = cloudevents.decode(payload, FakeCipher(erased=frozenset({"t-1"})))
 
     assert back.event.secret == codec.ERASED
-    assert cloudevents.to_cloud_event(back, FakeCipher(erased=frozenset({"t-1"}))).sealedfields == []
+    assert cloudevents.to_cloud_event(back, FakeCipher(erased=frozenset({"t-1"}))).sealedfields == ""
 
 
 def test_every_metadata_field_travels_in_the_message() -> None:
@@ -294,3 +294,73 @@ def test_every_metadata_field_travels_in_the_message() -> None:
         "schema_version",
     }
     assert back.metadata == onboarded.metadata
+
+
+def test_sealed_fields_travel_as_one_comma_separated_string() -> None:
+    vault = Vault("main", "hunter2")
+    [filled] = vault.collect_events()
+    recorded = codec.decode(1, codec.encode(filled, metadata(filled, tenant_id="t-1")))
+
+    document = json.loads(cloudevents.encode(recorded, FakeCipher()))
+
+    assert document["sealedfields"] == "secret"
+    assert cloudevents.field_names("label,secret") == ["label", "secret"]
+    assert cloudevents.field_names("") == []
+
+
+def test_a_message_still_carrying_the_old_array_form_is_read() -> None:
+    vault = Vault("main", "hunter2")
+    [filled] = vault.collect_events()
+    recorded = codec.decode(1, codec.encode(filled, metadata(filled, tenant_id="t-1")))
+    document = json.loads(cloudevents.encode(recorded, FakeCipher()))
+    document["sealedfields"] = ["secret"]
+
+    back = cloudevents.decode(json.dumps(document).encode(), FakeCipher())
+
+    assert back.event.secret == "hunter2"
+
+
+def test_a_field_name_holding_a_comma_is_refused_rather_than_listed() -> None:
+    with pytest.raises(ValueError, match="comma"):
+        cloudevents.name_list(["a,b"])
+
+
+INT32 = range(-(2**31), 2**31)
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+
+
+def cloud_event_type_errors(document: dict[str, Any]) -> list[str]:
+    """Every attribute that is not of a CloudEvents 1.0 type in the JSON format (spec section 2 and the JSON
+    event format section 2.2): Boolean as a JSON boolean, Integer as a JSON number in the signed 32-bit range,
+    String, Binary (base64), URI, URI-reference and Timestamp as JSON strings; names 1-20 lowercase letters or
+    digits. Arrays, objects and null have no place among attributes."""
+    errors = []
+    for name, value in document.items():
+        if name in ("data", "data_base64"):
+            continue
+        if not re.fullmatch(r"[a-z0-9]{1,20}", name):
+            errors.append(f"{name}: not a valid attribute name")
+        if isinstance(value, bool | str):
+            continue
+        if not (isinstance(value, int) and value in INT32):
+            errors.append(f"{name}: {type(value).__name__} {value!r} is no CloudEvents type")
+    if not RFC3339.fullmatch(document.get("time", "")):
+        errors.append("time: not an RFC 3339 timestamp")
+    if document.get("specversion") != "1.0" or not document.get("id") or not document.get("source"):
+        errors.append("specversion, id and source are required")
+    return errors
+
+
+def test_every_attribute_of_an_emitted_cloud_event_is_of_a_cloudevents_type() -> None:
+    """The ``cloudevents`` SDK is not in the lock file, so the types are checked here, per the spec."""
+    vault = Vault("main", "hunter2")
+    [filled] = vault.collect_events()
+    sealed = codec.decode(1, codec.encode(filled, metadata(filled, tenant_id="t-1")))
+    payloads = [cloudevents.encode(r) for r in recorded_tenant_events()]
+    payloads.append(cloudevents.encode(sealed, FakeCipher()))
+
+    documents = [json.loads(payload) for payload in payloads]
+
+    assert "sealedfields" in documents[-1]
+    assert [cloud_event_type_errors(d) for d in documents] == [[], [], []]
+    assert cloud_event_type_errors(documents[-1] | {"sealedfields": ["secret"]}) != []

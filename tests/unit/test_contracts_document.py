@@ -144,12 +144,22 @@ def test_a_contract_over_the_size_limit_is_refused_as_a_whole() -> None:
         read_contract(big)
 
 
-def test_a_contract_whose_typed_form_would_make_the_event_too_large_is_refused() -> None:
+def test_a_contract_of_a_wide_schema_is_read_whole_since_its_typed_form_is_stored_apart() -> None:
     many = orders()
     many["schema"][0]["properties"] = [{"name": f"f{i}", "logicalType": "string"} for i in range(2500)]
     assert len(canonical_json(many)) < MAX_DOCUMENT_BYTES
-    with pytest.raises(ContractTooLargeError, match="typed form"):
-        read_contract(many)
+
+    contract = read_contract(many)
+
+    assert len(contract.spec["objects"][0]["fields"]) == 2500
+    assert len(canonical_json(contract.spec)) > 256 * 1024  # more than one event could carry
+
+
+def test_the_size_limit_is_the_callers() -> None:
+    document = orders(description={"purpose": "x" * 2000})
+    assert read_contract(document, max_bytes=4000).key == "orders"
+    with pytest.raises(ContractTooLargeError, match="the limit is 1000"):
+        read_contract(document, max_bytes=1000)
 
 
 # --- quality rules ---------------------------------------------------------------------------------------------

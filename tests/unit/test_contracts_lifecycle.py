@@ -22,7 +22,8 @@ from domain.contracts import (
     read_contract,
 )
 from domain.errors import InvalidValueError
-from eventstore.codec import MAX_EVENT_BYTES, encode
+from eventstore.blobs import InMemoryBlobs
+from eventstore.codec import MAX_EVENT_BYTES, decode, encode
 from eventstore.envelope import Metadata
 
 TENANT = "4f9a1c52-0000-4000-8000-000000000001"
@@ -262,12 +263,13 @@ def test_an_older_version_cannot_be_approved_over_a_newer_active_one() -> None:
 
 
 @pytest.mark.parametrize("shape", ["long-descriptions", "many-fields"])
-def test_the_largest_contract_accepted_still_fits_one_event(shape: str) -> None:
+def test_the_largest_contract_accepted_keeps_its_event_small(shape: str) -> None:
+    """Document and typed form are stored apart: the event carries their SHA-256 only."""
     doc = document()
     if shape == "long-descriptions":
         doc["description"] = {"purpose": "x" * (MAX_DOCUMENT_BYTES - len(canonical_json(doc)) - 100)}
     else:
-        doc["schema"][0]["properties"] = [{"name": f"f{i:04}", "logicalType": "string"} for i in range(1250)]
+        doc["schema"][0]["properties"] = [{"name": f"f{i:04}", "logicalType": "string"} for i in range(6000)]
     [drafted_event] = DataContract.draft(TENANT, read_contract(doc), AUTHOR).collect_events()
     meta = Metadata(
         event_id="e" * 36,
@@ -280,4 +282,10 @@ def test_the_largest_contract_accepted_still_fits_one_event(shape: str) -> None:
         recorded_at="2026-01-01T00:00:00+00:00",
         schema_version=1,
     )
-    assert len(encode(drafted_event, meta).state) < MAX_EVENT_BYTES
+    blobs = InMemoryBlobs()
+
+    stored = encode(drafted_event, meta, blobs=blobs)
+
+    assert len(stored.state) < 4096 < MAX_EVENT_BYTES
+    assert (TENANT, drafted_event.sha256) in blobs.blobs
+    assert decode(1, stored, blobs=blobs).event.document == drafted_event.document

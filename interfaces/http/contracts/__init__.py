@@ -1,7 +1,8 @@
 """Data Contract Registry over HTTP: ODCS documents in (YAML or JSON), versions, approvals, diffs and history.
 
-Routes that take a document say ``opt["accepts_yaml"]``, so the app's body rule lets YAML through to them; the
-registry's errors map to problems in interfaces/http/problems.py, each offending place listed under ``errors``.
+Routes that take a document say ``opt["accepts_yaml"]``, so the app's body rule lets YAML through to them; their
+body limit is the gateway's (interfaces/http/gateway.py, twice PLATFORM_MAX_CONTRACT_BYTES). The registry's errors
+map to problems in interfaces/http/problems.py, each offending place listed under ``errors``.
 """
 
 from __future__ import annotations
@@ -53,8 +54,9 @@ def _accepted(result: CommandResult, contract: str, version: str, status: int, t
     return Response(body, status_code=status, headers=headers)
 
 
-def _document(request: Request[Any, Any, Any], body: RawBody) -> dict[str, Any]:
-    return read_odcs(body, request.headers.get("content-type", "").split(";", 1)[0].strip().lower())
+def _document(request: Request[Any, Any, Any], body: RawBody, service: ContractService) -> dict[str, Any]:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return read_odcs(body, media_type, service.max_document_bytes)
 
 
 @dataclass
@@ -80,13 +82,15 @@ class ContractController(Controller):
         status_code=201,
         opt={"action": "register_contract", "accepts_yaml": True},
         operation_class=OdcsBodyOperation,
+        request_max_body_size=None,  # the gateway's route limit: twice PLATFORM_MAX_CONTRACT_BYTES
     )
     def register(
         self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], body: RawBody
     ) -> Response[Accepted]:
         """Register a contract from an ODCS v3 document (YAML or JSON); its version becomes a draft."""
-        document = _document(request, body)
-        result = contracts_of(state).register_contract(command_context(request), str(id_in_path(tenant_id)), document)
+        service = contracts_of(state)
+        document = _document(request, body, service)
+        result = service.register_contract(command_context(request), str(id_in_path(tenant_id)), document)
         return _accepted(result, str(document["id"]), str(document["version"]), 201, tenant_id)
 
     @post(
@@ -95,6 +99,7 @@ class ContractController(Controller):
         status_code=201,
         opt={"action": "add_contract_version", "accepts_yaml": True},
         operation_class=OdcsBodyOperation,
+        request_max_body_size=None,  # the gateway's route limit: twice PLATFORM_MAX_CONTRACT_BYTES
     )
     def add_version(
         self,
@@ -105,8 +110,8 @@ class ContractController(Controller):
         body: RawBody,
     ) -> Response[Accepted]:
         """Draft a new version of a contract (the document's id must be the contract's)."""
-        document = _document(request, body)
         service = contracts_of(state)
+        document = _document(request, body, service)
         result = service.add_version(command_context(request), str(id_in_path(tenant_id)), contract, document)
         return _accepted(result, contract, str(document["version"]), 201, tenant_id)
 
