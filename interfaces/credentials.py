@@ -16,10 +16,13 @@ BOOTSTRAP_FILE = "bootstrap-admin.key"
 
 
 def ensure_bootstrap_credential(platform: Platform) -> Path | None:
-    """Creates the platform-admin API key on first start; writes it to a file only its owner can read."""
+    """Creates the platform-admin API key on first start; writes it to a file only its owner can read.
+
+    The read models are brought up to date before the file appears, so the key works as soon as it can be read."""
     issued = bootstrap_admin(platform.access, str(uuid.uuid4()))
     if issued is None or not issued.token:
         return None
+    platform.worker.catch_up()
     path = Path(platform.settings.keys_dir) / BOOTSTRAP_FILE
     private_file(path, (issued.token + "\n").encode())
     return path
