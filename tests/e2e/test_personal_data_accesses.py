@@ -8,17 +8,20 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow.csv as pacsv
 import pytest
 from litestar.testing import TestClient
 from pyarrow import ipc
+from sqlalchemy import insert, select
 
+from adapters.auth.decision_log import decisions, stamp
 from adapters.auth.tokens import LOCAL_ISSUER
 from eventstore.port import EventStoreUnavailableError
 from interfaces.bootstrap import Platform
-from interfaces.cli import main
+from interfaces.cli import main, sweep_decisions
 from tests.e2e.test_pipeline_api import api, assert_problem, people, published, tenant  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.usefixtures("published")
@@ -180,3 +183,29 @@ def test_the_ledger_holds_the_access_and_the_audit_cli_lists_it_from_the_log(
     assert capsys.readouterr().out.splitlines()[-1] == f"0 personal-data accesses of tenant {tenant}"
     assert main(["audit", "accesses", "--tenant", "not-a-tenant"]) == 2
     assert "--tenant must be a tenant id" in capsys.readouterr().err
+
+
+def test_the_decision_log_keeps_recent_decisions_and_loses_those_past_its_retention(
+    api: TestClient, platform: Platform, tenant: str, people: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert api.get(rows_path(tenant), params=GDP, headers=people["data-steward"]).status_code == 200
+    platform.decisions.flush()
+    engine = platform.read_models.engine
+    with engine.begin() as connection:
+        latest = connection.execute(select(decisions).order_by(decisions.c.decision_id.desc())).mappings().first()
+        assert latest is not None
+        assert latest["action"] == "read_personal_data"  # the decision itself is still logged, as every other
+        aged = {k: v for k, v in latest.items() if k != "decision_id"}
+        aged["decided_at"] = stamp(datetime.now(UTC) - timedelta(days=400))
+        connection.execute(insert(decisions), [aged])
+    before = decided_at(engine)
+    capsys.readouterr()
+    sweep_decisions(platform)  # what `platform serve` does at start
+    assert "removed 1 authorization decisions older than 365 days" in capsys.readouterr().err
+    assert decided_at(engine) == [at for at in before if at != aged["decided_at"]]
+    assert len(decided_at(engine)) == len(before) - 1 > 0
+
+
+def decided_at(engine: Any) -> list[str]:
+    with engine.connect() as connection:
+        return [r[0] for r in connection.execute(select(decisions.c.decided_at).order_by(decisions.c.decision_id))]
