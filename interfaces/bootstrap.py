@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -43,6 +43,7 @@ from application.contracts import ContractService
 from application.deadletters import DeadLetterService
 from application.jobs import PlatformJobs
 from application.orchestrator import Orchestrator
+from application.personal_data import PersonalDataService
 from application.pipeline import PipelineService
 from application.policies import PolicyService
 from application.scheduler import Scheduler
@@ -81,6 +82,7 @@ class Platform:
     schemas: SchemaRegistryService
     policy_documents: PolicyService
     decisions: DecisionLog
+    personal_data: PersonalDataService
     datasets: DatasetStore
     compute: ComputeSteps
     pipeline: PipelineService
@@ -118,6 +120,12 @@ def open_field_cipher(settings: Settings) -> EnvelopeCipher:
     """Envelope encryption of personal and secret event fields: the keyring (PLATFORM_KEK_FILE, or created under
     PLATFORM_KEYS_DIR) and the data-key database (PLATFORM_KEYS_URL, else a file under PLATFORM_KEYS_DIR)."""
     return open_envelope_cipher(settings.keys_dir, settings.kek_file, settings.keys_url)
+
+
+def open_decision_log(settings: Settings, read_models: ReadModelStore) -> DecisionLog:
+    """The decision log in the read-model database, kept PLATFORM_DECISION_LOG_RETENTION_DAYS (0: forever)."""
+    days = settings.decision_log_retention_days
+    return DecisionLog(read_models.engine, utc_now, timedelta(days=days) if days else None)
 
 
 def open_datasets(settings: Settings) -> DatasetStore:
@@ -253,7 +261,8 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         schemas=schemas,
         contracts=contracts,
         policy_documents=PolicyService(runner, policies),
-        decisions=DecisionLog(read_models.engine, utc_now),
+        decisions=open_decision_log(settings, read_models),
+        personal_data=PersonalDataService(runner),
         datasets=datasets,
         compute=compute,
         pipeline=pipeline,

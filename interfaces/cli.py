@@ -61,6 +61,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     tls = uvicorn_tls_options(settings)
     platform = bootstrap(settings)
     sweep_staging(settings)
+    sweep_decisions(platform)
     announce_bootstrap_credential(platform)
     scheme = "https" if tls else "http"
     print(
@@ -84,6 +85,14 @@ def sweep_staging(settings: Settings) -> None:
     removed = sweep_scratch(settings)
     if removed:
         print(f"removed {len(removed)} staging files left by stopped processes", file=sys.stderr)
+
+
+def sweep_decisions(platform: Platform) -> None:
+    """Deletes the authorization decisions older than PLATFORM_DECISION_LOG_RETENTION_DAYS."""
+    removed = platform.decisions.sweep()
+    if removed:
+        days = platform.settings.decision_log_retention_days
+        print(f"removed {removed} authorization decisions older than {days} days", file=sys.stderr)
 
 
 def announce_bootstrap_credential(platform: Platform) -> None:
@@ -401,11 +410,31 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
 
     platform = bootstrap(settings)
     try:
+        if args.audit_action == "accesses":
+            return audit_accesses(platform, args)
         if args.audit_action == "verify":
             return audit.verify(platform.ledger, args.key or "")
         return audit.bundle(platform, args.tenant, args.start, args.end, args.out, err=sys.stderr)
     finally:
         platform.close()
+
+
+def audit_accesses(platform: Platform, args: argparse.Namespace) -> int:
+    from uuid import UUID
+
+    from interfaces.audit_accesses import print_accesses
+    from projections.personal_data import AccessFilter, utc_time
+
+    try:
+        UUID(args.tenant)
+    except ValueError:
+        raise CliError(f"--tenant must be a tenant id (a UUID), not {args.tenant!r}") from None
+    since = utc_time("--since", args.since) if args.since else None
+    until = utc_time("--until", args.until) if args.until else None
+    wanted = AccessFilter(args.principal, args.product, args.field, since, until)
+    return print_accesses(
+        platform.store, args.tenant, wanted, as_json=args.json, out=sys.stdout, progress=progress_printer("read")
+    )
 
 
 def cmd_version(settings: Settings, args: argparse.Namespace) -> int:
@@ -544,6 +573,14 @@ def _audit_parsers(command: argparse.ArgumentParser) -> None:
     bundle.add_argument("--from", dest="start", metavar="POSITION|TIME", help="from this log position or ISO time")
     bundle.add_argument("--to", dest="end", metavar="POSITION|TIME", help="up to this log position or ISO time")
     bundle.add_argument("--out", type=Path, required=True, help="the bundle file to write (a zip)")
+    accesses = actions.add_parser("accesses", help="who was served a tenant's personal data unmasked (from the log)")
+    accesses.add_argument("--tenant", required=True, metavar="TENANT_ID", help="the tenant")
+    accesses.add_argument("--principal", metavar="PRINCIPAL_ID", help="only this principal's accesses")
+    accesses.add_argument("--product", help="only accesses to this data product")
+    accesses.add_argument("--field", help="only accesses that served this personal-data field")
+    accesses.add_argument("--since", metavar="TIME", help="from this ISO time (inclusive)")
+    accesses.add_argument("--until", metavar="TIME", help="up to this ISO time (exclusive)")
+    accesses.add_argument("--json", action="store_true", help="one JSON object per access")
     check = actions.add_parser("check", help="verify a bundle offline (no database, no running platform)")
     check.add_argument("bundle", type=Path, help="the bundle file")
     check.add_argument("--key", metavar="VERIFIER_KEY", help="the verifier key obtained out of band")

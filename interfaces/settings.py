@@ -126,6 +126,9 @@ class Settings:
     handed to another one; a working process beats every third of it."""
     export_link_ttl: int = 3600
     """PLATFORM_EXPORT_LINK_TTL: seconds an export's download link stays valid."""
+    decision_log_retention_days: int = 365
+    """PLATFORM_DECISION_LOG_RETENTION_DAYS: days authorization decisions stay in the decision log (policy simulations
+    replay them); older ones are deleted at start and hourly by `platform serve`. 0 keeps them forever."""
     url: str = ""
     """PLATFORM_URL: where `platform ingest` and `platform demo` reach the API (default http://HOST:PORT)."""
     api_key: str = ""
@@ -163,4 +166,8 @@ class Settings:
             except ValueError:
                 msg = f"PLATFORM_{field.name.upper()}={raw!r} is not a valid {kind.__name__}"
                 raise SettingsError(msg) from None
-        return replace(cls(**values), **{k: v for k, v in overrides.items() if v is not None})
+        settings = replace(cls(**values), **{k: v for k, v in overrides.items() if v is not None})
+        if settings.decision_log_retention_days < 0:
+            msg = "PLATFORM_DECISION_LOG_RETENTION_DAYS must be 0 (keep forever) or a number of days"
+            raise SettingsError(msg)
+        return settings

@@ -9,6 +9,7 @@ from projections import (
     deadletters,
     exports,
     lineage,
+    personal_data,
     policies,
     products,
     runs,
@@ -35,5 +36,6 @@ ALL: tuple[Projection, ...] = (
     webhooks.projection,
     actions.projection,
     schedules.projection,
+    personal_data.projection,
 )
 """Every read model the platform keeps, in the order they are rebuilt."""

@@ -3,10 +3,14 @@
 Each row keeps what the decision was made on (the principal's id, kind, tenant and roles; the action; the
 resource's type, id and attributes), its outcome, the deciding policies and the time, so a proposed policy set
 can be replayed over a past period (``simulate``). It is not a projection: it is not derived from the event log,
-so it is declared on its own MetaData and never reset or rebuilt by ``platform replay``; the table is append-only
-(this module has no update or delete). ``record`` only queues the row; a writer thread inserts queued rows in
-batches, one transaction each, so the guard never waits on the database. Rows of a crash's last moments may be
-lost: denials of commands are events too (``DenialRecorded``) and stay the audit trail of record.
+so it is declared on its own MetaData and never reset or rebuilt by ``platform replay``; rows are appended, never
+updated, and deleted only once older than the retention period. ``record`` only queues the row; a writer thread
+inserts queued rows in batches, one transaction each, so the guard never waits on the database. Rows of a crash's
+last moments may be lost: denials of commands are events too (``DenialRecorded``) and stay the audit trail of
+record, and so are unmasked reads of personal data (``PersonalDataAccessRecorded``).
+
+Retention (PLATFORM_DECISION_LOG_RETENTION_DAYS): ``sweep`` deletes decisions older than that; the writer thread
+sweeps when it starts and then every ``SWEEP_EVERY`` seconds, and `platform serve` sweeps once at start.
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, Engine, Index, Integer, MetaData, String, Table, insert, select
+from sqlalchemy import JSON, Boolean, Column, Engine, Index, Integer, MetaData, String, Table, delete, insert, select
 
 from adapters.auth.cedar import Decide, Decision, Resource
 from adapters.auth.identity import Identity
@@ -29,6 +33,8 @@ log = logging.getLogger(__name__)
 BATCH = 500
 LINGER = 0.2
 """Seconds the writer waits for more decisions before writing a batch."""
+SWEEP_EVERY = 3600.0
+"""Seconds between two retention sweeps of the writer thread."""
 
 decision_metadata = MetaData()
 decisions = Table(
@@ -89,9 +95,11 @@ class ChangedDecision:
 class DecisionLog:
     """Appends decisions through a batching writer thread; reads them back by period."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], datetime]) -> None:
+    def __init__(self, engine: Engine, clock: Callable[[], datetime], retention: timedelta | None = None) -> None:
         self.engine = engine
         self.clock = clock
+        self.retention = retention
+        """How long a decision is kept; None keeps every decision."""
         decision_metadata.create_all(engine)
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._writer: threading.Thread | None = None
@@ -133,6 +141,14 @@ class DecisionLog:
             for row in connection.execute(query.order_by(decisions.c.decision_id)).yield_per(BATCH):
                 yield RecordedDecision.from_row(row)
 
+    def sweep(self) -> int:
+        """Deletes the decisions older than the retention period; returns how many went."""
+        if self.retention is None:
+            return 0
+        cutoff = stamp(self.clock() - self.retention)
+        with self.engine.begin() as connection:
+            return connection.execute(delete(decisions).where(decisions.c.decided_at < cutoff)).rowcount or 0
+
     def close(self) -> None:
         if self._writer is not None:
             self._queue.put(None)
@@ -147,8 +163,15 @@ class DecisionLog:
                     self._writer.start()
 
     def _write(self) -> None:
+        swept = -SWEEP_EVERY
         while True:
-            rows = [self._queue.get()]
+            if time.monotonic() - swept >= SWEEP_EVERY:
+                self._sweep_logged()
+                swept = time.monotonic()
+            try:
+                rows = [self._queue.get(timeout=SWEEP_EVERY)]
+            except queue.Empty:
+                continue
             deadline = time.monotonic() + LINGER  # gather a batch: one transaction for many decisions
             while len(rows) < BATCH and rows[-1] is not None:
                 try:
@@ -167,6 +190,15 @@ class DecisionLog:
                     self._queue.task_done()
             if None in rows:
                 return
+
+    def _sweep_logged(self) -> None:
+        try:
+            removed = self.sweep()
+        except Exception:
+            log.exception("could not sweep the decision log")
+            return
+        if removed:
+            log.info("removed %d authorization decisions older than the retention period", removed)
 
 
 def simulate(past: Iterator[RecordedDecision], decide: Decide, limit: int) -> tuple[int, list[ChangedDecision]]:

@@ -23,6 +23,7 @@ from interfaces.http.input_guard import input_guard_middleware
 from interfaces.http.ledger import LedgerController
 from interfaces.http.lineage import LineageController
 from interfaces.http.observability import metrics, metrics_middleware, ready
+from interfaces.http.personal_data import PersonalDataAccessController
 from interfaces.http.pipeline import PipelineController
 from interfaces.http.policies import PlatformPolicyController, TenantPolicyController
 from interfaces.http.problems import EXCEPTION_HANDLERS, UnsupportedMediaTypeError
@@ -106,6 +107,7 @@ def create_app(platform: Platform) -> Litestar:
             ProductController,
             CatalogController,
             ExportController,
+            PersonalDataAccessController,
             LineageController,
             LedgerController,
             DeadLetterController,

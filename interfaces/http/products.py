@@ -3,7 +3,9 @@
 Rows are served from the version's stored Parquet (checked by SHA-256 when first loaded, then cached: published
 files never change) with field selection, bound filters, cursor pagination and content negotiation (JSON, CSV,
 Arrow IPC stream, Parquet). Personal-data fields are masked unless the reader may see them (``read_personal_data``);
-an entitled reader is served the unmasked source the version was made from. A retracted version answers 410.
+an entitled reader is served the unmasked source the version was made from, and each such answer that holds personal
+fields is recorded as a ``PersonalDataAccessRecorded`` event before it is sent (``record_unmasked``). Exports are
+made from the masked files only. A retracted version answers 410.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from adapters.auth.cedar import Resource
 from adapters.compute.encodings import encode, negotiate
 from adapters.compute.rows import parse_query, run_query
 from domain.errors import NotFoundError
+from domain.personal_data import ServedData
 from domain.products import VersionRetractedError, product_id_for
 from interfaces.bootstrap import Platform
 from interfaces.http.auth import RecentResources, resolve_resource
 from interfaces.http.context import command_context, id_in_path, platform_of
+from interfaces.http.personal_data import record_unmasked
 from projections.products import list_query, product_query, version_query, versions_query
 
 PATH = "/v1/tenants/{tenant_id:str}/products"
@@ -166,6 +170,10 @@ class ProductController(Controller):
         tag = file["sha256"]
         query = parse_query(list(request.query_params.multi_items()), table.schema, tag)
         page, next_cursor = run_query(table, query, tag)
+        if unmasked:  # recorded before a byte is served: no record, no data
+            personal = [f for f in found["masked"] if f in page.column_names]
+            served = ServedData(product, version, dataset, personal, page.num_rows)
+            await record_unmasked(request, platform, tenant, served)
         small = page.num_rows <= INLINE_ROWS
         body = encode(page, media_type) if small else await anyio.to_thread.run_sync(encode, page, media_type)
         masked = [] if unmasked else found["masked"]
