@@ -86,7 +86,7 @@ async def metrics(request: Request[Any, Any, Any], state: State) -> Response[byt
     return Response(body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
 
-@get(READY_PATH, tags=["operations"], opt={"public": True})
+@get(READY_PATH, tags=["operations"], opt={"public": True, "problems": (503,)})
 async def ready(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     """Ready to serve: the event store answers, the read models are within PLATFORM_READY_MAX_LAG events, and none
     has a parked event or is stuck (PLATFORM_READ_MODEL_STALL_AFTER)."""
