@@ -77,7 +77,7 @@ async def check_scraper(request: Request[Any, Any, Any], platform: Platform) -> 
         raise PermissionDeniedException(f"{READ_METRICS} is not permitted here")
 
 
-@get(METRICS_PATH, tags=["operations"], opt={"action": READ_METRICS})
+@get(METRICS_PATH, tags=["operations"], media_type=CONTENT_TYPE, opt={"action": READ_METRICS})
 async def metrics(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     """Prometheus metrics of the platform (text exposition format): the SLO indicators and their burn rates."""
     platform = platform_of(state)

@@ -4,6 +4,8 @@ Litestar generates the document from the routes; ``complete_document`` then adds
 security requirement (bearer JWT or API key; public routes say ``opt={"public": True}`` and declare none) and its
 RFC 9457 problem responses. Which statuses an operation can answer follows from what the shared machinery does to
 every request (``problem_statuses``); a route adds only statuses its own handler answers, in ``opt["problems"]``.
+A route whose answer comes in several media types (negotiated by Accept or a parameter) names them in
+``opt["media_types"]``; its success response then lists each (JSON as an object, the others as bytes).
 """
 
 from __future__ import annotations
@@ -127,6 +129,22 @@ def complete_document(app: Litestar) -> None:
 def _complete_operation(operation: Operation, handler: HTTPRouteHandler, method: str) -> None:
     operation.security = None if handler.opt.get("public") else list(SECURITY)
     responses: dict[str, Any] = dict(operation.responses or {})
+    if "media_types" in handler.opt:
+        success = str(handler.status_code)
+        responses[success] = negotiated_response(responses[success].description, handler.opt["media_types"])
     for status in problem_statuses(handler, method, operation):
         responses[str(status)] = problem_response(status)
     operation.responses = responses
+
+
+def negotiated_response(description: str, media_types: tuple[str, ...]) -> OpenAPIResponse:
+    """A success answer in each of ``media_types``: JSON documents are objects, every other type is bytes."""
+
+    def schema(media_type: str) -> Schema:
+        if media_type == "application/json" or media_type.endswith("+json"):
+            return Schema(type=OpenAPIType.OBJECT)
+        return Schema(type=OpenAPIType.STRING, format="binary")  # type: ignore[arg-type]
+
+    return OpenAPIResponse(
+        description=description, content={m: OpenAPIMediaType(schema=schema(m)) for m in media_types}
+    )
