@@ -4,6 +4,7 @@ Litestar generates the document from the routes; ``complete_document`` then adds
 security requirement (bearer JWT or API key; public routes say ``opt={"public": True}`` and declare none) and its
 RFC 9457 problem responses. Which statuses an operation can answer follows from what the shared machinery does to
 every request (``problem_statuses``); a route adds only statuses its own handler answers, in ``opt["problems"]``.
+A route that takes data files (``opt["accepts_data"]``) declares each data media type it reads as its body.
 A route whose answer comes in several media types (negotiated by Accept or a parameter) names them in
 ``opt["media_types"]``; its success response then lists each (JSON as an object, the others as bytes).
 """
@@ -24,11 +25,13 @@ from litestar.openapi.spec import (
     OpenAPIType,
     Operation,
     Reference,
+    RequestBody,
     Schema,
     SecurityScheme,
 )
 from litestar.routes import HTTPRoute
 
+from adapters.datasets.formats import MEDIA_TYPES as DATA_MEDIA_TYPES
 from interfaces.http.problems import PROBLEM_JSON
 
 BEARER, API_KEY = "bearerAuth", "apiKey"
@@ -129,6 +132,8 @@ def complete_document(app: Litestar) -> None:
 def _complete_operation(operation: Operation, handler: HTTPRouteHandler, method: str) -> None:
     operation.security = None if handler.opt.get("public") else list(SECURITY)
     responses: dict[str, Any] = dict(operation.responses or {})
+    if handler.opt.get("accepts_data"):
+        operation.request_body = data_body()
     if "media_types" in handler.opt:
         success = str(handler.status_code)
         responses[success] = negotiated_response(responses[success].description, handler.opt["media_types"])
@@ -148,3 +153,9 @@ def negotiated_response(description: str, media_types: tuple[str, ...]) -> OpenA
     return OpenAPIResponse(
         description=description, content={m: OpenAPIMediaType(schema=schema(m)) for m in media_types}
     )
+
+
+def data_body() -> RequestBody:
+    """A data file as the body: CSV, NDJSON, Parquet or Arrow IPC, by its Content-Type."""
+    binary = Schema(type=OpenAPIType.STRING, format="binary")  # type: ignore[arg-type]
+    return RequestBody(content={m: OpenAPIMediaType(schema=binary) for m in DATA_MEDIA_TYPES}, required=True)
