@@ -280,3 +280,48 @@ def test_the_four_oracles_answer_every_role_of_tenant_b_alike(
         assert (taken.status_code, sorted(taken.json())) == (fresh.status_code, sorted(fresh.json())), role
     platform.worker.catch_up()
     assert events_of(platform, a.tenant_id, before) == []
+
+
+def same_answer(first: httpx.Response, second: httpx.Response, *marks: tuple[str, str]) -> bool:
+    """Created things differ by their ids: then the status and the fields; else the whole problem, ``marks`` aside."""
+    if first.is_success and second.is_success:
+        return (first.status_code, sorted(first.json())) == (second.status_code, sorted(second.json()))
+    half = len(marks) // 2
+    return answer(first, *marks[:half]) == answer(second, *marks[half:])
+
+
+def test_names_of_tenant_a_in_the_bodies_of_tenant_b_are_unknown_names(
+    client: TestClient, platform: Platform, tenants: tuple[Tenant, Tenant]
+) -> None:
+    """Bodies name other things by name (a template's secret, a playbook's templates): A's names are nobody's to B."""
+    a, b = tenants
+    a_base, b_base = f"/v1/tenants/{a.tenant_id}", f"/v1/tenants/{b.tenant_id}"
+    client.put(f"{a_base}/secrets/acme-vault", json={"value": "v"})
+    template = {"name": "acme-notify", "kind": "http", "body": "{}", "connector": {"url": "http://127.0.0.1:9/x"}}
+    assert client.post(f"{a_base}/action-templates", json=template).status_code == 201
+    platform.worker.catch_up()
+    before = platform.store.last_position()
+
+    def uses_secret(secret: str, n: int) -> dict[str, Any]:
+        connector = {"url": "http://127.0.0.1:9/x", "auth_secret": secret}
+        return template | {"name": f"probe-{n}", "connector": connector}
+
+    def uses_template(name: str, n: int) -> dict[str, Any]:
+        condition = {"operator": "above", "threshold": 0}
+        steps = [{"template": name}]
+        return {"name": f"probe-{n}", "contract": "retail-sales", "kpi": "daily_revenue", "condition": condition} | {
+            "steps": steps
+        }
+
+    probes = [
+        ("action-templates", uses_secret, "acme-vault", "nosuch-vault"),
+        ("playbooks", uses_template, "acme-notify", "nosuch-notify"),
+    ]
+    for n, (role, headers) in enumerate(b.people.items()):
+        for route, body, foreign, unknown in probes:
+            first = client.post(f"{b_base}/{route}", json=body(foreign, 2 * n), headers=headers)
+            second = client.post(f"{b_base}/{route}", json=body(unknown, 2 * n + 1), headers=headers)
+            marks = ((foreign, "NAME"), (f"probe-{2 * n}", "P"), (unknown, "NAME"), (f"probe-{2 * n + 1}", "P"))
+            assert same_answer(first, second, *marks), (role, route, first.text, second.text)
+    platform.worker.catch_up()
+    assert events_of(platform, a.tenant_id, before) == []
