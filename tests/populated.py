@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from litestar.testing import TestClient
 
@@ -93,6 +94,8 @@ def populate(client: TestClient, platform: Platform, token_for: TokenFor, slug: 
     _products(client, base, engineer, ids)
     _operations(client, base, engineer, steward, tenant, ids)
     settle(platform)
+    export = ok(client.get(f"{base}/exports/{ids['export_id']}", headers=engineer), 200)
+    ids |= dict(parse_qsl(urlsplit(export["download_url"]).query))  # expires and signature of the download link
     letters = ok(client.get("/v1/dead-letters"), 200)["dead_letters"]
     ids["dead_letter_id"] = next(d["dead_letter_id"] for d in letters if d["tenant_id"] == tenant)
     return Tenant(tenant, people, ids)
