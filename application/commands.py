@@ -95,12 +95,14 @@ class CommandRunner:
         stream_id: UUID,
         change: Callable[[A], None],
         tenant_of: Callable[[A], str | None],
+        noun: str | None = None,
     ) -> CommandResult:
-        """Runs a command on an existing aggregate; NotFoundError when there is none."""
+        """Runs a command on an existing aggregate; NotFoundError "no such <noun>" when there is none (the noun
+        defaults to the command's object). A ``change`` that refuses another tenant's aggregate raises the same."""
 
         def decide(current: A | None) -> A:
             if current is None:
-                msg = f"no such {name.split('_', 1)[-1]}: {stream_id}"
+                msg = f"no such {noun or name.split('_', 1)[-1]}: {stream_id}"
                 raise NotFoundError(msg)
             change(current)
             return current

@@ -198,4 +198,5 @@ class WebhookService:
                 raise NotFoundError(f"no such webhook endpoint: {endpoint_id}")
             change(endpoint)
 
-        return self.runner.update(context, name, endpoint_id, checked, _tenant_of)
+        # one text whether the endpoint is another tenant's or nobody's
+        return self.runner.update(context, name, endpoint_id, checked, _tenant_of, noun="webhook endpoint")

@@ -237,6 +237,8 @@ def _object_keys(line: bytes, number: int) -> list[str]:
         value = json.loads(line)
     except ValueError as error:
         raise FormatError(f"line {number} is not valid JSON: {error}") from error
+    except RecursionError:
+        raise FormatError(f"line {number} is JSON nested too deeply") from None
     if not isinstance(value, dict):
         raise FormatError(f"line {number} is not a JSON object")
     if not value:

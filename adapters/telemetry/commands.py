@@ -41,9 +41,10 @@ class MeteredCommandRunner(CommandRunner):
         stream_id: UUID,
         change: Callable[[A], None],
         tenant_of: Callable[[A], str | None],
+        noun: str | None = None,
     ) -> CommandResult:
         update = super().update
-        return self._counted(name, lambda: update(context, name, stream_id, change, tenant_of))
+        return self._counted(name, lambda: update(context, name, stream_id, change, tenant_of, noun))
 
     def _counted(self, name: str, run: Callable[[], CommandResult]) -> CommandResult:
         started = time.perf_counter()

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, Request, get
-from litestar.openapi import OpenAPIConfig
 
 from adapters.contracts import JSON_MEDIA_TYPES, YAML_MEDIA_TYPES
 from interfaces.bootstrap import Platform
@@ -23,6 +22,7 @@ from interfaces.http.input_guard import input_guard_middleware
 from interfaces.http.ledger import LedgerController
 from interfaces.http.lineage import LineageController
 from interfaces.http.observability import metrics, metrics_middleware, ready
+from interfaces.http.openapi import complete_document, openapi_config
 from interfaces.http.personal_data import PersonalDataAccessController
 from interfaces.http.pipeline import PipelineController
 from interfaces.http.policies import PlatformPolicyController, TenantPolicyController
@@ -121,7 +121,7 @@ def create_app(platform: Platform) -> Litestar:
         before_request=require_json,
         request_max_body_size=settings.max_body_bytes,
         lifespan=[lifespan],
-        openapi_config=OpenAPIConfig(title="Governed data platform", version="0.1.0", path="/schema"),
+        openapi_config=openapi_config(),
         middleware=[
             metrics_middleware(platform.telemetry),
             tracing_middleware,
@@ -135,6 +135,7 @@ def create_app(platform: Platform) -> Litestar:
         guards=[authorize],
         debug=False,
     )
+    complete_document(app)
     app.state.platform = platform
     app.state.recent_resources = RecentResources()
     return app

@@ -130,7 +130,10 @@ class ExportController(Controller):
             raise NotFoundError(f"no such export: {export_id}")
         return _view(platform, dict(row))
 
-    @get("/{export_id:str}/download", opt={"action": "download_export"})
+    @get(
+        "/{export_id:str}/download",
+        opt={"action": "download_export", "problems": (410,), "media_types": tuple(dict.fromkeys(MEDIA.values()))},
+    )
     async def download(
         self,
         request: Request[Any, Any, Any],
@@ -144,7 +147,8 @@ class ExportController(Controller):
         platform = platform_of(state)
         tenant = _tenant(tenant_id)
         export = id_in_path(export_id, "export")
-        if not hmac.compare_digest(sign(platform.link_secret, tenant, str(export), expires), signature):
+        expected = sign(platform.link_secret, tenant, str(export), expires)
+        if not hmac.compare_digest(expected.encode(), signature.encode()):  # bytes: a str must be ASCII
             raise PermissionDeniedException("the download link is not valid")
         if expires < time.time():
             raise LinkExpiredError(detail="the download link has expired; read the export again for a new one")

@@ -163,7 +163,8 @@ def _integer_queries(handler: Any) -> set[str]:
         kinds = field.inner_types if field.is_union else (field,)
         if any(kind.annotation is int for kind in kinds):
             kwarg = field.kwarg_definition
-            names.add(kwarg.query or name if isinstance(kwarg, ParameterKwarg) else name)
+            # the name on the wire: QueryParameter(name="from") (or the deprecated query=), else the argument's
+            names.add((kwarg.query or kwarg.name or name) if isinstance(kwarg, ParameterKwarg) else name)
     return names
 
 

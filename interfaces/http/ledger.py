@@ -127,7 +127,7 @@ class LedgerController(Controller):
         path = _ledger(state).consistency(first, to)
         return ConsistencyView(first, to, [h.hex() for h in path])
 
-    @get("/entries/{leaf_index:int}", sync_to_thread=True, opt={"action": "read_ledger"})
+    @get("/entries/{leaf_index:int}", sync_to_thread=True, media_type=ENTRY_MEDIA_TYPE, opt={"action": "read_ledger"})
     def entry(self, request: Request[Any, Any, Any], state: State, leaf_index: FromPath[int]) -> Response[bytes]:
         """The canonical bytes of the event at this leaf: SHA-256(0x00 || body) is its leaf hash."""
         ledger = _ledger(state)

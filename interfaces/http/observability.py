@@ -77,7 +77,7 @@ async def check_scraper(request: Request[Any, Any, Any], platform: Platform) -> 
         raise PermissionDeniedException(f"{READ_METRICS} is not permitted here")
 
 
-@get(METRICS_PATH, tags=["operations"], opt={"action": READ_METRICS})
+@get(METRICS_PATH, tags=["operations"], media_type=CONTENT_TYPE, opt={"action": READ_METRICS})
 async def metrics(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     """Prometheus metrics of the platform (text exposition format): the SLO indicators and their burn rates."""
     platform = platform_of(state)
@@ -86,7 +86,7 @@ async def metrics(request: Request[Any, Any, Any], state: State) -> Response[byt
     return Response(body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
 
-@get(READY_PATH, tags=["operations"], opt={"public": True})
+@get(READY_PATH, tags=["operations"], opt={"public": True, "problems": (503,)})
 async def ready(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     """Ready to serve: the event store answers, the read models are within PLATFORM_READY_MAX_LAG events, and none
     has a parked event or is stuck (PLATFORM_READ_MODEL_STALL_AFTER)."""

@@ -17,6 +17,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.exceptions import PermissionDeniedException
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 
 from adapters.auth.refusals import unmet_conditions
@@ -99,6 +100,7 @@ class PipelineController(Controller):
         status_code=202,
         opt={"action": "ingest_batch", "accepts_data": True},
         request_max_body_size=None,
+        responses={200: ResponseSpec(BatchAccepted, description="The same bytes again: the existing run")},
     )
     async def ingest(
         self,

@@ -19,7 +19,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from adapters.auth.cedar import Resource
-from adapters.compute.encodings import encode, negotiate
+from adapters.compute.encodings import MEDIA_TYPES, encode, negotiate
 from adapters.compute.rows import parse_query, run_query
 from domain.errors import NotFoundError
 from domain.personal_data import ServedData
@@ -128,7 +128,11 @@ class ProductController(Controller):
         found.pop("position", None)
         return found | {"versions": [_version_view(dict(v)) for v in versions]}
 
-    @get("/{product:str}/versions/{version:int}", sync_to_thread=True, opt={"action": "read_product"})
+    @get(
+        "/{product:str}/versions/{version:int}",
+        sync_to_thread=True,
+        opt={"action": "read_product", "problems": (410,)},
+    )
     def read_version(
         self, state: State, tenant_id: FromPath[str], product: FromPath[str], version: FromPath[int]
     ) -> dict[str, Any]:
@@ -141,7 +145,10 @@ class ProductController(Controller):
             raise NotFoundError(f"no such product version: {product} v{version}")
         return _version_view(dict(row))
 
-    @get("/{product:str}/versions/{version:int}/rows", opt={"action": "read_product_rows"})
+    @get(
+        "/{product:str}/versions/{version:int}/rows",
+        opt={"action": "read_product_rows", "problems": (406, 410), "media_types": MEDIA_TYPES},
+    )
     async def rows(
         self,
         request: Request[Any, Any, Any],
@@ -189,7 +196,8 @@ class ProductController(Controller):
     @post(
         "/{product:str}/versions/{version:int}/retract",
         sync_to_thread=True,
-        opt={"action": "retract_product_version"},
+        status_code=200,
+        opt={"action": "retract_product_version", "problems": (410,)},
     )
     def retract(
         self,

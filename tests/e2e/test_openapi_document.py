@@ -1,0 +1,90 @@
+"""The OpenAPI document is valid and tells the truth: security per operation, and its problem responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+from openapi_spec_validator import validate
+
+from interfaces.settings import Settings
+
+PROBLEM = "application/problem+json"
+METHODS = ("get", "put", "post", "delete", "patch")
+PUBLIC = {("get", "/health"), ("get", "/ready")}
+"""Operations anyone may call: liveness and readiness (the document itself is not one of its operations)."""
+
+
+@pytest.fixture(params=["sqlite"])  # the document does not depend on the store
+def settings(settings: Settings) -> Settings:
+    return settings
+
+
+@pytest.fixture
+def document(client: TestClient) -> dict[str, Any]:
+    response = client.get("/schema/openapi.json", headers={"Authorization": ""})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method, path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS
+    ]
+
+
+def test_the_document_is_valid_openapi(document: dict[str, Any]) -> None:
+    validate(document)
+
+
+def test_it_declares_bearer_jwt_and_the_api_key(document: dict[str, Any]) -> None:
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": schemes["bearerAuth"]["description"],
+    }
+    assert (schemes["apiKey"]["type"], schemes["apiKey"]["in"], schemes["apiKey"]["name"]) == (
+        "apiKey",
+        "header",
+        "X-API-Key",
+    )
+    problem = document["components"]["schemas"]["Problem"]
+    assert set(problem["required"]) == {"type", "title", "status", "detail"}
+
+
+def test_every_operation_but_the_public_ones_needs_credentials(document: dict[str, Any]) -> None:
+    found = {(method, path): operation.get("security") for method, path, operation in operations(document)}
+    assert set(found) >= PUBLIC
+    for key, security in found.items():
+        expected = None if key in PUBLIC else [{"bearerAuth": []}, {"apiKey": []}]
+        assert security == expected, key
+
+
+def test_every_operation_declares_its_problem_responses(document: dict[str, Any]) -> None:
+    for method, path, operation in operations(document):
+        problems = {int(s): r for s, r in operation["responses"].items() if int(s) >= 400}
+        expected = {422} if (method, path) in PUBLIC else {400, 401, 403, 422, 429, 503}
+        if "{" in path:
+            expected.add(404)
+        if method != "get":
+            expected |= {409}
+        if method in ("post", "put", "patch"):
+            expected |= {413, 415}
+        assert expected <= set(problems), (method, path, sorted(problems))
+        for status, response in problems.items():
+            media = response["content"][PROBLEM]
+            assert media["schema"] == {"$ref": "#/components/schemas/Problem"}, (method, path, status)
+
+
+def test_a_route_adds_the_problems_only_its_handler_answers(document: dict[str, Any]) -> None:
+    ready = document["paths"]["/ready"]["get"]["responses"]
+    health = document["paths"]["/health"]["get"]["responses"]
+    assert "503" in ready
+    assert sorted(health) == ["200", "422"]
