@@ -161,6 +161,8 @@ def error_list(error: Exception) -> list[dict[str, Any]]:
         return [{"parameter": error.parameter, "detail": error.detail}]
     if isinstance(error, BoundExceededError):
         return [{"bound": error.bound, "value": error.value, "limit": error.limit, "detail": str(error)}]
+    if isinstance(error, InvalidValueError) and getattr(error, "field", None):
+        return [{"pointer": f"#{error.field}", "detail": str(error)}]
     return [{"detail": reason} for reason in getattr(error, "reasons", [])]
 
 
