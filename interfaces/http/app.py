@@ -18,6 +18,7 @@ from interfaces.http.contracts import ContractController
 from interfaces.http.deadletters import DeadLetterController
 from interfaces.http.event_catalogue import EventCatalogueController, asyncapi
 from interfaces.http.exports import ExportController
+from interfaces.http.fingerprint import fingerprint_middleware
 from interfaces.http.gateway import cors_config, gateway_middleware, security_headers_hook
 from interfaces.http.input_guard import input_guard_middleware
 from interfaces.http.ledger import LedgerController
@@ -126,6 +127,7 @@ def create_app(platform: Platform) -> Litestar:
             *gateway_middleware(settings),
             authentication_middleware(),
             rate_limit_middleware(settings),  # after authentication: it limits per principal and tenant
+            fingerprint_middleware,  # before the input guard, which reads JSON bodies through it
             input_guard_middleware,  # innermost: refused input never reaches the guards (which record denials)
         ],
         before_send=[security_headers_hook],
