@@ -77,7 +77,7 @@ class Settings:
     rate_limit_client: str = "600/60"
     """PLATFORM_RATE_LIMIT_CLIENT: requests per window seconds from one client address that prove no identity (the
     routes that need no credentials, /health and /ready aside; every request with PLATFORM_AUTH=off)."""
-    rate_limit_auth_failures: str = "10/60"
+    rate_limit_auth_failures: str = "20/60"
     """PLATFORM_RATE_LIMIT_AUTH_FAILURES: failed authentications per window seconds from one client address; once
     they are used up, its requests are refused (429) before their credentials are checked, until the bucket refills."""
     max_ingest_bytes: int = 1_073_741_824
