@@ -30,14 +30,22 @@ _propagator = TraceContextTextMapPropagator()
 MAX_ATTEMPTS = 5
 
 
+class IdempotencyKeyReusedError(DomainError):
+    """The command's idempotency key was used before for another request: it is refused, not answered as that one."""
+
+
 @dataclass(frozen=True)
 class CommandContext:
-    """Who asks, under which idempotency key, as part of which conversation."""
+    """Who asks, under which idempotency key, as part of which conversation.
+
+    ``request_fingerprint`` identifies the request that sent the command under its key (see Metadata); a command
+    whose key found earlier events replays them only when their fingerprint is the same."""
 
     actor: str
     command_id: str
     correlation_id: str
     causation_id: str | None = None
+    request_fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,7 @@ class CommandRunner:
                 history = self.store.read_stream(stream_id)
                 earlier = [r for r in history if r.metadata.command_id == context.command_id]
                 if earlier:
+                    _check_same_request(context, earlier[-1].metadata)
                     return CommandResult(stream_id, earlier[-1].position, replayed=True)
                 aggregate = decide(replay(history))
                 pending = aggregate.collect_events()
@@ -153,7 +162,19 @@ class CommandRunner:
                     traceparent=traceparent,
                     recorded_at=recorded_at,
                     schema_version=class_version(type(event)),
+                    request_fingerprint=context.request_fingerprint,
                 ),
             )
             for event in events
         ]
+
+
+def _check_same_request(context: CommandContext, earlier: Metadata) -> None:
+    """A replay answers the request that used the key first; another request under that key is refused."""
+    fingerprints = (context.request_fingerprint, earlier.request_fingerprint)
+    if None not in fingerprints and fingerprints[0] != fingerprints[1]:
+        msg = (
+            f"the idempotency key {context.command_id!r} was used for another request (another method, path or "
+            "body); a new request needs a new key"
+        )
+        raise IdempotencyKeyReusedError(msg)

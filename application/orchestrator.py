@@ -350,7 +350,7 @@ class Orchestrator:
         try:
             product = self.pipeline.product(tenant_id, job.product)
             dataset = next(d for d in product.served(job.product_version) if d["name"] == job.dataset)
-            file, rows = self.compute.export(tenant_id, dataset, job.format, job.filters)
+            file, rows = self.compute.export(tenant_id, dataset, job.format, job.filters, job.csv_formulas == "raw")
         except Exception as error:  # an export that cannot be made is recorded as failed, with why
             log.warning("export %s failed: %s", export_id, error)
             message = f"{type(error).__name__}: {error}"

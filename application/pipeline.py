@@ -76,7 +76,9 @@ class PipelineCompute(Protocol):
 
     def publish(self, tenant_id: str, kpis: Manifest, gdp: list[Manifest], target: Target) -> list[Dataset]: ...
 
-    def export(self, tenant_id: str, dataset: Dataset, fmt: str, filters: list[list[str]]) -> tuple[Manifest, int]: ...
+    def export(
+        self, tenant_id: str, dataset: Dataset, fmt: str, filters: list[list[str]], raw_formulas: bool = False
+    ) -> tuple[Manifest, int]: ...
 
 
 def _run_tenant(run: PipelineRun) -> str:
@@ -239,6 +241,7 @@ class PipelineService:
         dataset: str,
         fmt: str,
         filters: list[list[str]],
+        csv_formulas: str = "neutralise",
     ) -> CommandResult:
         served = {d["name"] for d in self.product(tenant_id, product).served(version)}
         if dataset not in served:
@@ -248,7 +251,7 @@ class PipelineService:
             "request_export",
             export_id_for(tenant_id, context.command_id),
             make=lambda: Export.request(
-                tenant_id, context.command_id, product, version, dataset, fmt, filters, context.actor
+                tenant_id, context.command_id, product, version, dataset, fmt, filters, context.actor, csv_formulas
             ),
             tenant_of=_export_tenant,
             exists=lambda: ConflictError("this export was requested already"),

@@ -47,6 +47,7 @@ def _platforms(stack: ExitStack, config: Config) -> tuple[Platform, Platform, st
         keys_dir=str(folder / "keys"),
         rate_limit_principal="off",
         rate_limit_tenant="off",
+        rate_limit_client="off",
     )
     secured = bootstrap(settings)
     stack.callback(secured.close)

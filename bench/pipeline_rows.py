@@ -59,6 +59,7 @@ def settings_in(folder: Path) -> Settings:
         auth="off",
         rate_limit_principal="off",
         rate_limit_tenant="off",
+        rate_limit_client="off",
         projections="off",
         orchestrator="off",
     )

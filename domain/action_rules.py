@@ -36,6 +36,9 @@ CONNECTOR_KEYS: dict[str, tuple[set[str], set[str]]] = {
 }
 HTTP_METHODS = ("POST", "PUT", "PATCH")
 MAX_BODY = 20_000
+MAX_NATS_SUBJECT = 200
+"""Characters of a nats action's subject (published under ``actions.<tenant id>.``, 45 more)."""
+NATS_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class Parameter(TypedDict):
@@ -108,7 +111,31 @@ def check_connector(kind: str, connector: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidValueError("headers are a name -> value map without credentials (use auth_secret)")
     if kind == "email" and not (isinstance(connector["to"], list) and connector["to"]):
         raise InvalidValueError("email 'to' is a non-empty list of addresses")
+    if kind == "nats":
+        check_nats_subject(connector["subject"])
     return dict(connector)
+
+
+def check_nats_subject(subject: Any) -> str:
+    """A literal NATS subject: dot-separated tokens of letters, digits, '-' and '_', at most MAX_NATS_SUBJECT long.
+
+    No wildcards ('*', '>': a publish subject names one subject), no whitespace or control characters (they end a
+    subject in the NATS protocol), no empty token (a leading, trailing or double dot)."""
+    text = subject if isinstance(subject, str) else ""
+    tokens = text.split(".")
+    if not text or len(text) > MAX_NATS_SUBJECT:
+        why = f"is 1-{MAX_NATS_SUBJECT} characters"
+    elif "*" in text or ">" in text:
+        why = "may not hold the wildcards '*' or '>'"
+    elif any(char.isspace() or not char.isprintable() for char in text):
+        why = "may not hold whitespace or control characters"
+    elif not all(tokens):
+        why = "may not have an empty token (a leading, trailing or double dot)"
+    elif not all(NATS_TOKEN.fullmatch(token) for token in tokens):
+        why = "is dot-separated tokens of letters, digits, '-' and '_'"
+    else:
+        return text
+    raise InvalidValueError(f"the nats subject {why}", field="/connector/subject")
 
 
 def secret_names(connector: Mapping[str, Any]) -> list[str]:

@@ -8,7 +8,14 @@ class DomainError(Exception):
 
 
 class InvalidValueError(DomainError):
-    """A value is not acceptable (wrong form, out of range, unknown name)."""
+    """A value is not acceptable (wrong form, out of range, unknown name).
+
+    ``field`` is where the value sits in the command's input, as a JSON pointer (``/quotas/max_products``), when known.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class NotFoundError(DomainError):

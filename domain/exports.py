@@ -4,6 +4,7 @@ that expires. Requested, completed (or failed) and each download are events.
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import event
@@ -15,6 +16,9 @@ from domain.pipeline import Manifest
 EXPORT_NAMESPACE = UUID("c4b1e7a9-2d53-4f86-9e0a-71b3d5c8f260")
 EXPORT_FORMATS = ("csv", "parquet", "arrow", "json")
 MAX_FILTERS = 50
+CSV_FORMULAS = ("neutralise", "raw")
+"""How a CSV export writes text cells a spreadsheet would read as formulas: quoted with a leading ' (the default),
+or as they are (``raw``, for consumers that are not spreadsheets)."""
 
 
 def export_id_for(tenant_id: str, command_id: str) -> UUID:
@@ -35,6 +39,13 @@ class Export(Aggregate):
         format: str
         filters: list[list[str]]
         by: str
+        csv_formulas: str
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Exports requested before formulas were neutralised were written raw."""
+            state["csv_formulas"] = "raw"
 
     class Completed(Aggregate.Event):
         inputs: list[Manifest]
@@ -58,9 +69,13 @@ class Export(Aggregate):
         fmt: str,
         filters: list[list[str]],
         by: str,
+        csv_formulas: str = "neutralise",
     ) -> Export:
         if fmt not in EXPORT_FORMATS:
             raise InvalidValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}")
+        if csv_formulas not in CSV_FORMULAS:
+            msg = f"csv_formulas must be one of {', '.join(CSV_FORMULAS)}"
+            raise InvalidValueError(msg, field="/csv_formulas")
         if len(filters) > MAX_FILTERS or any(len(pair) != 2 for pair in filters):
             raise InvalidValueError(f"filters are up to {MAX_FILTERS} [parameter, value] pairs")
         return cls._create(
@@ -73,10 +88,19 @@ class Export(Aggregate):
             format=fmt,
             filters=filters,
             by=by,
+            csv_formulas=csv_formulas,
         )
 
     def __init__(
-        self, tenant_id: str, product: str, version: int, dataset: str, format: str, filters: list[list[str]], by: str
+        self,
+        tenant_id: str,
+        product: str,
+        version: int,
+        dataset: str,
+        format: str,
+        filters: list[list[str]],
+        by: str,
+        csv_formulas: str,
     ) -> None:
         self.tenant_id = tenant_id
         self.product = product
@@ -84,6 +108,7 @@ class Export(Aggregate):
         self.dataset = dataset
         self.format = format
         self.filters = filters
+        self.csv_formulas = csv_formulas
         self.status = "requested"
         self.file: Manifest | None = None
 

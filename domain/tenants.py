@@ -17,6 +17,8 @@ SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 MAX_DISPLAY_NAME = 200
 MAX_REASON = 1000
+MAX_QUOTA = 2**53 - 1
+"""The largest quota: every JSON reader holds it exactly (IEEE 754 doubles are exact up to 2^53 - 1)."""
 
 
 class TenantNotActiveError(ConflictError):
@@ -64,9 +66,9 @@ def _check_entitlements(features: list[str], quotas: dict[str, int]) -> tuple[li
             msg = f"entitlement name {name!r} must be lowercase letters, digits, '_', '.' or '-'"
             raise InvalidValueError(msg)
     for name, limit in quotas.items():
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-            msg = f"quota {name!r} must be a whole number of at least 0"
-            raise InvalidValueError(msg)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_QUOTA:
+            msg = f"quota {name!r} must be a whole number from 0 to {MAX_QUOTA}"
+            raise InvalidValueError(msg, field=f"/quotas/{name}")
     return sorted(set(features)), dict(sorted(quotas.items()))
 
 

@@ -10,8 +10,12 @@ from uuid import UUID
 import msgspec
 
 
-class Metadata(msgspec.Struct, frozen=True, kw_only=True):
-    """Who caused an event, why, and when it was recorded; stored with the event, never changed."""
+class Metadata(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Who caused an event, why, and when it was recorded; stored with the event, never changed.
+
+    ``request_fingerprint`` is a keyed digest of the HTTP request that sent the command under an Idempotency-Key
+    (method, target and body): the same key with another request is refused, not replayed. Absent (and not stored)
+    for commands sent without a key or not over HTTP."""
 
     event_id: str
     tenant_id: str | None
@@ -22,6 +26,7 @@ class Metadata(msgspec.Struct, frozen=True, kw_only=True):
     traceparent: str | None
     recorded_at: str
     schema_version: int
+    request_fingerprint: str | None = None
 
 
 @dataclass(frozen=True)

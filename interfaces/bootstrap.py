@@ -93,6 +93,7 @@ class Platform:
     schedules: SchedulerService
     scheduler: Scheduler
     link_secret: bytes
+    fingerprint_secret: bytes
     telemetry: Telemetry
     ledger: Ledger
     actions: ActionService
@@ -273,6 +274,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         schedules=schedules,
         scheduler=scheduler,
         link_secret=local_secret(keys_dir, "links.key"),
+        fingerprint_secret=local_secret(keys_dir, "fingerprints.key"),
         telemetry=telemetry,
         ledger=ledger,
         actions=actions,

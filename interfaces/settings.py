@@ -74,6 +74,12 @@ class Settings:
     """PLATFORM_RATE_LIMIT_PRINCIPAL: requests per window seconds for one principal (token bucket)."""
     rate_limit_tenant: str = "3000/60"
     """PLATFORM_RATE_LIMIT_TENANT: requests per window seconds for all principals of one tenant."""
+    rate_limit_client: str = "600/60"
+    """PLATFORM_RATE_LIMIT_CLIENT: requests per window seconds from one client address that prove no identity (the
+    routes that need no credentials, /health and /ready aside; every request with PLATFORM_AUTH=off)."""
+    rate_limit_auth_failures: str = "20/60"
+    """PLATFORM_RATE_LIMIT_AUTH_FAILURES: failed authentications per window seconds from one client address; once
+    they are used up, its requests are refused (429) before their credentials are checked, until the bucket refills."""
     max_ingest_bytes: int = 1_073_741_824
     """PLATFORM_MAX_INGEST_BYTES: largest body on ingestion routes (batches), 1 GiB by default."""
     max_batch_rows: int = 50_000_000

@@ -105,8 +105,10 @@ def _best_range(media_type: str, ranges: list[tuple[str, str, float]]) -> tuple[
     return best
 
 
-def encode(table: pa.Table, media_type: str) -> bytes:
-    """The page's bytes in the negotiated media type."""
+def encode(table: pa.Table, media_type: str, raw_formulas: bool = False) -> bytes:
+    """The page's bytes in the negotiated media type; CSV with formulas neutralised unless ``raw_formulas``."""
+    if media_type == CSV:
+        return encode_csv(table, neutralise=not raw_formulas)
     encoder = _ENCODERS.get(media_type)
     if encoder is None:
         raise NotAcceptableError(f"{media_type} is not available")
@@ -147,11 +149,35 @@ def _utc_type(arrow_type: pa.DataType) -> pa.DataType:
     return arrow_type
 
 
-def encode_csv(table: pa.Table) -> bytes:
-    """CSV with a header row, as written by Arrow; nested columns have no CSV form and are refused."""
+FORMULA_START = r"^([=+\-@\t\r])"
+"""What a spreadsheet may read as the start of a formula (OWASP CSV injection): =, +, -, @, tab, carriage return."""
+
+
+def neutralise_formulas(table: pa.Table) -> pa.Table:
+    """Text cells that a spreadsheet would read as a formula get a leading single quote (OWASP's advice).
+
+    Only text columns are touched: a number (-5) stays a number, while the text "-5" becomes "'-5". Arrow's CSV
+    writer quotes every text cell, so the neutralised cells are quoted too. Nulls stay empty."""
+    for index, field in enumerate(table.schema):
+        column = table.column(index)
+        if pa.types.is_dictionary(field.type) and _is_text(field.type.value_type):
+            column = column.cast(field.type.value_type)
+        if _is_text(column.type):
+            quoted = pc.replace_substring_regex(column, pattern=FORMULA_START, replacement="'\\1")
+            table = table.set_column(index, field.with_type(column.type), quoted)
+    return table
+
+
+def _is_text(arrow_type: pa.DataType) -> bool:
+    return bool(pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type))
+
+
+def encode_csv(table: pa.Table, neutralise: bool = True) -> bytes:
+    """CSV with a header row, as written by Arrow, formulas neutralised unless ``neutralise`` is False (raw exports);
+    nested columns have no CSV form and are refused."""
     sink = pa.BufferOutputStream()
     try:
-        pa_csv.write_csv(table, sink)
+        pa_csv.write_csv(neutralise_formulas(table) if neutralise else table, sink)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise NotAcceptableError(f"{CSV} cannot represent this dataset ({exc})") from None
     return bytes(sink.getvalue().to_pybytes())

@@ -159,14 +159,16 @@ class ComputeSteps:
         served = self._write(served_table, tenant_id, "published")
         return Dataset(name=name, served=served, source=source, columns=columns_of(served_table.schema), masked=masked)
 
-    def export(self, tenant_id: str, dataset: Dataset, fmt: str, filters: list[list[str]]) -> tuple[Manifest, int]:
+    def export(
+        self, tenant_id: str, dataset: Dataset, fmt: str, filters: list[list[str]], raw_formulas: bool = False
+    ) -> tuple[Manifest, int]:
         table = self.tables.load(dataset["served"])
         query = rows.parse_query([(name, value) for name, value in filters], table.schema, dataset["served"]["sha256"])
         selected = table.take(rows.matching_rows(table, query.filters)) if query.filters else table
         if query.fields is not None:
             selected = selected.select(query.fields)
         media, suffix = EXPORT_MEDIA[fmt]
-        data = encode(selected, media)
+        data = encode(selected, media, raw_formulas)
         with self._workdir() as work:
             path = work / f"export{suffix}"
             with io.FileIO(path, "w") as out:

@@ -71,8 +71,8 @@ def webhook_event_types() -> frozenset[str]:
 
 
 def webhook_payload(recorded: RecordedEvent) -> bytes:
-    """The event as CloudEvent JSON, its encrypted fields left out."""
-    cloud_event = to_cloud_event(recorded)
+    """The event as CloudEvent JSON, its encrypted fields and the request fingerprint (internal) left out."""
+    cloud_event = msgspec.structs.replace(to_cloud_event(recorded), requestfingerprint=None)
     withheld = encrypted_fields_of(type(recorded.event))
     if withheld:
         data = {name: value for name, value in cloud_event.data.items() if name not in withheld}

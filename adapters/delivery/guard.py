@@ -21,10 +21,13 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[..., Sequence[tuple[Any, ...]]]
 NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+REFUSED = "it is not a public address and not in the allowed networks (PLATFORM_WEBHOOK_ALLOWED_NETWORKS)"
 
 
 class TargetRefusedError(InvalidValueError):
-    """Webhooks may not be delivered there: the host does not resolve, or resolves to a non-public address."""
+    """Deliveries may not go there: the host does not resolve, or resolves to an address not allowed.
+
+    Its message never names the addresses a host resolves to: a refusal must not let a caller map internal DNS."""
 
 
 def parse_networks(text: str) -> tuple[Network, ...]:
@@ -74,16 +77,13 @@ class AddressGuard:
         """Every address the host resolves to, all of them allowed; TargetRefusedError otherwise."""
         try:
             answers = self.resolve(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as error:
-            raise TargetRefusedError(f"the webhook host {host} does not resolve ({error})") from None
+        except (OSError, UnicodeError):
+            raise TargetRefusedError(f"deliveries may not go to {host}: it does not resolve") from None
         found = list(dict.fromkeys(ipaddress.ip_address(str(answer[4][0]).split("%", 1)[0]) for answer in answers))
         if not found:
-            raise TargetRefusedError(f"the webhook host {host} does not resolve")
-        refused = [str(address) for address in found if not self.permits(address)]
-        if refused:
-            raise TargetRefusedError(
-                f"webhooks may not go to {host}: it resolves to {', '.join(refused)}, which is not a public address"
-            )
+            raise TargetRefusedError(f"deliveries may not go to {host}: it does not resolve")
+        if not all(self.permits(address) for address in found):
+            raise TargetRefusedError(f"deliveries may not go to {host}: {REFUSED}")
         return found
 
     def check(self, url: str) -> None:

@@ -10,6 +10,7 @@ metadata rides in extension attributes (lowercase alphanumeric names, as the spe
 - ``tenantid``, ``actor``, ``commandid``, ``correlationid``, ``causationid``: who caused it and why;
 - ``schemaversion``: the class version of the shape of ``data`` *in this message*. The relay sends data
   already upcast to its current class, so this may be newer than the version the event was stored with;
+- ``requestfingerprint``: the keyed fingerprint of the HTTP request sent under an Idempotency-Key, when there was one;
 - ``traceparent``: W3C trace context of the command that recorded the event (Distributed Tracing extension);
 - ``sealedfields``: the data fields sealed with the tenant's data key, when the relay has the field cipher,
   so crypto-shredding a tenant also shreds what the stream keeps. A String of comma-separated field names
@@ -73,6 +74,7 @@ class CloudEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     tenantid: str | None = None
     causationid: str | None = None
     traceparent: str | None = None
+    requestfingerprint: str | None = None
     sealedfields: str = ""
     """Comma-separated field names; ``parse`` also reads the JSON array of earlier messages."""
     blobfields: str = ""
@@ -147,6 +149,7 @@ def to_cloud_event(recorded: RecordedEvent, cipher: FieldCipher | None = None) -
         tenantid=meta.tenant_id,
         causationid=meta.causation_id,
         traceparent=meta.traceparent,
+        requestfingerprint=meta.request_fingerprint,
         sealedfields=name_list(sealed),
         blobfields=name_list(apart),
     )
@@ -225,6 +228,7 @@ def to_recorded(
         traceparent=cloud_event.traceparent,
         recorded_at=cloud_event.time,
         schema_version=cloud_event.schemaversion,
+        request_fingerprint=cloud_event.requestfingerprint,
     )
     sealed, apart = field_names(cloud_event.sealedfields), field_names(cloud_event.blobfields)
     state = _encoder.encode(_Envelope(meta=metadata, data=cloud_event.data, enc=sealed, blobs=apart))

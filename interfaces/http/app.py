@@ -12,11 +12,12 @@ from adapters.contracts import JSON_MEDIA_TYPES, YAML_MEDIA_TYPES
 from interfaces.bootstrap import Platform
 from interfaces.http.access import AccessController, list_platform_denials
 from interfaces.http.actions import ActionRunController, ActionTemplateController, PlaybookController
-from interfaces.http.auth import RecentResources, authentication_middleware, authorize
+from interfaces.http.auth import PUBLIC_PATHS, RecentResources, authentication_middleware, authorize
 from interfaces.http.contracts import ContractController
 from interfaces.http.deadletters import DeadLetterController
 from interfaces.http.event_catalogue import EventCatalogueController, asyncapi
 from interfaces.http.exports import ExportController
+from interfaces.http.fingerprint import fingerprint_middleware
 from interfaces.http.gateway import cors_config, gateway_middleware, security_headers_hook
 from interfaces.http.input_guard import input_guard_middleware
 from interfaces.http.ledger import LedgerController
@@ -28,7 +29,7 @@ from interfaces.http.pipeline import PipelineController
 from interfaces.http.policies import PlatformPolicyController, TenantPolicyController
 from interfaces.http.problems import EXCEPTION_HANDLERS, UnsupportedMediaTypeError
 from interfaces.http.products import CatalogController, ProductController
-from interfaces.http.ratelimit import rate_limit_middleware
+from interfaces.http.ratelimit import RateLimits
 from interfaces.http.schedules import ScheduleController
 from interfaces.http.schemas import SchemaRegistryController
 from interfaces.http.secrets import SecretController
@@ -64,6 +65,7 @@ async def health() -> dict[str, str]:
 
 def create_app(platform: Platform) -> Litestar:
     settings = platform.settings
+    limits = RateLimits(settings, public_paths=PUBLIC_PATHS)
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
@@ -126,8 +128,10 @@ def create_app(platform: Platform) -> Litestar:
             metrics_middleware(platform.telemetry),
             tracing_middleware,
             *gateway_middleware(settings),
+            limits.by_address,  # before authentication: anonymous requests and failed authentications per address
             authentication_middleware(),
-            rate_limit_middleware(settings),  # after authentication: it limits per principal and tenant
+            limits.by_principal,  # after authentication: it limits per principal and tenant
+            fingerprint_middleware,  # before the input guard, which reads JSON bodies through it
             input_guard_middleware,  # innermost: refused input never reaches the guards (which record denials)
         ],
         before_send=[security_headers_hook],

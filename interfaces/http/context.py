@@ -11,6 +11,7 @@ from litestar.datastructures import State
 from application.commands import CommandContext
 from domain.errors import NotFoundError
 from interfaces.bootstrap import Platform
+from interfaces.http.fingerprint import request_fingerprint
 from interfaces.http.problems import BadRequestError, ReadModelBehindError
 from interfaces.input_rules import parse_integer
 
@@ -26,7 +27,10 @@ def platform_of(state: State) -> Platform:
 
 
 def command_context(request: ASGIConnection[Any, Any, Any, Any]) -> CommandContext:
-    """Idempotency-Key (or a fresh id) names the command; X-Correlation-Id (or the request id) ties it to others."""
+    """Idempotency-Key (or a fresh id) names the command; X-Correlation-Id (or the request id) ties it to others.
+
+    With a key, the request's fingerprint goes along (interfaces/http/fingerprint.py): build the context once the
+    body has been read."""
     command_id = request.headers.get(IDEMPOTENCY_KEY) or str(uuid.uuid4())
     correlation_id = request.headers.get(CORRELATION_ID) or request.headers.get("x-request-id") or command_id
     for name, value in ((IDEMPOTENCY_KEY, command_id), (CORRELATION_ID, correlation_id)):
@@ -35,7 +39,8 @@ def command_context(request: ASGIConnection[Any, Any, Any, Any]) -> CommandConte
             raise BadRequestError(msg)
     identity = request.scope.get("auth")
     actor = getattr(identity, "principal_id", "anonymous")
-    return CommandContext(actor=actor, command_id=command_id, correlation_id=correlation_id)
+    fingerprint = request_fingerprint(request.scope, platform_of(request.app.state).fingerprint_secret)
+    return CommandContext(actor, command_id, correlation_id, request_fingerprint=fingerprint)
 
 
 def wait_for_consistency(request: ASGIConnection[Any, Any, Any, Any], platform: Platform) -> None:

@@ -45,6 +45,8 @@ class ExportRequest(msgspec.Struct, forbid_unknown_fields=True):
     dataset: str = "kpis"
     filters: dict[str, str] = {}
     """Row filters as on the rows endpoint: {"country": "DE", "value[gte]": "10"}."""
+    csv_formulas: str = "neutralise"
+    """CSV only: "neutralise" quotes text cells a spreadsheet would run as formulas with a leading '; "raw" does not."""
 
 
 class LinkExpiredError(HTTPException):
@@ -99,7 +101,7 @@ class ExportController(Controller):
         filters = [[k, v] for k, v in data.filters.items()]
         result = await anyio.to_thread.run_sync(
             lambda: platform.pipeline.request_export(
-                context, tenant, data.product, data.version, data.dataset, data.format, filters
+                context, tenant, data.product, data.version, data.dataset, data.format, filters, data.csv_formulas
             )
         )
         location = f"/v1/tenants/{tenant}/exports/{result.aggregate_id}"

@@ -3,8 +3,8 @@
 Wiring in ``create_app`` (Litestar runs app-level middleware per route, the first in the list outermost)::
 
     Litestar(
-        middleware=[tracing_middleware, *gateway_middleware(s), authentication_middleware(),
-                    rate_limit_middleware(s)],  # rate_limit_middleware lives in interfaces/http/ratelimit.py
+        middleware=[tracing_middleware, *gateway_middleware(s), limits.by_address, authentication_middleware(),
+                    limits.by_principal],  # limits = RateLimits(s, ...), from interfaces/http/ratelimit.py
         before_send=[security_headers_hook],
         cors_config=cors_config(s),
         request_max_body_size=s.max_body_bytes,

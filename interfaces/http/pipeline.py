@@ -117,7 +117,7 @@ class PipelineController(Controller):
         """
         platform = platform_of(state)
         tenant = _tenant(tenant_id)
-        context = command_context(request)
+        command_context(request)  # its headers are checked before a byte lands
         at = utc_now().isoformat()
         await _check_data_policy(request, platform, tenant, contract)
         target = await anyio.to_thread.run_sync(platform.pipeline.target, tenant, contract, object_name)
@@ -128,6 +128,7 @@ class PipelineController(Controller):
             bounds = platform.compute.bounds
             rows = await anyio.to_thread.run_sync(_check_upload, upload, fmt, target, bounds)
             stored = await anyio.to_thread.run_sync(platform.datasets.land, upload, tenant, "raw", SUFFIX[fmt])
+        context = command_context(request)  # now that the body is read: an Idempotency-Key's fingerprint covers it
         raw = manifest(stored.key, stored.sha256, stored.bytes, rows, fmt)
         origin = source or f"http:{request.headers.get('user-agent', 'unknown')[:100]}"
         result, duplicate = await anyio.to_thread.run_sync(platform.pipeline.ingest, context, target, origin, raw, at)

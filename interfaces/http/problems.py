@@ -21,6 +21,7 @@ from adapters.datasets.formats import FormatError, UnsupportedFormatError
 from adapters.datasets.store import IntegrityError, TooLargeError
 from adapters.parking import NotParkedError, StillFailingError
 from adapters.readmodel_health import ReadModelUnsoundError
+from application.commands import IdempotencyKeyReusedError
 from application.contracts import ContractExistsError
 from application.pipeline import NoActiveVersionError
 from domain.contracts.errors import (
@@ -77,6 +78,7 @@ STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     EventTooLargeError: (413, "too-large"),
     UnsupportedMediaTypeError: (415, "unsupported-media-type"),
     InvalidValueError: (422, "invalid-value"),
+    IdempotencyKeyReusedError: (422, "idempotency-key-reused"),
     DomainError: (422, "rule-violated"),
     KeyErasedError: (409, "erased"),
     DocumentSyntaxError: (400, "malformed-contract"),
@@ -161,6 +163,8 @@ def error_list(error: Exception) -> list[dict[str, Any]]:
         return [{"parameter": error.parameter, "detail": error.detail}]
     if isinstance(error, BoundExceededError):
         return [{"bound": error.bound, "value": error.value, "limit": error.limit, "detail": str(error)}]
+    if isinstance(error, InvalidValueError) and getattr(error, "field", None):
+        return [{"pointer": f"#{error.field}", "detail": str(error)}]
     return [{"detail": reason} for reason in getattr(error, "reasons", [])]
 
 

@@ -1,4 +1,11 @@
-"""Rate limits: token buckets per principal and per tenant, with the IETF RateLimit headers and 429 answers."""
+"""Rate limits: token buckets per principal, per tenant and per client address, with the IETF RateLimit headers and
+429 answers.
+
+Requests that prove an identity draw on their principal's and tenant's buckets. Requests that prove none draw on their
+client address's: the routes that need no credentials (the /health and /ready probes aside) and, with PLATFORM_AUTH
+off, every route. Each failed authentication costs its client address a token of a smaller bucket; once that is empty
+the address is refused before its credentials are even checked, so guessing credentials gets no answer either way.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +17,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from litestar.enums import ScopeType
+from litestar.exceptions import NotAuthorizedException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from interfaces.http.gateway import Headers, MiddlewareFactory, add_missing_headers, send_problem
+from interfaces.http.gateway import Headers, add_missing_headers, send_problem
 from interfaces.settings import Settings, SettingsError
 
 Clock = Callable[[], float]
 _EPSILON = 1e-9
+PROBE_PATHS = ("/health", "/ready")
+"""Never limited: an orchestrator's liveness and readiness probes must not be refused for asking often."""
 
 
 @dataclass(frozen=True)
@@ -26,15 +36,16 @@ class Quota:
     name: str
     limit: int
     window: int
+    unit: str = "requests"
 
     @classmethod
-    def parse(cls, name: str, text: str) -> Quota | None:
+    def parse(cls, name: str, text: str, unit: str = "requests") -> Quota | None:
         """ "N/W" (N requests per W seconds, whole numbers) -> Quota; "" or "off" -> None, no limit."""
         if text.strip().lower() in ("", "off"):
             return None
         limit, _, window = text.partition("/")
         try:
-            quota = cls(name, int(limit), int(window))
+            quota = cls(name, int(limit), int(window), unit)
         except ValueError:
             quota = cls(name, 0, 0)
         if quota.limit < 1 or quota.window < 1:
@@ -111,17 +122,27 @@ class TokenBuckets:
     def __len__(self) -> int:
         return len(self._buckets)
 
-    def acquire(self, demands: Sequence[tuple[Quota, str]]) -> Decision:
-        """Takes one token from each named bucket, or none at all when any of them is empty."""
+    def acquire(self, demands: Sequence[tuple[Quota, str]], take: bool = True) -> Decision:
+        """Takes one token from each named bucket, or none at all when any of them is empty; ``take=False`` only
+        looks whether it could."""
         with self._lock:
             now = self._clock()
             buckets = [self._bucket(quota, key, now) for quota, key in demands]
             allowed = all(bucket.tokens >= 1 - _EPSILON for bucket in buckets)
-            if allowed:
+            if allowed and take:
                 for bucket in buckets:
                     bucket.tokens -= 1
             self._evict(now)
             return _decision(allowed, buckets)
+
+    def charge(self, demands: Sequence[tuple[Quota, str]]) -> Decision:
+        """Takes one token from each named bucket for a cost already incurred (an empty bucket stays empty)."""
+        with self._lock:
+            now = self._clock()
+            buckets = [self._bucket(quota, key, now) for quota, key in demands]
+            for bucket in buckets:
+                bucket.tokens = max(0.0, bucket.tokens - 1)
+            return _decision(True, buckets)
 
     def _bucket(self, quota: Quota, key: str, now: float) -> _Bucket:
         bucket = self._buckets.get((quota.name, key))
@@ -155,59 +176,109 @@ def _decision(allowed: bool, buckets: list[_Bucket]) -> Decision:
     )
 
 
-def _demands(scope: Scope, principal: Quota | None, tenant: Quota | None) -> list[tuple[Quota, str]]:
-    """The buckets a request draws on: its principal's (else its client address's) and its tenant's."""
+def _principal_demands(scope: Scope, principal: Quota | None, tenant: Quota | None) -> list[tuple[Quota, str]]:
+    """The buckets a request with a proven identity draws on: its principal's and its tenant's."""
     identity = scope.get("auth")
     principal_id = getattr(identity, "principal_id", None)
-    if getattr(identity, "method", None) == "none":  # the stand-in identity of PLATFORM_AUTH=off proves nobody
-        principal_id = None
-    tenant_id = getattr(identity, "tenant_id", None) if principal_id else None
-    client = scope.get("client")
+    if not principal_id or getattr(identity, "method", None) == "none":  # PLATFORM_AUTH=off's stand-in proves nobody
+        return []
+    tenant_id = getattr(identity, "tenant_id", None)
     demands: list[tuple[Quota, str]] = []
     if principal is not None:
-        key = f"principal:{principal_id}" if principal_id else f"client:{client[0] if client else 'unknown'}"
-        demands.append((principal, key))
+        demands.append((principal, f"principal:{principal_id}"))
     if tenant is not None and tenant_id:
         demands.append((tenant, str(tenant_id)))
     return demands
 
 
-def rate_limit_middleware(
-    settings: Settings, clock: Clock = time.monotonic, max_buckets: int = 100_000
-) -> MiddlewareFactory:
-    """Token-bucket limits per principal and per tenant; 429 problem with Retry-After when a bucket is empty.
+def _address(scope: Scope) -> str:
+    client = scope.get("client")
+    return f"client:{client[0] if client else 'unknown'}"
 
-    Place it AFTER the authentication middleware: it reads the identity from scope["auth"] (``principal_id``,
-    ``tenant_id``); without one it limits by client address and applies no tenant limit. The buckets live in this
-    process (see TokenBuckets), shared by every route of the app this factory is given to.
+
+def _under(path: str, prefixes: Sequence[str]) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
+
+
+async def _refuse(scope: Scope, send: Send, decision: Decision) -> None:
+    quota = decision.binding
+    detail = (
+        f"the {quota.name} rate limit of {quota.limit} {quota.unit} per {quota.window} s is used up; "
+        f"retry in {decision.retry_after} s"
+    )
+    await send_problem(scope, send, 429, detail, decision.headers())
+
+
+async def _limited(app: ASGIApp, scope: Scope, receive: Receive, send: Send, decision: Decision | None) -> None:
+    """Runs the app with the decision's RateLimit headers on its answer (none when there is no decision)."""
+    if decision is None:
+        await app(scope, receive, send)
+        return
+
+    async def send_with_limits(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            add_missing_headers(message, decision.headers())
+        await send(message)
+
+    await app(scope, receive, send_with_limits)
+
+
+class RateLimits:
+    """The platform's rate limits, on one set of token buckets, as two middleware around authentication.
+
+    ``by_address`` goes BEFORE the authentication middleware: it limits requests that prove no identity by client
+    address, counts failed authentications (the NotAuthorizedException raised inside it) and refuses an address
+    whose failures are used up. ``by_principal`` goes AFTER it: it reads the identity from scope["auth"]
+    (``principal_id``, ``tenant_id``). The buckets live in this process (see TokenBuckets).
     """
-    principal = Quota.parse("principal", settings.rate_limit_principal)
-    tenant = Quota.parse("tenant", settings.rate_limit_tenant)
-    buckets = TokenBuckets(clock, max_buckets)
 
-    def factory(app: ASGIApp) -> ASGIApp:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock = time.monotonic,
+        max_buckets: int = 100_000,
+        public_paths: Sequence[str] = (),
+    ) -> None:
+        self.principal = Quota.parse("principal", settings.rate_limit_principal)
+        self.tenant = Quota.parse("tenant", settings.rate_limit_tenant)
+        self.client = Quota.parse("client", settings.rate_limit_client)
+        self.failures = Quota.parse("auth_failures", settings.rate_limit_auth_failures, "failed authentications")
+        self.buckets = TokenBuckets(clock, max_buckets)
+        self.auth_off = settings.auth == "off"
+        self.public_paths = tuple(public_paths)
+
+    def by_address(self, app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-            demands = _demands(scope, principal, tenant) if scope["type"] == ScopeType.HTTP else []
-            if not demands:
+            if scope["type"] != ScopeType.HTTP or _under(scope["path"], PROBE_PATHS):
                 await app(scope, receive, send)
                 return
-            decision = buckets.acquire(demands)
-            if not decision.allowed:
-                quota = decision.binding
-                detail = (
-                    f"the {quota.name} rate limit of {quota.limit} requests per {quota.window} s is used up; "
-                    f"retry in {decision.retry_after} s"
-                )
-                await send_problem(scope, send, 429, detail, decision.headers())
+            address = _address(scope)
+            failures = [(self.failures, address)] if self.failures else []
+            if failures and not (barred := self.buckets.acquire(failures, take=False)).allowed:
+                await _refuse(scope, send, barred)
                 return
-
-            async def send_with_limits(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    add_missing_headers(message, decision.headers())
-                await send(message)
-
-            await app(scope, receive, send_with_limits)
+            anonymous = self.auth_off or _under(scope["path"], self.public_paths)
+            decision = self.buckets.acquire([(self.client, address)]) if anonymous and self.client else None
+            if decision is not None and not decision.allowed:
+                await _refuse(scope, send, decision)
+                return
+            try:
+                await _limited(app, scope, receive, send, decision)
+            except NotAuthorizedException as error:
+                if failures:
+                    charged = self.buckets.charge(failures).headers()
+                    error.headers = {**(error.headers or {}), **{k.decode(): v.decode() for k, v in charged}}
+                raise
 
         return middleware
 
-    return factory
+    def by_principal(self, app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            demands = _principal_demands(scope, self.principal, self.tenant) if scope["type"] == ScopeType.HTTP else []
+            decision = self.buckets.acquire(demands) if demands else None
+            if decision is not None and not decision.allowed:
+                await _refuse(scope, send, decision)
+                return
+            await _limited(app, scope, receive, send, decision)
+
+        return middleware

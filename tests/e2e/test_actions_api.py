@@ -325,6 +325,20 @@ def test_bad_definitions_are_refused(
     assert_problem(no_template, 422, "invalid-value")
 
 
+@pytest.mark.parametrize("subject", ["alerts.>", "alerts.*.eu", "alerts eu", "alerts..eu", ".alerts", "a" * 201])
+def test_a_nats_subject_with_wildcards_blanks_or_empty_tokens_is_a_422_naming_it(
+    api: TestClient, platform: Platform, tenant: str, people: dict[str, dict[str, str]], subject: str
+) -> None:
+    template = {"name": "notify", "kind": "nats", "body": "{}", "connector": {"subject": subject}}
+    before = platform.store.last_position()
+    refused = assert_problem(define_template(api, tenant, people, template), 422, "invalid-value")
+    assert "nats subject" in refused["detail"]
+    assert [error["pointer"] for error in refused["errors"]] == ["#/connector/subject"]
+    assert platform.store.last_position() == before
+    template["connector"] = {"subject": "alerts.eu-west"}
+    assert define_template(api, tenant, people, template).status_code == 201
+
+
 def test_a_missing_secret_and_an_unreachable_target_fail_the_run_with_a_dead_letter(
     api: TestClient, platform: Platform, tenant: str, people: dict[str, dict[str, str]], contract: None, tmp_path: Path
 ) -> None:

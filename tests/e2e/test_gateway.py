@@ -26,7 +26,7 @@ from interfaces.http.gateway import (
     security_headers_hook,
 )
 from interfaces.http.problems import EXCEPTION_HANDLERS
-from interfaces.http.ratelimit import rate_limit_middleware
+from interfaces.http.ratelimit import RateLimits
 from interfaces.settings import Settings, SettingsError
 
 
@@ -35,6 +35,18 @@ class FakeIdentity:
     principal_id: str
     tenant_id: str | None
     method: str = "jwt"
+
+
+def client_address_from_header(app: ASGIApp) -> ASGIApp:
+    """Lets a test speak from another client address (X-Test-Client): the TestClient always has one."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        for name, value in scope.get("headers", []):
+            if name == b"x-test-client":
+                scope["client"] = (value.decode(), 50000)
+        await app(scope, receive, send)
+
+    return middleware
 
 
 def fake_authentication(app: ASGIApp) -> ASGIApp:
@@ -91,10 +103,22 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
+@get("/open")
+async def open_route() -> dict[str, str]:
+    return {"open": "to anyone"}
+
+
 def make_app(settings: Settings, clock: FakeClock) -> Litestar:
+    limits = RateLimits(settings, clock, public_paths=("/health", "/open", "/schema"))
     return Litestar(
-        route_handlers=[list_things, private, cached, create_thing, land_batch, health],
-        middleware=[*gateway_middleware(settings), fake_authentication, rate_limit_middleware(settings, clock)],
+        route_handlers=[list_things, private, cached, create_thing, land_batch, health, open_route],
+        middleware=[
+            client_address_from_header,
+            *gateway_middleware(settings),
+            limits.by_address,
+            fake_authentication,
+            limits.by_principal,
+        ],
         before_send=[security_headers_hook],
         cors_config=cors_config(settings),
         exception_handlers=EXCEPTION_HANDLERS,
@@ -177,23 +201,85 @@ def test_principals_of_one_tenant_share_its_limit(make_client: ClientFactory) ->
 
 
 def test_without_an_identity_the_client_address_is_limited_and_no_tenant(make_client: ClientFactory) -> None:
-    client = make_client(rate_limit_principal="2/60", rate_limit_tenant="1/60")
-    first = client.get("/health")
-    # PLATFORM_AUTH=off puts a stand-in identity (method "none") in the scope: limited by address too
-    second = client.get("/v1/things", headers={**as_principal("anonymous", "acme"), "x-test-method": "none"})
-    third = client.get("/health")
+    client = make_client(rate_limit_client="2/60", rate_limit_principal="1/60", rate_limit_tenant="1/60")
+    answers = [client.get("/open") for _ in range(3)]
+    elsewhere = client.get("/open", headers={"x-test-client": "192.0.2.7"})
 
-    assert first.headers["ratelimit-policy"] == '"principal";q=2;w=60'
-    assert second.status_code == 200
-    assert second.headers["ratelimit"] == '"principal";r=0;t=30'
-    assert third.status_code == 429
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[0].headers["ratelimit-policy"] == '"client";q=2;w=60'
+    assert answers[1].headers["ratelimit"] == '"client";r=0;t=30'
+    assert answers[2].headers["retry-after"] == "30"
+    assert "the client rate limit of 2 requests per 60 s is used up" in answers[2].json()["detail"]
+    assert elsewhere.status_code == 200  # each address has its own bucket
 
 
-def test_rate_limits_switched_off_send_no_ratelimit_headers(make_client: ClientFactory) -> None:
-    client = make_client(rate_limit_principal="off", rate_limit_tenant="off")
+def test_health_and_ready_probes_are_never_limited(make_client: ClientFactory) -> None:
+    client = make_client(rate_limit_client="1/60", rate_limit_auth_failures="1/60")
+    client.get("/v1/private")  # the address's one failure
     answers = [client.get("/health") for _ in range(5)]
     assert {a.status_code for a in answers} == {200}
     assert "ratelimit" not in answers[0].headers
+    assert client.get("/open").status_code == 429  # barred elsewhere meanwhile
+
+
+def test_with_authentication_off_every_request_is_limited_by_address(make_client: ClientFactory) -> None:
+    client = make_client(auth="off", rate_limit_client="2/60")
+    # PLATFORM_AUTH=off puts a stand-in identity (method "none") in the scope: it proves nobody
+    stand_in = {**as_principal("anonymous", "acme"), "x-test-method": "none"}
+    statuses = [client.get("/v1/things", headers=stand_in).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+def test_failed_authentications_bar_the_address_before_its_credentials_are_checked(
+    make_client: ClientFactory, clock: FakeClock
+) -> None:
+    client = make_client(rate_limit_auth_failures="3/60", rate_limit_client="100/60")
+    failed = [client.get("/v1/private") for _ in range(3)]
+    barred = client.get("/v1/private")
+    with_identity = client.get("/v1/things", headers=as_principal("alice", "acme"))
+    public = client.get("/open")
+    neighbour = client.get("/v1/private", headers={"x-test-client": "192.0.2.8"})
+
+    assert [a.status_code for a in failed] == [401, 401, 401]
+    assert [a.headers["ratelimit"] for a in failed] == [
+        '"auth_failures";r=2;t=20',
+        '"auth_failures";r=1;t=40',
+        '"auth_failures";r=0;t=20',
+    ]
+    assert failed[0].headers["ratelimit-policy"] == '"auth_failures";q=3;w=60'
+    assert failed[0].headers["content-type"] == "application/problem+json"
+    assert barred.status_code == 429
+    assert barred.headers["retry-after"] == "20"
+    body = barred.json()
+    assert body["type"].endswith("/too-many-requests")
+    assert (
+        "the auth_failures rate limit of 3 failed authentications per 60 s is used up; retry in 20 s" in body["detail"]
+    )
+    assert (with_identity.status_code, public.status_code) == (429, 429)  # the address is barred, whatever it sends
+    assert neighbour.status_code == 401
+
+    clock.now += 20
+    assert client.get("/v1/things", headers=as_principal("alice", "acme")).status_code == 200
+    assert client.get("/v1/private").status_code == 401  # the token it got back, spent again
+    assert client.get("/v1/private").status_code == 429
+
+
+def test_successful_requests_cost_no_failure_token(make_client: ClientFactory) -> None:
+    client = make_client(rate_limit_auth_failures="1/60")
+    answers = [client.get("/v1/things", headers=as_principal("alice", "acme")) for _ in range(5)]
+    assert {a.status_code for a in answers} == {200}
+    assert client.get("/v1/private").status_code == 401
+
+
+def test_rate_limits_switched_off_send_no_ratelimit_headers(make_client: ClientFactory) -> None:
+    off = {f"rate_limit_{name}": "off" for name in ("principal", "tenant", "client", "auth_failures")}
+    client = make_client(**off)
+    answers = [client.get(path, headers=as_principal("alice", "acme")) for path in ("/open", "/v1/things") * 3]
+    assert {a.status_code for a in answers} == {200}
+    assert not any("ratelimit" in a.headers for a in answers)
+    failed = [client.get("/v1/private") for _ in range(20)]
+    assert {a.status_code for a in failed} == {401}
+    assert "ratelimit" not in failed[0].headers
 
 
 # Request ids

@@ -132,6 +132,21 @@ def test_bad_entitlements_are_422(client: TestClient) -> None:
     assert client.post(f"{tenant}/suspend", json={"reason": ""}).status_code == 422
 
 
+@pytest.mark.parametrize("quota", [2**53, 10**18, 10**30])
+def test_a_quota_beyond_2_53_minus_1_is_a_422_naming_it_and_writes_nothing(
+    client: TestClient, platform: Platform, quota: int
+) -> None:
+    tenant = f"/v1/tenants/{onboard(client)['tenant_id']}"
+    before = platform.store.last_position()
+    refused = client.post(f"{tenant}/entitlements", json={"quotas": {"max_products": quota}})
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == PROBLEM
+    assert [error["pointer"] for error in refused.json()["errors"]] == ["#/quotas/max_products"]
+    assert platform.store.last_position() == before
+    largest = client.post(f"{tenant}/entitlements", json={"quotas": {"max_products": 2**53 - 1}})
+    assert largest.status_code == 202, largest.text
+
+
 def test_consistent_position_header_is_checked(client: TestClient) -> None:
     assert client.get("/v1/tenants", headers={"X-Consistent-Position": "soon"}).status_code == 400
     assert client.get("/v1/tenants", headers={"X-Consistent-Position": "999"}).status_code == 400

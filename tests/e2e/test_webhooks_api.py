@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -98,6 +99,25 @@ def assert_problem(response: Any, status: int, detail: str = "") -> None:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith(PROBLEM)
     assert detail in response.json()["detail"]
+
+
+def test_a_refusal_says_the_target_is_not_allowed_and_never_what_its_host_resolves_to(
+    client: TestClient, platform: Platform, tenant: str, engineer: dict[str, str]
+) -> None:
+    # The resolver seam answers as an internal DNS would: a name on an internal and a loopback address.
+    def internal_dns(host: str, port: int, **_: Any) -> list[tuple[Any, ...]]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in ("10.20.30.40", "127.0.0.9")]
+
+    platform.webhooks.guard.resolve = internal_dns  # type: ignore[attr-defined]
+    before = platform.store.last_position()
+    refused = client.post(
+        hooks(tenant), json={"url": "http://billing.corp.internal/hook", "event_types": [ENTITLED]}, headers=engineer
+    )
+    assert_problem(refused, 422, "deliveries may not go to billing.corp.internal")
+    assert "not in the allowed networks" in refused.json()["detail"]
+    assert "10.20.30.40" not in refused.text
+    assert "127.0.0.9" not in refused.text
+    assert platform.store.last_position() == before
 
 
 def test_a_subscribed_endpoint_gets_signed_cloudevents_and_its_deliveries_are_listed(

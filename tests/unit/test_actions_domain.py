@@ -9,7 +9,14 @@ from uuid import uuid4
 import pytest
 
 from application.action_triggers import TriggerFinder, find_all
-from domain.action_rules import check_condition, check_connector, check_params, decide
+from domain.action_rules import (
+    MAX_NATS_SUBJECT,
+    check_condition,
+    check_connector,
+    check_nats_subject,
+    check_params,
+    decide,
+)
 from domain.actions import ActionRun, ActionTemplate, Playbook, RunClosedError, Step, Trigger, run_id_for
 from domain.errors import ConflictError, InvalidValueError
 from domain.lineage import ACTION_DELIVERED
@@ -124,6 +131,39 @@ def test_bad_rules_are_refused() -> None:
         check_params(SPEC["parameters"], {})
     with pytest.raises(InvalidValueError, match="string"):
         check_params(SPEC["parameters"], {"channel": 3})
+
+
+@pytest.mark.parametrize(
+    ("subject", "why"),
+    [
+        ("alerts.*", "wildcards"),
+        ("alerts.>", "wildcards"),
+        ("alerts.eu*", "wildcards"),
+        ("alerts eu", "whitespace"),
+        ("alerts\teu", "whitespace"),
+        ("alerts\x00", "control"),
+        ("alerts\x7f", "control"),
+        (".alerts", "empty token"),
+        ("alerts.", "empty token"),
+        ("alerts..eu", "empty token"),
+        ("", "1-200 characters"),
+        ("a" * (MAX_NATS_SUBJECT + 1), "1-200 characters"),
+        ("alerts.{{ params.region }}", "whitespace"),
+        ("alerts.{{params.region}}", "tokens of letters"),
+        ("alerts/eu", "tokens of letters"),
+        (42, "1-200 characters"),
+    ],
+)
+def test_a_nats_subject_that_is_not_one_literal_subject_is_refused_naming_the_field(subject: Any, why: str) -> None:
+    with pytest.raises(InvalidValueError, match=why) as refused:
+        check_connector("nats", {"subject": subject})
+    assert refused.value.field == "/connector/subject"
+
+
+@pytest.mark.parametrize("subject", ["alerts", "alerts.eu-west.kpi_2", "a" * MAX_NATS_SUBJECT, "A.b-c._"])
+def test_literal_nats_subjects_are_accepted(subject: str) -> None:
+    assert check_nats_subject(subject) == subject
+    assert check_connector("nats", {"subject": subject}) == {"subject": subject}
 
 
 # --- trigger finding

@@ -15,6 +15,7 @@ from eventsourcing.domain import event
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
+from adapters.delivery.events import webhook_payload
 from adapters.nats import cloudevents
 from domain.aggregate import Aggregate
 from domain.tenants import Tenant
@@ -292,8 +293,14 @@ def test_every_metadata_field_travels_in_the_message() -> None:
         "traceparent",
         "recorded_at",
         "schema_version",
+        "request_fingerprint",
     }
     assert back.metadata == onboarded.metadata
+    keyed = dataclasses.replace(
+        onboarded, metadata=msgspec.structs.replace(onboarded.metadata, request_fingerprint="f" * 64)
+    )
+    assert cloudevents.decode(cloudevents.encode(keyed)).metadata.request_fingerprint == "f" * 64
+    assert "requestfingerprint" not in json.loads(cloudevents.encode(onboarded))  # absent, not null
 
 
 def test_sealed_fields_travel_as_one_comma_separated_string() -> None:
@@ -364,3 +371,12 @@ def test_every_attribute_of_an_emitted_cloud_event_is_of_a_cloudevents_type() ->
     assert "sealedfields" in documents[-1]
     assert [cloud_event_type_errors(d) for d in documents] == [[], [], []]
     assert cloud_event_type_errors(documents[-1] | {"sealedfields": ["secret"]}) != []
+
+
+def test_a_webhook_payload_leaves_the_request_fingerprint_out() -> None:
+    onboarded, _ = recorded_tenant_events()
+    keyed = dataclasses.replace(
+        onboarded, metadata=msgspec.structs.replace(onboarded.metadata, request_fingerprint="f" * 64)
+    )
+    assert "requestfingerprint" in json.loads(cloudevents.encode(keyed))
+    assert "requestfingerprint" not in json.loads(webhook_payload(keyed))

@@ -7,11 +7,18 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+import msgspec
 import pytest
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from application.commands import MAX_ATTEMPTS, CommandContext, CommandResult, CommandRunner
+from application.commands import (
+    MAX_ATTEMPTS,
+    CommandContext,
+    CommandResult,
+    CommandRunner,
+    IdempotencyKeyReusedError,
+)
 from application.tenants import SlugTakenError, TenantService
 from domain.errors import InvalidValueError, NotFoundError
 from domain.tenants import Tenant, TenantNotActiveError
@@ -187,6 +194,38 @@ def test_a_stream_that_keeps_changing_gives_up_after_max_attempts(
 
     assert interrupted.appends == MAX_ATTEMPTS
     assert "TenantSuspended" not in types(store, acme)
+
+
+def keyed(key: str, fingerprint: str | None) -> CommandContext:
+    return CommandContext("user:alice", key, "corr-1", request_fingerprint=fingerprint)
+
+
+def test_a_key_with_the_same_request_replays_and_with_another_is_refused(
+    store: RecorderEventStore, tenants: TenantService
+) -> None:
+    acme = tenants.onboard_tenant(context(), "acme", "Acme", "trial").aggregate_id
+    first = tenants.change_entitlements(keyed("k-1", "f-a"), acme, ["exports"], {})
+    again = tenants.change_entitlements(keyed("k-1", "f-a"), acme, ["exports"], {})
+    assert (again.replayed, again.position) == (True, first.position)
+
+    with pytest.raises(IdempotencyKeyReusedError, match="'k-1' was used for another request"):
+        tenants.change_entitlements(keyed("k-1", "f-b"), acme, ["webhooks"], {})
+    with pytest.raises(IdempotencyKeyReusedError):  # another command on the same stream under the key
+        tenants.suspend_tenant(keyed("k-1", "f-c"), acme, "unpaid")
+    assert store.last_position() == first.position
+    assert store.read_stream(acme)[-1].metadata.request_fingerprint == "f-a"
+
+
+def test_without_a_fingerprint_on_either_side_a_key_replays_as_before(
+    store: RecorderEventStore, tenants: TenantService
+) -> None:
+    acme = tenants.onboard_tenant(context(), "acme", "Acme", "trial").aggregate_id
+    first = tenants.change_entitlements(keyed("k-2", None), acme, ["exports"], {})
+    assert tenants.change_entitlements(keyed("k-2", "f-a"), acme, ["webhooks"], {}).replayed
+    assert tenants.change_entitlements(keyed("k-2", None), acme, ["webhooks"], {}).position == first.position
+    stored = store.read_stream(acme)[-1].metadata
+    assert stored.request_fingerprint is None
+    assert b"request_fingerprint" not in msgspec.json.encode(stored)  # events without one are stored as before
 
 
 # --- metadata --------------------------------------------------------------------------------------------

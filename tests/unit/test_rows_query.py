@@ -14,7 +14,14 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
-from adapters.compute.encodings import MEDIA_TYPES, NotAcceptableError, encode, negotiate
+from adapters.compute.encodings import (
+    MEDIA_TYPES,
+    NotAcceptableError,
+    encode,
+    encode_csv,
+    negotiate,
+    neutralise_formulas,
+)
 from adapters.compute.rows import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -24,6 +31,8 @@ from adapters.compute.rows import (
     parse_query,
     run_query,
 )
+from domain.exports import Export
+from eventstore.codec import upcast
 
 VERSION = "v3"
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -469,3 +478,37 @@ def test_an_empty_version_gives_one_empty_page() -> None:
         page, cursor = run_query(empty, parse_query(params, empty.schema, VERSION), VERSION)
         assert page.num_rows == 0
         assert cursor is None
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_text_cells_that_start_a_formula_are_quoted_with_a_leading_quote(start: str) -> None:
+    table = pa.table({"name": [f"{start}1+1", "fine", None], "amount": [-5, 3, None]})
+    written = encode_csv(table).decode()
+    assert f'"\'{start}1+1",-5\n' in written  # quoted with a leading quote; the negative number untouched
+    assert pa_csv.read_csv(pa.BufferReader(written.encode())).column("name").to_pylist()[0] == f"'{start}1+1"
+    assert f'"{start}1+1",-5\n' in encode_csv(table, neutralise=False).decode()
+    assert encode(table, "text/csv") == written.encode()
+    assert encode(table, "text/csv", raw_formulas=True) == encode_csv(table, neutralise=False)
+
+
+def test_neutralising_touches_text_columns_only_and_keeps_their_type() -> None:
+    table = pa.table(
+        {
+            "text": pa.array(["=a", "b"], pa.large_string()),
+            "dict": pa.array(["@x", "y"]).dictionary_encode(),
+            "number": [-1.5, 2.0],
+            "when": pa.array([-1, 2], pa.int64()),
+        }
+    )
+    neutral = neutralise_formulas(table)
+    assert neutral.column("text").to_pylist() == ["'=a", "b"]
+    assert neutral.column("dict").to_pylist() == ["'@x", "y"]
+    assert neutral.column("number").to_pylist() == [-1.5, 2.0]
+    assert neutral.column("when").to_pylist() == [-1, 2]
+    assert neutral.schema.field("text").type == pa.large_string()
+
+
+def test_exports_requested_before_neutralising_existed_read_as_raw() -> None:
+    old = {"tenant_id": "t", "product": "p", "version": 1, "dataset": "kpis", "format": "csv", "filters": [], "by": "a"}
+    assert upcast(Export.Requested, dict(old), 1) == old | {"csv_formulas": "raw"}
+    assert Export.request("t", "c", "p", 1, "kpis", "csv", [], "a").csv_formulas == "neutralise"

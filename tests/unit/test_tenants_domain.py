@@ -143,6 +143,8 @@ def test_entitlements_can_be_emptied() -> None:
         pytest.param([], {"rows\n": 1}, id="quota-name-trailing-newline"),
         pytest.param([], {"Rows": 1}, id="quota-name-uppercase"),
         pytest.param([], {"rows": -1}, id="quota-negative"),
+        pytest.param([], {"rows": 2**53}, id="quota-over-2-53"),
+        pytest.param([], {"rows": 10**30}, id="quota-10-30"),
         pytest.param([], {"rows": True}, id="quota-bool"),
         pytest.param([], {"rows": 1.5}, id="quota-float"),
         pytest.param([], {"rows": "10"}, id="quota-text"),
@@ -228,3 +230,17 @@ def test_replaying_the_history_gives_the_same_state() -> None:
 
     assert vars(rebuilt) == vars(live)
     assert [type(e).__name__ for e in past] == ["Onboarded", "EntitlementsChanged", "Suspended", "Reinstated"]
+
+
+def test_a_quota_out_of_bounds_names_its_field() -> None:
+    tenant = given(onboarded())
+    with pytest.raises(InvalidValueError, match="from 0 to 9007199254740991") as refused:
+        tenant.change_entitlements([], {"rows": 10**30})
+    assert refused.value.field == "/quotas/rows"
+    assert tenant.collect_events() == []
+
+
+def test_the_largest_quota_is_2_53_minus_1() -> None:
+    tenant = given(onboarded())
+    [new] = when(tenant, lambda t: t.change_entitlements([], {"rows": 2**53 - 1, "none": 0}))
+    assert new.quotas == {"none": 0, "rows": 2**53 - 1}

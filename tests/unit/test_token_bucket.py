@@ -145,3 +145,27 @@ def test_concurrent_threads_never_take_more_than_the_bucket_holds(buckets: Token
         thread.join(timeout=10)
     assert len(allowed) == 800
     assert allowed.count(True) == 50
+
+
+def test_looking_takes_no_token(buckets: TokenBuckets) -> None:
+    looks = [buckets.acquire([(PRINCIPAL, "p")], take=False) for _ in range(5)]
+    assert all(look.allowed for look in looks)
+    assert looks[-1].remaining == 3
+
+
+def test_a_charge_takes_a_token_even_from_an_empty_bucket_which_stays_empty(
+    buckets: TokenBuckets, clock: FakeClock
+) -> None:
+    charged = [buckets.charge([(PRINCIPAL, "p")]) for _ in range(5)]
+    assert [c.remaining for c in charged] == [2, 1, 0, 0, 0]
+    refused = buckets.acquire([(PRINCIPAL, "p")], take=False)
+    assert (refused.allowed, refused.retry_after) == (False, 20)
+    clock.advance(20)
+    assert buckets.acquire([(PRINCIPAL, "p")], take=False).allowed
+
+
+def test_a_quota_names_its_unit_and_setting() -> None:
+    quota = Quota.parse("auth_failures", "10/60", "failed authentications")
+    assert quota == Quota("auth_failures", 10, 60, "failed authentications")
+    with pytest.raises(SettingsError, match="PLATFORM_RATE_LIMIT_AUTH_FAILURES"):
+        Quota.parse("auth_failures", "ten/60")

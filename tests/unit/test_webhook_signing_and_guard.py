@@ -113,10 +113,12 @@ def test_public_addresses_are_allowed(address: str) -> None:
     assert guard.addresses("hooks.example.com", 443) == [ipaddress.ip_address(address)]
 
 
-def test_one_refused_address_among_the_answers_refuses_the_host() -> None:
+def test_one_refused_address_among_the_answers_refuses_the_host_without_naming_it() -> None:
     guard = AddressGuard(resolve=resolver("93.184.215.14", "10.0.0.7"))
-    with pytest.raises(TargetRefusedError, match=r"10\.0\.0\.7"):
+    with pytest.raises(TargetRefusedError, match="not in the allowed networks") as refused:
         guard.check("http://hooks.example.com/")
+    assert "10.0.0.7" not in str(refused.value)
+    assert "93.184.215.14" not in str(refused.value)
 
 
 def test_allowed_networks_let_their_addresses_through_and_only_those() -> None:
@@ -130,8 +132,9 @@ def test_a_host_that_does_not_resolve_is_refused() -> None:
     def fails(*_: Any, **__: Any) -> Any:
         raise socket.gaierror(-2, "Name or service not known")
 
-    with pytest.raises(TargetRefusedError, match="does not resolve"):
+    with pytest.raises(TargetRefusedError, match="does not resolve") as refused:
         AddressGuard(resolve=fails).check("https://nowhere.invalid/")
+    assert "Name or service" not in str(refused.value)  # the resolver's own words stay out of the answer
 
 
 def test_refusals_are_invalid_values_and_so_422s() -> None:
