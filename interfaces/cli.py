@@ -156,7 +156,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
     target_url = args.into or sqlite_url(Path(tempfile.mkdtemp(prefix="platform-replay-")) / "readmodels.db")
     platform = bootstrap(settings)
-    target = ReadModelStore(target_url, ALL)
+    target = ReadModelStore(target_url, ALL, platform.read_models.sealer)
     try:
         if args.until:
             return _replay_until(platform, target, target_url, args.until)
