@@ -26,10 +26,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from adapters.keys.datakeys import DataKey
 from adapters.keys.envelope import EnvelopeCipher, owner_of
 from eventstore.cipher import FieldDecryptionError, KeyErasedError
+from eventstore.codec import ERASED
+
+__all__ = ["ERASED", "RowSealer", "row_identity", "sealable"]
 
 TOKEN_VERSION = "r1"
-ERASED = "[erased]"
-"""What a sealed value reads as once its owner's data key is destroyed (the event side's value)."""
 
 
 def _b64(raw: bytes) -> str:
