@@ -309,7 +309,7 @@ def erased(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         for process in (relay, server):
             if process is not None and process.poll() is None:
                 stop(process)
-    kek_events = [e for e in log_events(env) if e.type.startswith("KeyEncryptionKeys")]
+    kek_events = [e for e in log_events(env) if e.type.startswith(("KeyEncryptionKeys", "DataKey"))]
     yield Erased(
         backend, env, data, scenario.personal, scenario.slug, answer, keys_output, database, stream, kek_events
     )
@@ -414,6 +414,7 @@ def test_the_erasure_says_how_it_is_completed_and_key_management_left_evidence(e
     assert "platform keys rotate" in erased.erasure_answer["erasure"]
     assert "platform keys retire" in erased.erasure_answer["erasure"]
     kinds = [e.type for e in erased.kek_events]
-    assert kinds[:2] == ["KeyEncryptionKeysTracked", "KeyEncryptionKeysRotated"]
+    assert kinds[:3] == ["DataKeyDestroyed", "KeyEncryptionKeysTracked", "KeyEncryptionKeysRotated"]
+    assert erased.kek_events[0].metadata.tenant_id == erased.kek_events[0].data["tenant_id"]
     assert "KeyEncryptionKeysRetired" in kinds
     assert len(erased.keys_output) == kinds.count("KeyEncryptionKeysRetired") + 1
