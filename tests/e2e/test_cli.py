@@ -237,6 +237,8 @@ def assert_key_management_is_evidence(
 def wait_for_leaf(server: str, env: dict[str, str], event_id: str) -> dict:
     deadline = time.monotonic() + 30
     while True:
+        signed = httpx.post(f"{server}/v1/ledger/checkpoints", headers=admin(env), timeout=10)
+        assert signed.status_code == 201, signed.text
         found = httpx.get(f"{server}/v1/ledger/proofs/inclusion", params={"event_id": event_id}, headers=admin(env))
         if found.status_code == 200 or time.monotonic() > deadline:
             assert found.status_code == 200, found.text
