@@ -198,8 +198,9 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "retire" and not args.kek_id:
         raise CliError("retire needs the KEK id to retire")
     cipher = open_field_cipher(settings)
-    store = open_store(settings, cipher)  # opened first: a rotation is never left unrecorded for want of the log
+    store = open_store(settings, cipher)
     try:
+        store.last_position()  # the log answers before the keyring changes: no rotation goes unrecorded for want of it
         service = KeyService(CommandRunner(store, utc_now), KeyringRotation(cipher.keys))
         context = _operator_context(f"{args.action}-kek")
         if args.action == "rotate":
