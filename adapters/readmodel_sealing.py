@@ -9,13 +9,34 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Engine, Table, inspect
 
 from adapters.keys.rowseal import RowSealer, row_identity, sealable
 from projections.base import Change, Delete, Fingerprint, sealed_columns
+
+
+class UnsealedReadModelError(ValueError):
+    """The read-model database was made before its personal columns were sealed: it must be rebuilt."""
+
+
+def require_sealed_schema(engine: Engine, tables: Iterable[Table]) -> None:
+    """Refuses a database whose tables with sealed columns lack columns this version declares (made before
+    sealing, so they may hold personal values in clear): rebuild it with ``platform replay --into`` (README)."""
+    inspector = inspect(engine)
+    for table in (t for t in tables if sealed_columns(t)):
+        if not inspector.has_table(table.name):
+            continue
+        found = {column["name"] for column in inspector.get_columns(table.name)}
+        missing = sorted({column.name for column in table.columns} - found)
+        if missing:
+            msg = (
+                f"read model table {table.name} predates sealed personal fields (no column {', '.join(missing)}): "
+                "rebuild the read models into a fresh database with `platform replay --into URL` (see README)"
+            )
+            raise UnsealedReadModelError(msg)
 
 
 class SealedKeyError(ValueError):

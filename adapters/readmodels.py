@@ -53,7 +53,7 @@ from adapters.parking import (
     unreported,
 )
 from adapters.readmodel_batch import Batch, Shape
-from adapters.readmodel_sealing import open_row, seal_change
+from adapters.readmodel_sealing import open_row, require_sealed_schema, seal_change
 from projections.base import EventView, Projection, metadata
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,7 @@ class ReadModelStore:
         self._statements: dict[Shape, Executable] = {}
         self.on_parked: Callable[[ParkedEvent], None] | None = None
         """Reports a newly parked event (as a dead letter); the composition root sets it."""
+        require_sealed_schema(self.engine, (t for p in projections for t in p.tables))
         metadata.create_all(self.engine)
 
     def checkpoint(self, name: str) -> int:

@@ -6,11 +6,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 
 from adapters.keys import open_envelope_cipher
 from adapters.keys.rowseal import ERASED, RowSealer, row_identity
-from adapters.readmodel_sealing import SealedKeyError, open_row, seal_change
+from adapters.readmodel_sealing import SealedKeyError, UnsealedReadModelError, open_row, seal_change
+from adapters.readmodels import ReadModelStore, sqlite_url
 from domain.access import Principal
+from projections import access
 from projections.access import principals
 from projections.base import Fingerprint, Update, Upsert, sealed_column, sealed_columns
 
@@ -101,3 +104,14 @@ def test_a_store_without_a_sealer_refuses_sealed_columns_both_ways() -> None:
         open_row(None, principals, {**ROW, "subject": "x"})
     plain = Upsert(principals, ROW, {"kind": "person"})
     assert seal_change(None, plain, TENANT) == plain
+
+
+def test_a_read_model_database_made_before_sealing_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "old.db")
+    engine = create_engine(url)
+    with engine.begin() as connection:  # the principals table as it was before sealing: no identity column
+        connection.exec_driver_sql("CREATE TABLE principals (principal_id VARCHAR(36) PRIMARY KEY, subject TEXT)")
+    engine.dispose()
+
+    with pytest.raises(UnsealedReadModelError, match=r"no column .*identity.*platform replay --into"):
+        ReadModelStore(url, [access.projection])
