@@ -12,31 +12,28 @@ import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Engine, Table, inspect
+from sqlalchemy import Engine, Table, inspect, literal, select
 
-from adapters.keys.rowseal import RowSealer, row_identity, sealable
+from adapters.keys.rowseal import ERASED, TOKEN_VERSION, RowSealer, row_identity, sealable
 from projections.base import Change, Delete, Fingerprint, sealed_columns
 
 
-class UnsealedReadModelError(ValueError):
-    """The read-model database was made before its personal columns were sealed: it must be rebuilt."""
-
-
-def require_sealed_schema(engine: Engine, tables: Iterable[Table]) -> None:
-    """Refuses a database whose tables with sealed columns lack columns this version declares (made before
-    sealing, so they may hold personal values in clear): rebuild it with ``platform replay --into`` (README)."""
+def unsealed(engine: Engine, tables: Iterable[Table]) -> str | None:
+    """Why these tables (one read model's) must be rebuilt to be sealed: a table with sealed columns that lacks a
+    column this version declares, or holds a value in clear in a sealed column (made before sealing); else None."""
     inspector = inspect(engine)
-    for table in (t for t in tables if sealed_columns(t)):
-        if not inspector.has_table(table.name):
-            continue
+    for table in (t for t in tables if sealed_columns(t) and inspector.has_table(t.name)):
         found = {column["name"] for column in inspector.get_columns(table.name)}
         missing = sorted({column.name for column in table.columns} - found)
         if missing:
-            msg = (
-                f"read model table {table.name} predates sealed personal fields (no column {', '.join(missing)}): "
-                "rebuild the read models into a fresh database with `platform replay --into URL` (see README)"
-            )
-            raise UnsealedReadModelError(msg)
+            return f"{table.name} has no column {', '.join(missing)}"
+        for name in sealed_columns(table):
+            column = table.c[name]
+            clear = column.is_not(None) & (column != ERASED) & column.not_like(f"{TOKEN_VERSION}.%")
+            with engine.connect() as connection:
+                if connection.execute(select(literal(1)).select_from(table).where(clear).limit(1)).first():
+                    return f"{table.name}.{name} holds values in clear"
+    return None
 
 
 class SealedKeyError(ValueError):

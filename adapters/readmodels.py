@@ -53,7 +53,7 @@ from adapters.parking import (
     unreported,
 )
 from adapters.readmodel_batch import Batch, Shape
-from adapters.readmodel_sealing import open_row, require_sealed_schema, seal_change
+from adapters.readmodel_sealing import open_row, seal_change, unsealed
 from projections.base import EventView, Projection, metadata
 
 log = logging.getLogger(__name__)
@@ -119,8 +119,25 @@ class ReadModelStore:
         self._statements: dict[Shape, Executable] = {}
         self.on_parked: Callable[[ParkedEvent], None] | None = None
         """Reports a newly parked event (as a dead letter); the composition root sets it."""
-        require_sealed_schema(self.engine, (t for p in projections for t in p.tables))
+        stale = self._drop_unsealed()
         metadata.create_all(self.engine)
+        for name in stale:
+            self.reset(name)
+
+    def _drop_unsealed(self) -> list[str]:
+        """Drops each read model made before its personal columns were sealed (they may hold them in clear), so it
+        is rebuilt from the log, sealed; its freed pages are zeroed on SQLite, its files removed on PostgreSQL."""
+        stale = []
+        for name, projection in self.projections.items():
+            why = unsealed(self.engine, projection.tables)
+            if why is None:
+                continue
+            log.warning("read model %s predates sealed personal fields (%s): rebuilding it from the log", name, why)
+            with self.engine.begin() as connection:
+                for table in projection.tables:
+                    table.drop(connection, checkfirst=True)
+            stale.append(name)
+        return stale
 
     def checkpoint(self, name: str) -> int:
         with self.engine.connect() as connection:

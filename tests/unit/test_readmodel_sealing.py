@@ -6,14 +6,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 
 from adapters.keys import open_envelope_cipher
 from adapters.keys.rowseal import ERASED, RowSealer, row_identity
-from adapters.readmodel_sealing import SealedKeyError, UnsealedReadModelError, open_row, seal_change
+from adapters.readmodel_sealing import SealedKeyError, open_row, seal_change
 from adapters.readmodels import ReadModelStore, sqlite_url
 from domain.access import Principal
-from projections import access
+from projections import access, webhooks
 from projections.access import principals
 from projections.base import Fingerprint, Update, Upsert, sealed_column, sealed_columns
 
@@ -106,12 +106,39 @@ def test_a_store_without_a_sealer_refuses_sealed_columns_both_ways() -> None:
     assert seal_change(None, plain, TENANT) == plain
 
 
-def test_a_read_model_database_made_before_sealing_is_refused_with_what_to_do(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("stale", "ddl", "rows"),
+    [
+        ("access", "CREATE TABLE principals (principal_id VARCHAR(36) PRIMARY KEY, subject TEXT)", []),  # no identity
+        (
+            "webhooks",
+            "CREATE TABLE webhook_endpoints (endpoint_id VARCHAR(36) PRIMARY KEY, tenant_id TEXT, url TEXT,"
+            " event_types JSON, secret_name TEXT, status TEXT, disabled_reason TEXT, last_recovery_since TEXT,"
+            " created_at TEXT, updated_at TEXT, position BIGINT)",
+            ["INSERT INTO webhook_endpoints (endpoint_id, url) VALUES ('e-1', 'https://hooks.example/ada')"],
+        ),
+    ],
+)
+def test_a_read_model_made_before_sealing_is_dropped_and_rebuilt_from_the_log(
+    tmp_path: Path, stale: str, ddl: str, rows: list[str], sealer: RowSealer
+) -> None:
     url = sqlite_url(tmp_path / "old.db")
     engine = create_engine(url)
-    with engine.begin() as connection:  # the principals table as it was before sealing: no identity column
-        connection.exec_driver_sql("CREATE TABLE principals (principal_id VARCHAR(36) PRIMARY KEY, subject TEXT)")
+    with engine.begin() as connection:
+        for statement in (ddl, *rows, "CREATE TABLE projection_checkpoints (name TEXT PRIMARY KEY, position BIGINT)"):
+            connection.exec_driver_sql(statement)
+        connection.exec_driver_sql("INSERT INTO projection_checkpoints VALUES ('access', 9), ('webhooks', 9)")
     engine.dispose()
 
-    with pytest.raises(UnsealedReadModelError, match=r"no column .*identity.*platform replay --into"):
-        ReadModelStore(url, [access.projection])
+    store = ReadModelStore(url, [access.projection, webhooks.projection], sealer)
+
+    kept = ({"access", "webhooks"} - {stale}).pop()
+    assert (store.checkpoint(stale), store.checkpoint(kept)) == (0, 9)  # the stale one is caught up again from the log
+    with store.engine.connect() as connection:
+        assert connection.execute(select(webhooks.endpoints)).all() == []
+    store.close()
+    again = ReadModelStore(url, [access.projection, webhooks.projection], sealer)  # sealed now: nothing to rebuild
+    assert again.checkpoint(kept) == 9
+    again.close()
+    files = b"".join(path.read_bytes() for path in tmp_path.glob("old.db*"))
+    assert b"hooks.example/ada" not in files  # the dropped pages were zeroed (secure_delete)
