@@ -37,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
+from adapters.keys.rowseal import RowSealer
 from adapters.parking import (
     DISCARDED,
     RESOLVED,
@@ -52,6 +53,7 @@ from adapters.parking import (
     unreported,
 )
 from adapters.readmodel_batch import Batch, Shape
+from adapters.readmodel_sealing import open_row, seal_change, unsealed
 from projections.base import EventView, Projection, metadata
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,8 @@ def _engine(url: str) -> Engine:
             cursor = connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # Freed pages are zeroed: a row rebuilt, updated or deleted leaves no old bytes in the file's free pages.
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -105,14 +109,35 @@ def _engine(url: str) -> Engine:
 class ReadModelStore:
     """Read-model tables and their checkpoints in one SQL database."""
 
-    def __init__(self, url: str, projections: Sequence[Projection]) -> None:
+    def __init__(self, url: str, projections: Sequence[Projection], sealer: RowSealer | None = None) -> None:
         self.url = url
+        self.sealer = sealer
+        """Seals the personal values of sealed columns (``projections.base.sealed_column``) with their tenant's data
+        key; a store without one refuses to write or read them."""
         self.engine = _engine(url)
         self.projections = {p.name: p for p in projections}
         self._statements: dict[Shape, Executable] = {}
         self.on_parked: Callable[[ParkedEvent], None] | None = None
         """Reports a newly parked event (as a dead letter); the composition root sets it."""
+        stale = self._drop_unsealed()
         metadata.create_all(self.engine)
+        for name in stale:
+            self.reset(name)
+
+    def _drop_unsealed(self) -> list[str]:
+        """Drops each read model made before its personal columns were sealed (they may hold them in clear), so it
+        is rebuilt from the log, sealed; its freed pages are zeroed on SQLite, its files removed on PostgreSQL."""
+        stale = []
+        for name, projection in self.projections.items():
+            why = unsealed(self.engine, projection.tables)
+            if why is None:
+                continue
+            log.warning("read model %s predates sealed personal fields (%s): rebuilding it from the log", name, why)
+            with self.engine.begin() as connection:
+                for table in projection.tables:
+                    table.drop(connection, checkfirst=True)
+            stale.append(name)
+        return stale
 
     def checkpoint(self, name: str) -> int:
         with self.engine.connect() as connection:
@@ -171,7 +196,7 @@ class ReadModelStore:
         batch = Batch(connection, self._statements)
         for recorded in fresh:
             for change in projection.evolve(recorded):
-                batch.add(change)
+                batch.add(seal_change(self.sealer, change, recorded.tenant_id))
         batch.flush_all()
         if fresh:
             current = fresh[-1].position
@@ -220,7 +245,7 @@ class ReadModelStore:
         batch = Batch(connection, self._statements)
         for recorded in (e for e in events if e.position <= current):
             for change in projection.evolve(recorded):
-                batch.add(change)
+                batch.add(seal_change(self.sealer, change, recorded.tenant_id))
             close(connection, projection.name, recorded.position, RESOLVED)
         batch.flush_all()
 
@@ -228,6 +253,10 @@ class ReadModelStore:
         """Leaves a parked event unapplied for good (an operator's decision): it no longer counts as parked."""
         with self.engine.begin() as connection:
             close(connection, name, position, DISCARDED)
+
+    def opened(self, table: Table, row: Any) -> dict[str, Any]:
+        """A row read from ``table`` with its sealed columns opened (``[erased]`` once their data key is destroyed)."""
+        return open_row(self.sealer, table, row)
 
     def reset(self, name: str) -> None:
         """Empties a read model and its checkpoint, ready to be rebuilt from the log."""

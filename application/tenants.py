@@ -6,6 +6,7 @@ from typing import Protocol
 from uuid import UUID
 
 from application.commands import CommandContext, CommandResult, CommandRunner, replay
+from application.keys import record_data_key_destroyed
 from domain.errors import ConflictError, InvalidValueError
 from domain.tenants import Tenant, check_slug, tenant_id_for
 
@@ -76,4 +77,6 @@ class TenantService:
         if erase and self.keys is not None:
             # After the event is stored, and again on a retried command: destroying a destroyed key is a no-op.
             self.keys.destroy_data_key(str(tenant_id))
+            destroyed = CommandContext(context.actor, f"{context.command_id}|data-key", context.correlation_id)
+            record_data_key_destroyed(self.runner, destroyed, str(tenant_id))
         return result

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from domain.aggregate import encrypted_fields_of
+
+__all__ = ["PLATFORM_OWNER", "FieldCipher", "FieldDecryptionError", "KeyErasedError", "encrypted_fields_of"]
+
 PLATFORM_OWNER = "platform"
 """Whose data key seals the fields of events that belong to no tenant (platform admins, platform settings)."""
 
@@ -34,8 +38,3 @@ class FieldCipher(Protocol):
     def decrypt(self, tenant_id: str | None, token: str) -> Any:
         """Opens a sealed value; KeyErasedError when its key was destroyed, FieldDecryptionError when it is bad."""
         ...
-
-
-def encrypted_fields_of(cls: type) -> tuple[str, ...]:
-    """The fields an event class declares as personal data or secrets (none when it declares nothing)."""
-    return tuple(getattr(cls, "encrypted_fields", ()))

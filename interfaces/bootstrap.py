@@ -29,6 +29,7 @@ from adapters.delivery.http import HttpSender
 from adapters.delivery.signing import new_secret
 from adapters.keys import EnvelopeCipher, open_envelope_cipher
 from adapters.keys.local import local_secret
+from adapters.keys.rowseal import RowSealer
 from adapters.ledger import Ledger, open_ledger
 from adapters.nats.cloudevents import event_type
 from adapters.parked_letters import ParkedLetters
@@ -113,8 +114,11 @@ class Platform:
         self.cipher.close()
 
 
-def open_read_models(settings: Settings) -> ReadModelStore:
-    return ReadModelStore(settings.read_model_url, projections.ALL)
+def open_read_models(settings: Settings, cipher: EnvelopeCipher | None = None) -> ReadModelStore:
+    """The read models, sealing their personal columns with the tenants' data keys (the key store of the settings
+    unless ``cipher`` is given)."""
+    sealer = RowSealer(cipher or open_field_cipher(settings))
+    return ReadModelStore(settings.read_model_url, projections.ALL, sealer)
 
 
 def open_field_cipher(settings: Settings) -> EnvelopeCipher:
@@ -151,7 +155,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
     cipher = open_field_cipher(settings)
     datasets = open_datasets(settings)
     store = open_store(settings, cipher, datasets)
-    read_models = open_read_models(settings)
+    read_models = open_read_models(settings, cipher)
     health = ReadModelHealth(store, read_models, settings.read_model_stall_after)
     telemetry = Telemetry(
         store,
@@ -255,7 +259,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         tenants=tenants,
         access=AccessService(runner),
         worker=ProjectionWorker(store, read_models),
-        authenticator=Authenticator(read_models.engine, token_verifier(settings), utc_now, health=health),
+        authenticator=Authenticator(read_models, token_verifier(settings), utc_now, health=health),
         policies=policies,
         secrets=secrets,
         cipher=cipher,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import signal
 import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -21,6 +23,7 @@ from interfaces.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from adapters.readmodels import ReadModelStore
+    from application.commands import CommandContext
     from interfaces.bootstrap import Platform
     from interfaces.client import Client
 
@@ -165,7 +168,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
     target_url = args.into or sqlite_url(Path(tempfile.mkdtemp(prefix="platform-replay-")) / "readmodels.db")
     platform = bootstrap(settings)
-    target = ReadModelStore(target_url, ALL)
+    target = ReadModelStore(target_url, ALL, platform.read_models.sealer)
     try:
         if args.until:
             return _replay_until(platform, target, target_url, args.until)
@@ -196,23 +199,41 @@ def _replay_until(platform: Platform, target: ReadModelStore, target_url: str, u
 
 
 def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
-    from adapters.keys.rotation import retire_kek, rotate_kek
-    from interfaces.bootstrap import open_field_cipher
+    from adapters.keys.rotation import KeyringRotation
+    from application.commands import CommandRunner
+    from application.keys import KeyService
+    from interfaces.bootstrap import open_field_cipher, open_store, utc_now
 
+    if args.action == "retire" and not args.kek_id:
+        raise CliError("retire needs the KEK id to retire")
     cipher = open_field_cipher(settings)
+    store = open_store(settings, cipher)
     try:
+        store.last_position()  # the log answers before the keyring changes: no rotation goes unrecorded for want of it
+        service = KeyService(CommandRunner(store, utc_now), KeyringRotation(cipher.keys))
+        context = _operator_context(f"{args.action}-kek")
         if args.action == "rotate":
-            rotation = rotate_kek(cipher.keys)
-            print(f"key-encryption key {rotation.kek_id} is current (was {rotation.previous});", end=" ")
-            print(f"{rotation.rewrapped} data keys re-wrapped")
+            rotated = service.rotate_kek(context)
+            print(f"key-encryption key {rotated.kek_id} is current (was {rotated.previous});", end=" ")
+            print(f"{rotated.rewrapped} data keys re-wrapped; recorded at position {rotated.result.position}")
+            if rotated.retirable:
+                print(f"retire next: {' '.join(rotated.retirable)}")
         else:
-            if not args.kek_id:
-                raise CliError("retire needs the KEK id to retire")
-            retire_kek(cipher.keys, args.kek_id)
-            print(f"key-encryption key {args.kek_id} retired")
+            retired = service.retire_kek(context, args.kek_id)
+            print(f"key-encryption key {retired.kek_id} retired;", end=" ")
+            print(f"{retired.rewrapped} data keys re-wrapped first; recorded at position {retired.result.position}")
     finally:
+        store.close()
         cipher.close()
     return 0
+
+
+def _operator_context(what: str) -> CommandContext:
+    """A command of the operator at this terminal: the actor names the operating-system user."""
+    from application.commands import CommandContext
+
+    command_id = f"{what}|{uuid.uuid4()}"
+    return CommandContext(f"platform-cli:{getpass.getuser()}", command_id, command_id)
 
 
 def api_client(settings: Settings, args: argparse.Namespace) -> Client:

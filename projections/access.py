@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Select, String, Table, select
+from sqlalchemy import JSON, BigInteger, Column, Select, String, Table, select
 
 from domain.access import ApiKey, Denial, Principal
 from domain.tenants import Tenant
-from projections.base import Change, EventView, Projection, Update, Upsert, metadata
+from projections.base import (
+    Change,
+    EventView,
+    Fingerprint,
+    Projection,
+    Update,
+    Upsert,
+    metadata,
+    sealed_column,
+)
 
 principals = Table(
     "principals",
@@ -16,14 +25,16 @@ principals = Table(
     Column("principal_id", String(36), primary_key=True),
     Column("kind", String(16), nullable=False),
     Column("issuer", String(255), nullable=False),
-    Column("subject", String(255), nullable=False),
-    Column("display_name", String(200), nullable=False),
+    sealed_column("subject", Principal.Registered, nullable=False),
+    sealed_column("display_name", Principal.Registered, nullable=False),
+    Column("identity", String(80), index=True),
     Column("tenant_id", String(36), index=True),
     Column("roles", JSON, nullable=False),
     Column("registered_at", String(40), nullable=False),
     Column("position", BigInteger, nullable=False),
-    Index("ix_principals_identity", "issuer", "subject"),
 )
+"""Subject and display name are sealed (personal data); ``identity`` is a keyed digest of (issuer, subject), by which
+authentication finds every membership of a person without the subject in clear."""
 
 api_keys = Table(
     "api_keys",
@@ -64,6 +75,7 @@ def evolve(recorded: EventView) -> list[Change]:
                 "issuer": event.issuer,
                 "subject": event.subject,
                 "display_name": event.display_name,
+                "identity": identity_of(event.issuer, event.subject),
                 "tenant_id": event.tenant_id,
                 "roles": [],
                 "registered_at": at,
@@ -73,7 +85,7 @@ def evolve(recorded: EventView) -> list[Change]:
         case Principal.RoleGranted() | Principal.RoleRevoked():
             return [Update(principals, {"principal_id": str(event.originator_id)}, {"roles": event.roles})]
         case Tenant.Offboarded() if event.erase:
-            erased = {"display_name": ERASED, "subject": ERASED}
+            erased = {"display_name": ERASED, "subject": ERASED, "identity": None}
             return [Update(principals, {"tenant_id": str(event.originator_id)}, erased)]
         case ApiKey.Issued():
             values = {
@@ -120,6 +132,12 @@ def key_query(prefix: str) -> Select[Any]:
     return select(api_keys).where(api_keys.c.prefix == prefix)
 
 
-def memberships_query(issuer: str, subject: str) -> Select[Any]:
-    """Every principal of one identity: its membership of each tenant, and its platform principal if any."""
-    return select(principals).where(principals.c.issuer == issuer, principals.c.subject == subject)
+def identity_of(issuer: str, subject: str) -> Fingerprint | None:
+    """What the ``identity`` column is a keyed digest of; none for an erased subject (it names nobody)."""
+    return None if subject == ERASED else Fingerprint(f"{issuer}|{subject}")
+
+
+def memberships_query(identity: str) -> Select[Any]:
+    """Every principal of one identity (the digest the read-model store made of ``identity_of``): its membership
+    of each tenant, and its platform principal if any."""
+    return select(principals).where(principals.c.identity == identity)

@@ -7,10 +7,38 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import MetaData, Table
+from sqlalchemy import Column, MetaData, Table, Text
+
+from domain.aggregate import encrypted_fields_of
 
 metadata = MetaData()
 """Every read-model table is declared on this one MetaData."""
+
+SEALED = "sealed"
+"""``Column.info`` flag: the read-model store keeps this column's values sealed with the owner's data key."""
+
+
+def sealed_column(name: str, declared_by: type, **options: Any) -> Column[Any]:
+    """A column holding the event field ``name`` that the event class ``declared_by`` lists in ``encrypted_fields``
+    (personal data, secrets): the read-model store keeps it sealed with the tenant's data key, AEAD-bound to its
+    row, and it reads ``[erased]`` once that key is destroyed. The event's declaration is the one list."""
+    if name not in encrypted_fields_of(declared_by):
+        msg = f"{declared_by.__qualname__} does not declare {name!r} in encrypted_fields"
+        raise TypeError(msg)
+    return Column(name, Text, info={SEALED: True}, **options)
+
+
+def sealed_columns(table: Table) -> frozenset[str]:
+    """The names of the table's sealed columns."""
+    return frozenset(column.name for column in table.columns if column.info.get(SEALED))
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """A value the read-model store keeps only as a keyed digest (HMAC under the platform's data key): rows can be
+    looked up by a personal value (a person's subject) that is itself kept sealed."""
+
+    text: str
 
 
 class EventView(Protocol):

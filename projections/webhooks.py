@@ -12,14 +12,14 @@ from sqlalchemy import JSON, BigInteger, Boolean, Column, Integer, Select, Strin
 
 from domain.tenants import Tenant
 from domain.webhooks import Delivery, WebhookEndpoint
-from projections.base import Change, EventView, Projection, Update, Upsert, metadata
+from projections.base import Change, EventView, Projection, Update, Upsert, metadata, sealed_column
 
 endpoints = Table(
     "webhook_endpoints",
     metadata,
     Column("endpoint_id", String(36), primary_key=True),
     Column("tenant_id", String(36), nullable=False, index=True),
-    Column("url", Text),
+    sealed_column("url", WebhookEndpoint.Subscribed),
     Column("event_types", JSON, nullable=False),
     Column("secret_name", String(128), nullable=False),
     Column("status", String(16), nullable=False),

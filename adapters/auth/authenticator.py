@@ -16,14 +16,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
-
 from adapters.auth.identity import AuthenticationError, Identity
 from adapters.auth.tokens import TokenVerifier
 from adapters.readmodel_health import AUTHORIZATION_READ_MODELS, ReadModelHealth, ReadModelUnsoundError
+from adapters.readmodels import ReadModelStore
 from application.access import KEY_SCHEME, key_digest, split_token
 from domain.access import principal_id_for
-from projections.access import key_query, memberships_query, principal_query
+from projections.access import identity_of, key_query, memberships_query, principal_query
 
 CACHE_SECONDS = 2.0
 """How long a proven credential is trusted without checking again: a revoked key or role stops within this."""
@@ -33,13 +32,14 @@ CACHE_SIZE = 10_000
 class Authenticator:
     def __init__(
         self,
-        engine: Engine,
+        read_models: ReadModelStore,
         tokens: TokenVerifier,
         clock: Callable[[], datetime],
         cache_seconds: float = CACHE_SECONDS,
         health: ReadModelHealth | None = None,
     ) -> None:
-        self.engine = engine
+        self.read_models = read_models
+        self.engine = read_models.engine
         self.health = health
         self.tokens = tokens
         self.clock = clock
@@ -102,8 +102,12 @@ class Authenticator:
 
     def _by_token(self, token: str, tenant_id: str | None) -> Identity:
         claims = self.tokens.verify(token)
+        identity = identity_of(claims["iss"], claims["sub"])
+        sealer = self.read_models.sealer
+        if identity is None or sealer is None:
+            raise AuthenticationError(f"subject {claims['sub']!r} cannot be looked up")
         with self.engine.connect() as connection:
-            rows = connection.execute(memberships_query(claims["iss"], claims["sub"])).all()
+            rows = connection.execute(memberships_query(sealer.fingerprint(identity.text))).all()
         if not rows:
             raise AuthenticationError(f"no principal is registered for subject {claims['sub']!r}")
         return _membership(rows, tenant_id, str(principal_id_for(claims["iss"], claims["sub"], None)))

@@ -28,7 +28,7 @@ def rotate_kek(keys: DataKeyStore) -> Rotation:
     return Rotation(kek_id, previous, keys.rewrap())
 
 
-def retire_kek(keys: DataKeyStore, kek_id: str) -> None:
+def retire_kek(keys: DataKeyStore, kek_id: str) -> int:
     """Removes an old KEK from the keyring once no live data key needs it (re-wrapping stragglers first).
 
     Retiring the KEKs that wrapped a destroyed data key also makes any copy of it left in backups useless.
@@ -36,9 +36,28 @@ def retire_kek(keys: DataKeyStore, kek_id: str) -> None:
     if kek_id == keys.keyring.current_id:
         msg = f"{kek_id} is the current key-encryption key; rotate before retiring it"
         raise KeyRingError(msg)
-    keys.rewrap()
+    rewrapped = keys.rewrap()
     still = keys.count_wrapped_by(kek_id)
     if still:
         msg = f"{still} data keys are still wrapped by {kek_id}; run the rotation again before retiring it"
         raise KeyRingError(msg)
     keys.keyring.remove(kek_id)
+    return rewrapped
+
+
+class KeyringRotation:
+    """The application's ``Keyring`` port over the keyring file and the data-key table."""
+
+    def __init__(self, keys: DataKeyStore) -> None:
+        self.keys = keys
+
+    def rotate(self) -> tuple[str, str, int]:
+        rotation = rotate_kek(self.keys)
+        return rotation.kek_id, rotation.previous, rotation.rewrapped
+
+    def retire(self, kek_id: str) -> int:
+        return retire_kek(self.keys, kek_id)
+
+    def retirable(self) -> list[str]:
+        current = self.keys.keyring.current_id
+        return [kek_id for kek_id in self.keys.keyring.ids() if kek_id != current]

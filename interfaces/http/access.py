@@ -101,18 +101,22 @@ class AccessController(Controller):
     def list_principals(self, state: State, tenant_id: FromPath[str]) -> list[PrincipalView]:
         """The tenant's principals and their roles."""
         query = select(principals).where(principals.c.tenant_id == str(id_in_path(tenant_id, "tenant")))
-        with platform_of(state).read_models.engine.connect() as connection:
-            rows = connection.execute(query.order_by(principals.c.subject)).all()
-        return [msgspec.convert(row, PrincipalView, from_attributes=True) for row in rows]
+        read_models = platform_of(state).read_models
+        with read_models.engine.connect() as connection:
+            rows = [read_models.opened(principals, row) for row in connection.execute(query).all()]
+        # Sorted once opened: the subjects are sealed in the database, so SQL cannot order them.
+        rows.sort(key=lambda row: (row["subject"], row["principal_id"]))
+        return [msgspec.convert(row, PrincipalView) for row in rows]
 
     @get("/principals/{principal_id:str}", sync_to_thread=True, opt={"action": "read_principal"})
     def read_principal(self, state: State, tenant_id: FromPath[str], principal_id: FromPath[str]) -> PrincipalView:
         query = select(principals).where(principals.c.principal_id == str(id_in_path(principal_id, "principal")))
-        with platform_of(state).read_models.engine.connect() as connection:
+        read_models = platform_of(state).read_models
+        with read_models.engine.connect() as connection:
             row = connection.execute(query).first()
         if row is None or row.tenant_id != str(id_in_path(tenant_id, "tenant")):
             raise NotFoundError(f"no such principal: {principal_id}")
-        return msgspec.convert(row, PrincipalView, from_attributes=True)
+        return msgspec.convert(read_models.opened(principals, row), PrincipalView)
 
     @post("/principals/{principal_id:str}/roles", sync_to_thread=True, status_code=202, opt={"action": "grant_role"})
     def grant_role(

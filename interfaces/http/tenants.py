@@ -11,6 +11,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from adapters.auth.identity import Identity
 from application.commands import CommandResult
+from application.keys import ERASURE_NOTE
 from domain.errors import NotFoundError
 from interfaces.http.context import command_context, id_in_path, platform_of
 from projections.tenant_directory import get_query, list_query
@@ -39,6 +40,13 @@ class Offboard(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class Accepted(msgspec.Struct, frozen=True):
     tenant_id: str
     position: int
+
+
+class Offboarded(msgspec.Struct, frozen=True, omit_defaults=True):
+    tenant_id: str
+    position: int
+    erasure: str | None = None
+    """With erase: how the erasure is completed (rotate the KEK, retire the old ones)."""
 
 
 class TenantView(msgspec.Struct, frozen=True):
@@ -116,12 +124,14 @@ class TenantController(Controller):
     @post("/{tenant_id:str}/offboard", sync_to_thread=True, status_code=202, opt={"action": "offboard_tenant"})
     def offboard(
         self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], data: JSONBody[Offboard]
-    ) -> Response[Accepted]:
-        """Offboard an active tenant for good; with erase, its data key is destroyed (crypto-shredding)."""
+    ) -> Response[Offboarded]:
+        """Offboard an active tenant for good; with erase, its data key is destroyed (crypto-shredding), and the
+        answer says how to complete the erasure (rotate the key-encryption key, retire the old one)."""
         tenants = platform_of(state).tenants
         context = command_context(request)
         result = tenants.offboard_tenant(context, id_in_path(tenant_id), data.reason, erase=data.erase)
-        return _accepted(result, 202)
+        erasure = ERASURE_NOTE if data.erase else None
+        return Response(Offboarded(str(result.aggregate_id), result.position, erasure), status_code=202)
 
     # Queries, served from the tenant directory read model
 

@@ -16,7 +16,7 @@ from application.webhooks import WebhookService
 from domain.errors import NotFoundError
 from domain.webhooks import MAX_EVENT_TYPES, MAX_REASON, MAX_URL
 from interfaces.http.context import command_context, id_in_path, platform_of
-from projections.webhooks import attempts_query, deliveries_query, endpoint_query, endpoints_query
+from projections.webhooks import attempts_query, deliveries_query, endpoint_query, endpoints, endpoints_query
 
 EventType = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 V = TypeVar("V", bound=msgspec.Struct)
@@ -115,8 +115,9 @@ def _view(row: Any, view: type[V]) -> V:
     return msgspec.convert(row, view, from_attributes=True)
 
 
-def _endpoint_view(row: Any) -> EndpointView:
-    return _view(row, EndpointView)
+def _endpoint_view(state: State, row: Any) -> EndpointView:
+    """An endpoint row as served: its URL (sealed in the read model) opened."""
+    return msgspec.convert(platform_of(state).read_models.opened(endpoints, row), EndpointView)
 
 
 class WebhookController(Controller):
@@ -151,13 +152,13 @@ class WebhookController(Controller):
         """A tenant's endpoints (never their secrets); page on with ``after`` = the previous ``next_after``."""
         query = endpoints_query(str(id_in_path(tenant_id)), status, after, limit)
         with platform_of(state).read_models.engine.connect() as connection:
-            items = [_endpoint_view(row) for row in connection.execute(query).all()]
+            items = [_endpoint_view(state, row) for row in connection.execute(query).all()]
         return EndpointPage(items, items[-1].endpoint_id if len(items) == limit else None)
 
     @get("/{endpoint_id:str}", sync_to_thread=True, opt={"action": "read_webhook"})
     def read_endpoint(self, state: State, tenant_id: FromPath[str], endpoint_id: FromPath[str]) -> EndpointView:
         """One endpoint: its URL, event types, status, and the name of its secret."""
-        return _endpoint_view(_endpoint_row(state, tenant_id, endpoint_id))
+        return _endpoint_view(state, _endpoint_row(state, tenant_id, endpoint_id))
 
     @get("/{endpoint_id:str}/deliveries", sync_to_thread=True, opt={"action": "list_webhook_deliveries"})
     def deliveries(

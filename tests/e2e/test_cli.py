@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import signal
@@ -14,6 +16,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from adapters.keys import open_envelope_cipher
+from domain.keys import KEY_ENCRYPTION_KEYS_ID
+from eventstore.adapters import open_event_store
 
 PLATFORM = [sys.executable, "-m", "interfaces.cli"]
 
@@ -196,6 +202,48 @@ def test_keys_rotate_then_retire_the_old_key_encryption_key(server: str, env: di
     assert retired.returncode == 0, retired.stderr
     assert onboard_and_read(server, "still-readable", admin(env))["slug"] == "still-readable"
     assert run(["replay"], env).returncode == 0
+    rewrapped = int(re.search(r"; (\d+) data keys re-wrapped", rotated.stdout).group(1))
+    assert rewrapped >= 1  # the platform's own data key at least
+    assert_key_management_is_evidence(server, env, current, previous, rewrapped)
+
+
+def assert_key_management_is_evidence(
+    server: str, env: dict[str, str], current: str, previous: str, rewrapped: int
+) -> None:
+    """The rotation and the retirement are events of the platform's own stream, with no key material, each a leaf
+    of the evidence ledger."""
+    cipher = open_envelope_cipher(env["PLATFORM_KEYS_DIR"])
+    store = open_event_store("sqlite", env["PLATFORM_EVENT_STORE_URL"], cipher=cipher)
+    try:
+        rotated, retired = store.read_stream(KEY_ENCRYPTION_KEYS_ID)[1:]
+    finally:
+        store.close()
+        cipher.close()
+    assert rotated.type == "KeyEncryptionKeysRotated"
+    assert rotated.data == {"kek_id": current, "previous": previous, "rewrapped": rewrapped}
+    assert (retired.type, retired.data) == ("KeyEncryptionKeysRetired", {"kek_id": previous, "rewrapped": 0})
+    assert {rotated.metadata.tenant_id, retired.metadata.tenant_id} == {None}
+    assert rotated.metadata.actor.startswith("platform-cli:")
+    keyring = json.loads((Path(env["PLATFORM_KEYS_DIR"]) / "kek.json").read_text())
+    stored = (Path(env["PLATFORM_EVENT_STORE_URL"])).read_bytes()
+    for entry in keyring["keys"].values():
+        assert entry["key"].encode() not in stored
+        assert base64.b64decode(entry["key"]) not in stored
+    for recorded in (rotated, retired):
+        proof = wait_for_leaf(server, env, recorded.event_id)
+        assert proof["leaf_index"] >= 0
+
+
+def wait_for_leaf(server: str, env: dict[str, str], event_id: str) -> dict:
+    deadline = time.monotonic() + 30
+    while True:
+        signed = httpx.post(f"{server}/v1/ledger/checkpoints", headers=admin(env), timeout=10)
+        assert signed.status_code == 201, signed.text
+        found = httpx.get(f"{server}/v1/ledger/proofs/inclusion", params={"event_id": event_id}, headers=admin(env))
+        if found.status_code == 200 or time.monotonic() > deadline:
+            assert found.status_code == 200, found.text
+            return found.json()
+        time.sleep(0.2)
 
 
 def test_demo_runs_the_whole_flow_and_ingest_adds_a_batch(server: str, env: dict[str, str], tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +23,7 @@ from sqlalchemy import select
 import projections
 from adapters.keys import EnvelopeCipher, open_envelope_cipher
 from adapters.keys.datakeys import data_keys
+from adapters.keys.rowseal import RowSealer
 from adapters.projection_worker import ProjectionWorker
 from adapters.readmodels import ReadModelStore, sqlite_url
 from application.access import AccessService
@@ -29,13 +31,15 @@ from application.commands import CommandContext, CommandRunner
 from application.secrets import SecretErasedError, SecretService
 from application.tenants import TenantService
 from domain.access import principal_id_for
+from domain.keys import DataKey, data_key_id_for
 from domain.tenants import Tenant
 from eventstore.adapters import open_event_store, postgres_env
-from eventstore.cipher import KeyErasedError
+from eventstore.cipher import FieldDecryptionError, KeyErasedError
 from eventstore.codec import ERASED
 from eventstore.recorder_store import RecorderEventStore
 from projections import secrets as secret_directory
-from projections.access import principals
+from projections import webhooks
+from projections.access import memberships_query, principal_query, principals
 
 ISSUER = "https://idp.example.com"
 READ_MODELS = tuple({p.name: p for p in (*projections.ALL, secret_directory.projection)}.values())
@@ -97,14 +101,14 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
     if request.param == "sqlite":
         cipher = open_envelope_cipher(str(keys_dir))
         store = open_event_store("sqlite", str(tmp_path / "events.db"), cipher=cipher)
-        live = ReadModelStore(sqlite_url(tmp_path / "live.db"), READ_MODELS)
+        live = ReadModelStore(sqlite_url(tmp_path / "live.db"), READ_MODELS, RowSealer(cipher))
         raw = lambda: b"".join(p.read_bytes() for p in sorted(tmp_path.glob("events.db*")))  # noqa: E731
     else:
         database = request.getfixturevalue("pg_database")
         cipher = open_envelope_cipher(str(keys_dir), url=database)
         url = request.getfixturevalue("pg_event_store_url")
         store = open_event_store("postgres", url, cipher=cipher)
-        live = ReadModelStore(database, READ_MODELS)
+        live = ReadModelStore(database, READ_MODELS, RowSealer(cipher))
         raw = lambda: _postgres_states(url, store.recorder.events_table_name)  # noqa: E731
     yield World(store, cipher, live, raw, keys_dir, tmp_path)
     for closable in (live, store, cipher):
@@ -168,6 +172,10 @@ def test_the_erased_tenants_personal_fields_and_secrets_read_as_erased(world: Wo
     history = world.store.read_stream(known.tenant_ids["acme"])
     assert isinstance(history[-1].event, Tenant.Offboarded)
     assert history[-1].event.erase is True
+    [destroyed] = world.store.read_stream(data_key_id_for(str(known.tenant_ids["acme"])))
+    assert isinstance(destroyed.event, DataKey.Destroyed)
+    acme = str(known.tenant_ids["acme"])
+    assert (destroyed.data["tenant_id"], destroyed.metadata.tenant_id) == (acme, acme)
 
 
 def test_other_tenants_and_the_platform_are_untouched(world: World) -> None:
@@ -201,14 +209,16 @@ def test_every_event_is_still_readable_and_the_log_replays_into_fresh_read_model
     known = populate(world)
     erase(world, known)
     every = world.store.read_all(0, 10_000)
-    assert len(every) == len({e.event_id for e in every}) == 15  # 2 tenants, 3 principals, 6 secrets, 1 offboarding
+    # 2 tenants, 3 principals, 6 secrets, 1 offboarding, 1 data key destroyed
+    assert len(every) == len({e.event_id for e in every}) == 16
 
-    fresh = ReadModelStore(sqlite_url(world.tmp_path / "replayed.db"), READ_MODELS)
+    fresh = ReadModelStore(sqlite_url(world.tmp_path / "replayed.db"), READ_MODELS, world.live.sealer)
     seen = ProjectionWorker(world.store, fresh).catch_up()
 
     assert seen == len(every)
     with fresh.engine.connect() as connection:
-        rows = {row.principal_id: row for row in connection.execute(select(principals))}
+        opened = (fresh.opened(principals, row) for row in connection.execute(select(principals)))
+        rows = {row["principal_id"]: SimpleNamespace(**row) for row in opened}
         listed = connection.execute(select(secret_directory.secrets)).all()
     acme, globex = (rows[str(known.people[slug].principal_id)] for slug in ("acme", "globex"))
     assert (acme.display_name, acme.subject) == (ERASED, ERASED)
@@ -243,7 +253,8 @@ def test_the_live_principal_directory_forgets_the_erased_tenants_names(world: Wo
         row = connection.execute(
             select(principals).where(principals.c.principal_id == str(known.people["acme"].principal_id))
         ).one()
-    assert (row.display_name, row.subject) == (ERASED, ERASED)
+    assert (row.display_name, row.subject, row.identity) == (ERASED, ERASED, None)
+    assert world.live.opened(principals, row)["display_name"] == ERASED
 
 
 def test_erasure_is_idempotent_and_nothing_new_is_sealed_for_the_tenant(world: World) -> None:
@@ -282,3 +293,91 @@ def test_offboarding_without_erasure_destroys_nothing(world: World) -> None:
     world.cipher.keys.forget_cached()
     assert registered(world, known.people["globex"]).display_name == known.people["globex"].display_name
     assert world.store.read_stream(known.tenant_ids["globex"])[-1].event.erase is False
+
+
+def _read_model_texts(world: World) -> bytes:
+    """Every cell of the live principals and webhook tables as the database holds them, plus (SQLite) the files."""
+    texts = []
+    with world.live.engine.connect() as connection:
+        for table in (principals, webhooks.endpoints):
+            texts += [repr(tuple(row)) for row in connection.execute(select(table))]
+    files = sorted(world.tmp_path.glob("live.db*"))
+    return "\n".join(texts).encode() + b"".join(p.read_bytes() for p in files)
+
+
+def test_read_models_keep_personal_fields_sealed_and_serve_them_opened(world: World) -> None:
+    known = populate(world)
+
+    stored = _read_model_texts(world)
+
+    assert b"r1." in stored  # sealed cells are there to be seen
+    for slug in ("acme", "globex", ""):
+        for text in known.clear_texts(slug)[:2]:
+            assert text.encode() not in stored
+    with world.live.engine.connect() as connection:
+        row = connection.execute(principal_query(str(known.people["globex"].principal_id))).one()
+        digest = world.live.sealer.fingerprint(f"{ISSUER}|{known.people['globex'].subject}")  # type: ignore[union-attr]
+        found = connection.execute(memberships_query(digest)).all()
+    opened = world.live.opened(principals, row)
+    person = known.people["globex"]
+    assert (opened["subject"], opened["display_name"]) == (person.subject, person.display_name)
+    assert [r.principal_id for r in found] == [str(known.people["globex"].principal_id)]
+
+
+def test_a_sealed_cell_moved_to_another_row_does_not_open(world: World) -> None:
+    known = populate(world)
+    with world.live.engine.connect() as connection:
+        acme, globex = (
+            connection.execute(principal_query(str(known.people[slug].principal_id))).one()
+            for slug in ("acme", "globex")
+        )
+    moved = {**globex._mapping, "display_name": globex.subject}  # another column of the same row
+    with pytest.raises(FieldDecryptionError):
+        world.live.opened(principals, moved)
+    stolen = {**acme._mapping, "subject": globex.subject}  # another tenant's row
+    with pytest.raises(FieldDecryptionError):
+        world.live.opened(principals, stolen)
+
+
+def test_sealed_cells_left_behind_read_erased_once_the_key_is_destroyed(world: World) -> None:
+    known = populate(world)
+    with world.live.engine.connect() as connection:
+        before = connection.execute(principal_query(str(known.people["acme"].principal_id))).one()
+
+    erase(world, known)
+    world.cipher.keys.forget_cached()
+
+    # a dead tuple, a WAL page or a backup still holding the sealed cell: it no longer opens
+    assert world.live.opened(principals, before)["subject"] == ERASED
+
+
+def test_a_replay_rebuilds_the_read_models_sealed_and_byte_identical(world: World) -> None:
+    known = populate(world)
+    erase(world, known)
+    ProjectionWorker(world.store, world.live).catch_up()
+
+    fresh = ReadModelStore(sqlite_url(world.tmp_path / "replayed.db"), READ_MODELS, world.live.sealer)
+    ProjectionWorker(world.store, fresh).catch_up()
+
+    for name in ("access", "webhooks"):
+        assert fresh.snapshot(name) == world.live.snapshot(name)
+    raw = b"".join(p.read_bytes() for p in world.tmp_path.glob("replayed.db*"))
+    assert known.people["globex"].subject.encode() not in raw
+    fresh.close()
+
+
+def test_a_store_without_the_row_sealer_refuses_to_write_personal_fields_in_clear(tmp_path: Path) -> None:
+    cipher = open_envelope_cipher(str(tmp_path / "keys"))
+    store = open_event_store("sqlite", str(tmp_path / "events.db"), cipher=cipher)
+    bare = ReadModelStore(sqlite_url(tmp_path / "bare.db"), READ_MODELS)
+    AccessService(CommandRunner(store, clock)).register_principal(
+        ctx(), "person", ISSUER, "someone@example.com", "Someone", None
+    )
+
+    ProjectionWorker(store, bare).catch_up()
+
+    with bare.engine.connect() as connection:
+        assert connection.execute(select(principals)).all() == []  # parked, not written in clear
+    assert b"someone@example.com" not in (tmp_path / "bare.db").read_bytes()
+    for closable in (bare, store, cipher):
+        closable.close()

@@ -56,6 +56,7 @@ def settings(nats_url: str, stream_name: str, tmp_path: Path) -> Settings:
         nats_stream=stream_name,
         nats_subject_prefix=stream_name.lower(),
         read_model_url=sqlite_url(tmp_path / "readmodels.db"),
+        keys_dir=str(tmp_path / "keys"),
     )
 
 
@@ -151,7 +152,8 @@ def rows(read_models: ReadModelStore) -> dict[str, dict[str, Any]]:
 
 
 def rebuilt_in_process(store: RecorderEventStore, tmp_path: Path) -> ReadModelStore:
-    reference = open_read_models(Settings(read_model_url=sqlite_url(tmp_path / "reference.db")))
+    settings = Settings(read_model_url=sqlite_url(tmp_path / "reference.db"), keys_dir=str(tmp_path / "keys"))
+    reference = open_read_models(settings)
     ProjectionWorker(store, reference).catch_up()
     return reference
 
