@@ -27,6 +27,7 @@ from adapters.datasets.store import (
     Upload,
 )
 from adapters.keys.datakeys import DataKeyStore
+from tests.data_keys import data_keys
 
 TENANT = "7c0e7a36-5a1b-4a43-9a51-0a1d0c8f1e01"
 DATA = b"id,name\n1,a\n"
