@@ -221,7 +221,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         attempts=settings.pipeline_attempts,
         backoff=settings.pipeline_backoff,
     )
-    tenants = TenantService(runner, cipher)
+    tenants = TenantService(runner, cipher, datasets)
     schedules = SchedulerService(runner)
     ledger = open_ledger(
         store,

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from adapters.keys.datakeys import DataKey
+from eventstore.cipher import FieldDecryptionError
 
 MAGIC = b"PDSEAL"
 VERSION = 1
@@ -167,7 +168,10 @@ def unseal(stream: BinaryIO, keys: DataKeys, owner: str) -> Iterator[bytes]:
     header = read_header(stream)
     if header.owner != owner:
         raise SealedFileError(f"the sealed file belongs to {header.owner!r}, not {owner!r}")
-    aead = _file_key(keys.by_id(owner, header.key_id), header)
+    try:
+        aead = _file_key(keys.by_id(owner, header.key_id), header)
+    except FieldDecryptionError as error:  # a key id the owner never had: the header was edited
+        raise SealedFileError(str(error)) from None
     whole, index = header.segment + TAG, 0
     pending = stream.read(whole)
     while True:

@@ -34,7 +34,7 @@ from typing import BinaryIO
 from pyarrow import fs as pafs
 
 from adapters.datasets import sealing
-from adapters.datasets.scratch import DOWNLOADS, OWNED, UPLOADS, claim
+from adapters.datasets.scratch import DOWNLOADS, UPLOADS, claim, erase_tenant_entries, owned_prefix
 
 STAGES = ("raw", "gdp", "quarantine", "kpi", "published", "exports", "blobs")
 SEALED_STAGES = ("raw", "gdp", "quarantine", "kpi", "published", "exports")
@@ -88,7 +88,7 @@ class Upload:
     """
 
     def __init__(self, directory: Path, max_bytes: int, tenant_id: str = "") -> None:
-        fd, name = tempfile.mkstemp(dir=directory, prefix=scratch_prefix(UPLOADS, tenant_id), suffix=".part")
+        fd, name = tempfile.mkstemp(dir=directory, prefix=owned_prefix(UPLOADS, tenant_id), suffix=".part")
         self.path = Path(name)
         self._claim: int | None = claim(self.path)
         self.max_bytes = max_bytes
@@ -148,11 +148,6 @@ class Upload:
     ) -> None:
         if not self.landed:
             self.discard()
-
-
-def scratch_prefix(folder: str, tenant_id: str) -> str:
-    """How scratch entries of a tenant are named, so erasing the tenant finds them: ``upload-<tenant id>-...``."""
-    return f"{OWNED[folder]}{tenant_id}-" if tenant_id else OWNED[folder]
 
 
 def owner_of_key(key: str) -> str:
@@ -311,7 +306,7 @@ class DatasetStore:
             yield self._local_root / key
             return
         self._downloads.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self._downloads, prefix=scratch_prefix(DOWNLOADS, owner_of_key(key)))
+        fd, name = tempfile.mkstemp(dir=self._downloads, prefix=owned_prefix(DOWNLOADS, owner_of_key(key)))
         download = Path(name)
         held = claim(download)
         try:
@@ -472,9 +467,10 @@ class DatasetStore:
         return sorted(i.base_name for i in found if i.type == pafs.FileType.Directory)
 
     def delete_tenant_files(self, tenant_id: str) -> int:
-        """Deletes every file of the tenant in the sealed stages (blobs stay: replay needs them); how many."""
+        """Deletes every file of the tenant in the sealed stages (blobs stay: replay needs them) and its entries
+        in scratch (staging files, downloads, work directories); how many."""
         check_place(tenant_id, "raw", "")
-        count = 0
+        count = erase_tenant_entries(self._scratch, tenant_id)
         for stage in SEALED_STAGES:
             path = self._fs_path(f"{tenant_id}/{stage}")
             if self._fs.get_file_info(path).type != pafs.FileType.Directory:

@@ -147,6 +147,12 @@ class DataKeyStore:
             self._cache = {k: v for k, v in self._cache.items() if v[1].owner != owner}
             self._current.pop(owner, None)
 
+    def destroyed(self, owner: str) -> bool:
+        """Whether the owner's data key has been destroyed (a tombstone stands in its place)."""
+        with self.engine.connect() as connection:
+            query = select(data_keys.c.key_id).where(data_keys.c.owner == owner, data_keys.c.destroyed_at.is_not(None))
+            return connection.execute(query.limit(1)).first() is not None
+
     def rewrap(self) -> int:
         """Re-wraps every live data key that the current KEK did not wrap; returns how many it re-wrapped."""
         current, done = self.keyring.current_id, 0
