@@ -30,6 +30,7 @@ MODULES = (
     "bench.pipeline_memory",
     "bench.nats",
     "bench.ledger",
+    "bench.dataset_sealing",
 )
 """Modules whose figures are registered on import."""
 

@@ -408,7 +408,9 @@ def test_unparseable_values_fail_the_run_with_reasons_after_landing(
     assert normalize["rejected"] == 10
     # The raw bytes are kept, the quarantine holds every row with its reason, and nothing was published.
     assert Path(platform.settings.datasets, normalize["inputs"][0]["key"]).exists()
-    quarantine = pq.read_table(Path(platform.settings.datasets, normalize["outputs"][0]["key"]))
+    rejects = normalize["outputs"][0]
+    with platform.datasets.verified(rejects["key"], rejects["sha256"]) as path:  # sealed on disk: opened here
+        quarantine = pq.read_table(path)
     assert quarantine.num_rows == 10
     assert all(quarantine.column("_reason").to_pylist())
     assert api.get(f"/v1/tenants/{tenant}/products/retail-sales", headers=people["analyst"]).status_code == 404
@@ -451,7 +453,10 @@ def test_a_step_that_keeps_failing_is_retried_then_dead_lettered(
     # The landed bytes are altered behind the platform's back: every attempt to read them fails their check.
     landed = next(Path(platform.settings.datasets).rglob("*.csv"))
     landed.chmod(0o640)
-    landed.write_bytes(landed.read_bytes().replace(b"paid", b"PAID", 1))
+    original = landed.read_bytes()
+    altered = bytearray(original)
+    altered[-20] ^= 1  # one bit of the sealed bytes
+    landed.write_bytes(bytes(altered))
     settle(platform)
     run = api.get(accepted.json()["location"], headers=people["analyst"]).json()
     assert run["status"] == "dead-lettered"
@@ -474,7 +479,7 @@ def test_a_step_that_keeps_failing_is_retried_then_dead_lettered(
     assert kinds == ["Ingested", "StepFailed", "StepFailed", "StepFailed", "DeadLettered"]
 
     # The operator puts the right bytes back and retries: the step runs again and the run finishes.
-    landed.write_bytes(landed.read_bytes().replace(b"PAID", b"paid", 1))
+    landed.write_bytes(original)
     retried = api.post(f"/v1/dead-letters/{letter['dead_letter_id']}/retry", headers=engineer)
     assert retried.status_code == 202, retried.text
     again = api.post(f"/v1/dead-letters/{letter['dead_letter_id']}/retry", headers=engineer)
