@@ -419,10 +419,18 @@ class DatasetStore:
         """``source`` sealed under the owner's data key, in a held staging file under scratch, fsynced."""
         key = self._need_keys().current(owner)
         self._uploads.mkdir(parents=True, exist_ok=True)
-        with Upload(self._uploads, 1 << 62, owner) as staging, source.open("rb") as plain:
-            sealing.seal(plain, staging, key)
-            staging.finish()
-            yield staging.path
+        fd, name = tempfile.mkstemp(dir=self._uploads, prefix=owned_prefix(UPLOADS, owner), suffix=".part")
+        staging = Path(name)
+        held = claim(staging)
+        try:
+            with os.fdopen(fd, "wb") as sink, source.open("rb") as plain:
+                sealing.seal(plain, sink, key)
+                sink.flush()
+                os.fsync(sink.fileno())
+            yield staging
+        finally:
+            staging.unlink(missing_ok=True)
+            os.close(held)
 
     def _install_as_is(self, source: Path, key: str) -> bool:
         if self._local_root is None:
