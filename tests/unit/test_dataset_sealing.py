@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from adapters.datasets import sealing
+from adapters.datasets.scratch import work_directory
 from adapters.datasets.sealing import SEGMENT, TAG, SealedFileError
 from adapters.datasets.store import DatasetStore, IntegrityError
 from adapters.keys.datakeys import DataKeyStore
@@ -159,3 +160,27 @@ def test_blobs_stay_as_they_are(store: DatasetStore, tmp_path: Path) -> None:
     stored = store.put_bytes(f"{TENANT}/blobs/ab/contract.json", b'{"kind": "DataContract"}')
     assert (tmp_path / "datasets" / stored.key).read_bytes() == b'{"kind": "DataContract"}'
     assert not store.is_sealed(stored.key)
+
+
+def test_deleting_a_tenants_files_takes_its_stages_and_scratch_and_leaves_the_rest(
+    store: DatasetStore, tmp_path: Path
+) -> None:
+    for stage in ("raw", "gdp", "kpi", "published", "exports"):
+        store.put_bytes(f"{TENANT}/{stage}/ab/file", f"{stage} rows".encode())
+    store.put_bytes(f"{OTHER}/raw/ab/file", b"other rows")
+    blob = store.put_bytes(f"{TENANT}/blobs/ab/contract.json", b"{}")
+    with (
+        store.receive(100, TENANT) as held,
+        store.receive(100, OTHER) as others,
+        work_directory(tmp_path / "scratch", TENANT) as work,
+    ):
+        held.write(b"half an upload")
+        (work / "table.parquet").write_bytes(b"half a table")
+        assert store.delete_tenant_files(TENANT) == 5 + 2
+        assert not held.path.exists()
+        assert not work.exists()
+        assert others.path.exists()
+    assert list(store.keys_in(tenant_id=TENANT)) == []
+    assert list(store.keys_in(tenant_id=OTHER)) == [f"{OTHER}/raw/ab/file"]
+    assert store.exists(blob.key)  # contract documents stay: replay and the ledger need them
+    assert store.delete_tenant_files(TENANT) == 0
