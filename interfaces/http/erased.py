@@ -21,21 +21,9 @@ class TenantErasedError(Exception):
 
 
 def erased(cipher: EnvelopeCipher, resource: Resource) -> bool:
-    """Whether ``resource`` is a tenant whose data key was destroyed. Asked of the key store itself, not of the
-    tenant's (possibly cached) status, so the answer holds from the moment the key is gone; a destroyed key stays
-    destroyed, so that answer is remembered."""
-    if resource.type != "Tenant":
-        return False
-    if resource.id in _ERASED:
-        return True
-    if not cipher.data_key_destroyed(resource.id):
-        return False
-    _ERASED.add(resource.id)
-    return True
-
-
-_ERASED: set[str] = set()
-"""Tenants seen erased by this process (erasure is for good)."""
+    """Whether ``resource`` is a tenant whose data key was destroyed: asked of the key store itself, not of the
+    tenant's (possibly cached) status, so the answer holds from the moment the key is gone."""
+    return resource.type == "Tenant" and cipher.data_key_destroyed(resource.id)
 
 
 def gone(tenant_id: str) -> TenantErasedError:

@@ -109,7 +109,10 @@ def test_a_header_rewritten_to_another_owner_does_not_open(keys: DataKeyStore) -
 
 def test_once_the_data_key_is_destroyed_the_file_never_opens_again(keys: DataKeyStore) -> None:
     sealed = sealed_bytes(keys, b"id\n1\n")
+    assert not keys.destroyed(TENANT)
     keys.destroy(TENANT)
+    assert keys.destroyed(TENANT)
+    assert not keys.destroyed(OTHER)
     with pytest.raises(KeyErasedError):
         opened(keys, sealed)
 
