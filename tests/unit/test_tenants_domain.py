@@ -228,3 +228,22 @@ def test_replaying_the_history_gives_the_same_state() -> None:
 
     assert vars(rebuilt) == vars(live)
     assert [type(e).__name__ for e in past] == ["Onboarded", "EntitlementsChanged", "Suspended", "Reinstated"]
+
+
+# --- erasure carried out ---------------------------------------------------------------------------------------
+
+
+def test_the_erasure_of_a_tenant_offboarded_with_erase_is_recorded_once() -> None:
+    tenant = given(history(lambda t: t.offboard("right to erasure", erase=True)))
+    [new] = when(tenant, lambda t: t.record_data_erased(12))
+    assert isinstance(new, Tenant.DataErased)
+    assert (new.data_key_destroyed, new.files_deleted) == (True, 12)
+    again = given([*history(lambda t: t.offboard("right to erasure", erase=True)), new])
+    assert when(again, lambda t: t.record_data_erased(0)) == []
+
+
+@pytest.mark.parametrize("past", [[], [offboard]], ids=["active", "offboarded-without-erase"])
+def test_only_a_tenant_offboarded_with_erase_records_an_erasure(past: list[Command]) -> None:
+    tenant = given(history(*past))
+    with pytest.raises(TenantNotActiveError, match="not offboarded with erasure"):
+        tenant.record_data_erased(0)
