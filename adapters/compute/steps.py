@@ -72,8 +72,8 @@ class TableCache:
         found = self.cached(file)
         if found is not None:
             return found
-        with self.store.verified(file["key"], file["sha256"]) as path:
-            table = pq.read_table(path)
+        with self.store.opened(file["key"], file["sha256"]) as stream:
+            table = pq.read_table(stream)
         with self._lock:
             self._tables[file["sha256"]] = table
             while len(self._tables) > self.size:

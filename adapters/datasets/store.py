@@ -21,6 +21,7 @@ from __future__ import annotations
 import builtins
 import errno
 import hashlib
+import io
 import os
 import shutil
 import tempfile
@@ -317,10 +318,35 @@ class DatasetStore:
             download.unlink(missing_ok=True)
             os.close(held)
 
+    @contextmanager
+    def opened(self, key: str, sha256: str) -> Iterator[BinaryIO]:
+        """The plaintext of the file at ``key`` as a seekable stream, once its content matched ``sha256``;
+        IntegrityError otherwise. A sealed file is opened segment by segment as it is read, through the one handle
+        that was hashed: no plaintext copy is written anywhere (for readers that seek, such as Parquet)."""
+        check_key(key)
+        size = self._stored_size(key)
+        if size is None:
+            raise IntegrityError(f"the stored file {key} is missing")
+        try:
+            stream = self._fs.open_input_file(self._fs_path(key))
+        except FileNotFoundError as error:
+            raise IntegrityError(f"the stored file {key} is missing") from error
+        with stream:
+            self._compare(key, self._hash_plaintext(key, stream, None), sha256)
+            stream.seek(0)
+            if not (is_sealed_key(key) and sealing.is_sealed(stream)):
+                yield stream
+                return
+            try:
+                reader = sealing.SealedReader(stream, size, self._need_keys(), owner_of_key(key))
+            except sealing.SealedFileError as error:
+                raise IntegrityError(f"the stored file {key} failed to open: {error}") from error
+            yield io.BufferedReader(reader, CHUNK)
+
     def read_verified(self, key: str, sha256: str) -> bytes:
         """The content of a small file at ``key``, after checking it against ``sha256``."""
-        with self.verified(key, sha256) as path:
-            return path.read_bytes()
+        with self.opened(key, sha256) as stream:
+            return stream.read()
 
     def exists(self, key: str) -> bool:
         """Whether a file is stored at ``key``."""
@@ -367,6 +393,10 @@ class DatasetStore:
                 actual = self._hash_plaintext(key, stream, sink)
         except FileNotFoundError as error:  # removed between the two calls
             raise IntegrityError(f"the stored file {key} is missing") from error
+        self._compare(key, actual, sha256)
+
+    @staticmethod
+    def _compare(key: str, actual: str, sha256: str) -> None:
         if actual != sha256:
             raise IntegrityError(f"the stored file {key} has SHA-256 {actual}, not the recorded {sha256}")
 

@@ -8,6 +8,8 @@ import io
 import os
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from adapters.datasets import sealing
@@ -187,3 +189,32 @@ def test_deleting_a_tenants_files_takes_its_stages_and_scratch_and_leaves_the_re
     assert list(store.keys_in(tenant_id=OTHER)) == [f"{OTHER}/raw/ab/file"]
     assert store.exists(blob.key)  # contract documents stay: replay and the ledger need them
     assert store.delete_tenant_files(TENANT) == 0
+
+
+def test_a_sealed_parquet_file_is_read_in_place_by_seeking(store: DatasetStore, tmp_path: Path) -> None:
+    table = pa.table({"id": list(range(60_000)), "email": [f"p{i}@example.com" for i in range(60_000)]})
+    produced = tmp_path / "golden.parquet"
+    pq.write_table(table, produced, row_group_size=10_000)
+    plain = produced.read_bytes()
+    assert len(plain) > 3 * SEGMENT
+    stored = store.put_file(produced, TENANT, "gdp", ".parquet")
+    with store.opened(stored.key, stored.sha256) as stream:
+        assert pq.read_table(stream).equals(table)
+        stream.seek(-100, io.SEEK_END)
+        assert stream.read() == plain[-100:]
+        stream.seek(SEGMENT - 10)
+        assert stream.read(SEGMENT + 20) == plain[SEGMENT - 10 : 2 * SEGMENT + 10]
+    assert list((tmp_path / "scratch" / "downloads").glob("*")) == []  # no plaintext copy made
+
+
+def test_a_stream_is_handed_out_only_after_the_hash_matched(store: DatasetStore, tmp_path: Path) -> None:
+    stored = store.put_bytes(f"{TENANT}/kpi/ab/kpis.parquet", b"kpi rows" * 20_000)
+    with pytest.raises(IntegrityError, match="SHA-256"), store.opened(stored.key, "0" * 64):
+        pytest.fail("a stream was handed out for another hash")
+    path = tmp_path / "datasets" / stored.key
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 1
+    path.chmod(0o640)
+    path.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="failed to open"), store.opened(stored.key, stored.sha256):
+        pytest.fail("an altered file was handed out")
