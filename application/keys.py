@@ -12,7 +12,7 @@ from typing import Protocol
 
 from application.commands import CommandContext, CommandResult, CommandRunner
 from domain.errors import ConflictError
-from domain.keys import KEY_ENCRYPTION_KEYS_ID, DataKey, KeyEncryptionKeys, data_key_id_for
+from domain.keys import KEY_ENCRYPTION_KEYS_ID, KeyEncryptionKeys
 
 ERASURE_NOTE = (
     "the tenant's data key is destroyed; a wrapped copy of it can survive in dead database rows, WAL segments or "
@@ -85,22 +85,6 @@ class KeyService:
             )
         except _StreamStarted:
             return self.runner.update(context, name, KEY_ENCRYPTION_KEYS_ID, change, _no_tenant)
-
-
-def record_data_key_destroyed(runner: CommandRunner, context: CommandContext, tenant_id: str) -> CommandResult:
-    """Records that the tenant's data key was destroyed (once: a retried erasure finds the event already there)."""
-    try:
-        return runner.create(
-            context,
-            "destroy_data_key",
-            data_key_id_for(tenant_id),
-            make=lambda: DataKey.destroy(tenant_id),
-            tenant_of=lambda key: key.tenant_id,
-            exists=_StreamStarted,
-        )
-    except _StreamStarted:
-        history = runner.store.read_stream(data_key_id_for(tenant_id))
-        return CommandResult(data_key_id_for(tenant_id), history[-1].position, replayed=True)
 
 
 class _StreamStarted(ConflictError):

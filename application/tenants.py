@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Protocol
 from uuid import UUID
 
 from application.commands import CommandContext, CommandResult, CommandRunner, replay
-from application.keys import record_data_key_destroyed
 from domain.errors import ConflictError, InvalidValueError
 from domain.tenants import Tenant, check_slug, tenant_id_for
 
@@ -21,6 +21,12 @@ class DataKeyShredder(Protocol):
     def destroy_data_key(self, tenant_id: str) -> None: ...
 
 
+class TenantFiles(Protocol):
+    """Deletes a tenant's dataset files (and its scratch entries); how many (idempotent)."""
+
+    def delete_tenant_files(self, tenant_id: str) -> int: ...
+
+
 def _tenant_of(tenant: Tenant) -> str:
     return str(tenant.id)
 
@@ -28,9 +34,12 @@ def _tenant_of(tenant: Tenant) -> str:
 class TenantService:
     """Onboards tenants and changes their entitlements and lifecycle."""
 
-    def __init__(self, runner: CommandRunner, keys: DataKeyShredder | None = None) -> None:
+    def __init__(
+        self, runner: CommandRunner, keys: DataKeyShredder | None = None, files: TenantFiles | None = None
+    ) -> None:
         self.runner = runner
         self.keys = keys
+        self.files = files
 
     def onboard_tenant(self, context: CommandContext, slug: str, display_name: str, plan: str) -> CommandResult:
         """Onboards a new tenant under a slug no tenant has had before."""
@@ -75,8 +84,15 @@ class TenantService:
             context, "offboard_tenant", tenant_id, lambda t: t.offboard(reason, erase), _tenant_of
         )
         if erase and self.keys is not None:
-            # After the event is stored, and again on a retried command: destroying a destroyed key is a no-op.
-            self.keys.destroy_data_key(str(tenant_id))
-            destroyed = CommandContext(context.actor, f"{context.command_id}|data-key", context.correlation_id)
-            record_data_key_destroyed(self.runner, destroyed, str(tenant_id))
+            return self._erase(context, tenant_id, self.keys)
         return result
+
+    def _erase(self, context: CommandContext, tenant_id: UUID, keys: DataKeyShredder) -> CommandResult:
+        """Destroys the data key, deletes the files, then records that it did. After the offboarding is stored, and
+        again on a retried command: each step is a no-op the second time, and the record is made once."""
+        keys.destroy_data_key(str(tenant_id))
+        deleted = self.files.delete_tenant_files(str(tenant_id)) if self.files is not None else 0
+        erased = replace(context, command_id=f"{context.command_id}/erase")
+        return self.runner.update(
+            erased, "erase_tenant_data", tenant_id, lambda t: t.record_data_erased(deleted), _tenant_of
+        )

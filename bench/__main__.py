@@ -31,6 +31,7 @@ MODULES = (
     "bench.nats",
     "bench.ledger",
     "bench.personal_data",
+    "bench.dataset_sealing",
 )
 """Modules whose figures are registered on import."""
 

@@ -28,6 +28,7 @@ from adapters.compute.normalize import Normalized, normalize
 from adapters.contracts import read_odcs
 from adapters.datasets.formats import read_batches
 from adapters.datasets.store import CHUNK, DatasetStore
+from bench.dataset_sealing import bench_keys
 from bench.harness import Config, Pair, Sample, figure, timed
 from domain.contracts import read_contract
 from domain.contracts.model import ObjectSpec, QualityRule
@@ -48,7 +49,7 @@ def retail_object() -> tuple[ObjectSpec, list[QualityRule]]:
 
 def land_and_normalize(source: Path, folder: Path, obj: ObjectSpec, rules: list[QualityRule]) -> Normalized:
     """Lands the CSV in a new dataset store under ``folder`` and normalizes the landed file."""
-    store = DatasetStore.open(str(folder / "datasets"), folder / "scratch")
+    store = DatasetStore.open(str(folder / "datasets"), folder / "scratch", bench_keys(folder / "keys"))
     with source.open("rb") as stream, store.receive(source.stat().st_size) as upload:
         while chunk := stream.read(CHUNK):
             upload.write(chunk)

@@ -33,6 +33,7 @@ from adapters.compute.steps import ComputeSteps
 from adapters.contracts import read_odcs
 from adapters.datasets.store import CHUNK, DatasetStore
 from application.pipeline import Target
+from bench.dataset_sealing import bench_keys
 from bench.harness import Config, Pair, Sample, figure
 from domain.contracts import read_contract
 from domain.pipeline import manifest
@@ -72,7 +73,7 @@ def retail_target() -> Target:
 
 def ingest(source: Path, folder: Path) -> dict[str, Any]:
     """Lands ``source`` in a dataset store under ``folder`` and normalizes it: what the pipeline does to a batch."""
-    store = DatasetStore.open(str(folder / "datasets"), folder / "scratch")
+    store = DatasetStore.open(str(folder / "datasets"), folder / "scratch", bench_keys(folder / "keys"))
     with source.open("rb") as stream, store.receive(source.stat().st_size) as upload:
         while chunk := stream.read(CHUNK):
             upload.write(chunk)

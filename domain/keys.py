@@ -88,28 +88,3 @@ class KeyEncryptionKeys(Aggregate):
     @event(Retired)
     def _retired(self, kek_id: str, rewrapped: int) -> None:
         self.retired = [*self.retired, kek_id]
-
-
-def data_key_id_for(tenant_id: str) -> UUID:
-    """The stream of one tenant's data key."""
-    return uuid5(KEYS_NAMESPACE, f"data-key|{tenant_id}")
-
-
-class DataKey(Aggregate):
-    """A tenant's data key as the log knows it: recorded once, when it is destroyed (crypto-shredding)."""
-
-    class Destroyed(Aggregate.Created):
-        tenant_id: str
-
-    @staticmethod
-    def create_id(tenant_id: str) -> UUID:
-        return data_key_id_for(tenant_id)
-
-    @classmethod
-    def destroy(cls, tenant_id: str) -> DataKey:
-        """The tenant's data key was destroyed: whatever it sealed reads as erased for good."""
-        return cls(tenant_id)
-
-    @event(Destroyed)
-    def __init__(self, tenant_id: str) -> None:
-        self.tenant_id = tenant_id

@@ -100,6 +100,13 @@ class Tenant(Aggregate):
             """Offboardings recorded before erasure existed erased nothing."""
             state["erase"] = False
 
+    class DataErased(Aggregate.Event):
+        """The erasure of an offboarded tenant was carried out: its data key destroyed (crypto-shredding) and its
+        dataset files deleted. It holds no key material, only what was done."""
+
+        data_key_destroyed: bool
+        files_deleted: int
+
     @staticmethod
     def create_id(slug: str, display_name: str, plan: str) -> UUID:
         return tenant_id_for(slug)
@@ -117,6 +124,7 @@ class Tenant(Aggregate):
         self.features: list[str] = []
         self.quotas: dict[str, int] = {}
         self.erased = False
+        self.data_erased = False
 
     def change_entitlements(self, features: list[str], quotas: dict[str, Any]) -> None:
         self._require("active")
@@ -155,6 +163,18 @@ class Tenant(Aggregate):
     def _offboarded(self, reason: str, erase: bool) -> None:
         self.status = "offboarded"
         self.erased = erase
+
+    def record_data_erased(self, files_deleted: int) -> None:
+        """Records that the erasure asked at offboarding was done; once only (a retried erasure records nothing)."""
+        if self.status != "offboarded" or not self.erased:
+            msg = f"tenant {self.slug} was not offboarded with erasure"
+            raise TenantNotActiveError(msg)
+        if not self.data_erased:
+            self._data_erased(True, files_deleted)
+
+    @event(DataErased)
+    def _data_erased(self, data_key_destroyed: bool, files_deleted: int) -> None:
+        self.data_erased = True
 
     def _require(self, status: str) -> None:
         if self.status != status:

@@ -133,8 +133,11 @@ def open_decision_log(settings: Settings, read_models: ReadModelStore) -> Decisi
     return DecisionLog(read_models.engine, utc_now, timedelta(days=days) if days else None)
 
 
-def open_datasets(settings: Settings) -> DatasetStore:
-    return DatasetStore.open(settings.datasets, Path(settings.scratch_dir))
+def open_datasets(settings: Settings, cipher: EnvelopeCipher | None = None) -> DatasetStore:
+    """The dataset store; with the cipher's key store, files of the sealed stages are sealed under their tenant's
+    data key (without it, only blobs can be read and written)."""
+    keys = cipher.keys if cipher is not None else None
+    return DatasetStore.open(settings.datasets, Path(settings.scratch_dir), keys)
 
 
 def open_store(settings: Settings, cipher: EnvelopeCipher, datasets: DatasetStore | None = None) -> EventStore:
@@ -153,7 +156,7 @@ def open_store(settings: Settings, cipher: EnvelopeCipher, datasets: DatasetStor
 def bootstrap(settings: Settings | None = None) -> Platform:
     settings = settings or Settings.from_env()
     cipher = open_field_cipher(settings)
-    datasets = open_datasets(settings)
+    datasets = open_datasets(settings, cipher)
     store = open_store(settings, cipher, datasets)
     read_models = open_read_models(settings, cipher)
     health = ReadModelHealth(store, read_models, settings.read_model_stall_after)
@@ -231,7 +234,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         attempts=settings.pipeline_attempts,
         backoff=settings.pipeline_backoff,
     )
-    tenants = TenantService(runner, cipher)
+    tenants = TenantService(runner, cipher, datasets)
     schedules = SchedulerService(runner)
     ledger = open_ledger(
         store,

@@ -206,6 +206,8 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.action == "retire" and not args.kek_id:
         raise CliError("retire needs the KEK id to retire")
+    if args.action == "encrypt-datasets":
+        return _encrypt_datasets(settings)
     cipher = open_field_cipher(settings)
     store = open_store(settings, cipher)
     try:
@@ -234,6 +236,21 @@ def _operator_context(what: str) -> CommandContext:
 
     command_id = f"{what}|{uuid.uuid4()}"
     return CommandContext(f"platform-cli:{getpass.getuser()}", command_id, command_id)
+def _encrypt_datasets(settings: Settings) -> int:
+    """Seals the dataset files written in plaintext (resumable: sealed files are skipped)."""
+    from adapters.datasets.migration import encrypt_datasets
+    from adapters.datasets.store import DatasetError
+    from interfaces.bootstrap import open_datasets, open_field_cipher
+
+    cipher = open_field_cipher(settings)
+    try:
+        done = encrypt_datasets(open_datasets(settings, cipher), print)
+    except DatasetError as error:
+        raise CliError(f"{error} (files sealed so far stay sealed; run it again once fixed)") from error
+    finally:
+        cipher.close()
+    print(done.summary)
+    return 0
 
 
 def api_client(settings: Settings, args: argparse.Namespace) -> Client:
@@ -493,7 +510,11 @@ COMMANDS: dict[str, tuple[Callable[[Settings, argparse.Namespace], int], str]] =
     ),
     "dlq": (cmd_dlq, "list, show, retry or discard dead letters (failed work after its last attempt)"),
     "token": (cmd_token, "print a development bearer token for a role (signed with the local key)"),
-    "keys": (cmd_keys, "rotate the key-encryption key (re-wrapping every data key) or retire an old one"),
+    "keys": (
+        cmd_keys,
+        "rotate the key-encryption key (re-wrapping every data key), retire an old one, or encrypt-datasets"
+        " (seal the dataset files written in plaintext)",
+    ),
     "audit": (
         cmd_audit,
         "for auditors: verify the ledger against the log, trace a published number, write or check an evidence bundle",
@@ -551,7 +572,11 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("--role", required=True, choices=ROLES, help="the role the token's principal holds")
             command.add_argument("--tenant", metavar="TENANT_ID", help="the tenant (every role but platform-admin)")
         if name == "keys":
-            command.add_argument("action", choices=("rotate", "retire"), help="rotate, or retire KEK_ID")
+            command.add_argument(
+                "action",
+                choices=("rotate", "retire", "encrypt-datasets"),
+                help="what to do",
+            )
             command.add_argument("kek_id", nargs="?", metavar="KEK_ID", help="the key-encryption key to retire")
         if name == "audit":
             _audit_parsers(command)

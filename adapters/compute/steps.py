@@ -72,8 +72,8 @@ class TableCache:
         found = self.cached(file)
         if found is not None:
             return found
-        with self.store.verified(file["key"], file["sha256"]) as path:
-            table = pq.read_table(path)
+        with self.store.opened(file["key"], file["sha256"]) as stream:
+            table = pq.read_table(stream)
         with self._lock:
             self._tables[file["sha256"]] = table
             while len(self._tables) > self.size:
@@ -93,16 +93,16 @@ class ComputeSteps:
         self.bounds = bounds or Bounds()
         self.tables = TableCache(store)
 
-    def _workdir(self) -> AbstractContextManager[Path]:
+    def _workdir(self, tenant_id: str) -> AbstractContextManager[Path]:
         """A fresh working directory under scratch, held while in use (a sweep leaves it alone), then removed."""
-        return work_directory(self.scratch)
+        return work_directory(self.scratch, tenant_id)
 
     def _stored(self, file: StoredFile, rows: int | None, fmt: str, schema: str | None) -> Manifest:
         return manifest(file.key, file.sha256, file.bytes, rows, fmt, schema)
 
     def _write(self, table: pa.Table, tenant_id: str, stage: str) -> Manifest:
         """Writes a table as Parquet (deterministic bytes for the same table) into a stage."""
-        with self._workdir() as work:
+        with self._workdir(tenant_id) as work:
             path = work / "table.parquet"
             pq.write_table(table, path, compression="zstd", row_group_size=1 << 20)
             stored = self.store.put_file(path, tenant_id, stage, ".parquet")
@@ -110,7 +110,7 @@ class ComputeSteps:
 
     def normalize(self, tenant_id: str, raw: Manifest, target: Target) -> Normalization:
         with (
-            self._workdir() as work,
+            self._workdir(tenant_id) as work,
             self.store.verified(raw["key"], raw["sha256"]) as path,
         ):
             malformed: list[MalformedRow] = []
@@ -169,7 +169,7 @@ class ComputeSteps:
             selected = selected.select(query.fields)
         media, suffix = EXPORT_MEDIA[fmt]
         data = encode(selected, media, raw_formulas)
-        with self._workdir() as work:
+        with self._workdir(tenant_id) as work:
             path = work / f"export{suffix}"
             with io.FileIO(path, "w") as out:
                 out.write(data)

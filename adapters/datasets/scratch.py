@@ -10,6 +10,7 @@ dies with its process). Whatever else lives under scratch is left alone.
 from __future__ import annotations
 
 import fcntl
+import glob
 import os
 import shutil
 import tempfile
@@ -22,6 +23,28 @@ OWNED = {UPLOADS: "upload-", DOWNLOADS: "download-", WORK: "work-"}
 """The folders under scratch the platform owns, and the prefix of every entry it makes in them."""
 
 
+def owned_prefix(folder: str, tenant_id: str) -> str:
+    """How scratch entries of a tenant are named, so erasing the tenant finds them: ``upload-<tenant id>-...``."""
+    return f"{OWNED[folder]}{tenant_id}-" if tenant_id else OWNED[folder]
+
+
+def erase_tenant_entries(scratch: Path, tenant_id: str) -> int:
+    """Removes every entry of the tenant under the owned scratch folders, held or not (its data key is gone, so
+    whatever was being done for it cannot finish anyway); how many."""
+    removed = 0
+    for folder in OWNED:
+        directory = scratch / folder
+        if directory.is_symlink() or not directory.is_dir():
+            continue
+        for entry in directory.glob(f"{glob.escape(owned_prefix(folder, tenant_id))}*"):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def claim(path: Path) -> int:
     """Holds an exclusive lock on ``path`` (a file or a directory) until the returned descriptor is closed."""
     fd = os.open(path, os.O_RDONLY)
@@ -30,11 +53,12 @@ def claim(path: Path) -> int:
 
 
 @contextmanager
-def work_directory(scratch: Path) -> Iterator[Path]:
-    """A fresh directory under ``scratch/work``, held while in use and removed afterwards."""
+def work_directory(scratch: Path, tenant_id: str = "") -> Iterator[Path]:
+    """A fresh directory under ``scratch/work`` (named after the tenant it works for, when given), held while in
+    use and removed afterwards."""
     base = scratch / WORK
     base.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(dir=base, prefix=OWNED[WORK]))
+    path = Path(tempfile.mkdtemp(dir=base, prefix=owned_prefix(WORK, tenant_id)))
     fd = claim(path)
     try:
         yield path

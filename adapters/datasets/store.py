@@ -21,6 +21,7 @@ from __future__ import annotations
 import builtins
 import errno
 import hashlib
+import io
 import os
 import shutil
 import tempfile
@@ -33,9 +34,13 @@ from typing import BinaryIO
 
 from pyarrow import fs as pafs
 
-from adapters.datasets.scratch import DOWNLOADS, OWNED, UPLOADS, claim
+from adapters.datasets import sealing
+from adapters.datasets.scratch import DOWNLOADS, UPLOADS, claim, erase_tenant_entries, owned_prefix
 
 STAGES = ("raw", "gdp", "quarantine", "kpi", "published", "exports", "blobs")
+SEALED_STAGES = ("raw", "gdp", "quarantine", "kpi", "published", "exports")
+"""The stages whose files are sealed under their tenant's data key (adapters/datasets/sealing.py). Blobs (contract
+documents, which replay and the ledger need after an erasure too) are stored as they are."""
 STORED_MODE = 0o440
 """Stored local files are read-only, for the owner and group of the service."""
 CHUNK = 1 << 20
@@ -52,6 +57,10 @@ class IntegrityError(DatasetError):
 
 class AlreadyStoredError(DatasetError):
     """Different content is already stored at this key; stored files are never replaced."""
+
+
+class NoKeysError(DatasetError):
+    """The store was opened without a key store, so it cannot seal or open dataset files."""
 
 
 class TooLargeError(DatasetError):
@@ -79,8 +88,8 @@ class Upload:
     Used as a context manager it discards the staging file on exit unless the store has landed it.
     """
 
-    def __init__(self, directory: Path, max_bytes: int) -> None:
-        fd, name = tempfile.mkstemp(dir=directory, prefix=OWNED[UPLOADS], suffix=".part")
+    def __init__(self, directory: Path, max_bytes: int, tenant_id: str = "") -> None:
+        fd, name = tempfile.mkstemp(dir=directory, prefix=owned_prefix(UPLOADS, tenant_id), suffix=".part")
         self.path = Path(name)
         self._claim: int | None = claim(self.path)
         self.max_bytes = max_bytes
@@ -142,6 +151,16 @@ class Upload:
             self.discard()
 
 
+def owner_of_key(key: str) -> str:
+    """Whose data key seals the file at ``key``: the tenant its key starts with."""
+    return key.split("/", 1)[0]
+
+
+def is_sealed_key(key: str) -> bool:
+    """Whether the file at ``key`` is (or, not yet migrated, is to be) sealed."""
+    return key.split("/")[1] in SEALED_STAGES
+
+
 def check_key(key: str) -> None:
     """ValueError unless ``key`` is relative, free of ``..``, and starts with a tenant id and a known stage."""
     parts = key.split("/")
@@ -200,32 +219,42 @@ def _link(source: Path, target: Path) -> bool:
 
 
 class DatasetStore:
-    """Write-once, content-addressed dataset files on local disk or an S3-compatible store."""
+    """Write-once, content-addressed dataset files on local disk or an S3-compatible store; files of the sealed
+    stages are sealed under their tenant's data key when written and opened (and hash-checked) when read."""
 
-    def __init__(self, filesystem: pafs.FileSystem, base: str, scratch: Path, local_root: Path | None) -> None:
+    def __init__(
+        self,
+        filesystem: pafs.FileSystem,
+        base: str,
+        scratch: Path,
+        local_root: Path | None,
+        keys: sealing.DataKeys | None = None,
+    ) -> None:
         self._fs = filesystem
         self._base = base.rstrip("/")
         self._local_root = local_root
+        self._scratch = scratch
         self._uploads = scratch / UPLOADS
         self._downloads = scratch / DOWNLOADS
+        self._keys = keys
 
     @classmethod
-    def open(cls, location: str, scratch: Path) -> DatasetStore:
+    def open(cls, location: str, scratch: Path, keys: sealing.DataKeys | None = None) -> DatasetStore:
         """The store at a directory path, ``file:///abs`` or ``s3://bucket/prefix?...``; ``scratch`` is a local
-        directory for staging files and downloads."""
+        directory for staging files and downloads; ``keys`` the data keys files are sealed with."""
         if location.startswith("s3://"):
             filesystem, base = pafs.FileSystem.from_uri(location)
-            return cls(filesystem, base, scratch, None)
+            return cls(filesystem, base, scratch, None, keys)
         if location.startswith("file://"):
             _, path = pafs.FileSystem.from_uri(location)
             location = path
         root = Path(location).resolve()
-        return cls(pafs.LocalFileSystem(), str(root), scratch, root)
+        return cls(pafs.LocalFileSystem(), str(root), scratch, root, keys)
 
-    def receive(self, max_bytes: int) -> Upload:
+    def receive(self, max_bytes: int, tenant_id: str = "") -> Upload:
         """A new staging file under scratch, to be written chunk by chunk and then landed."""
         self._uploads.mkdir(parents=True, exist_ok=True)
-        return Upload(self._uploads, max_bytes)
+        return Upload(self._uploads, max_bytes, tenant_id)
 
     def land(self, upload: Upload, tenant_id: str, stage: str, suffix: str) -> StoredFile:
         """Moves an upload to its content-addressed key; when the same content is there, nothing is written.
@@ -258,7 +287,7 @@ class DatasetStore:
         sha256 = hashlib.sha256(data).hexdigest()
         if self._stored_size(key) is not None:
             return self._same_or_refuse(key, sha256, len(data))
-        with self.receive(len(data)) as upload:
+        with self.receive(len(data), owner_of_key(key)) as upload:
             upload.write(data)
             upload.finish()
             if not self._install(upload.path, key):
@@ -267,16 +296,18 @@ class DatasetStore:
 
     @contextmanager
     def verified(self, key: str, sha256: str) -> Iterator[Path]:
-        """A local path to the file at ``key`` whose content matched ``sha256``; IntegrityError otherwise.
+        """A local path to the plaintext of the file at ``key``, whose content matched ``sha256``; IntegrityError
+        otherwise (a sealed file that fails to open included).
 
-        Local store: the stored file itself, hashed first. S3: a download into scratch, removed afterwards."""
+        A plaintext file on the local store: the stored file itself, hashed first. A sealed file, or S3: opened
+        (and hashed) into a held file under scratch, removed afterwards."""
         check_key(key)
-        if self._local_root is not None:
+        if self._local_root is not None and not self._sealed_at(key):
             self._check(key, sha256)
             yield self._local_root / key
             return
         self._downloads.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self._downloads, prefix=OWNED[DOWNLOADS])
+        fd, name = tempfile.mkstemp(dir=self._downloads, prefix=owned_prefix(DOWNLOADS, owner_of_key(key)))
         download = Path(name)
         held = claim(download)
         try:
@@ -287,10 +318,35 @@ class DatasetStore:
             download.unlink(missing_ok=True)
             os.close(held)
 
+    @contextmanager
+    def opened(self, key: str, sha256: str) -> Iterator[BinaryIO]:
+        """The plaintext of the file at ``key`` as a seekable stream, once its content matched ``sha256``;
+        IntegrityError otherwise. A sealed file is opened segment by segment as it is read, through the one handle
+        that was hashed: no plaintext copy is written anywhere (for readers that seek, such as Parquet)."""
+        check_key(key)
+        size = self._stored_size(key)
+        if size is None:
+            raise IntegrityError(f"the stored file {key} is missing")
+        try:
+            stream = self._fs.open_input_file(self._fs_path(key))
+        except FileNotFoundError as error:
+            raise IntegrityError(f"the stored file {key} is missing") from error
+        with stream:
+            self._compare(key, self._hash_plaintext(key, stream, None), sha256)
+            stream.seek(0)
+            if not (is_sealed_key(key) and sealing.is_sealed(stream)):
+                yield stream
+                return
+            try:
+                reader = sealing.SealedReader(stream, size, self._need_keys(), owner_of_key(key))
+            except sealing.SealedFileError as error:
+                raise IntegrityError(f"the stored file {key} failed to open: {error}") from error
+            yield io.BufferedReader(reader, CHUNK)
+
     def read_verified(self, key: str, sha256: str) -> bytes:
         """The content of a small file at ``key``, after checking it against ``sha256``."""
-        with self.verified(key, sha256) as path:
-            return path.read_bytes()
+        with self.opened(key, sha256) as stream:
+            return stream.read()
 
     def exists(self, key: str) -> bool:
         """Whether a file is stored at ``key``."""
@@ -304,17 +360,63 @@ class DatasetStore:
         info = self._fs.get_file_info(self._fs_path(key))
         return info.size if info.type == pafs.FileType.File else None
 
+    def _plain_size(self, key: str) -> int | None:
+        """The size of the plaintext stored at ``key`` (a sealed file's follows from its header and size)."""
+        size = self._stored_size(key)
+        if size is None or not is_sealed_key(key):
+            return size
+        with self._fs.open_input_file(self._fs_path(key)) as stream:
+            if not sealing.is_sealed(stream):
+                return size
+            try:
+                return sealing.plaintext_size(sealing.read_header(stream), size)
+            except sealing.SealedFileError as error:
+                raise IntegrityError(f"the stored file {key} is not a sound sealed file: {error}") from error
+
+    def _sealed_at(self, key: str) -> bool:
+        """Whether the stored file at ``key`` is sealed (files written before sealing existed are not)."""
+        if not is_sealed_key(key):
+            return False
+        try:
+            with self._fs.open_input_file(self._fs_path(key)) as stream:
+                return sealing.is_sealed(stream)
+        except FileNotFoundError as error:
+            raise IntegrityError(f"the stored file {key} is missing") from error
+
     def _check(self, key: str, sha256: str, sink: BinaryIO | None = None) -> None:
-        """Hashes the stored file (copying it into ``sink`` when given); IntegrityError if missing or different."""
+        """Hashes the stored file's plaintext (copying it into ``sink`` when given); IntegrityError if missing,
+        different, or sealed and failing to open."""
         if self._stored_size(key) is None:
             raise IntegrityError(f"the stored file {key} is missing")
         try:
-            with self._fs.open_input_stream(self._fs_path(key)) as stream:
-                actual, _ = _hash_stream(stream, sink)
+            with self._fs.open_input_file(self._fs_path(key)) as stream:
+                actual = self._hash_plaintext(key, stream, sink)
         except FileNotFoundError as error:  # removed between the two calls
             raise IntegrityError(f"the stored file {key} is missing") from error
+        self._compare(key, actual, sha256)
+
+    @staticmethod
+    def _compare(key: str, actual: str, sha256: str) -> None:
         if actual != sha256:
             raise IntegrityError(f"the stored file {key} has SHA-256 {actual}, not the recorded {sha256}")
+
+    def _hash_plaintext(self, key: str, stream: BinaryIO, sink: BinaryIO | None) -> str:
+        if not is_sealed_key(key) or not sealing.is_sealed(stream):
+            return _hash_stream(stream, sink)[0]
+        digest = hashlib.sha256()
+        try:
+            for chunk in sealing.unseal(stream, self._need_keys(), owner_of_key(key)):
+                digest.update(chunk)
+                if sink is not None:
+                    sink.write(chunk)
+        except sealing.SealedFileError as error:
+            raise IntegrityError(f"the stored file {key} failed to open: {error}") from error
+        return digest.hexdigest()
+
+    def _need_keys(self) -> sealing.DataKeys:
+        if self._keys is None:
+            raise NoKeysError("this dataset store was opened without the key store, so it cannot seal or open files")
+        return self._keys
 
     def _same_or_refuse(self, key: str, sha256: str, size: int) -> StoredFile:
         """``existed=True`` if the file at ``key`` holds exactly this content, else AlreadyStoredError."""
@@ -326,16 +428,41 @@ class DatasetStore:
 
     def _land_path(self, path: Path, sha256: str, size: int, tenant_id: str, stage: str, suffix: str) -> StoredFile:
         key = content_key(tenant_id, stage, sha256, suffix)
-        stored = self._stored_size(key)
+        stored = self._plain_size(key)
         if stored is None and self._install(path, key):
             return StoredFile(key, sha256, size, existed=False)
-        stored = self._stored_size(key) if stored is None else stored
+        stored = self._plain_size(key) if stored is None else stored
         if stored != size:
             raise IntegrityError(f"the stored file {key} has {stored} bytes, not {size}; it is never replaced")
         return StoredFile(key, sha256, size, existed=True)
 
     def _install(self, source: Path, key: str) -> bool:
-        """Puts a copy of ``source`` at ``key`` unless a file is there already (then False); never replaces."""
+        """Puts a copy of ``source`` (sealed, for a sealed stage) at ``key`` unless a file is there already (then
+        False); never replaces."""
+        if not is_sealed_key(key):
+            return self._install_as_is(source, key)
+        with self._sealed_copy(source, owner_of_key(key)) as sealed:
+            return self._install_as_is(sealed, key)
+
+    @contextmanager
+    def _sealed_copy(self, source: Path, owner: str) -> Iterator[Path]:
+        """``source`` sealed under the owner's data key, in a held staging file under scratch, fsynced."""
+        key = self._need_keys().current(owner)
+        self._uploads.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self._uploads, prefix=owned_prefix(UPLOADS, owner), suffix=".part")
+        staging = Path(name)
+        held = claim(staging)
+        try:
+            with os.fdopen(fd, "wb") as sink, source.open("rb") as plain:
+                sealing.seal(plain, sink, key)
+                sink.flush()
+                os.fsync(sink.fileno())
+            yield staging
+        finally:
+            staging.unlink(missing_ok=True)
+            os.close(held)
+
+    def _install_as_is(self, source: Path, key: str) -> bool:
         if self._local_root is None:
             with source.open("rb") as stream, self._fs.open_output_stream(self._fs_path(key)) as sink:
                 shutil.copyfileobj(stream, sink, CHUNK)
@@ -361,3 +488,59 @@ class DatasetStore:
             return _link(partial, target)
         finally:
             partial.unlink(missing_ok=True)
+
+    def keys_in(self, stages: tuple[str, ...] = SEALED_STAGES, tenant_id: str = "") -> Iterator[str]:
+        """The keys of the files stored in ``stages`` (of one tenant, or of all), in a stable order; names the
+        store itself uses for partial files (starting with a dot) are left out."""
+        tenants = [tenant_id] if tenant_id else self._tenants()
+        for tenant in tenants:
+            for stage in stages:
+                selector = pafs.FileSelector(self._fs_path(f"{tenant}/{stage}"), allow_not_found=True, recursive=True)
+                found = self._fs.get_file_info(selector)
+                names = (i.path[len(self._base) + 1 :] for i in found if i.type == pafs.FileType.File)
+                yield from sorted(n for n in names if not n.rsplit("/", 1)[-1].startswith("."))
+
+    def _tenants(self) -> list[str]:
+        found = self._fs.get_file_info(pafs.FileSelector(self._base, allow_not_found=True))
+        return sorted(i.base_name for i in found if i.type == pafs.FileType.Directory)
+
+    def delete_tenant_files(self, tenant_id: str) -> int:
+        """Deletes every file of the tenant in the sealed stages (blobs stay: replay needs them) and its entries
+        in scratch (staging files, downloads, work directories); how many."""
+        check_place(tenant_id, "raw", "")
+        count = erase_tenant_entries(self._scratch, tenant_id)
+        for stage in SEALED_STAGES:
+            path = self._fs_path(f"{tenant_id}/{stage}")
+            if self._fs.get_file_info(path).type != pafs.FileType.Directory:
+                continue
+            count += sum(1 for _ in self.keys_in((stage,), tenant_id))
+            self._fs.delete_dir(path)
+        return count
+
+    def is_sealed(self, key: str) -> bool:
+        """Whether the file at ``key`` is stored sealed (IntegrityError when it is missing)."""
+        check_key(key)
+        return self._sealed_at(key)
+
+    def seal_in_place(self, key: str, sha256: str) -> None:
+        """Replaces the plaintext file at ``key`` by its sealed form: checked against ``sha256`` before, written
+        beside it, opened and checked again, then renamed over it (atomic on local disk). The one place a stored
+        file is replaced, by the same content."""
+        check_key(key)
+        if not is_sealed_key(key):
+            raise DatasetError(f"files of {key.split('/')[1]} are not sealed")
+        folder, name = key.rsplit("/", 1)
+        beside = f"{folder}/.{name}.sealing"  # keys_in leaves it out; a run cut short leaves it, the next replaces it
+        if self._stored_size(beside) is not None:
+            self._fs.delete_file(self._fs_path(beside))
+        with self.verified(key, sha256) as plain, self._sealed_copy(plain, owner_of_key(key)) as sealed:
+            with sealed.open("rb") as stream, self._fs.open_output_stream(self._fs_path(beside)) as sink:
+                shutil.copyfileobj(stream, sink, CHUNK)
+            if self._local_root is not None:
+                with (self._local_root / beside).open("rb") as written:
+                    os.fsync(written.fileno())
+                os.chmod(self._local_root / beside, STORED_MODE)
+            self._check(beside, sha256)
+            self._fs.move(self._fs_path(beside), self._fs_path(key))
+        if self._local_root is not None:
+            _fsync_dir((self._local_root / key).parent)

@@ -104,6 +104,7 @@ class DataKeyStore:
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, DataKey]] = {}
         self._current: dict[str, str] = {}
+        self._destroyed: set[str] = set()
         self._lock = threading.Lock()
         metadata.create_all(self.engine)
 
@@ -146,6 +147,18 @@ class DataKeyStore:
         with self._lock:
             self._cache = {k: v for k, v in self._cache.items() if v[1].owner != owner}
             self._current.pop(owner, None)
+
+    def destroyed(self, owner: str) -> bool:
+        """Whether the owner's data key has been destroyed (a tombstone stands in its place); remembered once
+        seen, since a destroyed key stays destroyed."""
+        if owner in self._destroyed:
+            return True
+        with self.engine.connect() as connection:
+            query = select(data_keys.c.key_id).where(data_keys.c.owner == owner, data_keys.c.destroyed_at.is_not(None))
+            found = connection.execute(query.limit(1)).first() is not None
+        if found:
+            self._destroyed.add(owner)
+        return found
 
     def rewrap(self) -> int:
         """Re-wraps every live data key that the current KEK did not wrap; returns how many it re-wrapped."""

@@ -83,6 +83,10 @@ class EnvelopeCipher:
         """Crypto-shreds a tenant: its data key is erased for good, so its sealed fields read as erased."""
         self.keys.destroy(owner_of(tenant_id))
 
+    def data_key_destroyed(self, tenant_id: str) -> bool:
+        """Whether the tenant was crypto-shredded: its data key destroyed, so its data can never be read again."""
+        return self.keys.destroyed(owner_of(tenant_id))
+
     def close(self) -> None:
         self.keys.close()
 

@@ -25,6 +25,7 @@ from adapters.auth.refusals import unmet_conditions
 from domain.errors import NotFoundError
 from interfaces.bootstrap import Platform
 from interfaces.http.context import CONSISTENT_POSITION, command_context, id_in_path, wait_for_consistency
+from interfaces.http.erased import TENANT_DATA, erased, gone
 from projections.tenant_directory import get_query
 
 log = logging.getLogger(__name__)
@@ -154,13 +155,20 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     platform = _platform(connection)
     if CONSISTENT_POSITION in connection.headers:
         await anyio.to_thread.run_sync(wait_for_consistency, connection, platform)
-    if platform.settings.auth == "off" or connection.url.path.startswith(PUBLIC_PATHS):
+    if connection.url.path.startswith(PUBLIC_PATHS):
+        return
+    command = connection.scope.get("method") in COMMAND_METHODS
+    if platform.settings.auth == "off":
+        if _serves_tenant_data(connection, handler):
+            await _refuse_erased(platform, ANONYMOUS_ADMIN, *await _resource(connection, platform, command))
         return
     identity: Identity = connection.auth
     action = handler.opt.get("action")
     if not action:
         raise PermissionDeniedException("this route declares no action, so nobody may use it")
-    resource, exists = await _resource(connection, platform, connection.scope.get("method") in COMMAND_METHODS)
+    resource, exists = await _resource(connection, platform, command)
+    if _serves_tenant_data(connection, handler):
+        exists = await _refuse_erased(platform, identity, resource, exists)
     decision = platform.policies.authorize(identity, action, resource)
     platform.decisions.record(identity, action, resource, decision)
     connection.state.decision = decision
@@ -176,6 +184,20 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
 
 
 HIDDEN_REASON = "the tenant is not one the principal may see"
+
+
+def _serves_tenant_data(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> bool:
+    return bool(handler.opt.get(TENANT_DATA)) and "tenant_id" in connection.path_params
+
+
+async def _refuse_erased(platform: Platform, identity: Identity, resource: Resource, exists: bool) -> bool:
+    """410 to a platform admin when the tenant was erased. Whether the tenant is to be treated as existing: not
+    when it was erased and the caller is anyone else, who is answered as about no tenant at all (the one 404)."""
+    if not exists or not await anyio.to_thread.run_sync(erased, platform.cipher, resource):
+        return exists
+    if identity.platform_admin:
+        raise gone(resource.id)
+    return False
 
 
 def _reasons(decision: Decision) -> list[str]:

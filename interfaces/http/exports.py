@@ -26,6 +26,7 @@ from domain.errors import InvalidValueError, NotFoundError
 from domain.exports import EXPORT_FORMATS
 from interfaces.bootstrap import Platform
 from interfaces.http.context import command_context, id_in_path, platform_of
+from interfaces.http.erased import TENANT_DATA
 from projections.exports import export_query, list_query
 
 PATH = "/v1/tenants/{tenant_id:str}/exports"
@@ -85,6 +86,7 @@ def _check_filters(platform: Platform, tenant: str, data: ExportRequest) -> None
 
 class ExportController(Controller):
     path = PATH
+    opt = {TENANT_DATA: True}
     tags = ["exports"]
 
     @post("/", status_code=202, opt={"action": "request_export"})

@@ -21,6 +21,7 @@ from domain.errors import NotFoundError
 from interfaces.bootstrap import Platform
 from interfaces.http.auth import resolve_resource
 from interfaces.http.context import id_in_path, platform_of
+from interfaces.http.erased import TENANT_DATA
 
 PATH = "/v1/tenants/{tenant_id:str}/lineage"
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -65,6 +66,7 @@ def _verify_allowed(request: Request[Any, Any, Any], platform: Platform, tenant:
 
 class LineageController(Controller):
     path = PATH
+    opt = {TENANT_DATA: True}
     tags = ["lineage"]
 
     @get("/datasets/{sha256:str}/upstream", sync_to_thread=True, opt={"action": "read_lineage"})

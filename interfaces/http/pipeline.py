@@ -31,6 +31,7 @@ from domain.pipeline import manifest
 from interfaces.bootstrap import Platform, utc_now
 from interfaces.http.auth import record_denial, resolve_resource
 from interfaces.http.context import command_context, id_in_path, platform_of
+from interfaces.http.erased import TENANT_DATA
 from projections.runs import STEP_ORDER, list_query, run_query, steps_query
 
 PATH = "/v1/tenants/{tenant_id:str}"
@@ -93,6 +94,7 @@ def _check_upload(upload: Upload, fmt: str, target: Target, bounds: Bounds) -> i
 
 class PipelineController(Controller):
     path = PATH
+    opt = {TENANT_DATA: True}
     tags = ["pipeline"]
 
     @post(
@@ -122,7 +124,7 @@ class PipelineController(Controller):
         await _check_data_policy(request, platform, tenant, contract)
         target = await anyio.to_thread.run_sync(platform.pipeline.target, tenant, contract, object_name)
         fmt = format_for(request.headers.get("content-type"))
-        with platform.datasets.receive(platform.settings.max_ingest_bytes) as upload:
+        with platform.datasets.receive(platform.settings.max_ingest_bytes, tenant) as upload:
             await _receive(request, upload)
             upload.finish()
             bounds = platform.compute.bounds

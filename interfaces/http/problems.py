@@ -38,6 +38,7 @@ from domain.products import VersionRetractedError
 from eventstore.cipher import KeyErasedError
 from eventstore.codec import EventTooLargeError
 from eventstore.port import ConcurrencyError, EventStoreUnavailableError
+from interfaces.http.erased import TenantErasedError
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -102,6 +103,7 @@ STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     NotAcceptableError: (406, "not-acceptable"),
     NoActiveVersionError: (409, "no-active-contract-version"),
     VersionRetractedError: (410, "retracted"),
+    TenantErasedError: (410, "tenant-erased"),
     ExportNotReadyError: (409, "export-not-ready"),
 }
 """Exception class -> (HTTP status, problem type slug); the most specific class listed wins."""

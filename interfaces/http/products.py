@@ -27,6 +27,7 @@ from domain.products import VersionRetractedError, product_id_for
 from interfaces.bootstrap import Platform
 from interfaces.http.auth import RecentResources, resolve_resource
 from interfaces.http.context import command_context, id_in_path, platform_of
+from interfaces.http.erased import TENANT_DATA
 from interfaces.http.personal_data import record_unmasked
 from projections.products import list_query, product_query, version_query, versions_query
 
@@ -97,6 +98,7 @@ def _decide(platform: Platform, identity: Any, resource: Resource) -> bool:
 
 class ProductController(Controller):
     path = PATH
+    opt = {TENANT_DATA: True}
     tags = ["products"]
 
     @get("/", sync_to_thread=True, opt={"action": "list_products"})

@@ -309,7 +309,7 @@ def erased(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         for process in (relay, server):
             if process is not None and process.poll() is None:
                 stop(process)
-    kek_events = [e for e in log_events(env) if e.type.startswith(("KeyEncryptionKeys", "DataKey"))]
+    kek_events = [e for e in log_events(env) if e.type.startswith("KeyEncryptionKeys") or e.type == "TenantDataErased"]
     yield Erased(
         backend, env, data, scenario.personal, scenario.slug, answer, keys_output, database, stream, kek_events
     )
@@ -353,7 +353,6 @@ def test_no_file_of_the_platform_holds_a_personal_value_in_clear(erased: Erased)
     assert {path: values for path, values in leaks.items() if values} == {}
 
 
-@pytest.mark.xfail(strict=True, reason="dataset files encrypted at rest: branch h13a")
 def test_no_dataset_file_holds_a_personal_value_in_clear(erased: Erased) -> None:
     """Raw batches, golden data, KPIs, published versions, exports and blobs of the dataset store."""
     scanned = list(files_under(erased.data / "datasets"))
@@ -414,7 +413,8 @@ def test_the_erasure_says_how_it_is_completed_and_key_management_left_evidence(e
     assert "platform keys rotate" in erased.erasure_answer["erasure"]
     assert "platform keys retire" in erased.erasure_answer["erasure"]
     kinds = [e.type for e in erased.kek_events]
-    assert kinds[:3] == ["DataKeyDestroyed", "KeyEncryptionKeysTracked", "KeyEncryptionKeysRotated"]
-    assert erased.kek_events[0].metadata.tenant_id == erased.kek_events[0].data["tenant_id"]
+    assert kinds[:3] == ["TenantDataErased", "KeyEncryptionKeysTracked", "KeyEncryptionKeysRotated"]
+    assert erased.kek_events[0].data["data_key_destroyed"] is True
+    assert erased.kek_events[0].metadata.tenant_id is not None
     assert "KeyEncryptionKeysRetired" in kinds
     assert len(erased.keys_output) == kinds.count("KeyEncryptionKeysRetired") + 1

@@ -27,12 +27,6 @@ from sample.retail import COLUMNS, CONTRACT, lines, write_csv
 PROBLEM = "application/problem+json"
 
 
-def landed_data(platform: Platform) -> list[Path]:
-    """The dataset files of batches and what came of them (contract documents, stored as blobs, are not data)."""
-    root = Path(platform.settings.datasets)
-    return [p for p in root.rglob("*") if p.is_file() and "blobs" not in p.relative_to(root).parts]
-
-
 @pytest.fixture
 def api(platform: Platform, token_for) -> Iterator[TestClient]:
     with TestClient(create_app(platform), raise_server_exceptions=False) as client:
@@ -85,6 +79,12 @@ def upload(api: TestClient, tenant: str, data: bytes, headers: dict[str, str], m
 
 def sample_csv(tmp_path: Path, rows: int = 600, defects: bool = True, seed: int = 7) -> bytes:
     return write_csv(tmp_path / f"sales-{rows}-{seed}.csv", rows, seed=seed, defects=defects).read_bytes()
+
+
+def landed_datasets(platform: Platform) -> list[Path]:
+    """Dataset files in the store; the contract documents (blobs) that approving a contract stores are not."""
+    found = Path(platform.settings.datasets).rglob("*")
+    return [p for p in found if p.is_file() and "blobs" not in p.relative_to(platform.settings.datasets).parts]
 
 
 def settle(platform: Platform) -> None:
@@ -380,7 +380,7 @@ def test_bad_uploads_are_refused_before_landing(
     before = platform.store.last_position()
     assert_problem(upload(api, tenant, data, people["data-engineer"], media), status, slug)
     assert platform.store.last_position() == before
-    assert not landed_data(platform)
+    assert not landed_datasets(platform)
 
 
 def test_a_batch_over_the_size_limit_is_refused(
@@ -391,7 +391,7 @@ def test_a_batch_over_the_size_limit_is_refused(
     with TestClient(create_app(platform), raise_server_exceptions=False) as small:
         too_big = upload(small, tenant, sample_csv(tmp_path, rows=100, defects=False), people["data-engineer"])
     assert_problem(too_big, 413, "too-large")
-    assert not landed_data(platform)
+    assert not landed_datasets(platform)
 
 
 def test_unparseable_values_fail_the_run_with_reasons_after_landing(
@@ -414,7 +414,9 @@ def test_unparseable_values_fail_the_run_with_reasons_after_landing(
     assert normalize["rejected"] == 10
     # The raw bytes are kept, the quarantine holds every row with its reason, and nothing was published.
     assert Path(platform.settings.datasets, normalize["inputs"][0]["key"]).exists()
-    quarantine = pq.read_table(Path(platform.settings.datasets, normalize["outputs"][0]["key"]))
+    rejects = normalize["outputs"][0]
+    with platform.datasets.verified(rejects["key"], rejects["sha256"]) as path:  # sealed on disk: opened here
+        quarantine = pq.read_table(path)
     assert quarantine.num_rows == 10
     assert all(quarantine.column("_reason").to_pylist())
     assert api.get(f"/v1/tenants/{tenant}/products/retail-sales", headers=people["analyst"]).status_code == 404
@@ -457,7 +459,10 @@ def test_a_step_that_keeps_failing_is_retried_then_dead_lettered(
     # The landed bytes are altered behind the platform's back: every attempt to read them fails their check.
     landed = next(Path(platform.settings.datasets).rglob("*.csv"))
     landed.chmod(0o640)
-    landed.write_bytes(landed.read_bytes().replace(b"paid", b"PAID", 1))
+    original = landed.read_bytes()
+    altered = bytearray(original)
+    altered[-20] ^= 1  # one bit of the sealed bytes
+    landed.write_bytes(bytes(altered))
     settle(platform)
     run = api.get(accepted.json()["location"], headers=people["analyst"]).json()
     assert run["status"] == "dead-lettered"
@@ -480,7 +485,7 @@ def test_a_step_that_keeps_failing_is_retried_then_dead_lettered(
     assert kinds == ["Ingested", "StepFailed", "StepFailed", "StepFailed", "DeadLettered"]
 
     # The operator puts the right bytes back and retries: the step runs again and the run finishes.
-    landed.write_bytes(landed.read_bytes().replace(b"PAID", b"paid", 1))
+    landed.write_bytes(original)
     retried = api.post(f"/v1/dead-letters/{letter['dead_letter_id']}/retry", headers=engineer)
     assert retried.status_code == 202, retried.text
     again = api.post(f"/v1/dead-letters/{letter['dead_letter_id']}/retry", headers=engineer)

@@ -24,7 +24,7 @@ from interfaces.bootstrap import Platform
 from interfaces.settings import Settings
 from sample.retail import COLUMNS
 from tests.e2e import test_pipeline_api as pipeline
-from tests.e2e.test_pipeline_api import approve_contract, assert_problem, landed_data, sample_csv, settle, upload
+from tests.e2e.test_pipeline_api import approve_contract, assert_problem, landed_datasets, sample_csv, settle, upload
 
 api, tenant, people = pipeline.api, pipeline.tenant, pipeline.people
 """The pipeline tests' fixtures: an admin client, a tenant with the ingestion entitlement, its people."""
@@ -52,7 +52,7 @@ def repeated_parquet(tmp_path: Path, rows: int) -> bytes:
 
 def assert_nothing_landed(platform: Platform, before: int) -> None:
     assert platform.store.last_position() == before
-    assert not landed_data(platform)
+    assert not landed_datasets(platform)
     assert not [p for p in Path(platform.settings.scratch_dir).rglob("*") if p.is_file()]
 
 

@@ -26,6 +26,8 @@ from adapters.datasets.store import (
     TooLargeError,
     Upload,
 )
+from adapters.keys.datakeys import DataKeyStore
+from tests.data_keys import data_keys
 
 TENANT = "7c0e7a36-5a1b-4a43-9a51-0a1d0c8f1e01"
 DATA = b"id,name\n1,a\n"
@@ -44,8 +46,13 @@ def scratch(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(root: Path, scratch: Path) -> DatasetStore:
-    return DatasetStore.open(str(root), scratch)
+def keys(tmp_path: Path) -> DataKeyStore:
+    return data_keys(tmp_path / "keys")
+
+
+@pytest.fixture
+def store(root: Path, scratch: Path, keys: DataKeyStore) -> DatasetStore:
+    return DatasetStore.open(str(root), scratch, keys)
 
 
 def upload(store: DatasetStore, data: bytes, max_bytes: int = 1 << 30, chunk: int = 5) -> Upload:
@@ -58,6 +65,12 @@ def upload(store: DatasetStore, data: bytes, max_bytes: int = 1 << 30, chunk: in
 def tamper(path: Path, data: bytes) -> None:
     path.chmod(0o640)
     path.write_bytes(data)
+
+
+def plaintext(store: DatasetStore, path: Path) -> bytes:
+    """What the stored file at ``path`` holds once opened (raw files are sealed: never the plaintext on disk)."""
+    key = path.relative_to(path.parents[3]).as_posix()
+    return store.read_verified(key, path.name.split(".")[0])
 
 
 def leftovers(directory: Path) -> list[Path]:
@@ -74,7 +87,7 @@ def test_an_upload_hashes_and_counts_what_it_writes(store: DatasetStore) -> None
 def test_land_puts_the_upload_at_its_content_key(store: DatasetStore, root: Path, scratch: Path) -> None:
     stored = store.land(upload(store, DATA), TENANT, "raw", ".csv")
     assert stored == StoredFile(KEY, SHA, len(DATA), existed=False)
-    assert (root / KEY).read_bytes() == DATA
+    assert plaintext(store, root / KEY) == DATA
     assert store.exists(KEY)
     assert leftovers(scratch) == []
 
@@ -121,7 +134,7 @@ def test_an_upload_used_as_a_context_discards_unless_landed(store: DatasetStore,
     assert not received.path.exists()
     with upload(store, DATA) as received:
         store.land(received, TENANT, "raw", ".csv")
-    assert (root / KEY).read_bytes() == DATA
+    assert plaintext(store, root / KEY) == DATA
 
 
 def test_a_landed_upload_cannot_be_landed_again(store: DatasetStore) -> None:
@@ -167,7 +180,7 @@ def test_put_file_consumes_the_source(store: DatasetStore, root: Path, tmp_path:
     again.write_bytes(DATA)
     assert store.put_file(again, TENANT, "raw", ".csv").existed
     assert not again.exists()
-    assert (root / KEY).read_bytes() == DATA
+    assert plaintext(store, root / KEY) == DATA
 
 
 def test_put_file_leaves_the_source_when_refused(store: DatasetStore, tmp_path: Path) -> None:
@@ -186,14 +199,16 @@ def test_put_bytes_writes_once_at_an_explicit_key(store: DatasetStore, root: Pat
         store.put_bytes(key, b"[]")
     with pytest.raises(AlreadyStoredError):
         store.put_bytes(key, b"{ }")
-    assert (root / key).read_bytes() == b"{}"
+    assert store.read_verified(key, hashlib.sha256(b"{}").hexdigest()) == b"{}"
+    assert b"{}" not in (root / key).read_bytes()
 
 
 def test_verified_hands_out_the_stored_file_after_checking_it(store: DatasetStore, root: Path) -> None:
     stored = store.land(upload(store, DATA), TENANT, "raw", ".csv")
     with store.verified(stored.key, stored.sha256) as path:
-        assert path == root / KEY
+        assert path != root / KEY  # the plaintext, opened into scratch
         assert path.read_bytes() == DATA
+    assert DATA not in (root / KEY).read_bytes()
     assert store.read_verified(KEY, SHA) == DATA
 
 
@@ -267,10 +282,10 @@ def test_every_stage_takes_files(store: DatasetStore, stage: str) -> None:
     assert store.read_verified(stored.key, SHA) == DATA
 
 
-def test_a_file_url_opens_a_local_store(tmp_path: Path, scratch: Path) -> None:
-    store = DatasetStore.open((tmp_path / "by-url").as_uri(), scratch)
+def test_a_file_url_opens_a_local_store(tmp_path: Path, scratch: Path, keys: DataKeyStore) -> None:
+    store = DatasetStore.open((tmp_path / "by-url").as_uri(), scratch, keys)
     store.put_bytes(KEY, DATA)
-    assert (tmp_path / "by-url" / KEY).read_bytes() == DATA
+    assert plaintext(store, tmp_path / "by-url" / KEY) == DATA
 
 
 def test_an_s3_url_is_parsed_into_a_bucket_prefix_and_options(scratch: Path) -> None:

@@ -33,6 +33,7 @@ from adapters.lineage.obligations import count_violations, results, verify_check
 from domain import lineage as ln
 from domain.access import Principal
 from domain.aggregate import Aggregate
+from tests.data_keys import data_keys
 
 SUBJECT = "product_version:p:1"
 APPROVED = ln.ContractVersion("retail-sales", "1.0.0", "engineer", ln.Approval("steward", ("data-steward",), 7))
@@ -202,7 +203,7 @@ def test_a_version_whose_inputs_no_step_produced_breaks_o2(tmp_path: Path) -> No
 
 @pytest.fixture
 def stored(tmp_path: Path) -> DatasetStore:
-    store = DatasetStore.open(str(tmp_path / "datasets"), tmp_path / "scratch")
+    store = DatasetStore.open(str(tmp_path / "datasets"), tmp_path / "scratch", data_keys(tmp_path / "keys"))
     for key, data in FILES.items():
         store.put_bytes(key, data)
     return store

@@ -11,6 +11,7 @@ import pytest
 
 from adapters.datasets.scratch import claim, sweep, work_directory
 from adapters.datasets.store import DatasetStore
+from tests.data_keys import data_keys
 
 HOUR = 3600.0
 
@@ -90,7 +91,7 @@ def test_a_missing_scratch_folder_is_nothing_to_sweep(tmp_path: Path) -> None:
 
 
 def test_an_upload_and_a_work_directory_in_use_survive_a_sweep(tmp_path: Path) -> None:
-    store = DatasetStore.open(str(tmp_path / "datasets"), tmp_path / "scratch")
+    store = DatasetStore.open(str(tmp_path / "datasets"), tmp_path / "scratch", data_keys(tmp_path / "keys"))
     with store.receive(1000) as upload, work_directory(tmp_path / "scratch") as work:
         upload.write(b"a,b\n1,2\n")
         aged(upload.path)

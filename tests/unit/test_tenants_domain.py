@@ -244,3 +244,22 @@ def test_the_largest_quota_is_2_53_minus_1() -> None:
     tenant = given(onboarded())
     [new] = when(tenant, lambda t: t.change_entitlements([], {"rows": 2**53 - 1, "none": 0}))
     assert new.quotas == {"none": 0, "rows": 2**53 - 1}
+
+
+# --- erasure carried out ---------------------------------------------------------------------------------------
+
+
+def test_the_erasure_of_a_tenant_offboarded_with_erase_is_recorded_once() -> None:
+    tenant = given(history(lambda t: t.offboard("right to erasure", erase=True)))
+    [new] = when(tenant, lambda t: t.record_data_erased(12))
+    assert isinstance(new, Tenant.DataErased)
+    assert (new.data_key_destroyed, new.files_deleted) == (True, 12)
+    again = given([*history(lambda t: t.offboard("right to erasure", erase=True)), new])
+    assert when(again, lambda t: t.record_data_erased(0)) == []
+
+
+@pytest.mark.parametrize("past", [[], [offboard]], ids=["active", "offboarded-without-erase"])
+def test_only_a_tenant_offboarded_with_erase_records_an_erasure(past: list[Command]) -> None:
+    tenant = given(history(*past))
+    with pytest.raises(TenantNotActiveError, match="not offboarded with erasure"):
+        tenant.record_data_erased(0)
