@@ -236,6 +236,8 @@ def _operator_context(what: str) -> CommandContext:
 
     command_id = f"{what}|{uuid.uuid4()}"
     return CommandContext(f"platform-cli:{getpass.getuser()}", command_id, command_id)
+
+
 def _encrypt_datasets(settings: Settings) -> int:
     """Seals the dataset files written in plaintext (resumable: sealed files are skipped)."""
     from adapters.datasets.migration import encrypt_datasets

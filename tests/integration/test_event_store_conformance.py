@@ -121,6 +121,7 @@ def metadata_for(new_event: Any, *, command_id: str = "cmd-1", full: bool = True
         traceparent=TRACEPARENT if full else None,
         recorded_at=NOW.isoformat(),
         schema_version=class_version(type(new_event)),
+        request_fingerprint="f" * 64 if full else None,
     )
 
 
@@ -212,6 +213,7 @@ def test_metadata_round_trips_field_by_field(store: RecorderEventStore) -> None:
         "traceparent": TRACEPARENT,
         "recorded_at": NOW.isoformat(),
         "schema_version": 1,
+        "request_fingerprint": "f" * 64,
     }
     assert back.event_id == str(event_id_for(note.id, 0))
     assert back.tenant_id == sent.tenant_id
