@@ -299,11 +299,12 @@ def test_dead_letters_are_listed_shown_retried_and_discarded_from_the_cli(env: d
 
         batch = write_csv(tmp_path / "late.csv", 50, seed=5)
         assert run(["ingest", str(batch), "--tenant", tenant[1], "--contract", "retail-sales"], env).returncode == 0
-        landed = next(
-            p for p in Path(env["PLATFORM_DATASETS"]).rglob("*.csv") if p.stat().st_size == batch.stat().st_size
-        )
+        raw = [p for p in Path(env["PLATFORM_DATASETS"]).rglob("*.csv") if "raw" in p.parts]
+        landed = max(raw, key=lambda p: p.stat().st_mtime)  # the batch just ingested, sealed at rest
         landed.chmod(0o640)
-        landed.write_bytes(landed.read_bytes().replace(b"paid", b"PAID", 1))
+        sealed = bytearray(landed.read_bytes())
+        sealed[len(sealed) // 2] ^= 0x01
+        landed.write_bytes(bytes(sealed))
         orchestrator = start(["orchestrator"], env)
         listed = ""
         for _ in range(100):
