@@ -1,8 +1,9 @@
 """A poison event in a real `platform serve` on PostgreSQL, handled with `platform dlq` (processes, TCP, HTTP).
 
-The poison is appended below the HTTP edge, by a second platform on the same stores: a principal whose display name
-holds a NUL, which PostgreSQL refuses in a text column. The server parks it and goes on; `platform dlq retry` is
-refused while the cause is there, and a discard leaves it unapplied, after which `/ready` is 200 again.
+The poison is appended below the HTTP edge, by a second platform on the same stores: a principal whose issuer holds
+a NUL, which PostgreSQL refuses in a text column (a display name is sealed: a NUL there is stored as ciphertext).
+The server parks it and goes on; `platform dlq retry` is refused while the cause is there, and a discard leaves it
+unapplied, after which `/ready` is 200 again.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def test_a_parked_event_is_listed_refused_on_retry_while_it_fails_and_discarded_
         below_the_edge = bootstrap(replace(Settings.from_env(pg_env), projections="off"))
         try:
             context = CommandContext("user:test", "register-eve", "poison")
-            below_the_edge.access.register_principal(context, "person", "platform-local", "eve", "Eve\x00", tenant)
+            below_the_edge.access.register_principal(context, "person", "platform-\x00local", "eve", "Eve", tenant)
         finally:
             below_the_edge.close()
         later = onboard_and_read(base, "later", admin(pg_env))  # the read model went on past the poison
