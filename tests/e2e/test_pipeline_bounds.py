@@ -131,7 +131,8 @@ def test_csv_rows_with_the_wrong_number_of_values_are_quarantined_and_the_rest_p
     normalize = next(s for s in run["steps"] if s["step"] == "normalize")
     assert normalize["attempts"] == 1
     quarantine = next(o for o in normalize["outputs"] if "/quarantine/" in o["key"])
-    reasons = pq.read_table(Path(platform.settings.datasets, quarantine["key"])).column("_reason").to_pylist()
+    with platform.datasets.opened(quarantine["key"], quarantine["sha256"]) as sealed:  # sealed on disk
+        reasons = pq.read_table(sealed).column("_reason").to_pylist()
     assert reasons == [
         f"malformed row: 11 values where the header has 12 columns: {short!r}",
         f"malformed row: 13 values where the header has 12 columns: {long!r}",
