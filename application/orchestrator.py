@@ -263,7 +263,9 @@ class Orchestrator:
                     run = self.pipeline.run(run.tenant_id, run.id)
 
     def _fail(self, run: PipelineRun, step: str, attempt: int, message: str, delay: float, last: int) -> None:
-        self._record(run, f"fail|{step}|{attempt}", lambda r: r.fail_step(step, message, delay, last))
+        # The run's version makes the id unique per state: attempts count from one again after a revival, and the
+        # failure of an attempt after it is a new command, not a replay of the same-numbered one before it.
+        self._record(run, f"fail|{step}|{attempt}|v{run.version}", lambda r: r.fail_step(step, message, delay, last))
 
     def _context(self, run: PipelineRun, name: str) -> CommandContext:
         return CommandContext(ACTOR, f"{run.id}|{name}", correlation_id=str(run.id), causation_id=str(run.id))

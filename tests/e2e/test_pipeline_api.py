@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -496,3 +497,32 @@ def test_a_step_that_keeps_failing_is_retried_then_dead_lettered(
     assert closed["status"] == "retrying"
     discard = api.post(f"/v1/dead-letters/{letter['dead_letter_id']}/discard", json={"reason": "x"}, headers=engineer)
     assert_problem(discard, 409, "conflict")
+
+
+def test_a_revived_step_that_fails_again_is_retried_and_dead_lettered_again(
+    api: TestClient, platform: Platform, tenant: str, people: dict, tmp_path: Path
+) -> None:
+    approve_contract(api, tenant, people)
+    accepted = upload(api, tenant, sample_csv(tmp_path, rows=20, defects=False), people["data-engineer"])
+    landed = next(Path(platform.settings.datasets).rglob("*.csv"))
+    landed.chmod(0o640)
+    altered = bytearray(landed.read_bytes())
+    altered[-20] ^= 1  # one bit of the sealed bytes: every attempt fails its check
+    landed.write_bytes(bytes(altered))
+    settle(platform)
+    platform.worker.catch_up()
+    engineer = people["data-engineer"]
+    [letter] = api.get("/v1/dead-letters", headers=engineer).json()["dead_letters"]
+
+    # Retried without a fix: each new failure is recorded (its attempts count again from one), not taken for the
+    # failure of the same number before the revival, so the run dead-letters again instead of retrying for ever.
+    retried = api.post(f"/v1/dead-letters/{letter['dead_letter_id']}/retry", headers=engineer)
+    assert retried.status_code == 202, retried.text
+    settling = threading.Thread(target=settle, args=(platform,), daemon=True)
+    settling.start()
+    settling.join(120)  # a generous bound: a broken build fails here instead of hanging
+    assert not settling.is_alive(), "the orchestrator kept retrying the revived step"
+    kinds = [type(r.event).__name__ for r in platform.store.read_stream(UUID(accepted.json()["run_id"]))]
+    failed_again = ["StepFailed", "StepFailed", "StepFailed", "DeadLettered"]
+    assert kinds == ["Ingested", *failed_again, "Revived", *failed_again]
+    assert api.get(accepted.json()["location"], headers=engineer).json()["status"] == "dead-lettered"
