@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from application.commands import CommandContext, CommandResult, CommandRunner, replay
@@ -114,7 +115,9 @@ class ContractService:
                 follow_up = CommandContext(
                     context.actor, f"{context.command_id}|schema|{subject}", context.correlation_id, context.command_id
                 )
-                self.schemas.register_schema(follow_up, subject, schema)
+                registered = self.schemas.register_schema(follow_up, subject, schema)
+                # The answer's position covers the registrations too: a read at it sees the registry as approved.
+                result = replace(result, position=max(result.position, registered.position))
         return result
 
     def _subjects(self, tenant_id: str, key: str, version: str) -> list[tuple[str, dict[str, Any]]]:
