@@ -452,18 +452,26 @@ def test_batches_come_as_ndjson_parquet_or_arrow(
     assert run["rows_out"] == 40
 
 
-def test_a_step_that_keeps_failing_is_retried_then_dead_lettered(
+def upload_then_alter(
     api: TestClient, platform: Platform, tenant: str, people: dict, tmp_path: Path
-) -> None:
+) -> tuple[Any, Path, bytes]:
+    """A batch accepted, then its landed bytes altered behind the platform's back (one bit of the sealed file), so
+    every attempt to read them fails their check: the upload's answer, the landed file and its original bytes."""
     approve_contract(api, tenant, people)
     accepted = upload(api, tenant, sample_csv(tmp_path, rows=20, defects=False), people["data-engineer"])
-    # The landed bytes are altered behind the platform's back: every attempt to read them fails their check.
     landed = next(Path(platform.settings.datasets).rglob("*.csv"))
     landed.chmod(0o640)
     original = landed.read_bytes()
     altered = bytearray(original)
-    altered[-20] ^= 1  # one bit of the sealed bytes
+    altered[-20] ^= 1
     landed.write_bytes(bytes(altered))
+    return accepted, landed, original
+
+
+def test_a_step_that_keeps_failing_is_retried_then_dead_lettered(
+    api: TestClient, platform: Platform, tenant: str, people: dict, tmp_path: Path
+) -> None:
+    accepted, landed, original = upload_then_alter(api, platform, tenant, people, tmp_path)
     settle(platform)
     run = api.get(accepted.json()["location"], headers=people["analyst"]).json()
     assert run["status"] == "dead-lettered"
@@ -502,13 +510,7 @@ def test_a_step_that_keeps_failing_is_retried_then_dead_lettered(
 def test_a_revived_step_that_fails_again_is_retried_and_dead_lettered_again(
     api: TestClient, platform: Platform, tenant: str, people: dict, tmp_path: Path
 ) -> None:
-    approve_contract(api, tenant, people)
-    accepted = upload(api, tenant, sample_csv(tmp_path, rows=20, defects=False), people["data-engineer"])
-    landed = next(Path(platform.settings.datasets).rglob("*.csv"))
-    landed.chmod(0o640)
-    altered = bytearray(landed.read_bytes())
-    altered[-20] ^= 1  # one bit of the sealed bytes: every attempt fails its check
-    landed.write_bytes(bytes(altered))
+    accepted, _, _ = upload_then_alter(api, platform, tenant, people, tmp_path)
     settle(platform)
     platform.worker.catch_up()
     engineer = people["data-engineer"]
