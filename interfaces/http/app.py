@@ -15,6 +15,7 @@ from interfaces.http.actions import ActionRunController, ActionTemplateControlle
 from interfaces.http.auth import PUBLIC_PATHS, RecentResources, authentication_middleware, authorize
 from interfaces.http.contracts import ContractController
 from interfaces.http.deadletters import DeadLetterController
+from interfaces.http.deps import dependencies
 from interfaces.http.event_catalogue import EventCatalogueController, asyncapi
 from interfaces.http.exports import ExportController
 from interfaces.http.fingerprint import fingerprint_middleware
@@ -137,6 +138,7 @@ def create_app(platform: Platform) -> Litestar:
         before_send=[security_headers_hook],
         cors_config=cors_config(settings),
         guards=[authorize],
+        dependencies=dependencies(platform),
         debug=False,
     )
     complete_document(app)

@@ -25,6 +25,7 @@ from adapters.compute.normalize import column_problems
 from adapters.datasets.bounds import Bounds
 from adapters.datasets.formats import SUFFIX, format_for, inspect
 from adapters.datasets.store import Upload
+from adapters.readmodels import ReadModelStore
 from application.pipeline import Target
 from domain.errors import InvalidValueError, NotFoundError
 from domain.pipeline import manifest
@@ -153,14 +154,14 @@ class PipelineController(Controller):
     @get("/runs", sync_to_thread=True, opt={"action": "list_runs"})
     def list_runs(
         self,
-        state: State,
+        read_models: ReadModelStore,
         tenant_id: FromPath[str],
         status: Annotated[str | None, QueryParameter(query="status")] = None,
         before: Annotated[int | None, QueryParameter(query="before", ge=0)] = None,
         limit: Annotated[int, QueryParameter(query="limit", ge=1, le=MAX_PAGE)] = 50,
     ) -> dict[str, Any]:
         """A tenant's runs, newest first; ``before`` is the ``next_before`` of the previous page."""
-        with platform_of(state).read_models.engine.connect() as connection:
+        with read_models.engine.connect() as connection:
             rows = connection.execute(list_query(_tenant(tenant_id), status, before, limit)).mappings().all()
         runs = [dict(row) for row in rows]
         next_before = rows[-1]["position"] if len(rows) == limit else None
