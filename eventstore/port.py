@@ -9,6 +9,7 @@ from uuid import UUID
 
 from eventstore.blobs import BlobStore
 from eventstore.envelope import Metadata, RecordedEvent
+from eventstore.snapshots import Snapshot
 
 RawEvent = tuple[int, str, int, str, bytes]
 """One event exactly as the store holds it: (position, stream id as 32 lowercase hex digits, stream version, topic,
@@ -58,7 +59,18 @@ class EventStore(Protocol):
         """
         ...
 
-    def read_stream(self, stream_id: UUID) -> list[RecordedEvent]: ...
+    def read_stream(self, stream_id: UUID, after_version: int | None = None) -> list[RecordedEvent]:
+        """The stream's events in order; only those after ``after_version`` when given (e.g. a snapshot's)."""
+        ...
+
+    def save_snapshot(self, snapshot: Snapshot) -> bool:
+        """Keeps a snapshot apart from the log (no position, never read by ``read_all``); False when it is not kept
+        (its state does not survive being stored, it is too large, or the stream has one as new already)."""
+        ...
+
+    def load_snapshot(self, stream_id: UUID) -> Snapshot | None:
+        """The stream's newest snapshot; None when it has none or it no longer opens (its data key is destroyed)."""
+        ...
 
     def read_all(self, after: int, limit: int, until: int | None = None) -> list[RecordedEvent]:
         """Events with position > ``after`` (and <= ``until``), oldest first."""

@@ -1,8 +1,8 @@
 """The one implementation of the port, over an eventsourcing application recorder.
 
-Every adapter (memory, SQLite, PostgreSQL, EventStoreDB) is this class plus how to build its recorder
-and how to read one stream with positions (and, where it pays, the log); so the conformance suite covers the
-shared logic everywhere.
+Every adapter (memory, SQLite, PostgreSQL, EventStoreDB) is this class plus how to build its recorder, its snapshot
+recorder and how to read one stream with positions (and, where it pays, the log); so the conformance suite covers
+the shared logic everywhere.
 """
 
 from __future__ import annotations
@@ -11,16 +11,24 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Notification, PersistenceError
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    ApplicationRecorder,
+    IntegrityError,
+    Notification,
+    PersistenceError,
+)
 
-from eventstore import codec
+from eventstore import codec, snapshots
 from eventstore.blobs import BlobStore
 from eventstore.cipher import FieldCipher
 from eventstore.envelope import RecordedEvent
 from eventstore.port import ConcurrencyError, EventStoreUnavailableError, PendingEvent, RawEvent, Subscription
+from eventstore.snapshots import Snapshot
 from eventstore.subscriptions import QueueSubscription, polling_source
 
-StreamReader = Callable[[UUID], Sequence[Notification]]
+StreamReader = Callable[[UUID, int | None], Sequence[Notification]]
+"""(stream id, after version or None for all) -> the stream's events with their positions, in order."""
 Row = tuple[int, UUID, int, str, bytes]
 """One stored event as an adapter's own SELECT reads it: position, stream id, version, topic, state."""
 LogReader = Callable[[int, int, int | None], Sequence[Row]]
@@ -38,6 +46,7 @@ class RecorderEventStore:
         name: str,
         recorder: ApplicationRecorder,
         read_stream_notifications: StreamReader,
+        snapshot_recorder: AggregateRecorder,
         *,
         push: bool,
         on_close: Callable[[], None] = lambda: None,
@@ -50,6 +59,7 @@ class RecorderEventStore:
         self.name = name
         self.recorder = recorder
         self._read_stream_notifications = read_stream_notifications
+        self._snapshots = snapshot_recorder
         self._read_log = read_log
         self._read_raw_log = read_raw_log
         self._push = push
@@ -74,8 +84,28 @@ class RecorderEventStore:
         assert positions is not None, "application recorders return positions"
         return list(positions)
 
-    def read_stream(self, stream_id: UUID) -> list[RecordedEvent]:
-        return [codec.decode(n.id, n, self._cipher, self.blobs) for n in self._read_stream_notifications(stream_id)]
+    def read_stream(self, stream_id: UUID, after_version: int | None = None) -> list[RecordedEvent]:
+        found = self._read_stream_notifications(stream_id, after_version)
+        return [codec.decode(n.id, n, self._cipher, self.blobs) for n in found]
+
+    def save_snapshot(self, snapshot: Snapshot) -> bool:
+        stored = snapshots.encode(snapshot, self._cipher)
+        if stored is None:
+            return False
+        try:
+            self._snapshots.insert_events([stored])
+        except IntegrityError:  # a snapshot of this version is kept already
+            return False
+        except PersistenceError as error:
+            raise EventStoreUnavailableError(str(error)) from error
+        return True
+
+    def load_snapshot(self, stream_id: UUID) -> Snapshot | None:
+        try:
+            newest = self._snapshots.select_events(stream_id, desc=True, limit=1)
+        except PersistenceError as error:
+            raise EventStoreUnavailableError(str(error)) from error
+        return snapshots.decode(newest[0], self._cipher) if newest else None
 
     def read_all(self, after: int, limit: int, until: int | None = None) -> list[RecordedEvent]:
         if self._read_log is not None:
