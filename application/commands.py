@@ -3,11 +3,17 @@
 A command's id travels in the metadata of every event it records. Running the same command id again
 finds those events in the aggregate's stream and answers as the first run did, writing nothing; two
 concurrent runs race on the stream version and the loser, on reload, finds the winner's events.
+
+Aggregates are loaded through a unit of work (application/unit_of_work.py). Each command opens its own, unless
+its caller opened one for a request or a process-manager pass (``with runner.unit_of_work():``): then every
+command and every read in it (``runner.get``) loads each aggregate once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -16,6 +22,7 @@ from uuid import UUID
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from application.unit_of_work import Loaded, UnitOfWork
 from domain.aggregate import Aggregate
 from domain.errors import DomainError, NotFoundError
 from eventstore.codec import class_version, event_id_for
@@ -28,6 +35,7 @@ Clock = Callable[[], datetime]
 _tracer = trace.get_tracer("platform.application")
 _propagator = TraceContextTextMapPropagator()
 MAX_ATTEMPTS = 5
+_current: ContextVar[UnitOfWork | None] = ContextVar("unit_of_work", default=None)
 
 
 class IdempotencyKeyReusedError(DomainError):
@@ -77,6 +85,27 @@ class CommandRunner:
         self.store = store
         self.clock = clock
 
+    @contextmanager
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
+        """Opens a unit of work for the commands and reads that follow (on this thread and the tasks and threads
+        it starts), so each aggregate is loaded once; an inner call joins the unit already open over the same store."""
+        unit = _current.get()
+        if unit is not None and unit.store is self.store:
+            yield unit
+            return
+        unit = UnitOfWork(self.store)
+        token = _current.set(unit)
+        try:
+            yield unit
+        finally:
+            _current.reset(token)
+
+    def get(self, stream_id: UUID, cls: type[A] | None = None) -> A | None:
+        """The aggregate of a stream as its events say now (for decisions that must not wait for a read model);
+        within a unit of work, loaded once."""
+        with self.unit_of_work() as unit:
+            return unit.get(stream_id, cls)
+
     def create(
         self,
         context: CommandContext,
@@ -87,14 +116,18 @@ class CommandRunner:
         tenant_of: Callable[[A], str | None],
         exists: Callable[[], DomainError],
     ) -> CommandResult:
-        """Runs a command that starts a new stream; raises ``exists()`` when the stream has begun."""
+        """Runs a command that starts a new stream; raises ``exists()`` when the stream has begun.
+
+        A stream the unit has not loaded is taken to be new: its first event is appended at version 0, and only
+        when that fails (the stream exists), or ``make`` names another stream, is it loaded, for the command's
+        earlier events or ``exists()``."""
 
         def decide(current: A | None) -> A:
             if current is not None:
                 raise exists()
             return make()
 
-        return self._run(context, name, stream_id, decide, tenant_of)
+        return self._run(context, name, stream_id, decide, tenant_of, None, new=True)
 
     def update(
         self,
@@ -104,9 +137,11 @@ class CommandRunner:
         change: Callable[[A], None],
         tenant_of: Callable[[A], str | None],
         noun: str | None = None,
+        aggregate: type[A] | None = None,
     ) -> CommandResult:
         """Runs a command on an existing aggregate; NotFoundError "no such <noun>" when there is none (the noun
-        defaults to the command's object). A ``change`` that refuses another tenant's aggregate raises the same."""
+        defaults to the command's object). A ``change`` that refuses another tenant's aggregate raises the same.
+        ``aggregate`` names its class, so a snapshotted one loads from its snapshot."""
 
         def decide(current: A | None) -> A:
             if current is None:
@@ -115,7 +150,7 @@ class CommandRunner:
             change(current)
             return current
 
-        return self._run(context, name, stream_id, decide, tenant_of)
+        return self._run(context, name, stream_id, decide, tenant_of, aggregate)
 
     def _run(
         self,
@@ -124,25 +159,53 @@ class CommandRunner:
         stream_id: UUID,
         decide: Callable[[A | None], A],
         tenant_of: Callable[[A], str | None],
+        cls: type[A] | None,
+        new: bool = False,
     ) -> CommandResult:
-        with _tracer.start_as_current_span(f"command {name}", attributes={"platform.command_id": context.command_id}):
+        attributes = {"platform.command_id": context.command_id}
+        with _tracer.start_as_current_span(f"command {name}", attributes=attributes), self.unit_of_work() as unit:
+            loaded = Loaded(None, unread=True) if new and not unit.knows(stream_id) else unit.loaded(stream_id, cls)
             for _ in range(MAX_ATTEMPTS):
-                history = self.store.read_stream(stream_id)
-                earlier = [r for r in history if r.metadata.command_id == context.command_id]
-                if earlier:
-                    _check_same_request(context, earlier[-1].metadata)
-                    return CommandResult(stream_id, earlier[-1].position, replayed=True)
-                aggregate = decide(replay(history))
-                pending = aggregate.collect_events()
-                if not pending:
-                    return CommandResult(stream_id, history[-1].position if history else 0)
-                try:
-                    positions = self.store.append(self._with_metadata(context, pending, tenant_of(aggregate)))
-                except ConcurrencyError:
-                    continue
-                return CommandResult(stream_id, positions[-1])
+                result = self._attempt(context, stream_id, loaded, decide, tenant_of, unit)
+                if result is not None:
+                    return result
+                loaded = unit.reload(stream_id, cls)
             msg = f"stream {stream_id} kept changing; try again"
             raise ConcurrencyError(msg)
+
+    def _attempt(
+        self,
+        context: CommandContext,
+        stream_id: UUID,
+        loaded: Loaded,
+        decide: Callable[[A | None], A],
+        tenant_of: Callable[[A], str | None],
+        unit: UnitOfWork,
+    ) -> CommandResult | None:
+        """Decides on the stream as loaded and appends; None when someone else wrote the stream first."""
+        earlier = loaded.commands.get(context.command_id)
+        if earlier is not None:
+            _check_same_request(context, earlier[1])
+            return CommandResult(stream_id, earlier[0], replayed=True)
+        try:
+            aggregate = decide(loaded.aggregate)
+        except BaseException:
+            unit.forget(stream_id)  # the decision may have changed the aggregate before it refused
+            raise
+        if loaded.unread and aggregate.id != stream_id:
+            return None  # made under another id than the stream's: read the stream and decide on what it holds
+        pending = aggregate.collect_events()
+        if not pending:
+            return CommandResult(stream_id, loaded.position)
+        tenant_id = tenant_of(aggregate)
+        try:
+            positions = self.store.append(self._with_metadata(context, pending, tenant_id))
+        except ConcurrencyError:
+            return None
+        loaded.aggregate, loaded.unread = aggregate, False
+        loaded.remember(context.command_id, positions[-1], context.request_fingerprint, tenant_id)
+        unit.saved(stream_id, loaded)
+        return CommandResult(stream_id, positions[-1])
 
     def _with_metadata(
         self, context: CommandContext, events: Sequence[Any], tenant_id: str | None
@@ -169,9 +232,10 @@ class CommandRunner:
         ]
 
 
-def _check_same_request(context: CommandContext, earlier: Metadata) -> None:
-    """A replay answers the request that used the key first; another request under that key is refused."""
-    fingerprints = (context.request_fingerprint, earlier.request_fingerprint)
+def _check_same_request(context: CommandContext, earlier: str | None) -> None:
+    """A replay answers the request that used the key first (its fingerprint ``earlier``); another request under
+    that key is refused."""
+    fingerprints = (context.request_fingerprint, earlier)
     if None not in fingerprints and fingerprints[0] != fingerprints[1]:
         msg = (
             f"the idempotency key {context.command_id!r} was used for another request (another method, path or "

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from application.commands import CommandContext, CommandResult, CommandRunner, replay
+from application.commands import CommandContext, CommandResult, CommandRunner
 from application.schemas import SchemaRegistryService
 from domain.contracts import MAX_DOCUMENT_BYTES, DataContract, contract_id_for, read_contract
 from domain.contracts.model import ContractSpec
@@ -150,8 +150,7 @@ class ContractService:
 
     def current_contract(self, tenant_id: str, key: str) -> DataContract | None:
         """The contract as its events say now (for decisions that must not wait for a read model)."""
-        found: DataContract | None = replay(self.runner.store.read_stream(contract_id_for(tenant_id, key)))
-        return found
+        return self.runner.get(contract_id_for(tenant_id, key), DataContract)
 
     def _update(
         self, context: CommandContext, name: str, tenant_id: str, key: str, change: Callable[[DataContract], None]

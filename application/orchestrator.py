@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from opentelemetry import trace
@@ -130,7 +129,7 @@ class Orchestrator:
     def handle(self, stream_id: UUID) -> int:
         """Does the work one event points at (its run's due steps, or its export), as a work-queue consumer does
         when several processes share the events: the log is read to its end first, so the state is current."""
-        with self._lock:
+        with self._lock, self.pipeline.runner.unit_of_work():
             self._read()
             done = self._send_dead_letters() + self._compensate()
             if stream_id in self.state.runs:
@@ -149,6 +148,14 @@ class Orchestrator:
     def _catch_up(self) -> int:
         done = 0
         while True:
+            progressed = self._pass()
+            if not progressed and not self.state.letters:
+                return done
+            done += progressed
+
+    def _pass(self) -> int:
+        """One pass over the work due, in one unit of work: each aggregate is loaded once."""
+        with self.pipeline.runner.unit_of_work():
             self._read()
             progressed = self._send_dead_letters() + self._compensate()
             for run_id in sorted(self.state.runs, key=self.state.runs.__getitem__):
@@ -157,9 +164,7 @@ class Orchestrator:
                 progressed += self.export(export_id)
                 self.state.exports.pop(export_id, None)
             self._read()
-            if not progressed and not self.state.letters:
-                return done
-            done += progressed
+            return progressed
 
     def start(self) -> None:
         """Catches up every 0.2 s on a thread of its own until stopped."""
@@ -326,7 +331,7 @@ class Orchestrator:
             raise DomainError(f"run {run.id} has no KPIs to publish")
         gdp = self._inputs(run) if target.publish_gdp else []
         datasets = self.compute.publish(run.tenant_id, run.kpis, gdp, target)
-        summary = self._summary(run)
+        summary = list(run.kpi_summary)
         version = self.pipeline.publish(self._context(run, "publish_product"), target, run.id, datasets, summary)
         inputs = [run.kpis, *gdp]
         outputs = [d["served"] for d in datasets]
@@ -334,12 +339,6 @@ class Orchestrator:
         self._record(
             run, "publish", lambda r: r.published(target.contract, version, inputs, outputs, started, finished)
         )
-
-    def _summary(self, run: PipelineRun) -> list[Any]:
-        for recorded in reversed(self.store.read_stream(run.id)):
-            if isinstance(recorded.event, PipelineRun.KpisBuilt):
-                return list(recorded.event.summary)
-        return []
 
     # --- exports
 

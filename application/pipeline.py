@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
 
-from application.commands import CommandContext, CommandResult, CommandRunner, replay
+from application.commands import CommandContext, CommandResult, CommandRunner
 from application.contracts import ContractService
 from domain.contracts.model import Kpi, ObjectSpec, QualityRule
 from domain.errors import ConflictError, DomainError, InvalidValueError, NotFoundError
@@ -162,7 +162,7 @@ class PipelineService:
         return result, False
 
     def run(self, tenant_id: str, run_id: UUID) -> PipelineRun:
-        found: PipelineRun | None = replay(self.runner.store.read_stream(run_id))
+        found = self.runner.get(run_id, PipelineRun)
         if found is None or found.tenant_id != tenant_id:
             raise NotFoundError(f"no such run: {run_id}")
         return found
@@ -206,14 +206,23 @@ class PipelineService:
             return product
 
         stream = product_id_for(target.tenant_id, target.contract)
-        try:
-            self.runner.create(context, "publish_product", stream, make=make, tenant_of=_product_tenant, exists=_exists)
-        except _ProductExistsError:
-            versions.clear()
-            self.runner.update(context, "publish_product", stream, publish, _product_tenant)
+        with self.runner.unit_of_work():  # the product is loaded once, whichever command follows
+            if not self._created(context, stream, make):
+                versions.clear()
+                self.runner.update(context, "publish_product", stream, publish, _product_tenant, aggregate=DataProduct)
         if not versions:  # the same command ran before: the product knows which version this run made
             return self.product(target.tenant_id, target.contract).runs[str(run_id)]
         return versions[-1]
+
+    def _created(self, context: CommandContext, stream: UUID, make: Callable[[], DataProduct]) -> bool:
+        """Creates the product with its first version; False when it exists (or was created meanwhile)."""
+        if self.runner.get(stream, DataProduct) is not None:
+            return False
+        try:
+            self.runner.create(context, "publish_product", stream, make=make, tenant_of=_product_tenant, exists=_exists)
+        except _ProductExistsError:
+            return False
+        return True
 
     def retract(
         self, context: CommandContext, tenant_id: str, product: str, version: int, reason: str
@@ -222,10 +231,10 @@ class PipelineService:
             found.retract(version, reason, context.actor)
 
         stream = product_id_for(tenant_id, product)
-        return self.runner.update(context, "retract_version", stream, retract, _product_tenant)
+        return self.runner.update(context, "retract_version", stream, retract, _product_tenant, aggregate=DataProduct)
 
     def product(self, tenant_id: str, name: str) -> DataProduct:
-        found: DataProduct | None = replay(self.runner.store.read_stream(product_id_for(tenant_id, name)))
+        found = self.runner.get(product_id_for(tenant_id, name), DataProduct)
         if found is None:
             raise NotFoundError(f"no such product: {name}")
         return found
@@ -258,7 +267,7 @@ class PipelineService:
         )
 
     def export(self, tenant_id: str, export_id: UUID) -> Export:
-        found: Export | None = replay(self.runner.store.read_stream(export_id))
+        found = self.runner.get(export_id, Export)
         if found is None or found.tenant_id != tenant_id:
             raise NotFoundError(f"no such export: {export_id}")
         return found

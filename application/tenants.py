@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Protocol
 from uuid import UUID
 
-from application.commands import CommandContext, CommandResult, CommandRunner, replay
+from application.commands import CommandContext, CommandResult, CommandRunner
 from domain.errors import ConflictError, InvalidValueError
 from domain.tenants import Tenant, check_slug, tenant_id_for
 
@@ -54,24 +55,23 @@ class TenantService:
 
     def current_tenant(self, tenant_id: UUID) -> Tenant | None:
         """The tenant as its events say now (for decisions that must not wait for a read model)."""
-        tenant: Tenant | None = replay(self.runner.store.read_stream(tenant_id))
-        return tenant
+        return self.runner.get(tenant_id, Tenant)
 
     def change_entitlements(
         self, context: CommandContext, tenant_id: UUID, features: list[str], quotas: dict[str, int]
     ) -> CommandResult:
         """Replaces the tenant's features and quotas."""
-        return self.runner.update(
-            context, "change_entitlements", tenant_id, lambda t: t.change_entitlements(features, quotas), _tenant_of
+        return self._update(
+            context, "change_entitlements", tenant_id, lambda t: t.change_entitlements(features, quotas)
         )
 
     def suspend_tenant(self, context: CommandContext, tenant_id: UUID, reason: str) -> CommandResult:
         """Suspends an active tenant: its commands are refused until it is reinstated."""
-        return self.runner.update(context, "suspend_tenant", tenant_id, lambda t: t.suspend(reason), _tenant_of)
+        return self._update(context, "suspend_tenant", tenant_id, lambda t: t.suspend(reason))
 
     def reinstate_tenant(self, context: CommandContext, tenant_id: UUID) -> CommandResult:
         """Reinstates a suspended tenant."""
-        return self.runner.update(context, "reinstate_tenant", tenant_id, lambda t: t.reinstate(), _tenant_of)
+        return self._update(context, "reinstate_tenant", tenant_id, lambda t: t.reinstate())
 
     def offboard_tenant(
         self, context: CommandContext, tenant_id: UUID, reason: str, erase: bool = False
@@ -80,9 +80,7 @@ class TenantService:
         if erase and self.keys is None:
             msg = "erasure needs the key store, and this platform runs without one"
             raise InvalidValueError(msg)
-        result = self.runner.update(
-            context, "offboard_tenant", tenant_id, lambda t: t.offboard(reason, erase), _tenant_of
-        )
+        result = self._update(context, "offboard_tenant", tenant_id, lambda t: t.offboard(reason, erase))
         if erase and self.keys is not None:
             return self._erase(context, tenant_id, self.keys)
         return result
@@ -93,6 +91,9 @@ class TenantService:
         keys.destroy_data_key(str(tenant_id))
         deleted = self.files.delete_tenant_files(str(tenant_id)) if self.files is not None else 0
         erased = replace(context, command_id=f"{context.command_id}/erase")
-        return self.runner.update(
-            erased, "erase_tenant_data", tenant_id, lambda t: t.record_data_erased(deleted), _tenant_of
-        )
+        return self._update(erased, "erase_tenant_data", tenant_id, lambda t: t.record_data_erased(deleted))
+
+    def _update(
+        self, context: CommandContext, name: str, tenant_id: UUID, change: Callable[[Tenant], None]
+    ) -> CommandResult:
+        return self.runner.update(context, name, tenant_id, change, _tenant_of, aggregate=Tenant)

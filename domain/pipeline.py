@@ -149,6 +149,8 @@ class PipelineRun(Aggregate):
         self.raw = raw
         self.gdp: Manifest | None = None
         self.kpis: Manifest | None = None
+        self.kpi_summary: list[dict[str, Any]] = []
+        """The summary of the last KPI build (what a published version reports)."""
         self.done: set[str] = {"ingest"}
         self.attempts: dict[str, int] = {}
         self.status = "running"
@@ -281,6 +283,7 @@ class PipelineRun(Aggregate):
         finished_at: str,
     ) -> None:
         self.kpis = kpis
+        self.kpi_summary = summary
         self.done.add("build_kpis")
 
     def published(

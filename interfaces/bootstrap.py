@@ -40,6 +40,7 @@ from adapters.telemetry import MeteredCommandRunner, Telemetry
 from application.access import AccessService
 from application.action_engine import ActionEngine
 from application.actions import ActionService
+from application.commands import CommandRunner
 from application.contracts import ContractService
 from application.deadletters import DeadLetterService
 from application.jobs import PlatformJobs
@@ -99,6 +100,8 @@ class Platform:
     ledger: Ledger
     actions: ActionService
     action_engine: ActionEngine
+    runner: CommandRunner
+    """Runs every service's commands; ``runner.unit_of_work()`` loads each aggregate once for a request or a pass."""
 
     def close(self) -> None:
         self.scheduler.stop()
@@ -286,6 +289,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         ledger=ledger,
         actions=actions,
         action_engine=action_engine,
+        runner=runner,
     )
 
 

@@ -42,9 +42,10 @@ class MeteredCommandRunner(CommandRunner):
         change: Callable[[A], None],
         tenant_of: Callable[[A], str | None],
         noun: str | None = None,
+        aggregate: type[A] | None = None,
     ) -> CommandResult:
         update = super().update
-        return self._counted(name, lambda: update(context, name, stream_id, change, tenant_of, noun))
+        return self._counted(name, lambda: update(context, name, stream_id, change, tenant_of, noun, aggregate))
 
     def _counted(self, name: str, run: Callable[[], CommandResult]) -> CommandResult:
         started = time.perf_counter()

@@ -36,6 +36,7 @@ from interfaces.http.schemas import SchemaRegistryController
 from interfaces.http.secrets import SecretController
 from interfaces.http.tenants import TenantController
 from interfaces.http.tracing import tracing_middleware
+from interfaces.http.unit_of_work import unit_of_work_middleware
 from interfaces.http.webhooks import WebhookController
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -133,7 +134,8 @@ def create_app(platform: Platform) -> Litestar:
             authentication_middleware(),
             limits.by_principal,  # after authentication: it limits per principal and tenant
             fingerprint_middleware,  # before the input guard, which reads JSON bodies through it
-            input_guard_middleware,  # innermost: refused input never reaches the guards (which record denials)
+            input_guard_middleware,  # refused input never reaches the guards (which record denials)
+            unit_of_work_middleware(platform.runner),  # innermost: the guard and the handler load each aggregate once
         ],
         before_send=[security_headers_hook],
         cors_config=cors_config(settings),
