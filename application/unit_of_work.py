@@ -13,6 +13,7 @@ status, a schema subject a version per approved contract version, a policy one p
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -26,10 +27,11 @@ from domain.products import DataProduct
 from domain.schemas import Subject
 from domain.tenants import Tenant
 from eventstore.envelope import RecordedEvent
-from eventstore.port import EventStore
+from eventstore.port import EventStore, EventStoreUnavailableError
 from eventstore.snapshots import Snapshot, restore, state_of
 
 A = TypeVar("A", bound=Aggregate)
+log = logging.getLogger(__name__)
 
 SNAPSHOT_INTERVALS: dict[type[Aggregate], int] = {DataProduct: 20, Tenant: 20, Subject: 20, Policy: 20}
 """Aggregates snapshotted, and after how many new events; as eventsourcing's ``snapshotting_intervals``."""
@@ -88,7 +90,12 @@ def snapshot_if_due(store: EventStore, stream_id: UUID, loaded: Loaded) -> None:
     state = state_of(loaded.aggregate)
     topic = get_topic(type(loaded.aggregate))
     snapshot = Snapshot(stream_id, loaded.version, loaded.position, topic, loaded.tenant_id, state, loaded.commands)
-    if store.save_snapshot(snapshot):
+    try:
+        saved = store.save_snapshot(snapshot)
+    except EventStoreUnavailableError as error:  # the command is stored: a snapshot can wait for the next save
+        log.warning("snapshot of %s not saved: %s", stream_id, error)
+        return
+    if saved:
         loaded.snapshot_version = loaded.version
 
 

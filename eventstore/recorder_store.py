@@ -93,6 +93,9 @@ class RecorderEventStore:
         if stored is None:
             return False
         try:
+            newest = self._snapshots.select_events(snapshot.stream_id, desc=True, limit=1)
+            if newest and newest[0].originator_version >= snapshot.version:
+                return False  # the same on every adapter (EventStoreDB's would keep an equal one again)
             self._snapshots.insert_events([stored])
         except IntegrityError:  # a snapshot of this version is kept already
             return False

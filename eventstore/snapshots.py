@@ -66,13 +66,17 @@ def state_of(aggregate: Any) -> dict[str, Any]:
 
 
 def encode(snapshot: Snapshot, cipher: FieldCipher | None) -> StoredEvent | None:
-    """The stored form; None when the state does not unpack as it was, or is over the size of an event."""
+    """The stored form; None when the state does not unpack as it was, is over the size of an event, or belongs to
+    a tenant whose data key is destroyed."""
     packed = msgspec.msgpack.encode(_Body(snapshot.position, snapshot.state, snapshot.commands))
     if len(packed) > MAX_EVENT_BYTES or msgspec.msgpack.decode(packed)["state"] != snapshot.state:
         return None
     body = base64.b64encode(packed).decode()
     if cipher is not None:
-        body = cipher.encrypt(snapshot.tenant_id, body)
+        try:
+            body = cipher.encrypt(snapshot.tenant_id, body)
+        except KeyErasedError:  # an erased tenant's state is not kept again
+            return None
     state = msgspec.json.encode(_Stored(snapshot.tenant_id, body, cipher is not None))
     topic = snapshot.topic + TOPIC_SUFFIX
     return StoredEvent(originator_id=snapshot.stream_id, originator_version=snapshot.version, topic=topic, state=state)

@@ -33,6 +33,7 @@ from eventstore.codec import MAX_EVENT_BYTES, EventTooLargeError, class_version,
 from eventstore.envelope import Metadata, RecordedEvent
 from eventstore.port import ConcurrencyError, PendingEvent, Subscription
 from eventstore.recorder_store import RecorderEventStore
+from eventstore.snapshots import Snapshot, restore, state_of
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -528,3 +529,62 @@ def test_a_version_2_event_is_not_upcast_again(store: RecorderEventStore) -> Non
     [recorded] = store.read_stream(parcel.id)
     assert recorded.metadata.schema_version == 2
     assert (recorded.event.weight, recorded.event.unit) == (3, "kg")
+
+
+# --- snapshots -------------------------------------------------------------------------------------------
+
+
+def snapshot_of(note: Note, position: int, commands: dict[str, tuple[int, str | None]] | None = None) -> Snapshot:
+    topic = get_topic(Note)
+    return Snapshot(
+        note.id, note.version, position, topic, None, state_of(note), commands or {"cmd-1": (position, None)}
+    )
+
+
+def test_a_stream_reads_after_a_version(store: RecorderEventStore) -> None:
+    note, positions = append_note(store, edits=3)
+
+    after = store.read_stream(note.id, after_version=1)
+
+    assert [(r.version, r.position) for r in after] == [(2, positions[2]), (3, positions[3])]
+    assert store.read_stream(note.id, after_version=3) == []
+    assert [r.version for r in store.read_stream(note.id, after_version=None)] == [0, 1, 2, 3]
+
+
+def test_a_snapshot_loads_as_it_was_saved_and_the_newest_wins(store: RecorderEventStore) -> None:
+    note, positions = append_note(store, edits=1)
+    assert store.load_snapshot(note.id) is None
+
+    assert store.save_snapshot(snapshot_of(note, positions[-1]))
+    note.edit("later")
+    later = store.append(pending(note.collect_events(), "cmd-2"))
+    assert store.save_snapshot(
+        snapshot_of(note, later[-1], {"cmd-1": (positions[-1], None), "cmd-2": (later[-1], "f")})
+    )
+
+    loaded = store.load_snapshot(note.id)
+    assert loaded is not None
+    assert (loaded.version, loaded.position, loaded.topic) == (2, later[-1], get_topic(Note))
+    assert loaded.commands == {"cmd-1": (positions[-1], None), "cmd-2": (later[-1], "f")}
+    restored = restore(Note, loaded)
+    assert (restored.id, restored.version, restored.text) == (note.id, note.version, "later")
+    assert restored.modified_on == note.modified_on
+
+
+def test_snapshots_are_not_in_the_log(store: RecorderEventStore) -> None:
+    before = store.last_position()
+    note, positions = append_note(store)
+
+    assert store.save_snapshot(snapshot_of(note, positions[-1]))
+
+    assert store.last_position() == positions[-1]
+    assert [r.position for r in store.read_all(before, 100)] == positions
+    assert [r[0] for r in store.read_raw(before, 100)] == positions
+    assert [r.version for r in store.read_stream(note.id)] == [0]
+
+
+def test_a_second_snapshot_of_the_same_version_is_not_kept(store: RecorderEventStore) -> None:
+    note, positions = append_note(store)
+
+    assert store.save_snapshot(snapshot_of(note, positions[-1]))
+    assert not store.save_snapshot(snapshot_of(note, positions[-1]))
