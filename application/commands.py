@@ -189,22 +189,22 @@ class CommandRunner:
             return CommandResult(stream_id, earlier[0], replayed=True)
         try:
             aggregate = decide(loaded.aggregate)
+            if loaded.unread and aggregate.id != stream_id:
+                return None  # made under another id than the stream's: read the stream and decide on what it holds
+            pending = aggregate.collect_events()
+            if not pending:
+                return CommandResult(stream_id, loaded.position)
+            tenant_id = tenant_of(aggregate)
+            try:
+                positions = self.store.append(self._with_metadata(context, pending, tenant_id))
+            except ConcurrencyError:
+                return None  # the caller loads the stream again
         except BaseException:
-            unit.forget(stream_id)  # the decision may have changed the aggregate before it refused
+            unit.forget(stream_id)  # the command may have changed the aggregate before it refused or failed
             raise
-        if loaded.unread and aggregate.id != stream_id:
-            return None  # made under another id than the stream's: read the stream and decide on what it holds
-        pending = aggregate.collect_events()
-        if not pending:
-            return CommandResult(stream_id, loaded.position)
-        tenant_id = tenant_of(aggregate)
-        try:
-            positions = self.store.append(self._with_metadata(context, pending, tenant_id))
-        except ConcurrencyError:
-            return None
         loaded.aggregate, loaded.unread = aggregate, False
         loaded.remember(context.command_id, positions[-1], context.request_fingerprint, tenant_id)
-        unit.saved(stream_id, loaded)
+        unit.saved(stream_id, loaded, len(pending))
         return CommandResult(stream_id, positions[-1])
 
     def _with_metadata(

@@ -6,9 +6,10 @@ aggregate decides on it and appends at its version: if someone else wrote the st
 the aggregate is loaded again and the command decides again, so keeping it never loses a write. A command that
 refuses (raises) drops the aggregate it may have half-changed.
 
-Snapshots are taken after a save, every ``SNAPSHOT_INTERVALS[class]`` events, for aggregates whose streams grow
-without bound (a product gains a version per published batch, a tenant an event per change of entitlements or
-status, a schema subject a version per approved contract version, a policy one per revision).
+Snapshots are taken after a save that takes a stream past a multiple of ``SNAPSHOT_INTERVALS[class]`` events, for
+aggregates whose streams grow without bound (a product gains a version per published batch, a tenant an event per
+change of entitlements or status, a schema subject a version per approved contract version, a policy one per
+revision). Contracts are not snapshotted: their versions hold dataclasses, whose state does not survive the trip.
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ class Loaded:
     """The log position of the stream's last event (0 when it has none)."""
     commands: dict[str, tuple[int, str | None]] = field(default_factory=dict)
     """Each command id the stream's events recorded: the position of its last event, its request fingerprint."""
-    snapshot_version: int = -1
     tenant_id: str | None = None
     unread: bool = False
     """Taken to be empty without reading it (a command that starts a stream appends at version 0 first)."""
@@ -77,26 +77,25 @@ def load(store: EventStore, stream_id: UUID, cls: type[Aggregate] | None = None)
         loaded.seen(store.read_stream(stream_id))
         return loaded
     aggregate = restore(cls, snapshot)
-    loaded = Loaded(aggregate, snapshot.position, dict(snapshot.commands), snapshot.version, snapshot.tenant_id)
+    loaded = Loaded(aggregate, snapshot.position, dict(snapshot.commands), snapshot.tenant_id)
     loaded.seen(store.read_stream(stream_id, after_version=snapshot.version))
     return loaded
 
 
-def snapshot_if_due(store: EventStore, stream_id: UUID, loaded: Loaded) -> None:
-    """Saves a snapshot when the aggregate's class is snapshotted and enough events followed the last one."""
+def snapshot_if_due(store: EventStore, stream_id: UUID, loaded: Loaded, appended: int) -> None:
+    """Saves a snapshot when the aggregate's class is snapshotted and the ``appended`` events just saved took its
+    stream past a multiple of the interval (whoever loaded it, and however: the stream's length decides)."""
     interval = SNAPSHOT_INTERVALS.get(type(loaded.aggregate))
-    if interval is None or loaded.version - loaded.snapshot_version < interval:
+    length = loaded.version + 1
+    if interval is None or length // interval == (length - appended) // interval:
         return
     state = state_of(loaded.aggregate)
     topic = get_topic(type(loaded.aggregate))
     snapshot = Snapshot(stream_id, loaded.version, loaded.position, topic, loaded.tenant_id, state, loaded.commands)
     try:
-        saved = store.save_snapshot(snapshot)
-    except EventStoreUnavailableError as error:  # the command is stored: a snapshot can wait for the next save
+        store.save_snapshot(snapshot)
+    except EventStoreUnavailableError as error:  # the command is stored: a snapshot can wait for the next one
         log.warning("snapshot of %s not saved: %s", stream_id, error)
-        return
-    if saved:
-        loaded.snapshot_version = loaded.version
 
 
 class UnitOfWork:
@@ -129,7 +128,7 @@ class UnitOfWork:
     def forget(self, stream_id: UUID) -> None:
         self._loaded.pop(stream_id, None)
 
-    def saved(self, stream_id: UUID, loaded: Loaded) -> None:
-        """Keeps the aggregate as it is after its new events were appended; snapshots it when due."""
+    def saved(self, stream_id: UUID, loaded: Loaded, appended: int) -> None:
+        """Keeps the aggregate as it is after ``appended`` new events were appended; snapshots it when due."""
         self._loaded[stream_id] = loaded
-        snapshot_if_due(self.store, stream_id, loaded)
+        snapshot_if_due(self.store, stream_id, loaded, appended)
