@@ -13,6 +13,7 @@ import pytest
 from adapters.auth.cedar import PolicyDocument, PolicyEngine
 from application.authorization import (
     HIDDEN_REASON,
+    PIPELINE_STEPS,
     Authorization,
     Decision,
     Identity,
@@ -99,11 +100,10 @@ def activate(engine: PolicyEngine, documents: Documents, *active: PolicyDocument
 def test_the_platform_runs_the_steps_of_an_active_entitled_tenant(
     authorization: Authorization, recorded: Recorded
 ) -> None:
-    for step in ("normalize_batch", "build_kpis", "publish_product"):
+    assert PIPELINE_STEPS == ("normalize_batch", "build_kpis", "publish_product")
+    for step in PIPELINE_STEPS:
         assert authorization.authorize_step(T, step) == []
-    assert recorded.decisions == [
-        ("platform", step, True) for step in ("normalize_batch", "build_kpis", "publish_product")
-    ]
+    assert recorded.decisions == [("platform", step, True) for step in PIPELINE_STEPS]
 
 
 def test_a_suspended_tenants_steps_are_refused_naming_the_suspension(
