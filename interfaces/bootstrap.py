@@ -14,7 +14,7 @@ from adapters.actions.http import HttpActionSender, WebhookActionSender
 from adapters.actions.nats import NatsActionSender
 from adapters.actions.rendering import JinjaRenderer
 from adapters.actions.senders import SendersByKind
-from adapters.auth.authenticator import Authenticator
+from adapters.auth.authenticator import Authenticates, Authenticator, NoAuthentication
 from adapters.auth.cedar import PolicyEngine
 from adapters.auth.decision_log import DecisionLog
 from adapters.auth.tokens import TokenVerifier
@@ -41,6 +41,7 @@ from application.access import AccessService
 from application.action_engine import ActionEngine
 from application.actions import ActionService
 from application.commands import CommandRunner
+from application.authorization import Authorization, PermitAll
 from application.contracts import ContractService
 from application.deadletters import DeadLetterService
 from application.jobs import PlatformJobs
@@ -76,7 +77,7 @@ class Platform:
     tenants: TenantService
     access: AccessService
     worker: ProjectionWorker
-    authenticator: Authenticator
+    authenticator: Authenticates
     policies: PolicyEngine
     secrets: SecretService
     contracts: ContractService
@@ -102,6 +103,7 @@ class Platform:
     action_engine: ActionEngine
     runner: CommandRunner
     """Runs every service's commands; ``runner.unit_of_work()`` loads each aggregate once for a request or a pass."""
+    authorization: Authorization
 
     def close(self) -> None:
         self.scheduler.stop()
@@ -154,6 +156,21 @@ def open_store(settings: Settings, cipher: EnvelopeCipher, datasets: DatasetStor
         cipher=cipher,
         blobs=blobs,
     )
+
+
+def open_authorization(
+    settings: Settings, policies: PolicyEngine, decisions: DecisionLog, access: AccessService, tenants: TenantService
+) -> Authorization:
+    """The one authorization path; with PLATFORM_AUTH=off (benchmarks only) it permits everything."""
+    engine = PermitAll() if settings.auth == "off" else policies
+    return Authorization(engine, decisions, access, tenants)
+
+
+def open_authenticator(settings: Settings, read_models: ReadModelStore, health: ReadModelHealth) -> Authenticates:
+    """Bearer JWTs and API keys; with PLATFORM_AUTH=off, every caller is the anonymous platform admin."""
+    if settings.auth == "off":
+        return NoAuthentication()
+    return Authenticator(read_models, token_verifier(settings), utc_now, health=health)
 
 
 def bootstrap(settings: Settings | None = None) -> Platform:
@@ -238,6 +255,8 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         backoff=settings.pipeline_backoff,
     )
     tenants = TenantService(runner, cipher, datasets)
+    access = AccessService(runner)
+    decisions = open_decision_log(settings, read_models)
     schedules = SchedulerService(runner)
     ledger = open_ledger(
         store,
@@ -263,16 +282,16 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         store=store,
         read_models=read_models,
         tenants=tenants,
-        access=AccessService(runner),
+        access=access,
         worker=ProjectionWorker(store, read_models),
-        authenticator=Authenticator(read_models, token_verifier(settings), utc_now, health=health),
+        authenticator=open_authenticator(settings, read_models, health),
         policies=policies,
         secrets=secrets,
         cipher=cipher,
         schemas=schemas,
         contracts=contracts,
         policy_documents=PolicyService(runner, policies),
-        decisions=open_decision_log(settings, read_models),
+        decisions=decisions,
         personal_data=PersonalDataService(runner),
         datasets=datasets,
         compute=compute,
@@ -290,6 +309,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         actions=actions,
         action_engine=action_engine,
         runner=runner,
+        authorization=open_authorization(settings, policies, decisions, access, tenants),
     )
 
 

@@ -17,14 +17,15 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import cedarpy
 
-from adapters.auth.identity import Identity
+from adapters.auth.refusals import unmet_conditions
+from application.authorization import Decision, Identity, Resource
 from domain.policy import PolicyAnalysis, Statement
 
 log = logging.getLogger(__name__)
@@ -43,34 +44,6 @@ POLICY_ADMIN_ACTIONS = frozenset(
 
 class PolicyError(ValueError):
     """The Cedar policies do not parse or do not validate against the schema."""
-
-
-@dataclass(frozen=True)
-class Resource:
-    """What an action is on: the platform itself, or one tenant (with the attributes policies read)."""
-
-    type: str
-    id: str
-    attrs: dict[str, Any]
-
-    @classmethod
-    def platform(cls) -> Resource:
-        return cls("Platform", "platform", {})
-
-    @classmethod
-    def tenant(cls, tenant_id: str, status: str, features: list[str]) -> Resource:
-        return cls("Tenant", tenant_id, {"status": status, "features": features})
-
-    @property
-    def label(self) -> str:
-        return f'{self.type}::"{self.id}"'
-
-
-@dataclass(frozen=True)
-class Decision:
-    allowed: bool
-    policy_ids: tuple[str, ...]
-    errors: tuple[str, ...]
 
 
 class Document(Protocol):
@@ -191,6 +164,10 @@ class PolicyEngine:
                 compiled.decisions.clear()
             compiled.decisions[key] = decision
         return decision
+
+    def explain(self, decision: Decision, resource: Resource, context: Mapping[str, Any] | None = None) -> list[str]:
+        """The conditions of the built-in policies the refused ``decision`` did not meet, as sentences."""
+        return unmet_conditions(decision, resource, context)
 
     def proposing(self, documents: Sequence[Document]) -> Decide:
         """Decides as the engine would with these documents active too (each replacing its own policy's version)."""

@@ -26,8 +26,8 @@ from typing import Any
 
 from sqlalchemy import JSON, Boolean, Column, Engine, Index, Integer, MetaData, String, Table, delete, insert, select
 
-from adapters.auth.cedar import Decide, Decision, Resource
-from adapters.auth.identity import Identity
+from adapters.auth.cedar import Decide
+from application.authorization import Decision, Identity, Resource
 
 log = logging.getLogger(__name__)
 BATCH = 500

@@ -10,23 +10,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from adapters.auth.cedar import Decision, Resource
+from application.authorization import Decision, Resource
 
 INACTIVE_TENANTS = "inactive-tenants-are-read-only"
 LANDING = "batches-land-only-under-an-active-contract-of-an-entitled-tenant"
+STEPS = "pipeline-steps-run-only-for-an-active-entitled-tenant"
 
 
 def unmet_conditions(decision: Decision, resource: Resource, context: Mapping[str, Any] | None = None) -> list[str]:
     """The conditions of the built-in policies that forbade ``decision``, as sentences; empty when none did."""
     found: list[str] = []
+    forbidden_by = set(decision.policy_ids)
     status = resource.attrs.get("status")
-    if (INACTIVE_TENANTS in decision.policy_ids or LANDING in decision.policy_ids) and status != "active":
+    if forbidden_by & {INACTIVE_TENANTS, LANDING, STEPS} and status != "active":
         found.append(_inactive(str(status)))
-    if LANDING in decision.policy_ids:
-        if "ingestion" not in resource.attrs.get("features", ()):
-            found.append('the tenant does not hold the "ingestion" entitlement')
-        if (context or {}).get("contract_status") != "active":
-            found.append("the contract has no active version (none is approved and in force)")
+    entitled = "ingestion" in resource.attrs.get("features", ())
+    if forbidden_by & {LANDING, STEPS} and not entitled:
+        found.append('the tenant does not hold the "ingestion" entitlement')
+    if LANDING in forbidden_by and (context or {}).get("contract_status") != "active":
+        found.append("the contract has no active version (none is approved and in force)")
     return found
 
 

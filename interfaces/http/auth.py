@@ -1,8 +1,9 @@
 """Authentication middleware and the authorization guard: every route needs an identity and Cedar's permit.
 
 A route names its Cedar action in ``opt={"action": ...}``; a route without one is refused (deny by default).
-A principal asking about another tenant gets 404, not 403, exactly as for a tenant that does not exist, so tenants
-cannot probe for each other. Refused commands are recorded as Denial events (about another tenant: in the platform's).
+The decision is the one authorization path's (``application/authorization.py``): a principal asking about another
+tenant gets 404, not 403, exactly as for a tenant that does not exist, so tenants cannot probe for each other;
+refused commands are recorded as Denial events (about another tenant: in the platform's).
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.middleware.base import DefineMiddleware
 
-from adapters.auth.cedar import Decision, Resource
-from adapters.auth.identity import ANONYMOUS_ADMIN, AuthenticationError, Identity
-from adapters.auth.refusals import unmet_conditions
-from domain.errors import NotFoundError
+from adapters.auth.identity import AuthenticationError
+from application.authorization import Identity, Resource, TenantHidden, sees
 from interfaces.bootstrap import Platform
 from interfaces.http.context import CONSISTENT_POSITION, command_context, id_in_path, wait_for_consistency
 from interfaces.http.erased import TENANT_DATA, erased, gone
@@ -41,8 +40,6 @@ def _platform(connection: ASGIConnection[Any, Any, Any, Any]) -> Platform:
 class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         platform = _platform(connection)
-        if platform.settings.auth == "off":
-            return AuthenticationResult(user=ANONYMOUS_ADMIN, auth=ANONYMOUS_ADMIN)
         authorization, api_key = connection.headers.get("authorization"), connection.headers.get("x-api-key")
         tenant_id = _path_tenant(connection)
         identity = platform.authenticator.recently_proven(authorization, api_key, tenant_id)
@@ -78,7 +75,7 @@ def resolve_resource(platform: Platform, path_params: dict[str, Any], command: b
     """The resource a route acts on: the tenant named in its path, else the platform (404 for no such tenant)."""
     resource = find_resource(platform, path_params, command)
     if resource is None:
-        raise no_such_tenant(str(path_params["tenant_id"]))
+        raise TenantHidden(str(path_params["tenant_id"]))
     return resource
 
 
@@ -91,21 +88,10 @@ def find_resource(platform: Platform, path_params: dict[str, Any], command: bool
         return Resource.platform()
     tenant_id = id_in_path(str(path_params["tenant_id"]))
     if command:
-        tenant = platform.tenants.current_tenant(tenant_id)
-        return None if tenant is None else Resource.tenant(str(tenant_id), tenant.status, list(tenant.features))
+        return platform.authorization.tenant_now(str(tenant_id))
     with platform.read_models.engine.connect() as connection:
         row = connection.execute(get_query(str(tenant_id))).first()
     return None if row is None else Resource.tenant(str(tenant_id), row.status, list(row.features))
-
-
-def no_such_tenant(raw: str) -> NotFoundError:
-    """The one answer about a tenant the caller cannot see, whether it exists or not: the path segment as given."""
-    return NotFoundError(f"no such tenant: {raw}")
-
-
-def sees(identity: Identity, resource: Resource) -> bool:
-    """Whether the resource is one the caller may know of: the platform, their own tenant, or (admins) any."""
-    return resource.type != "Tenant" or identity.platform_admin or identity.tenant_id == resource.id
 
 
 class RecentResources:
@@ -147,43 +133,35 @@ async def _resource(
 
 
 async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """The guard on every route: honours X-Consistent-Position, then Cedar decides; deny by default.
+    """The guard on every route: honours X-Consistent-Position, then the one authorization path decides.
 
     A tenant the caller cannot see is answered 404 whether it exists or not, with the same work on both paths:
-    Cedar is asked, and a refused command is recorded in the platform's log, never in that tenant's.
+    the policy engine is asked, and a refused command is recorded in the platform's log, never in that tenant's.
     """
     platform = _platform(connection)
     if CONSISTENT_POSITION in connection.headers:
         await anyio.to_thread.run_sync(wait_for_consistency, connection, platform)
     if connection.url.path.startswith(PUBLIC_PATHS):
         return
-    command = connection.scope.get("method") in COMMAND_METHODS
-    if platform.settings.auth == "off":
-        if _serves_tenant_data(connection, handler):
-            await _refuse_erased(platform, ANONYMOUS_ADMIN, *await _resource(connection, platform, command))
-        return
     identity: Identity = connection.auth
     action = handler.opt.get("action")
     if not action:
         raise PermissionDeniedException("this route declares no action, so nobody may use it")
+    command = connection.scope.get("method") in COMMAND_METHODS
     resource, exists = await _resource(connection, platform, command)
     if _serves_tenant_data(connection, handler):
         exists = await _refuse_erased(platform, identity, resource, exists)
-    decision = platform.policies.authorize(identity, action, resource)
-    platform.decisions.record(identity, action, resource, decision)
-    connection.state.decision = decision
+    decision = platform.authorization.decide(identity, action, resource)
     if decision.allowed and exists:
         return
-    if not sees(identity, resource):
-        await record_denial(connection, platform, identity, action, resource, [HIDDEN_REASON])
-    if not exists or not sees(identity, resource):
-        raise no_such_tenant(str(connection.path_params["tenant_id"]))
-    await record_denial(connection, platform, identity, action, resource, _reasons(decision))
-    unmet = "; ".join(unmet_conditions(decision, resource))
-    raise PermissionDeniedException(f"{action} is not permitted here" + (f": {unmet}" if unmet else ""))
-
-
-HIDDEN_REASON = "the tenant is not one the principal may see"
+    recorded = command and (exists or not sees(identity, resource))  # the refusals that record a denial
+    context = command_context(connection) if recorded else None
+    named = connection.path_params.get("tenant_id")
+    await anyio.to_thread.run_sync(
+        lambda: platform.authorization.refuse(
+            identity, action, resource, decision, command=context, exists=exists, named=named
+        )
+    )
 
 
 def _serves_tenant_data(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> bool:
@@ -198,30 +176,3 @@ async def _refuse_erased(platform: Platform, identity: Identity, resource: Resou
     if identity.platform_admin:
         raise gone(resource.id)
     return False
-
-
-def _reasons(decision: Decision) -> list[str]:
-    if decision.policy_ids:
-        return [f"forbidden by {policy}" for policy in decision.policy_ids]
-    return ["no policy permits it", *decision.errors]
-
-
-async def record_denial(
-    connection: ASGIConnection[Any, Any, Any, Any],
-    platform: Platform,
-    identity: Identity,
-    action: str,
-    resource: Resource,
-    reasons: list[str],
-) -> None:
-    """Records a refused command: in the log of the tenant it was about, when the caller may see that tenant;
-    else (a tenant not theirs) in the platform's own log; a platform-level refusal in the caller's tenant's log."""
-    if connection.scope.get("method") not in COMMAND_METHODS:
-        return
-    context = command_context(connection)
-    tenant_id = identity.tenant_id if resource.type != "Tenant" else resource.id if sees(identity, resource) else None
-    await anyio.to_thread.run_sync(
-        lambda: platform.access.record_denial(
-            context, identity.principal_id, action, resource.label, reasons, tenant_id
-        )
-    )

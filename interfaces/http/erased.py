@@ -9,8 +9,8 @@ tenant that never existed.
 
 from __future__ import annotations
 
-from adapters.auth.cedar import Resource
 from adapters.keys import EnvelopeCipher
+from application.authorization import Resource
 
 TENANT_DATA = "tenant_data"
 """The route option naming a route that serves a tenant's data."""

@@ -18,10 +18,9 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, QueryParameter
 
-from adapters.auth.cedar import Resource
-from adapters.auth.identity import Identity
 from adapters.ledger import Ledger, StoredCheckpoint
 from adapters.ledger.tables import Leaf
+from application.authorization import Identity, Resource
 from interfaces.http.auth import find_resource
 from interfaces.http.context import platform_of
 from interfaces.http.problems import BadRequestError
@@ -151,14 +150,10 @@ def _reader(request: Request[Any, Any, Any], state: State) -> Callable[[Leaf], b
     identity: Identity = request.auth
 
     def may_read(leaf: Leaf) -> bool:
-        if platform.settings.auth == "off":
-            return True
         resource = Resource.platform()
         if leaf.tenant_id:  # a tenant not (or no longer) in the directory: still that tenant's event
             found = find_resource(platform, {"tenant_id": leaf.tenant_id}, False)
             resource = found or Resource.tenant(leaf.tenant_id, "unknown", [])
-        decision = platform.policies.authorize(identity, "read_ledger_entry", resource)
-        platform.decisions.record(identity, "read_ledger_entry", resource, decision)
-        return decision.allowed
+        return platform.authorization.decide(identity, "read_ledger_entry", resource).allowed
 
     return may_read

@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal
 import anyio
 from litestar import Controller, Request, get
 from litestar.datastructures import State
-from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, QueryParameter
 
 from adapters.lineage.graph import LineageGraph, edge_view, view
@@ -58,10 +57,7 @@ def _walk(platform: Platform, tenant: str, sha256: str, upstream: bool, depth: i
 def _verify_allowed(request: Request[Any, Any, Any], platform: Platform, tenant: str) -> None:
     """Hashing every raw batch again reads the whole raw store: only for those allowed to ask it."""
     resource = resolve_resource(platform, {"tenant_id": tenant}, False)
-    decision = platform.policies.authorize(request.auth, "verify_lineage_checksums", resource)
-    platform.decisions.record(request.auth, "verify_lineage_checksums", resource, decision)
-    if not decision.allowed:
-        raise PermissionDeniedException("verify_lineage_checksums is not permitted here")
+    platform.authorization.require(request.auth, "verify_lineage_checksums", resource)
 
 
 class LineageController(Controller):

@@ -22,12 +22,12 @@ import anyio
 from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.enums import ScopeType
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.auth.cedar import Resource
-from adapters.auth.identity import AuthenticationError, Identity
+from adapters.auth.identity import AuthenticationError
 from adapters.telemetry import CONTENT_TYPE, Readiness, Telemetry, module_of
+from application.authorization import Identity, Resource
 from interfaces.bootstrap import Platform
 from interfaces.http.context import platform_of
 from interfaces.http.problems import problem
@@ -67,14 +67,10 @@ def _scrape_token_matches(request: Request[Any, Any, Any], token: str) -> bool:
 
 async def check_scraper(request: Request[Any, Any, Any], platform: Platform) -> None:
     """Lets through the scrape token, or a principal Cedar permits ``read_metrics``; else 401 or 403."""
-    if platform.settings.auth == "off" or _scrape_token_matches(request, platform.telemetry.scrape_token):
+    if _scrape_token_matches(request, platform.telemetry.scrape_token):
         return
     identity = await _identity(request, platform)
-    resource = Resource.platform()
-    decision = platform.policies.authorize(identity, READ_METRICS, resource)
-    platform.decisions.record(identity, READ_METRICS, resource, decision)
-    if not decision.allowed:
-        raise PermissionDeniedException(f"{READ_METRICS} is not permitted here")
+    platform.authorization.require(identity, READ_METRICS, Resource.platform())
 
 
 @get(METRICS_PATH, tags=["operations"], media_type=CONTENT_TYPE, opt={"action": READ_METRICS})

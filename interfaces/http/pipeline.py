@@ -16,11 +16,9 @@ import anyio
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.exceptions import PermissionDeniedException
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 
-from adapters.auth.refusals import unmet_conditions
 from adapters.compute.normalize import column_problems
 from adapters.datasets.bounds import Bounds
 from adapters.datasets.formats import SUFFIX, format_for, inspect
@@ -30,7 +28,7 @@ from application.pipeline import Target
 from domain.errors import InvalidValueError, NotFoundError
 from domain.pipeline import manifest
 from interfaces.bootstrap import Platform, utc_now
-from interfaces.http.auth import record_denial, resolve_resource
+from interfaces.http.auth import resolve_resource
 from interfaces.http.context import command_context, id_in_path, platform_of
 from interfaces.http.erased import TENANT_DATA
 from projections.runs import STEP_ORDER, list_query, run_query, steps_query
@@ -66,15 +64,10 @@ async def _check_data_policy(
         raise NotFoundError(f"no such contract: {contract}")
     status = "active" if found.current is not None else "none"
     resource = await anyio.to_thread.run_sync(resolve_resource, platform, {"tenant_id": tenant_id}, True)
-    identity = request.auth
-    decision = platform.policies.authorize(identity, "land_batch", resource, {"contract_status": status})
-    platform.decisions.record(identity, "land_batch", resource, decision)
-    if decision.allowed:
-        return
-    reasons = [f"forbidden by {p}" for p in decision.policy_ids] or ["no policy permits it", *decision.errors]
-    await record_denial(request, platform, identity, "land_batch", resource, reasons)
-    why = "; ".join(unmet_conditions(decision, resource, {"contract_status": status})) or "the tenant may not ingest"
-    raise PermissionDeniedException(f"this batch may not land: {why} ({'; '.join(reasons)})")
+    context, policy = command_context(request), {"contract_status": status}
+    await anyio.to_thread.run_sync(
+        lambda: platform.authorization.require(request.auth, "land_batch", resource, policy, context)
+    )
 
 
 async def _receive(request: Request[Any, Any, Any], upload: Upload) -> None:

@@ -21,6 +21,7 @@ from adapters.datasets.formats import FormatError, UnsupportedFormatError
 from adapters.datasets.store import IntegrityError, TooLargeError
 from adapters.parking import NotParkedError, StillFailingError
 from adapters.readmodel_health import ReadModelUnsoundError
+from application.authorization import Refused, TenantHidden
 from application.commands import IdempotencyKeyReusedError
 from application.contracts import ContractExistsError
 from application.pipeline import NoActiveVersionError
@@ -74,6 +75,8 @@ STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     MalformedBodyError: (400, "malformed-body"),
     InvalidInputError: (422, "invalid-request"),
     NotFoundError: (404, "not-found"),
+    Refused: (403, "forbidden"),
+    TenantHidden: (404, "not-found"),
     ConflictError: (409, "conflict"),
     ConcurrencyError: (409, "concurrent-change"),
     EventTooLargeError: (413, "too-large"),

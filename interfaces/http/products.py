@@ -18,9 +18,9 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from adapters.auth.cedar import Resource
 from adapters.compute.encodings import MEDIA_TYPES, encode, negotiate
 from adapters.compute.rows import parse_query, run_query
+from application.authorization import Resource
 from domain.errors import NotFoundError
 from domain.personal_data import ServedData
 from domain.products import VersionRetractedError, product_id_for
@@ -91,9 +91,7 @@ async def _may_see_personal_data(request: Request[Any, Any, Any], platform: Plat
 
 
 def _decide(platform: Platform, identity: Any, resource: Resource) -> bool:
-    decision = platform.policies.authorize(identity, "read_personal_data", resource)
-    platform.decisions.record(identity, "read_personal_data", resource, decision)
-    return decision.allowed
+    return platform.authorization.decide(identity, "read_personal_data", resource).allowed
 
 
 class ProductController(Controller):

@@ -15,14 +15,13 @@ import anyio
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State
-from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from application.commands import CommandResult
 from application.schedules import next_due
 from domain.errors import NotFoundError
 from interfaces.bootstrap import Platform, utc_now
-from interfaces.http.auth import record_denial, resolve_resource
+from interfaces.http.auth import resolve_resource
 from interfaces.http.context import command_context, id_in_path, platform_of
 from projections.schedules import list_query, runs_query, schedule_query
 
@@ -76,14 +75,10 @@ def _tenant(tenant_id: str) -> str:
 async def _check_job_policy(request: Request[Any, Any, Any], platform: Platform, tenant_id: str, kind: str) -> None:
     """The data policy ``schedule_job``: may this principal schedule a job of this kind for this tenant?"""
     resource = await anyio.to_thread.run_sync(resolve_resource, platform, {"tenant_id": tenant_id}, True)
-    identity = request.auth
-    decision = platform.policies.authorize(identity, "schedule_job", resource, {"kind": kind})
-    platform.decisions.record(identity, "schedule_job", resource, decision)
-    if decision.allowed:
-        return
-    reasons = [f"forbidden by {p}" for p in decision.policy_ids] or ["no policy permits it", *decision.errors]
-    await record_denial(request, platform, identity, "schedule_job", resource, reasons)
-    raise PermissionDeniedException(f"a {kind} job may not be scheduled here ({'; '.join(reasons)})")
+    context = command_context(request)
+    await anyio.to_thread.run_sync(
+        lambda: platform.authorization.require(request.auth, "schedule_job", resource, {"kind": kind}, context)
+    )
 
 
 def _accepted(result: CommandResult, status: str) -> dict[str, Any]:

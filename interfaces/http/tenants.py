@@ -9,7 +9,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from adapters.auth.identity import Identity
+from application.authorization import Identity
 from application.commands import CommandResult
 from application.keys import ERASURE_NOTE
 from domain.errors import NotFoundError

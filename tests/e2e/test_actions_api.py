@@ -19,6 +19,7 @@ import pytest
 from aiosmtpd.controller import Controller as SmtpController
 from litestar.testing import TestClient
 
+from adapters.auth.tokens import LOCAL_ISSUER
 from application.commands import CommandContext
 from domain.actions import ActionRun
 from domain.pipeline import PipelineRun
@@ -277,6 +278,9 @@ def test_steps_wait_for_approval_and_a_rejection_stops_the_run(
     kinds = [(e["kind"], e["by"]) for e in detail["timeline"]]
     assert kinds[:3] == [("triggered", None), ("awaiting_approval", None), ("approved", kinds[2][1])]
     assert kinds[2][1]
+    # The step was authorized as the person who approved it (the guard, as them), and the approval names them.
+    steward = platform.access.membership_id(LOCAL_ISSUER, f"dev-data-steward-{tenant}", tenant)
+    assert kinds[2][1] == str(steward)
     assert kinds[3][0] == "delivered"
 
 

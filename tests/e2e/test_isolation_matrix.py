@@ -16,8 +16,7 @@ from litestar import Litestar
 from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 
-from adapters.auth.cedar import Resource
-from adapters.auth.identity import Identity
+from application.authorization import Identity, Resource
 from domain.access import PLATFORM_ADMIN, ROLES, principal_id_for
 from interfaces.bootstrap import Platform, bootstrap
 from interfaces.credentials import dev_token

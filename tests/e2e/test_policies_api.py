@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import re
 import uuid
 from collections.abc import Iterator
@@ -15,15 +14,14 @@ from litestar import Litestar
 from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 
-from adapters.auth.cedar import PolicyEngine, Resource
+from adapters.auth.cedar import PolicyEngine
 from adapters.auth.decision_log import DecisionLog
-from adapters.auth.identity import Identity
+from application.authorization import Identity, Resource
 from application.policies import PolicyService
 from application.schemas import SchemaRegistryService
 from domain.access import PLATFORM_ADMIN, ROLES, principal_id_for
 from interfaces import bootstrap
 from interfaces.bootstrap import Platform
-from interfaces.http import auth
 from interfaces.http.app import create_app
 from interfaces.http.policies import PlatformPolicyController, TenantPolicyController
 from interfaces.http.schemas import SchemaRegistryController
@@ -34,21 +32,6 @@ from projections.policies import ActivePolicies
 
 PROBLEM = "application/problem+json"
 MINE = ("/v1/policies", "/v1/tenants/{tenant_id:str}/policies", "/v1/tenants/{tenant_id:str}/schemas")
-
-
-class RecordingEngine:
-    """Stands in for the guard's one added line, ``platform.decisions.record(...)``, until the lead adds it."""
-
-    def __init__(self, engine: PolicyEngine, log: DecisionLog) -> None:
-        self.engine, self.log = engine, log
-
-    def authorize(self, identity: Identity, action: str, resource: Resource) -> Any:
-        decision = self.engine.authorize(identity, action, resource)
-        self.log.record(identity, action, resource, decision)
-        return decision
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.engine, name)
 
 
 def wire(platform: Platform) -> None:
@@ -62,8 +45,6 @@ def wire(platform: Platform) -> None:
         platform.schemas = SchemaRegistryService(platform.tenants.runner)  # type: ignore[attr-defined]
         platform.policy_documents = PolicyService(platform.tenants.runner, engine)  # type: ignore[attr-defined]
         platform.decisions = DecisionLog(platform.read_models.engine, bootstrap.utc_now)  # type: ignore[attr-defined]
-    if "decisions.record" not in inspect.getsource(auth.authorize):
-        platform.policies = RecordingEngine(platform.policies, platform.decisions)  # type: ignore[assignment, attr-defined]
 
 
 def app_for(platform: Platform) -> Litestar:

@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from adapters.auth.cedar import Decision, Resource
 from adapters.auth.decision_log import DecisionLog, decisions
-from adapters.auth.identity import Identity
 from adapters.readmodels import ReadModelStore, sqlite_url
+from application.authorization import Decision, Identity, Resource
 from interfaces.bootstrap import open_decision_log
 from interfaces.settings import Settings, SettingsError
 

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from adapters.auth.cedar import POLICY_ADMIN_ACTIONS, PolicyDocument, PolicyEngine, Resource
+from adapters.auth.cedar import POLICY_ADMIN_ACTIONS, PolicyDocument, PolicyEngine
 from adapters.auth.decision_log import RecordedDecision, simulate
-from adapters.auth.identity import Identity
+from application.authorization import Identity, Resource
 from domain.policy import Statement
 
 T = "6f1d2c7e-5b8a-4c1e-9a55-0c3e2f7b9d10"
