@@ -89,14 +89,18 @@ class PipelineSteps:
                 self.due[run_id] = recorded.position
             case PipelineRun.Revived() if run_id in self.open:
                 self.due[run_id] = recorded.position
-            case PipelineRun.Normalized() if run_id in self.open:
-                _, key, order = self.open[run_id]
-                self.facts.append(Fact(key, str(run_id), order, dict(event.gdp)))
+            case PipelineRun.Normalized():
+                self._learn_gdp(run_id, event.gdp)
             case PipelineRun.DeadLettered():
                 self.due.pop(run_id, None)
             case PipelineRun.Published() | PipelineRun.Rejected() | PipelineRun.StepDenied():
                 self.due.pop(run_id, None)
                 self.open.pop(run_id, None)
+
+    def _learn_gdp(self, run_id: UUID, gdp: Manifest) -> None:
+        if run_id in self.open:
+            _, key, order = self.open[run_id]
+            self.facts.append(Fact(key, str(run_id), order, dict(gdp)))
 
     def saved(self) -> dict[str, Any]:
         return {
@@ -110,7 +114,7 @@ class PipelineSteps:
 
     def new_facts(self) -> list[Fact]:
         facts, self.facts = self.facts, []
-        return facts
+        return list({(fact.key, fact.item): fact for fact in facts}.values())
 
     # --- the work
 
@@ -216,6 +220,7 @@ class PipelineSteps:
         self._record(
             run, "normalize", lambda r: r.normalized(gdp, out.quarantine, out.counts, out.quality, started, finished)
         )
+        self._learn_gdp(run.id, gdp)  # a later run's KPI build in this same pass reads it
 
     def _inputs(self, run: PipelineRun) -> list[Manifest]:
         """The golden data points of the run's contract version and object, in ingestion order: the saved facts,
