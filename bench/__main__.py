@@ -32,6 +32,7 @@ MODULES = (
     "bench.ledger",
     "bench.personal_data",
     "bench.dataset_sealing",
+    "bench.process_managers",
 )
 """Modules whose figures are registered on import."""
 
