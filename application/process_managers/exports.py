@@ -55,8 +55,12 @@ class Exports:
 
     def handle(self, export_id: UUID) -> int:
         """Makes the export, if it is still to be made; 1 when it was (completed or failed), else 0."""
-        request = self.requested.pop(export_id, None)
-        return self.export(request[0], export_id) if request is not None else 0
+        request = self.requested.get(export_id)
+        if request is None:
+            return 0
+        made = self.export(request[0], export_id)
+        self.requested.pop(export_id, None)  # after: an export that raised is tried again at the next pass
+        return made
 
     def export(self, tenant_id: str, export_id: UUID) -> int:
         job = self.pipeline.export(tenant_id, export_id)
