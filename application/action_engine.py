@@ -1,7 +1,8 @@
 """The action engine: the process manager that turns KPI builds into action runs and delivers their steps.
 
-It follows the event log. Its state (the playbooks as of each build, each KPI series, what runs have work) is
-rebuilt from the log on every start, so it keeps no checkpoint. Triggers are found by ``TriggerFinder`` and
+It follows the event log from its checkpoint (``application.following``): the playbooks as of each build, each
+KPI series, what runs have work; finished runs are forgotten. Saving the checkpoint after the effects is safe, as
+every effect is an idempotent command under an id derived from its cause. Triggers are found by ``TriggerFinder`` and
 recorded under run ids derived from playbook, KPI version and dimensions: a replayed build finds its run and
 starts nothing. Each run's steps go in order; a step that needs approval waits for a person (``ActionService``).
 
@@ -16,18 +17,18 @@ idempotency key (run id and step) on every attempt.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from application.action_triggers import Found, TriggerFinder
+from application.action_triggers import Found, TriggerFinder, finder_from, finder_state
 from application.actions import RENDERED_SETTINGS, ActionService, context_for
+from application.checkpoints import Checkpoints, Fact
 from application.commands import CommandContext
-from application.following import Background, read_to_end
+from application.following import Background, Follower
 from application.webhook_dispatcher import DeadLetters
 from domain.action_rules import secret_names
 from domain.actions import ActionRun, RunClosedError
@@ -95,34 +96,29 @@ def step_label(step: int) -> str:
     return f"step-{step + 1}"
 
 
-@dataclass
-class _State:
-    position: int = 0
-    finder: TriggerFinder = field(default_factory=TriggerFinder)
-    pending: list[Found] = field(default_factory=list)
-    work: dict[UUID, str] = field(default_factory=dict)
-    letters: dict[UUID, RecordedEvent] = field(default_factory=dict)
+@dataclass(frozen=True)
+class _Letter:
+    """A failed run to report as a dead letter: the Failed event's id names the report, so it is made once."""
 
-    def see(self, recorded: RecordedEvent) -> None:
-        event, stream = recorded.event, recorded.event.originator_id
-        self.position = recorded.position
-        self.pending.extend(self.finder.see(event, recorded.metadata.tenant_id))
-        match event:
-            case ActionRun.Triggered():
-                self.work[stream] = event.tenant_id
-            case ActionRun.StepApproved() | ActionRun.Revived():
-                self.work[stream] = recorded.metadata.tenant_id or ""
-            case ActionRun.StepAwaitingApproval() | ActionRun.StepRejected():
-                self.work.pop(stream, None)
-            case ActionRun.Failed():
-                self.work.pop(stream, None)
-                self.letters[dead_letter_id_for("action", str(stream), step_label(event.step))] = recorded
-            case DeadLetter.Recorded() | DeadLetter.Reopened():
-                self.letters.pop(stream, None)
+    event_id: str
+    tenant_id: str | None
+    run_id: str
+    step: int
+    error: str
+    attempts: int
+
+
+def _found(state: dict[str, Any]) -> Found:
+    return Found(UUID(state["run_id"]), state["tenant_id"], state["trigger"], state["steps"], state["dimension_key"])
 
 
 class ActionEngine:
-    """Starts action runs as KPI builds call for them and delivers their steps."""
+    """Starts action runs as KPI builds call for them and delivers their steps.
+
+    Its checkpoint holds the trigger finder's knowledge (playbooks, KPI series, runs that may still build KPIs),
+    the runs with work due and the dead letters to report; finished runs leave no trace in it."""
+
+    name = "action_engine"
 
     def __init__(
         self,
@@ -136,30 +132,68 @@ class ActionEngine:
         attempts: int = 3,
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
+        checkpoints: Checkpoints | None = None,
     ) -> None:
         self.store, self.actions, self.renderer, self.sender = store, actions, renderer, sender
         self.secrets, self.dead_letters, self.clock = secrets, dead_letters, clock
         self.attempts, self.backoff, self.sleep = attempts, backoff, sleep
-        self.state = _State()
-        self._lock = threading.RLock()
+        self.finder = TriggerFinder()
+        self.pending: list[Found] = []
+        self.due: dict[UUID, str] = {}
+        """Runs with a step to deliver, and their tenant."""
+        self.letters: dict[UUID, _Letter] = {}
+        self.follower = Follower(store, [self], checkpoints)
         self._background = Background("action-engine", self.catch_up, interval=0.5)
 
-    def _read(self) -> None:
-        read_to_end(self.store, self.state)
+    # --- the state
+
+    def see(self, recorded: RecordedEvent) -> None:
+        event, stream = recorded.event, recorded.event.originator_id
+        self.pending.extend(self.finder.see(event, recorded.metadata.tenant_id))
+        match event:
+            case ActionRun.Triggered():
+                self.due[stream] = event.tenant_id
+            case ActionRun.StepApproved() | ActionRun.Revived():
+                self.due[stream] = recorded.metadata.tenant_id or ""
+            case ActionRun.StepAwaitingApproval() | ActionRun.StepRejected():
+                self.due.pop(stream, None)
+            case ActionRun.Failed():
+                self.due.pop(stream, None)
+                letter = _Letter(
+                    recorded.event_id, recorded.metadata.tenant_id, str(stream), event.step, event.error, event.attempts
+                )
+                self.letters[dead_letter_id_for("action", str(stream), step_label(event.step))] = letter
+            case DeadLetter.Recorded() | DeadLetter.Reopened():
+                self.letters.pop(stream, None)
+
+    def saved(self) -> dict[str, Any]:
+        return {
+            "finder": finder_state(self.finder),
+            "pending": [asdict(found) | {"run_id": str(found.run_id)} for found in self.pending],
+            "due": {str(run_id): tenant for run_id, tenant in self.due.items()},
+            "letters": {str(letter_id): asdict(letter) for letter_id, letter in self.letters.items()},
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.finder = finder_from(state.get("finder", {}))
+        self.pending = [_found(found) for found in state.get("pending", [])]
+        self.due = {UUID(run_id): tenant for run_id, tenant in state.get("due", {}).items()}
+        self.letters = {UUID(letter_id): _Letter(**letter) for letter_id, letter in state.get("letters", {}).items()}
+
+    def new_facts(self) -> list[Fact]:
+        return []
+
+    # --- the work
 
     def catch_up(self) -> int:
         """Reads the log to its end, starts the runs it calls for and works every run with work due."""
-        with self._lock:
-            done = 0
-            while True:
-                self._read()
-                progressed = self._start_runs() + self._send_dead_letters()
-                for run_id, tenant in list(self.state.work.items()):
-                    progressed += self.advance(tenant, run_id)
-                self._read()
-                if not progressed and not self.state.pending and not self.state.letters:
-                    return done
-                done += progressed
+        return self.follower.catch_up()
+
+    def work(self) -> int:
+        progressed = self._start_runs() + self._send_dead_letters()
+        for run_id, tenant in list(self.due.items()):
+            progressed += self.advance(tenant, run_id)
+        return progressed
 
     def start(self) -> None:
         """Catches up every 0.5 s on a thread of its own until stopped."""
@@ -170,7 +204,7 @@ class ActionEngine:
 
     def _start_runs(self) -> int:
         started = 0
-        pending, self.state.pending = self.state.pending, []
+        pending, self.pending = self.pending, []
         for found in pending:
             cause = found.trigger["pipeline_run_id"]
             context = CommandContext(ACTOR, f"{found.run_id}|trigger", cause, cause)
@@ -179,16 +213,17 @@ class ActionEngine:
         return started
 
     def _send_dead_letters(self) -> int:
-        for letter_id, recorded in list(self.state.letters.items()):
-            event, run_id = recorded.event, recorded.event.originator_id
-            context = CommandContext(ACTOR, f"dead-letter|{recorded.metadata.event_id}", str(run_id), str(run_id))
-            cause = (str(event_id_for(run_id, 0)), "ActionRun.Triggered")
+        sent = 0
+        for letter_id, letter in list(self.letters.items()):
+            context = CommandContext(ACTOR, f"dead-letter|{letter.event_id}", letter.run_id, letter.run_id)
+            cause = (str(event_id_for(UUID(letter.run_id), 0)), "ActionRun.Triggered")
             self.dead_letters.record(
-                context, recorded.metadata.tenant_id, "action", str(run_id), step_label(event.step), event.error,
-                event.attempts, cause,
+                context, letter.tenant_id, "action", letter.run_id, step_label(letter.step), letter.error,
+                letter.attempts, cause,
             )  # fmt: skip
-            self.state.letters.pop(letter_id, None)
-        return 0
+            self.letters.pop(letter_id, None)
+            sent += 1
+        return sent
 
     # --- one run
 
@@ -204,7 +239,7 @@ class ActionEngine:
                 break
             done += 1
             run = self.actions.run(tenant_id, run_id)
-        self.state.work.pop(run_id, None)
+        self.due.pop(run_id, None)
         return done
 
     def _deliver(self, run: ActionRun, step: int) -> bool:

@@ -10,7 +10,7 @@ with the same run ids.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -63,6 +63,7 @@ class TriggerFinder:
     """For a backtest: the watches given are kept as they are, whatever playbook events say."""
     watches: dict[UUID, Watch] = field(default_factory=dict)
     runs: dict[UUID, tuple[str, str]] = field(default_factory=dict)
+    """Runs that may still build KPIs: their tenant and contract (a run that has ended is forgotten)."""
     series: dict[tuple[str, str, str, str], Series] = field(default_factory=dict)
     last_fired: dict[tuple[UUID, str], datetime] = field(default_factory=dict)
 
@@ -76,6 +77,8 @@ class TriggerFinder:
                 self.watches[event.originator_id].active = True
             case Playbook.Paused() if event.originator_id in self.watches and not self.frozen:
                 self.watches[event.originator_id].active = False
+            case PipelineRun.Published() | PipelineRun.Rejected() | PipelineRun.StepDenied():
+                self.runs.pop(event.originator_id, None)
             case PipelineRun.KpisBuilt() if event.originator_id in self.runs:
                 tenant, contract = self.runs[event.originator_id]
                 return list(self._build(tenant, contract, event))
@@ -125,6 +128,27 @@ class TriggerFinder:
         )
         run_id = run_id_for(watch.playbook_id, trigger["kpi_sha256"], key)
         return Found(run_id, watch.tenant_id, trigger, list(watch.steps), key)
+
+
+def finder_state(finder: TriggerFinder) -> dict[str, Any]:
+    """What the finder knows, as JSON values (a process manager's checkpoint holds it)."""
+    return {
+        "watches": [asdict(watch) | {"playbook_id": str(watch.playbook_id)} for watch in finder.watches.values()],
+        "runs": {str(run_id): list(run) for run_id, run in finder.runs.items()},
+        "series": [[*key, asdict(series)] for key, series in finder.series.items()],
+        "fired": [[str(playbook), key, at.isoformat()] for (playbook, key), at in finder.last_fired.items()],
+    }
+
+
+def finder_from(state: dict[str, Any]) -> TriggerFinder:
+    """The finder ``finder_state`` describes."""
+    watches = [Watch(**(w | {"playbook_id": UUID(w["playbook_id"])})) for w in state.get("watches", [])]
+    return TriggerFinder(
+        watches={watch.playbook_id: watch for watch in watches},
+        runs={UUID(run_id): (tenant, contract) for run_id, (tenant, contract) in state.get("runs", {}).items()},
+        series={(t, c, k, d): Series(**s) for t, c, k, d, s in state.get("series", [])},
+        last_fired={(UUID(p), key): datetime.fromisoformat(at) for p, key, at in state.get("fired", [])},
+    )
 
 
 def find_all(finder: TriggerFinder, events: Iterable[tuple[Any, str | None]]) -> list[Found]:

@@ -1,14 +1,23 @@
-"""Following the event log: how every process manager (orchestrator, scheduler, webhook dispatcher, action
-engine) brings its state up to the end of the log, and runs its passes in the background. Their state is rebuilt
-from the log, so none keeps a checkpoint of its own."""
+"""Following the event log: how process managers (pipeline steps, exports, dead letters, compensations, the action
+engine, the scheduler, the webhook dispatcher) learn what is due, and run their passes in the background.
+
+A ``Follower`` reads the log once per pass, from the earliest position among its process managers to the end, and
+hands each event to every process manager that has not seen it; then each does the work that is due. Each process
+manager has a checkpoint of its own (its position and the state of its unfinished work, ``application.checkpoints``)
+that the follower saves at the end of a pass, so a restart resumes there instead of at position 0.
+
+Saving the checkpoint after the effects are recorded is safe: every effect is a command under an id derived from
+what caused it, and commands are idempotent, so work done again after a crash between the two records nothing twice.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
+from application.checkpoints import Checkpoint, Checkpoints, Fact, MemoryCheckpoints
 from eventstore.envelope import RecordedEvent
 from eventstore.port import EventStore
 
@@ -16,30 +25,107 @@ log = logging.getLogger(__name__)
 BATCH = 1000
 
 
-class LogState(Protocol):
-    """What a process manager knows from the log: up to which position, and how it learns from one more event."""
+class ProcessManager(Protocol):
+    """A process manager as a follower drives it: it learns from events, does what is due, and says what to keep."""
 
-    @property
-    def position(self) -> int: ...
+    name: str
 
-    def see(self, recorded: RecordedEvent) -> None: ...
+    def see(self, recorded: RecordedEvent) -> None:
+        """Learns from one more event, in log order (it only updates the state: no effects)."""
+
+    def work(self) -> int:
+        """Does the work that is due; the number of things done (0 when nothing was due)."""
+
+    def saved(self) -> dict[str, Any]:
+        """The state of its unfinished work, as JSON values."""
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Takes back the state ``saved`` gave."""
+
+    def new_facts(self) -> list[Fact]:
+        """The facts about finished work seen since the last call, to be saved with the checkpoint."""
 
 
-def read_to_end(store: EventStore, state: LogState, batch: int = BATCH) -> None:
-    """Shows the state every event after its position, in log order, up to the end of the log."""
-    while True:
-        events = store.read_all(state.position, batch)
-        for recorded in events:
-            state.see(recorded)
-        if len(events) < batch:
+class Follower:
+    """Reads the log once per pass for several process managers, each with its own checkpoint."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        members: Sequence[ProcessManager],
+        checkpoints: Checkpoints | None = None,
+        batch: int = BATCH,
+    ) -> None:
+        self.store = store
+        self.members = list(members)
+        self.checkpoints = checkpoints if checkpoints is not None else MemoryCheckpoints()
+        self.batch = batch
+        self.lock = threading.RLock()
+        self.positions: dict[str, int] = {}
+        self._saved: dict[str, Checkpoint] = {}
+        self._resumed = False
+
+    def resume(self) -> None:
+        """Takes up each process manager's checkpoint (once, before the first read)."""
+        if self._resumed:
             return
+        for member in self.members:
+            found = self.checkpoints.load(member.name) or Checkpoint(0)
+            member.restore(found.state)
+            self.positions[member.name] = found.position
+            self._saved[member.name] = found
+        self._resumed = True
+
+    def read(self) -> int:
+        """Reads the log once to its end, handing each event to every process manager that has not seen it;
+        the number of events read."""
+        with self.lock:
+            self.resume()
+            after, count = min(self.positions.values(), default=0), 0
+            while True:
+                events = self.store.read_all(after, self.batch)
+                for recorded in events:
+                    self._hand(recorded)
+                count += len(events)
+                if len(events) < self.batch:
+                    return count
+                after = events[-1].position
+
+    def _hand(self, recorded: RecordedEvent) -> None:
+        for member in self.members:
+            if self.positions[member.name] < recorded.position:
+                member.see(recorded)
+                self.positions[member.name] = recorded.position
+
+    def catch_up(self) -> int:
+        """Reads and works until nothing is due, then saves the checkpoints; the number of things done."""
+        with self.lock:
+            done = 0
+            while True:
+                self.read()
+                progressed = sum(member.work() for member in self.members)
+                if not progressed:
+                    break
+                done += progressed
+            self.save()
+            return done
+
+    def save(self) -> None:
+        """Saves, in one transaction, each checkpoint that changed and the facts seen since the last save."""
+        with self.lock:
+            facts = [(member.name, fact) for member in self.members for fact in member.new_facts()]
+            now = {m.name: Checkpoint(self.positions.get(m.name, 0), m.saved()) for m in self.members}
+            changed = {name: checkpoint for name, checkpoint in now.items() if self._saved.get(name) != checkpoint}
+            if changed or facts:
+                self.checkpoints.save(changed, facts)
+                self._saved.update(changed)
 
 
 class Background:
     """One pass of a process manager repeated on a daemon thread every ``interval`` seconds until stopped.
 
     A pass that raises is logged and the loop goes on: it must outlive a bad moment (a database restart), and the
-    next pass picks the work up again from the log.
+    next pass picks the work up again from its checkpoint.
     """
 
     def __init__(self, name: str, do_pass: Callable[[], object], interval: float) -> None:

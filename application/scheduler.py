@@ -5,22 +5,24 @@ job runs once after downtime). Each slot is a JobRun stream named by schedule an
 command id derived from it, so two schedulers (or one replaying the log) create it once. Running it is claimed by
 its Started event: the run's stream version decides a race, and a run whose scheduler vanished is retaken after
 ``stale_after`` seconds. A job's effects are recorded under command ids derived from the run, so a retaken run
-does nothing twice. The scheduler keeps no checkpoint: it rebuilds what it knows from the log on every start.
+does nothing twice. The scheduler resumes from its checkpoint (``application.following``): the live schedules and
+the unfinished runs; saving it after the effects is safe, since every effect is an idempotent command.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 from opentelemetry import trace
 
+from application.checkpoints import Checkpoints, Fact
 from application.commands import Clock, CommandContext
-from application.following import Background, read_to_end
+from application.following import Background, Follower
 from application.jobs import JobCall, JobRunner, perform
 from application.schedules import Due, SchedulerService, due_slot
 from domain.schedules import JobRun, RunClaimedError, Schedule, ScheduleStateError, StaleAttemptError, job_run_id_for
@@ -56,15 +58,56 @@ class _Run:
     started_at: datetime | None = None
 
 
-@dataclass
-class _State:
-    position: int = 0
-    plans: dict[UUID, _Plan] = field(default_factory=dict)
-    runs: dict[UUID, _Run] = field(default_factory=dict)
+def _plan_of(state: dict[str, Any]) -> _Plan:
+    at = datetime.fromisoformat(state["at"]) if state["at"] else None
+    since = datetime.fromisoformat(state["since"])
+    return _Plan(state["tenant_id"], state["job"], state["cron"], at, since, state["active"])
+
+
+def _run_of(state: dict[str, Any]) -> _Run:
+    started = datetime.fromisoformat(state["started_at"]) if state["started_at"] else None
+    slot = datetime.fromisoformat(state["slot"])
+    return _Run(state["tenant_id"], UUID(state["schedule_id"]), slot, state["job"], state["attempt"], started)
+
+
+def _plain(value: Any) -> Any:
+    """A plan or run as JSON values: times in ISO 8601, ids as text."""
+    return {k: v.isoformat() if isinstance(v, datetime) else str(v) if isinstance(v, UUID) else v for k, v in value}
+
+
+class Scheduler:
+    """Fires the slots that are due by its clock and runs their jobs; resumes from its checkpoint."""
+
+    name = "scheduler"
+
+    def __init__(
+        self,
+        store: EventStore,
+        service: SchedulerService,
+        jobs: JobRunner,
+        clock: Clock,
+        interval: float = 1.0,
+        stale_after: float = 900.0,
+        owner: str | None = None,
+        checkpoints: Checkpoints | None = None,
+    ) -> None:
+        self.store = store
+        self.service = service
+        self.jobs = jobs
+        self.clock = clock
+        self.interval = interval
+        self.stale_after = stale_after
+        self.owner = owner or f"scheduler-{uuid4()}"
+        self.plans: dict[UUID, _Plan] = {}
+        self.runs: dict[UUID, _Run] = {}
+        """Runs not yet finished."""
+        self.follower = Follower(store, [self], checkpoints)
+        self._background = Background("scheduler", self.tick, interval=interval)
+
+    # --- the state
 
     def see(self, recorded: RecordedEvent) -> None:
         event, stream = recorded.event, recorded.event.originator_id
-        self.position = recorded.position
         match event:
             case Schedule.Created():
                 at = datetime.fromisoformat(event.at) if event.at else None
@@ -92,47 +135,40 @@ class _State:
             plan.since = max(plan.since, slot)
         self.runs[run_id] = _Run(event.tenant_id, schedule_id, slot, event.job)
 
+    def saved(self) -> dict[str, Any]:
+        return {
+            "plans": {str(i): _plain(vars(plan).items()) for i, plan in self.plans.items()},
+            "runs": {str(i): _plain(vars(run).items()) for i, run in self.runs.items()},
+        }
 
-class Scheduler:
-    """Fires the slots that are due by its clock and runs their jobs; rebuilds what it knows from the log."""
+    def restore(self, state: dict[str, Any]) -> None:
+        self.plans = {UUID(i): _plan_of(plan) for i, plan in state.get("plans", {}).items()}
+        self.runs = {UUID(i): _run_of(run) for i, run in state.get("runs", {}).items()}
 
-    def __init__(
-        self,
-        store: EventStore,
-        service: SchedulerService,
-        jobs: JobRunner,
-        clock: Clock,
-        interval: float = 1.0,
-        stale_after: float = 900.0,
-        owner: str | None = None,
-    ) -> None:
-        self.store = store
-        self.service = service
-        self.jobs = jobs
-        self.clock = clock
-        self.interval = interval
-        self.stale_after = stale_after
-        self.owner = owner or f"scheduler-{uuid4()}"
-        self.state = _State()
-        self._background = Background("scheduler", self.tick, interval=interval)
+    def new_facts(self) -> list[Fact]:
+        return []
 
-    def _read(self) -> None:
-        read_to_end(self.store, self.state)
+    def work(self) -> int:
+        """The scheduler's work is done by ``tick``, by its clock."""
+        return 0
+
+    # --- the work
 
     def tick(self) -> list[UUID]:
         """Reads the log, fires every slot due by the clock, and runs each unfinished run it can claim.
 
         Returns the runs this scheduler ran (succeeded or failed) in this tick."""
-        self._read()
+        self.follower.read()
         now = self.clock()
-        for schedule_id, plan in list(self.state.plans.items()):
+        for schedule_id, plan in list(self.plans.items()):
             due = due_slot(plan.cron, plan.at, plan.since, now) if plan.active else None
             if due is not None:
                 self._fire(schedule_id, plan, due)
         ran = []
-        for run_id in sorted(self.state.runs, key=lambda r: self.state.runs[r].slot):
-            if self._claimable(self.state.runs[run_id], now) and self._run(run_id, now):
+        for run_id in sorted(self.runs, key=lambda r: self.runs[r].slot):
+            if self._claimable(self.runs[run_id], now) and self._run(run_id, now):
                 ran.append(run_id)
+        self.follower.save()
         return ran
 
     def _context(self, run_id: UUID, name: str) -> CommandContext:
@@ -149,14 +185,14 @@ class Scheduler:
         except RunClaimedError:  # the slot's run exists already: fired by another scheduler
             pass
         plan.since = due.slot
-        self.state.runs.setdefault(run_id, _Run(plan.tenant_id, schedule_id, due.slot, plan.job))
+        self.runs.setdefault(run_id, _Run(plan.tenant_id, schedule_id, due.slot, plan.job))
 
     def _claimable(self, run: _Run, now: datetime) -> bool:
         return run.started_at is None or (now - run.started_at).total_seconds() >= self.stale_after
 
     def _run(self, run_id: UUID, now: datetime) -> bool:
         """Claims the run and runs its job; False when another scheduler has it (or it has finished)."""
-        run = self.state.runs[run_id]
+        run = self.runs[run_id]
         attempt = run.attempt + 1
         claim = self._context(run_id, f"start|{attempt}|{self.owner}")
         try:

@@ -1,7 +1,8 @@
 """The webhook dispatcher: the process manager that delivers each subscribed event to each endpoint, in order.
 
-It follows the event log. Its state (``application/webhook_queues.py``) is rebuilt from the log on every start,
-so it keeps no checkpoint. Each endpoint has one delivery in flight at a time, its oldest, so deliveries arrive in
+It follows the event log from its checkpoint (``application.following``); its state is the queues
+(``application/webhook_queues.py``), saved at each pass once the housekeeping is recorded (safe: every effect is
+an idempotent command). Each endpoint has one delivery in flight at a time, its oldest, so deliveries arrive in
 log order per endpoint; endpoints proceed side by side, each in a worker thread, so a slow one holds up only
 itself. Several dispatchers share the work by ``shard`` (index, count): each serves the endpoints whose id falls
 in its shard, so every endpoint has one dispatcher and its order holds.
@@ -20,14 +21,15 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from application.checkpoints import Checkpoints, Fact
 from application.commands import CommandContext
-from application.following import read_to_end
+from application.following import Follower
 from application.webhook_queues import Due, Queues
 from application.webhooks import DeliveryStart, Message, Sender, WebhookService
 from domain.errors import DomainError
@@ -85,6 +87,7 @@ class WebhookDispatcher:
         shard: tuple[int, int] = (0, 1),
         workers: int = 8,
         interval: float = 0.2,
+        checkpoints: Checkpoints | None = None,
     ) -> None:
         index, count = parse_shard(f"{shard[0]}/{shard[1]}")
         self.store = store
@@ -97,15 +100,33 @@ class WebhookDispatcher:
         self.workers = workers
         self.interval = interval
         self.state = Queues(type_of, lambda endpoint_id: endpoint_id.int % count == index)
+        self.name = f"webhook_dispatcher_{index}_of_{count}"
+        self.follower = Follower(store, [self], checkpoints)
         self._pool: ThreadPoolExecutor | None = None
         self._busy: dict[UUID, Future[None]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    # --- following the log
+    # --- following the log (the queues are its state)
+
+    def see(self, recorded: RecordedEvent) -> None:
+        self.state.see(recorded)
+
+    def saved(self) -> dict[str, Any]:
+        return self.state.saved()
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.state.restore(state)
+
+    def new_facts(self) -> list[Fact]:
+        return []
+
+    def work(self) -> int:
+        """The dispatcher's work is done by its own passes (``deliver_due``, ``run``), in worker threads."""
+        return 0
 
     def _read(self) -> None:
-        read_to_end(self.store, self.state)
+        self.follower.read()
 
     def next_due(self) -> datetime | None:
         """When a waiting delivery is next due, as far as the log has been read; None when none waits."""
@@ -153,6 +174,7 @@ class WebhookDispatcher:
     def _pass(self) -> None:
         self._read()
         self._housekeeping()
+        self.follower.save()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="webhook")
         for due in self.state.due(self.clock(), set(self._busy)):
@@ -224,7 +246,8 @@ class WebhookDispatcher:
             secret = self.webhooks.signing_secret(due.endpoint.tenant_id, due.endpoint.secret_name)
         except DomainError as error:
             return Outcome(None, f"the signing secret cannot be read: {error}")
-        message = Message(due.endpoint.url, recorded.event_id, at, self.payload(recorded), secret)
+        url = due.endpoint.url or self.webhooks.endpoint(UUID(due.endpoint.tenant_id), due.endpoint_id).url
+        message = Message(url, recorded.event_id, at, self.payload(recorded), secret)
         return self.sender.send(message)
 
     def _event_at(self, position: int) -> RecordedEvent:

@@ -1,4 +1,4 @@
-"""The webhook queues: what each endpoint is still to receive, rebuilt from the event log alone.
+"""The webhook queues: what each endpoint is still to receive, as the event log says (from a checkpoint on).
 
 An event is queued for every active endpoint of its tenant that subscribed to its CloudEvents type when the log
 reached it (events while an endpoint is disabled are not). A queue is kept in log order and its oldest delivery
@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from domain.tenants import Tenant
@@ -46,6 +47,7 @@ class Endpoint:
 
     tenant_id: str
     url: str
+    """Empty for an endpoint taken from a checkpoint: the delivery reads it from the endpoint's stream."""
     secret_name: str
     types: frozenset[str]
     active: bool = True
@@ -73,7 +75,6 @@ class Queues:
     type_of: Callable[[RecordedEvent], str]
     owns: Callable[[UUID], bool] = lambda _: True
     """Which endpoints these queues are for (a dispatcher's shard); the others are not followed at all."""
-    position: int = 0
     endpoints: dict[UUID, Endpoint] = field(default_factory=dict)
     by_tenant: dict[str, list[UUID]] = field(default_factory=dict)
     begun: dict[UUID, tuple[UUID, Item]] = field(default_factory=dict)
@@ -84,7 +85,6 @@ class Queues:
     """Failed deliveries to report as dead letters (again after a restart: the report is idempotent)."""
 
     def see(self, recorded: RecordedEvent) -> None:
-        self.position = recorded.position
         event = recorded.event
         if isinstance(event, WebhookEndpoint.Event):
             self._see_endpoint(recorded)
@@ -160,6 +160,31 @@ class Queues:
                 self.requeue.pop(delivery_id, None)
                 self.attempts[delivery_id] = (self.attempts.get(delivery_id, (0, None))[0], None)
 
+    def saved(self) -> dict[str, Any]:
+        """The queues as JSON values. Endpoints' URLs are left out: they are personal data, sealed in the log, and
+        a checkpoint keeps no copy of them (a delivery reads the URL from the endpoint when it has none)."""
+        return {
+            "endpoints": {str(i): _endpoint_state(e) for i, e in self.endpoints.items()},
+            "begun": {str(d): [str(e), _item_state(item)] for d, (e, item) in self.begun.items()},
+            "attempts": {str(d): [n, at.isoformat() if at else None] for d, (n, at) in self.attempts.items()},
+            "requeue": {str(d): recovery for d, recovery in self.requeue.items()},
+            "letters": {str(d): asdict(letter) for d, letter in self.letters.items()},
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Takes back what ``saved`` gave."""
+        self.endpoints = {UUID(i): _endpoint_of(e) for i, e in state.get("endpoints", {}).items()}
+        self.by_tenant = {}
+        for endpoint_id, endpoint in self.endpoints.items():
+            self.by_tenant.setdefault(endpoint.tenant_id, []).append(endpoint_id)
+        self.begun = {UUID(d): (UUID(e), Item(*item)) for d, (e, item) in state.get("begun", {}).items()}
+        self.attempts = {UUID(d): (n, _time(at)) for d, (n, at) in state.get("attempts", {}).items()}
+        self.requeue = {UUID(d): recovery for d, recovery in state.get("requeue", {}).items()}
+        self.letters = {
+            UUID(d): Letter(**(letter | {"cause": tuple(letter["cause"])}))
+            for d, letter in state.get("letters", {}).items()
+        }
+
     def due(self, now: datetime, busy: set[UUID]) -> list[Due]:
         """The oldest waiting delivery of each active endpoint that is not busy, where its time has come."""
         found = []
@@ -181,6 +206,30 @@ class Queues:
                 delivery_id = delivery_id_for(endpoint_id, endpoint.queue[0].event_id)
                 times.append(self.attempts.get(delivery_id, (0, None))[1] or now)
         return min(times, default=None)
+
+
+def _item_state(item: Item) -> list[Any]:
+    return [item.position, item.event_id, item.event_type]
+
+
+def _endpoint_state(endpoint: Endpoint) -> dict[str, Any]:
+    return {
+        "tenant_id": endpoint.tenant_id,
+        "secret_name": endpoint.secret_name,
+        "types": sorted(endpoint.types),
+        "active": endpoint.active,
+        "queue": [_item_state(item) for item in endpoint.queue],
+        "failed": {str(d): [at.isoformat(), _item_state(item)] for d, (at, item) in endpoint.failed.items()},
+        "gone": str(endpoint.gone) if endpoint.gone else None,
+    }
+
+
+def _endpoint_of(state: dict[str, Any]) -> Endpoint:
+    failed = {UUID(d): (datetime.fromisoformat(at), Item(*item)) for d, (at, item) in state["failed"].items()}
+    queue = [Item(*item) for item in state["queue"]]
+    gone = UUID(state["gone"]) if state["gone"] else None
+    types = frozenset(state["types"])
+    return Endpoint(state["tenant_id"], "", state["secret_name"], types, state["active"], queue, failed, gone)
 
 
 def _time(value: str | None) -> datetime | None:

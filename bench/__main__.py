@@ -33,6 +33,7 @@ MODULES = (
     "bench.personal_data",
     "bench.dataset_sealing",
     "bench.flow_loads",
+    "bench.process_managers",
 )
 """Modules whose figures are registered on import."""
 

@@ -7,7 +7,8 @@ the step's own start and finish times, given by the process manager (the domain 
 
 Steps: ``ingest`` (the Ingested event), ``normalize``, ``build_kpis``, ``publish``. A step that raises is
 retried with backoff; each failed attempt is a StepFailed event and the last one a DeadLettered event. A batch
-that breaks a contract-level quality rule is Rejected: a finished run that published nothing.
+that breaks a contract-level quality rule is Rejected: a finished run that published nothing. A step the policy
+engine refuses (the tenant was suspended between steps, say) is StepDenied: the run ends there, not in error.
 """
 
 from __future__ import annotations
@@ -76,6 +77,12 @@ class PipelineRun(Aggregate):
     class Revived(Aggregate.Event):
         step: str
         by: str
+
+    class StepDenied(Aggregate.Event):
+        """The policy engine refused the step to the platform acting for the tenant: the run stops here."""
+
+        step: str
+        reasons: list[str]
 
     class Normalized(Aggregate.Event):
         inputs: list[Manifest]
@@ -149,15 +156,14 @@ class PipelineRun(Aggregate):
         self.raw = raw
         self.gdp: Manifest | None = None
         self.kpis: Manifest | None = None
-        self.kpi_summary: list[dict[str, Any]] = []
-        """The summary of the last KPI build (what a published version reports)."""
+        self.summary: list[dict[str, Any]] = []
         self.done: set[str] = {"ingest"}
         self.attempts: dict[str, int] = {}
         self.status = "running"
 
     @property
     def next_step(self) -> str | None:
-        """The step to run now, or None when the run has ended (succeeded, rejected or dead-lettered)."""
+        """The step to run now, or None when the run has ended (succeeded, rejected, denied or dead-lettered)."""
         if self.status != "running":
             return None
         return next((step for step in STEPS if step not in self.done), None)
@@ -195,6 +201,15 @@ class PipelineRun(Aggregate):
     def _revived(self, step: str, by: str) -> None:
         self.status = "running"
         self.attempts[step] = 0
+
+    def deny_step(self, step: str, reasons: list[str]) -> None:
+        """The step may not run: the run ends here, denied, with the policy engine's reasons."""
+        self._expect(step)
+        self._step_denied(step, [reason[:MAX_ERROR] for reason in reasons])
+
+    @event(StepDenied)
+    def _step_denied(self, step: str, reasons: list[str]) -> None:
+        self.status = "denied"
 
     def normalized(
         self,
@@ -283,7 +298,7 @@ class PipelineRun(Aggregate):
         finished_at: str,
     ) -> None:
         self.kpis = kpis
-        self.kpi_summary = summary
+        self.summary = summary
         self.done.add("build_kpis")
 
     def published(

@@ -33,6 +33,7 @@ from adapters.keys.rowseal import RowSealer
 from adapters.ledger import Ledger, open_ledger
 from adapters.nats.cloudevents import event_type
 from adapters.parked_letters import ParkedLetters
+from adapters.process_checkpoints import SqlCheckpoints
 from adapters.projection_worker import ProjectionWorker
 from adapters.readmodel_health import ReadModelHealth
 from adapters.readmodels import ReadModelStore
@@ -180,6 +181,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
     store = open_store(settings, cipher, datasets)
     read_models = open_read_models(settings, cipher)
     health = ReadModelHealth(store, read_models, settings.read_model_stall_after)
+    checkpoints = SqlCheckpoints(read_models.engine)
     telemetry = Telemetry(
         store,
         read_models,
@@ -217,6 +219,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         parse_schedule(settings.webhook_retry_schedule),
         dead_letters=dead_letters,
         shard=parse_shard(settings.webhook_shard),
+        checkpoints=checkpoints,
     )
     dead_letters.retry_handlers["webhook"] = lambda context, letter: webhooks.requeue_delivery(
         context, UUID(letter.subject), f"dead letter {letter.id}"
@@ -241,6 +244,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         utc_now,
         attempts=settings.action_attempts,
         backoff=settings.action_backoff,
+        checkpoints=checkpoints,
     )
     dead_letters.retry_handlers["action"] = lambda context, letter: actions.revive_step(
         context, UUID(letter.subject), int(letter.step.removeprefix("step-"))
@@ -253,6 +257,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         utc_now,
         attempts=settings.pipeline_attempts,
         backoff=settings.pipeline_backoff,
+        checkpoints=checkpoints,
     )
     tenants = TenantService(runner, cipher, datasets)
     access = AccessService(runner)
@@ -276,6 +281,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         utc_now,
         interval=settings.scheduler_interval,
         stale_after=settings.scheduler_stale_after,
+        checkpoints=checkpoints,
     )
     return Platform(
         settings=settings,

@@ -120,6 +120,12 @@ def evolve(recorded: EventView) -> list[Change]:
                 Update(runs, key, {"status": "dead-lettered", "reasons": [event.error]} | stamp),
                 Update(steps, {"run_id": run_id, "step": event.step}, {"status": "dead-lettered"}),
             ]
+        case PipelineRun.StepDenied():
+            denied = {"status": "denied", "attempts": 0, "error": "; ".join(event.reasons)} | tenant
+            return [
+                Update(runs, key, {"status": "denied", "reasons": event.reasons} | stamp),
+                Upsert(steps, {"run_id": run_id, "step": event.step}, denied),
+            ]
         case PipelineRun.Revived():
             return [
                 Update(runs, key, {"status": "running", "reasons": None} | stamp),
