@@ -13,6 +13,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from tests import s3
+
 POSTGRES_URL = os.environ.get("PLATFORM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 NATS_URL = os.environ.get("PLATFORM_TEST_NATS_URL", "nats://127.0.0.1:4222")
 
@@ -74,3 +76,12 @@ def span_exporter(session_span_exporter: InMemorySpanExporter) -> InMemorySpanEx
     """Finished spans of this test only."""
     session_span_exporter.clear()
     return session_span_exporter
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[s3.S3Server]:
+    """A moto S3 server for the session: its own process on a free loopback port, stopped by its pid."""
+    server, process = s3.start()
+    yield server
+    s3.stop(server.pid)
+    process.wait(timeout=10)
