@@ -204,7 +204,7 @@ def open_buckets(location: str, clock: Clock, max_buckets: int) -> BucketStore:
     if location == "memory":
         return ProcessBuckets(TokenBuckets(clock, max_buckets))
     if location.startswith(("redis://", "rediss://", "unix://")):
-        from interfaces.http.ratelimit_redis import RedisBuckets
+        from interfaces.http.ratelimit_redis import RedisBuckets  # here: that module builds on this one
 
         return RedisBuckets(location, clock, max_buckets)
     msg = f"PLATFORM_RATE_LIMIT_STORE={location!r} is neither 'memory' nor a redis:// URL"
