@@ -8,13 +8,17 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+import redis
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from tests import s3
+
 POSTGRES_URL = os.environ.get("PLATFORM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 NATS_URL = os.environ.get("PLATFORM_TEST_NATS_URL", "nats://127.0.0.1:4222")
+REDIS_URL = os.environ.get("PLATFORM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def _libpq(url: str) -> str:
@@ -74,3 +78,22 @@ def span_exporter(session_span_exporter: InMemorySpanExporter) -> InMemorySpanEx
     """Finished spans of this test only."""
     session_span_exporter.clear()
     return session_span_exporter
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[s3.S3Server]:
+    """A moto S3 server for the session: its own process on a free loopback port, stopped by its pid."""
+    server, process = s3.start()
+    yield server
+    s3.stop(server.pid)
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_store_url() -> Iterator[str]:
+    """A PLATFORM_RATE_LIMIT_STORE URL whose keys carry a prefix of their own, deleted after the test."""
+    prefix = f"t-{uuid.uuid4().hex[:12]}:"
+    yield f"{REDIS_URL}?prefix={prefix}"
+    with redis.Redis.from_url(REDIS_URL) as client:
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)

@@ -9,11 +9,17 @@ Two backends share this class. Local disk (a directory path or ``file:///abs``):
 file under ``scratch``, fsynced, then hard-linked into place; a link, unlike a rename, fails when the name
 exists, so a file is never replaced and never visible half-written. S3-compatible object stores
 (``s3://bucket/prefix?endpoint_override=host:9000&scheme=http&region=...``, credentials from the usual AWS
-environment; without ``region`` pyarrow asks the server for the bucket's region when opening): the same
-``pyarrow.fs`` calls stream the staging file into the object, which appears whole when the upload completes.
-The S3 path is not exercised by the tests here (no S3 server): only its URL parsing is. On S3 the existence
-check and the write are two requests, so two writers racing on one key both write; with content-addressed keys
-they write the same bytes.
+environment or as ``s3://key:secret@bucket/...``; without ``region`` pyarrow asks the server for the bucket's
+region when opening; ``allow_bucket_creation=true`` creates the bucket on opening when it is missing): the same
+``pyarrow.fs`` calls stream the staging file into the object, which appears whole when the upload completes
+(pyarrow uploads a file larger than its part size, 10 MiB, in parts). The tests run the store's suite against
+both, S3 being a moto server (tests/integration/test_dataset_store_backends.py).
+
+Write-once on S3 is a check before the write, not a conditional write: pyarrow's S3 output stream sends no
+``If-None-Match`` (it drops that header given as metadata, silently) and the store keeps one client for the
+multipart uploads it needs. So two writers racing on one key both write. For content-addressed keys they write
+the same plaintext (a sealed file's bytes differ, its content and hash do not); the explicit keys of ``put_bytes``
+are written by the one command that owns them (a published version's manifest under its run), never by two.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
+import pyarrow as pa
 from pyarrow import fs as pafs
 
 from adapters.datasets import sealing
@@ -244,6 +251,8 @@ class DatasetStore:
         directory for staging files and downloads; ``keys`` the data keys files are sealed with."""
         if location.startswith("s3://"):
             filesystem, base = pafs.FileSystem.from_uri(location)
+            if "allow_bucket_creation=true" in location:
+                filesystem.create_dir(base.split("/", 1)[0])  # a no-op when the bucket is there
             return cls(filesystem, base, scratch, None, keys)
         if location.startswith("file://"):
             _, path = pafs.FileSystem.from_uri(location)
@@ -464,7 +473,7 @@ class DatasetStore:
 
     def _install_as_is(self, source: Path, key: str) -> bool:
         if self._local_root is None:
-            with source.open("rb") as stream, self._fs.open_output_stream(self._fs_path(key)) as sink:
+            with source.open("rb") as stream, self._output(key) as sink:
                 shutil.copyfileobj(stream, sink, CHUNK)
             return True
         target = self._local_root / key
@@ -475,6 +484,10 @@ class DatasetStore:
             if error.errno != errno.EXDEV:
                 raise
         return self._copy_across(source, target)
+
+    def _output(self, key: str) -> pa.NativeFile:
+        """A stream writing the object at ``key`` as it is (no compression guessed from the key's suffix)."""
+        return self._fs.open_output_stream(self._fs_path(key), compression=None)
 
     def _copy_across(self, source: Path, target: Path) -> bool:
         """Scratch on another device: copy beside the target, fsync, then link, so the name appears whole."""
@@ -534,7 +547,7 @@ class DatasetStore:
         if self._stored_size(beside) is not None:
             self._fs.delete_file(self._fs_path(beside))
         with self.verified(key, sha256) as plain, self._sealed_copy(plain, owner_of_key(key)) as sealed:
-            with sealed.open("rb") as stream, self._fs.open_output_stream(self._fs_path(beside)) as sink:
+            with sealed.open("rb") as stream, self._output(beside) as sink:
                 shutil.copyfileobj(stream, sink, CHUNK)
             if self._local_root is not None:
                 with (self._local_root / beside).open("rb") as written:

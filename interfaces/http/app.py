@@ -91,6 +91,7 @@ def create_app(platform: Platform) -> Litestar:
             platform.orchestrator.stop()
             platform.ledger.stop()
             platform.worker.stop()
+            await limits.close()
 
     app = Litestar(
         route_handlers=[

@@ -5,6 +5,9 @@ Requests that prove an identity draw on their principal's and tenant's buckets. 
 client address's: the routes that need no credentials (the /health and /ready probes aside) and, with PLATFORM_AUTH
 off, every route. Each failed authentication costs its client address a token of a smaller bucket; once that is empty
 the address is refused before its credentials are even checked, so guessing credentials gets no answer either way.
+
+The buckets live in this process (``TokenBuckets``, the embedded default) or in Redis, shared by every API process
+(``RedisBuckets`` in interfaces/http/ratelimit_redis.py), as PLATFORM_RATE_LIMIT_STORE says.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException
@@ -163,6 +167,50 @@ class TokenBuckets:
             del self._buckets[oldest_key]
 
 
+def decision_of(allowed: bool, levels: Sequence[tuple[Quota, float]]) -> Decision:
+    """The decision for buckets at these token levels (a bucket store that keeps its levels elsewhere answers with
+    the same headers as TokenBuckets)."""
+    return _decision(allowed, [_Bucket(quota, tokens, 0.0) for quota, tokens in levels])
+
+
+class BucketStore(Protocol):
+    """Where the token buckets live: this process (ProcessBuckets) or a store every API process shares."""
+
+    async def acquire(self, demands: Sequence[tuple[Quota, str]], take: bool = True) -> Decision: ...
+
+    async def charge(self, demands: Sequence[tuple[Quota, str]]) -> Decision: ...
+
+    async def close(self) -> None: ...
+
+
+class ProcessBuckets:
+    """The BucketStore of one process: its TokenBuckets, which answer at once."""
+
+    def __init__(self, buckets: TokenBuckets) -> None:
+        self.buckets = buckets
+
+    async def acquire(self, demands: Sequence[tuple[Quota, str]], take: bool = True) -> Decision:
+        return self.buckets.acquire(demands, take)
+
+    async def charge(self, demands: Sequence[tuple[Quota, str]]) -> Decision:
+        return self.buckets.charge(demands)
+
+    async def close(self) -> None:
+        return None
+
+
+def open_buckets(location: str, clock: Clock, max_buckets: int) -> BucketStore:
+    """The bucket store PLATFORM_RATE_LIMIT_STORE names: ``memory`` or a ``redis://`` (``rediss://``) URL."""
+    if location == "memory":
+        return ProcessBuckets(TokenBuckets(clock, max_buckets))
+    if location.startswith(("redis://", "rediss://", "unix://")):
+        from interfaces.http.ratelimit_redis import RedisBuckets  # here: that module builds on this one
+
+        return RedisBuckets(location, clock, max_buckets)
+    msg = f"PLATFORM_RATE_LIMIT_STORE={location!r} is neither 'memory' nor a redis:// URL"
+    raise SettingsError(msg)
+
+
 def _decision(allowed: bool, buckets: list[_Bucket]) -> Decision:
     binding = min(buckets, key=lambda bucket: (bucket.remaining(), -bucket.reset()))
     empty = [bucket.seconds_until(1) for bucket in buckets if bucket.tokens < 1 - _EPSILON]
@@ -229,7 +277,7 @@ class RateLimits:
     ``by_address`` goes BEFORE the authentication middleware: it limits requests that prove no identity by client
     address, counts failed authentications (the NotAuthorizedException raised inside it) and refuses an address
     whose failures are used up. ``by_principal`` goes AFTER it: it reads the identity from scope["auth"]
-    (``principal_id``, ``tenant_id``). The buckets live in this process (see TokenBuckets).
+    (``principal_id``, ``tenant_id``). The buckets live where PLATFORM_RATE_LIMIT_STORE says (see open_buckets).
     """
 
     def __init__(
@@ -243,7 +291,7 @@ class RateLimits:
         self.tenant = Quota.parse("tenant", settings.rate_limit_tenant)
         self.client = Quota.parse("client", settings.rate_limit_client)
         self.failures = Quota.parse("auth_failures", settings.rate_limit_auth_failures, "failed authentications")
-        self.buckets = TokenBuckets(clock, max_buckets)
+        self.buckets = open_buckets(settings.rate_limit_store, clock, max_buckets)
         self.auth_off = settings.auth == "off"
         self.public_paths = tuple(public_paths)
 
@@ -254,11 +302,11 @@ class RateLimits:
                 return
             address = _address(scope)
             failures = [(self.failures, address)] if self.failures else []
-            if failures and not (barred := self.buckets.acquire(failures, take=False)).allowed:
+            if failures and not (barred := await self.buckets.acquire(failures, take=False)).allowed:
                 await _refuse(scope, send, barred)
                 return
             anonymous = self.auth_off or _under(scope["path"], self.public_paths)
-            decision = self.buckets.acquire([(self.client, address)]) if anonymous and self.client else None
+            decision = await self.buckets.acquire([(self.client, address)]) if anonymous and self.client else None
             if decision is not None and not decision.allowed:
                 await _refuse(scope, send, decision)
                 return
@@ -266,7 +314,7 @@ class RateLimits:
                 await _limited(app, scope, receive, send, decision)
             except NotAuthorizedException as error:
                 if failures:
-                    charged = self.buckets.charge(failures).headers()
+                    charged = (await self.buckets.charge(failures)).headers()
                     error.headers = {**(error.headers or {}), **{k.decode(): v.decode() for k, v in charged}}
                 raise
 
@@ -275,10 +323,14 @@ class RateLimits:
     def by_principal(self, app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
             demands = _principal_demands(scope, self.principal, self.tenant) if scope["type"] == ScopeType.HTTP else []
-            decision = self.buckets.acquire(demands) if demands else None
+            decision = await self.buckets.acquire(demands) if demands else None
             if decision is not None and not decision.allowed:
                 await _refuse(scope, send, decision)
                 return
             await _limited(app, scope, receive, send, decision)
 
         return middleware
+
+    async def close(self) -> None:
+        """Lets go of the bucket store's connections (the app's shutdown calls it)."""
+        await self.buckets.close()
