@@ -14,7 +14,7 @@ from adapters.actions.http import HttpActionSender, WebhookActionSender
 from adapters.actions.nats import NatsActionSender
 from adapters.actions.rendering import JinjaRenderer
 from adapters.actions.senders import SendersByKind
-from adapters.auth.authenticator import Authenticates, Authenticator, NoAuthentication
+from adapters.auth.authenticator import Authenticator, NoAuthentication
 from adapters.auth.cedar import PolicyEngine
 from adapters.auth.decision_log import DecisionLog
 from adapters.auth.tokens import TokenVerifier
@@ -40,6 +40,7 @@ from adapters.telemetry import MeteredCommandRunner, Telemetry
 from application.access import AccessService
 from application.action_engine import ActionEngine
 from application.actions import ActionService
+from application.authentication import Authentication
 from application.authorization import Authorization, PermitAll
 from application.contracts import ContractService
 from application.deadletters import DeadLetterService
@@ -76,7 +77,7 @@ class Platform:
     tenants: TenantService
     access: AccessService
     worker: ProjectionWorker
-    authenticator: Authenticates
+    authenticator: Authentication
     policies: PolicyEngine
     secrets: SecretService
     contracts: ContractService
@@ -163,7 +164,7 @@ def open_authorization(
     return Authorization(engine, decisions, access, tenants)
 
 
-def open_authenticator(settings: Settings, read_models: ReadModelStore, health: ReadModelHealth) -> Authenticates:
+def open_authenticator(settings: Settings, read_models: ReadModelStore, health: ReadModelHealth) -> Authentication:
     """Bearer JWTs and API keys; with PLATFORM_AUTH=off, every caller is the anonymous platform admin."""
     if settings.auth == "off":
         return NoAuthentication()
