@@ -177,6 +177,7 @@ class Authorization:
         action: str,
         resource: Resource,
         context: dict[str, Any] | None = None,
+        *,
         command: CommandContext | None = None,
     ) -> None:
         """Returns when permitted; else records the denial of ``command`` (if one) and raises ``Refused``."""

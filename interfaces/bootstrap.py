@@ -14,7 +14,7 @@ from adapters.actions.http import HttpActionSender, WebhookActionSender
 from adapters.actions.nats import NatsActionSender
 from adapters.actions.rendering import JinjaRenderer
 from adapters.actions.senders import SendersByKind
-from adapters.auth.authenticator import Authenticates, Authenticator, NoAuthentication
+from adapters.auth.authenticator import Authenticator, NoAuthentication
 from adapters.auth.cedar import PolicyEngine
 from adapters.auth.decision_log import DecisionLog
 from adapters.auth.tokens import TokenVerifier
@@ -42,6 +42,7 @@ from application.access import AccessService
 from application.action_engine import ActionEngine
 from application.actions import ActionService
 from application.commands import CommandRunner
+from application.authentication import Authentication
 from application.authorization import Authorization, PermitAll
 from application.contracts import ContractService
 from application.deadletters import DeadLetterService
@@ -78,7 +79,7 @@ class Platform:
     tenants: TenantService
     access: AccessService
     worker: ProjectionWorker
-    authenticator: Authenticates
+    authenticator: Authentication
     policies: PolicyEngine
     secrets: SecretService
     contracts: ContractService
@@ -167,7 +168,7 @@ def open_authorization(
     return Authorization(engine, decisions, access, tenants)
 
 
-def open_authenticator(settings: Settings, read_models: ReadModelStore, health: ReadModelHealth) -> Authenticates:
+def open_authenticator(settings: Settings, read_models: ReadModelStore, health: ReadModelHealth) -> Authentication:
     """Bearer JWTs and API keys; with PLATFORM_AUTH=off, every caller is the anonymous platform admin."""
     if settings.auth == "off":
         return NoAuthentication()

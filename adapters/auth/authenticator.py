@@ -14,13 +14,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from adapters.auth.identity import ANONYMOUS_ADMIN, AuthenticationError
+from adapters.auth.identity import ANONYMOUS_ADMIN
 from adapters.auth.tokens import TokenVerifier
 from adapters.readmodel_health import AUTHORIZATION_READ_MODELS, ReadModelHealth, ReadModelUnsoundError
 from adapters.readmodels import ReadModelStore
 from application.access import KEY_SCHEME, key_digest, split_token
+from application.authentication import AuthenticationError
 from application.authorization import Identity
 from domain.access import principal_id_for
 from projections.access import identity_of, key_query, memberships_query, principal_query
@@ -28,18 +29,6 @@ from projections.access import identity_of, key_query, memberships_query, princi
 CACHE_SECONDS = 2.0
 """How long a proven credential is trusted without checking again: a revoked key or role stops within this."""
 CACHE_SIZE = 10_000
-
-
-class Authenticates(Protocol):
-    """Who is calling, from the request's credentials (an Authorization header or an X-API-Key)."""
-
-    def recently_proven(
-        self, authorization: str | None, api_key: str | None = None, tenant_id: str | None = None
-    ) -> Identity | None: ...
-
-    def authenticate(
-        self, authorization: str | None, api_key: str | None = None, tenant_id: str | None = None
-    ) -> Identity: ...
 
 
 class NoAuthentication:

@@ -1,4 +1,4 @@
-"""Who is calling, as the edges see it before the policy engine does: the stand-in identity and the one refusal."""
+"""The stand-in identity of every caller when authentication is switched off."""
 
 from __future__ import annotations
 
@@ -7,7 +7,3 @@ from domain.access import PLATFORM_ADMIN
 
 ANONYMOUS_ADMIN = Identity("anonymous", "person", None, (PLATFORM_ADMIN,), "none")
 """The identity every request has when PLATFORM_AUTH=off (benchmarks only)."""
-
-
-class AuthenticationError(Exception):
-    """The credentials are missing, malformed, expired, revoked or not ours; the reason stays in the logs."""

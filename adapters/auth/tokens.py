@@ -12,7 +12,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from adapters.auth.identity import AuthenticationError
+from application.authentication import AuthenticationError
 
 ALGORITHMS = ["EdDSA", "RS256"]
 LOCAL_ISSUER = "platform-local"

@@ -20,7 +20,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.middleware.base import DefineMiddleware
 
-from adapters.auth.identity import AuthenticationError
+from application.authentication import AuthenticationError
 from application.authorization import Identity, Resource, TenantHidden, sees
 from interfaces.bootstrap import Platform
 from interfaces.http.context import CONSISTENT_POSITION, command_context, id_in_path, wait_for_consistency

@@ -25,8 +25,8 @@ from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.auth.identity import AuthenticationError
 from adapters.telemetry import CONTENT_TYPE, Readiness, Telemetry, module_of
+from application.authentication import AuthenticationError
 from application.authorization import Identity, Resource
 from interfaces.bootstrap import Platform
 from interfaces.http.context import platform_of

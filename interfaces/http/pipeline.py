@@ -64,9 +64,9 @@ async def _check_data_policy(
         raise NotFoundError(f"no such contract: {contract}")
     status = "active" if found.current is not None else "none"
     resource = await anyio.to_thread.run_sync(resolve_resource, platform, {"tenant_id": tenant_id}, True)
-    context, policy = command_context(request), {"contract_status": status}
+    command, contract_state = command_context(request), {"contract_status": status}
     await anyio.to_thread.run_sync(
-        lambda: platform.authorization.require(request.auth, "land_batch", resource, policy, context)
+        lambda: platform.authorization.require(request.auth, "land_batch", resource, contract_state, command=command)
     )
 
 

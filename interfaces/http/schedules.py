@@ -75,9 +75,9 @@ def _tenant(tenant_id: str) -> str:
 async def _check_job_policy(request: Request[Any, Any, Any], platform: Platform, tenant_id: str, kind: str) -> None:
     """The data policy ``schedule_job``: may this principal schedule a job of this kind for this tenant?"""
     resource = await anyio.to_thread.run_sync(resolve_resource, platform, {"tenant_id": tenant_id}, True)
-    context = command_context(request)
+    command = command_context(request)
     await anyio.to_thread.run_sync(
-        lambda: platform.authorization.require(request.auth, "schedule_job", resource, {"kind": kind}, context)
+        lambda: platform.authorization.require(request.auth, "schedule_job", resource, {"kind": kind}, command=command)
     )
 
 

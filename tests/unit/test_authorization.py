@@ -158,7 +158,7 @@ def test_a_refused_command_is_recorded_and_explained(authorization: Authorizatio
     resource = authorization.tenant_now(T)
     assert resource is not None
     with pytest.raises(Refused) as refused:
-        authorization.require(ENGINEER, "land_batch", resource, {"contract_status": "active"}, COMMAND)
+        authorization.require(ENGINEER, "land_batch", resource, {"contract_status": "active"}, command=COMMAND)
     assert str(refused.value).startswith(
         "this batch may not land: the tenant is suspended, so it accepts no changes until it is reinstated ("
     )
@@ -188,5 +188,5 @@ def test_with_authorization_off_everything_is_permitted(recorded: Recorded) -> N
     recorded.tenants[T].status = "suspended"
     authorization = Authorization(PermitAll(), recorded, recorded, recorded)
     assert authorization.authorize_step(T, "publish_product") == []
-    authorization.require(STRANGER, "land_batch", Resource.tenant(T, "suspended", []), {}, COMMAND)
+    authorization.require(STRANGER, "land_batch", Resource.tenant(T, "suspended", []), command=COMMAND)
     assert recorded.denials == []
