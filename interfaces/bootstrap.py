@@ -250,6 +250,10 @@ def bootstrap(settings: Settings | None = None) -> Platform:
     dead_letters.retry_handlers["action"] = lambda context, letter: actions.revive_step(
         context, UUID(letter.subject), int(letter.step.removeprefix("step-"))
     )
+    tenants = TenantService(runner, cipher, datasets)
+    access = AccessService(runner)
+    decisions = open_decision_log(settings, read_models)
+    authorization = open_authorization(settings, policies, decisions, access, tenants)
     orchestrator = Orchestrator(
         store,
         pipeline,
@@ -258,11 +262,9 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         utc_now,
         attempts=settings.pipeline_attempts,
         backoff=settings.pipeline_backoff,
+        authorize_step=authorization.authorize_step,
         checkpoints=checkpoints,
     )
-    tenants = TenantService(runner, cipher, datasets)
-    access = AccessService(runner)
-    decisions = open_decision_log(settings, read_models)
     schedules = SchedulerService(runner)
     ledger = open_ledger(
         store,
@@ -316,7 +318,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         actions=actions,
         action_engine=action_engine,
         runner=runner,
-        authorization=open_authorization(settings, policies, decisions, access, tenants),
+        authorization=authorization,
     )
 
 
