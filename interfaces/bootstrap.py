@@ -16,11 +16,14 @@ from adapters.actions.rendering import JinjaRenderer
 from adapters.actions.senders import SendersByKind
 from adapters.auth.authenticator import Authenticator
 from adapters.auth.cedar import PolicyEngine
+from adapters.auth.data_policy import CedarDataPolicy
 from adapters.auth.decision_log import DecisionLog
 from adapters.auth.tokens import TokenVerifier
+from adapters.compute.batch_check import ContractBatchCheck
 from adapters.compute.steps import ComputeSteps, tenant_salts
 from adapters.datasets.blobs import DatasetBlobs
 from adapters.datasets.bounds import Bounds
+from adapters.datasets.raw import RawBatches
 from adapters.datasets.scratch import sweep
 from adapters.datasets.store import DatasetStore
 from adapters.delivery.events import webhook_event_types, webhook_payload
@@ -42,6 +45,7 @@ from application.action_engine import ActionEngine
 from application.actions import ActionService
 from application.contracts import ContractService
 from application.deadletters import DeadLetterService
+from application.ingestion import IngestionService
 from application.jobs import PlatformJobs
 from application.orchestrator import Orchestrator
 from application.personal_data import PersonalDataService
@@ -59,6 +63,7 @@ from eventstore.adapters import open_event_store
 from eventstore.port import EventStore
 from interfaces.settings import Settings
 from projections.policies import ActivePolicies
+from projections.runs import RunQueries
 
 
 def utc_now() -> datetime:
@@ -99,6 +104,8 @@ class Platform:
     ledger: Ledger
     actions: ActionService
     action_engine: ActionEngine
+    ingestion: IngestionService
+    runs: RunQueries
 
     def close(self) -> None:
         self.scheduler.stop()
@@ -255,12 +262,18 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         interval=settings.scheduler_interval,
         stale_after=settings.scheduler_stale_after,
     )
+    access = AccessService(runner)
+    decisions = open_decision_log(settings, read_models)
+    data_policy = CedarDataPolicy(policies, decisions, tenants, access)
+    raw = RawBatches(datasets)
+    batch_check = ContractBatchCheck(compute)
+    ingestion = IngestionService(contracts, pipeline, data_policy, raw, batch_check, utc_now, settings.max_ingest_bytes)
     return Platform(
         settings=settings,
         store=store,
         read_models=read_models,
         tenants=tenants,
-        access=AccessService(runner),
+        access=access,
         worker=ProjectionWorker(store, read_models),
         authenticator=Authenticator(read_models, token_verifier(settings), utc_now, health=health),
         policies=policies,
@@ -269,7 +282,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         schemas=schemas,
         contracts=contracts,
         policy_documents=PolicyService(runner, policies),
-        decisions=open_decision_log(settings, read_models),
+        decisions=decisions,
         personal_data=PersonalDataService(runner),
         datasets=datasets,
         compute=compute,
@@ -286,6 +299,8 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         ledger=ledger,
         actions=actions,
         action_engine=action_engine,
+        ingestion=ingestion,
+        runs=RunQueries(read_models.engine),
     )
 
 

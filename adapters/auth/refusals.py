@@ -34,3 +34,10 @@ def _inactive(status: str) -> str:
     if status == "suspended":
         return "the tenant is suspended, so it accepts no changes until it is reinstated"
     return f"the tenant is {status}, so it accepts no changes"
+
+
+def refusal_reasons(decision: Decision) -> list[str]:
+    """The reasons a denial event records: the policies that forbade it, else that none permitted it."""
+    if decision.policy_ids:
+        return [f"forbidden by {policy}" for policy in decision.policy_ids]
+    return ["no policy permits it", *decision.errors]

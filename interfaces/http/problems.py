@@ -23,6 +23,7 @@ from adapters.parking import NotParkedError, StillFailingError
 from adapters.readmodel_health import ReadModelUnsoundError
 from application.commands import IdempotencyKeyReusedError
 from application.contracts import ContractExistsError
+from application.ingestion import LandingRefusedError
 from application.pipeline import NoActiveVersionError
 from domain.contracts.errors import (
     BreakingChangeError,
@@ -105,6 +106,7 @@ STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     VersionRetractedError: (410, "retracted"),
     TenantErasedError: (410, "tenant-erased"),
     ExportNotReadyError: (409, "export-not-ready"),
+    LandingRefusedError: (403, "forbidden"),
 }
 """Exception class -> (HTTP status, problem type slug); the most specific class listed wins."""
 
