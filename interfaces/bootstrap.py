@@ -45,6 +45,7 @@ from application.action_engine import ActionEngine
 from application.actions import ActionService
 from application.contracts import ContractService
 from application.deadletters import DeadLetterService
+from application.export_links import ExportLinks
 from application.ingestion import IngestionService
 from application.jobs import PlatformJobs
 from application.orchestrator import Orchestrator
@@ -62,6 +63,8 @@ from domain.webhooks import parse_schedule
 from eventstore.adapters import open_event_store
 from eventstore.port import EventStore
 from interfaces.settings import Settings
+from projections.deadletters import DeadLetterQueries
+from projections.exports import ExportQueries
 from projections.policies import ActivePolicies
 from projections.runs import RunQueries
 
@@ -98,7 +101,6 @@ class Platform:
     webhook_dispatcher: WebhookDispatcher
     schedules: SchedulerService
     scheduler: Scheduler
-    link_secret: bytes
     fingerprint_secret: bytes
     telemetry: Telemetry
     ledger: Ledger
@@ -106,6 +108,9 @@ class Platform:
     action_engine: ActionEngine
     ingestion: IngestionService
     runs: RunQueries
+    exports: ExportQueries
+    export_links: ExportLinks
+    dead_letter_views: DeadLetterQueries
 
     def close(self) -> None:
         self.scheduler.stop()
@@ -293,7 +298,6 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         webhook_dispatcher=webhook_dispatcher,
         schedules=schedules,
         scheduler=scheduler,
-        link_secret=local_secret(keys_dir, "links.key"),
         fingerprint_secret=local_secret(keys_dir, "fingerprints.key"),
         telemetry=telemetry,
         ledger=ledger,
@@ -301,6 +305,9 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         action_engine=action_engine,
         ingestion=ingestion,
         runs=RunQueries(read_models.engine),
+        exports=ExportQueries(read_models.engine),
+        export_links=ExportLinks(local_secret(keys_dir, "links.key"), settings.export_link_ttl),
+        dead_letter_views=DeadLetterQueries(read_models.engine),
     )
 
 

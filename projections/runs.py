@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import JSON, BigInteger, Column, Engine, Integer, RowMapping, String, Table, Text, select
+from sqlalchemy import JSON, BigInteger, Column, Engine, Integer, String, Table, Text, select
 
 from domain.pipeline import PipelineRun
-from projections.base import Change, EventView, Projection, Update, Upsert, metadata
+from projections.base import Change, EventView, Projection, Update, Upsert, metadata, plain
 
 runs = Table(
     "pipeline_runs",
@@ -223,7 +223,7 @@ class RunQueries:
             query = query.where(runs.c.position < before)
         with self.engine.connect() as connection:
             rows = connection.execute(query.order_by(runs.c.position.desc()).limit(limit)).mappings().all()
-        found = [msgspec.convert(_plain(row), RunSummary) for row in rows]
+        found = [msgspec.convert(plain(row), RunSummary) for row in rows]
         return RunPage(found, found[-1].position if len(found) == limit else None)
 
     def run(self, tenant_id: str, run_id: str) -> Run | None:
@@ -234,11 +234,6 @@ class RunQueries:
             if found is None:
                 return None
             listed = connection.execute(select(steps).where(steps.c.run_id == run_id)).mappings().all()
-        run = msgspec.convert(_plain(found) | {"steps": [_plain(step) for step in listed]}, Run)
+        run = msgspec.convert(plain(found) | {"steps": [plain(step) for step in listed]}, Run)
         run.steps.sort(key=lambda step: STEP_ORDER.get(step.step, 9))
         return run
-
-
-def _plain(row: RowMapping) -> dict[str, Any]:
-    """A row as a dict with plain ``str`` keys (SQLAlchemy's are a subclass, which msgspec does not take as keys)."""
-    return {str(key): value for key, value in row.items()}

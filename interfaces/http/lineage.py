@@ -10,12 +10,14 @@ from typing import Annotated, Any, Literal
 import anyio
 from litestar import Controller, Request, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, QueryParameter
 
 from adapters.lineage.graph import LineageGraph, edge_view, view
 from adapters.lineage.obligations import results, status_counts
 from adapters.lineage.openlineage import run_events
+from adapters.readmodels import ReadModelStore
 from domain import lineage as ln
 from domain.errors import NotFoundError
 from interfaces.bootstrap import Platform
@@ -34,10 +36,10 @@ def _tenant(tenant_id: str) -> str:
     return str(id_in_path(tenant_id))
 
 
-def _walk(platform: Platform, tenant: str, sha256: str, upstream: bool, depth: int) -> dict[str, Any]:
+def _walk(read_models: ReadModelStore, tenant: str, sha256: str, upstream: bool, depth: int) -> dict[str, Any]:
     if not SHA256.fullmatch(sha256):
         raise NotFoundError(f"no dataset version has the SHA-256 {sha256!r} (64 lowercase hex digits)")
-    with platform.read_models.engine.connect() as connection:
+    with read_models.engine.connect() as connection:
         graph = LineageGraph(connection, tenant)
         start = [row["node_id"] for row in graph.datasets(sha256)]
         if not start:
@@ -71,25 +73,35 @@ class LineageController(Controller):
 
     @get("/datasets/{sha256:str}/upstream", sync_to_thread=True, opt={"action": "read_lineage"})
     def upstream(
-        self, state: State, tenant_id: FromPath[str], sha256: FromPath[str], depth: Depth = DEFAULT_DEPTH
+        self,
+        read_models: NamedDependency[ReadModelStore],
+        tenant_id: FromPath[str],
+        sha256: FromPath[str],
+        depth: Depth = DEFAULT_DEPTH,
     ) -> dict[str, Any]:
         """What a dataset version was made from: steps, their inputs back to raw batches, runs, contract versions
         and approvals, at most ``depth`` edges away; edges carry the content hash of the dataset they touch."""
-        return _walk(platform_of(state), _tenant(tenant_id), sha256, True, depth)
+        return _walk(read_models, _tenant(tenant_id), sha256, True, depth)
 
     @get("/datasets/{sha256:str}/downstream", sync_to_thread=True, opt={"action": "read_lineage"})
     def downstream(
-        self, state: State, tenant_id: FromPath[str], sha256: FromPath[str], depth: Depth = DEFAULT_DEPTH
+        self,
+        read_models: NamedDependency[ReadModelStore],
+        tenant_id: FromPath[str],
+        sha256: FromPath[str],
+        depth: Depth = DEFAULT_DEPTH,
     ) -> dict[str, Any]:
         """What was made from a dataset version: steps, datasets, product versions and exports."""
-        return _walk(platform_of(state), _tenant(tenant_id), sha256, False, depth)
+        return _walk(read_models, _tenant(tenant_id), sha256, False, depth)
 
     @get("/runs/{run_id:str}/openlineage", sync_to_thread=True, opt={"action": "read_openlineage"})
-    def openlineage(self, state: State, tenant_id: FromPath[str], run_id: FromPath[str]) -> list[dict[str, Any]]:
+    def openlineage(
+        self, read_models: NamedDependency[ReadModelStore], tenant_id: FromPath[str], run_id: FromPath[str]
+    ) -> list[dict[str, Any]]:
         """The OpenLineage RunEvents (spec 2-0-2) of a pipeline run's finished steps and of the run once it ended,
         or of an export by its id."""
         tenant, run = _tenant(tenant_id), str(id_in_path(run_id, "run"))
-        with platform_of(state).read_models.engine.connect() as connection:
+        with read_models.engine.connect() as connection:
             return run_events(connection, tenant, run)
 
     @get("/obligations", opt={"action": "list_lineage_obligations"})

@@ -11,8 +11,9 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from application.ingestion import Batch, Ingested, IngestionService
 from domain.errors import NotFoundError
@@ -76,11 +77,11 @@ class PipelineController(Controller):
     async def ingest(
         self,
         request: Request[Any, Any, Any],
-        ingestion: IngestionService,
+        ingestion: NamedDependency[IngestionService],
         tenant_id: FromPath[str],
         contract: FromPath[str],
-        object_name: Annotated[str | None, QueryParameter(query="object")] = None,
-        source: Annotated[str | None, QueryParameter(query="source", max_length=200)] = None,
+        object_name: Annotated[str | None, QueryParameter(name="object")] = None,
+        source: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> Response[BatchAccepted]:
         """Upload a batch for a contract: CSV, NDJSON, Parquet or Arrow IPC, as the body (streamed, not buffered).
 
@@ -95,17 +96,17 @@ class PipelineController(Controller):
     @get("/runs", sync_to_thread=True, opt={"action": "list_runs"})
     def list_runs(
         self,
-        runs: RunQueries,
+        runs: NamedDependency[RunQueries],
         tenant_id: FromPath[str],
-        status: Annotated[str | None, QueryParameter(query="status")] = None,
-        before: Annotated[int | None, QueryParameter(query="before", ge=0)] = None,
-        limit: Annotated[int, QueryParameter(query="limit", ge=1, le=MAX_PAGE)] = 50,
+        status: FromQuery[str | None] = None,
+        before: Annotated[int | None, QueryParameter(ge=0)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
     ) -> RunPage:
         """A tenant's runs, newest first; ``before`` is the ``next_before`` of the previous page."""
         return runs.page(_tenant(tenant_id), status, before, limit)
 
     @get("/runs/{run_id:str}", sync_to_thread=True, opt={"action": "read_run"})
-    def read_run(self, runs: RunQueries, tenant_id: FromPath[str], run_id: FromPath[str]) -> Run:
+    def read_run(self, runs: NamedDependency[RunQueries], tenant_id: FromPath[str], run_id: FromPath[str]) -> Run:
         """One run: each step with its status, duration, row counts, rejects, errors, inputs and outputs, and the
         position of its latest event (send it as X-Consistent-Position to read what the run produced)."""
         found = runs.run(_tenant(tenant_id), str(id_in_path(run_id, "run")))

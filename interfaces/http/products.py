@@ -16,11 +16,14 @@ import anyio
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from adapters.auth.cedar import Resource
 from adapters.compute.encodings import MEDIA_TYPES, encode, negotiate
 from adapters.compute.rows import parse_query, run_query
+from adapters.readmodels import ReadModelStore
+from application.pipeline import PipelineService
 from domain.errors import NotFoundError
 from domain.personal_data import ServedData
 from domain.products import VersionRetractedError, product_id_for
@@ -39,6 +42,13 @@ INLINE_ROWS = 2_000
 
 class Retract(msgspec.Struct, forbid_unknown_fields=True):
     reason: str
+
+
+class Retracted(msgspec.Struct):
+    product: str
+    version: int
+    status: str
+    position: int
 
 
 def _tenant(tenant_id: str) -> str:
@@ -104,23 +114,25 @@ class ProductController(Controller):
     @get("/", sync_to_thread=True, opt={"action": "list_products"})
     def list_products(
         self,
-        state: State,
+        read_models: NamedDependency[ReadModelStore],
         tenant_id: FromPath[str],
-        q: Annotated[str | None, QueryParameter(query="q", max_length=200)] = None,
-        limit: Annotated[int, QueryParameter(query="limit", ge=1, le=MAX_PAGE)] = 50,
-        after: Annotated[str | None, QueryParameter(query="after", max_length=36)] = None,
+        q: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+        after: Annotated[str | None, QueryParameter(max_length=36)] = None,
     ) -> dict[str, Any]:
         """A tenant's data products with their latest served version, rows, freshness and quality."""
-        with platform_of(state).read_models.engine.connect() as connection:
+        with read_models.engine.connect() as connection:
             rows = connection.execute(list_query(_tenant(tenant_id), q, limit, after)).mappings().all()
         next_after = rows[-1]["product_id"] if len(rows) == limit else None
         return {"products": [_catalog_entry(dict(r)) for r in rows], "next_after": next_after}
 
     @get("/{product:str}", sync_to_thread=True, opt={"action": "read_product"})
-    def read_product(self, state: State, tenant_id: FromPath[str], product: FromPath[str]) -> dict[str, Any]:
+    def read_product(
+        self, read_models: NamedDependency[ReadModelStore], tenant_id: FromPath[str], product: FromPath[str]
+    ) -> dict[str, Any]:
         """A product and every version of it, served or retracted."""
         tenant = _tenant(tenant_id)
-        with platform_of(state).read_models.engine.connect() as connection:
+        with read_models.engine.connect() as connection:
             row = connection.execute(product_query(tenant, product)).mappings().first()
             if row is None:
                 raise NotFoundError(f"no such product: {product}")
@@ -136,12 +148,16 @@ class ProductController(Controller):
         opt={"action": "read_product", "problems": (410,)},
     )
     def read_version(
-        self, state: State, tenant_id: FromPath[str], product: FromPath[str], version: FromPath[int]
+        self,
+        read_models: NamedDependency[ReadModelStore],
+        tenant_id: FromPath[str],
+        product: FromPath[str],
+        version: FromPath[int],
     ) -> dict[str, Any]:
         """One version: its datasets (columns, rows, content hash, masked fields), contract and KPI summary."""
         tenant = _tenant(tenant_id)
         product_id = str(product_id_for(tenant, product))
-        with platform_of(state).read_models.engine.connect() as connection:
+        with read_models.engine.connect() as connection:
             row = connection.execute(version_query(tenant, product_id, version)).mappings().first()
         if row is None:
             raise NotFoundError(f"no such product version: {product} v{version}")
@@ -158,8 +174,8 @@ class ProductController(Controller):
         tenant_id: FromPath[str],
         product: FromPath[str],
         version: FromPath[int],
-        dataset: Annotated[str, QueryParameter(query="dataset", max_length=16)] = "kpis",
-        fmt: Annotated[str | None, QueryParameter(query="format", max_length=16)] = None,
+        dataset: Annotated[str, QueryParameter(max_length=16)] = "kpis",
+        fmt: Annotated[str | None, QueryParameter(name="format", max_length=16)] = None,
     ) -> Response[bytes]:
         """Rows of a version's dataset (``kpis``, or ``gdp`` when published): ``fields=a,b``, filters such as
         ``country=DE``, ``value[gte]=10``, ``country[in]=DE,FR``, ``limit``, ``cursor``; JSON, CSV, Arrow or Parquet
@@ -204,17 +220,15 @@ class ProductController(Controller):
     def retract(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        pipeline: NamedDependency[PipelineService],
         tenant_id: FromPath[str],
         product: FromPath[str],
         version: FromPath[int],
         data: JSONBody[Retract],
-    ) -> Response[dict[str, Any]]:
+    ) -> Retracted:
         """Retract a version: no longer served (410), still in the evidence. A reason is required."""
-        service = platform_of(state).pipeline
-        result = service.retract(command_context(request), _tenant(tenant_id), product, version, data.reason)
-        body = {"product": product, "version": version, "status": "retracted", "position": result.position}
-        return Response(body, status_code=200)
+        result = pipeline.retract(command_context(request), _tenant(tenant_id), product, version, data.reason)
+        return Retracted(product, version, "retracted", result.position)
 
 
 class CatalogController(Controller):
@@ -225,16 +239,16 @@ class CatalogController(Controller):
     def catalog(
         self,
         request: Request[Any, Any, Any],
-        state: State,
-        q: Annotated[str | None, QueryParameter(query="q", max_length=200)] = None,
-        limit: Annotated[int, QueryParameter(query="limit", ge=1, le=MAX_PAGE)] = 50,
-        after: Annotated[str | None, QueryParameter(query="after", max_length=36)] = None,
+        read_models: NamedDependency[ReadModelStore],
+        q: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+        after: Annotated[str | None, QueryParameter(max_length=36)] = None,
     ) -> dict[str, Any]:
         """Every published product the caller may see (its own tenant's; all for platform admins), searchable by
         text (title, description, owner, contract, column names)."""
         identity = request.auth
         tenant = None if identity.platform_admin else (identity.tenant_id or "")
-        with platform_of(state).read_models.engine.connect() as connection:
+        with read_models.engine.connect() as connection:
             rows = connection.execute(list_query(tenant, q, limit, after)).mappings().all()
         next_after = rows[-1]["product_id"] if len(rows) == limit else None
         return {"products": [_catalog_entry(dict(r)) for r in rows], "next_after": next_after}
