@@ -20,6 +20,7 @@ from typing import Protocol
 from uuid import UUID
 
 import anyio
+import msgspec
 
 from application.commands import Clock, CommandContext
 from application.contracts import ContractService
@@ -120,8 +121,7 @@ class Batch:
     chunks: AsyncIterable[bytes] | Iterable[bytes]
 
 
-@dataclass(frozen=True)
-class Ingested:
+class Ingested(msgspec.Struct, frozen=True):
     """What became of a batch: its run, the contract version and object it is for, and the landed bytes.
     ``duplicate`` when the same bytes already had a run (that run is the answer)."""
 

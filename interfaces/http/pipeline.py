@@ -25,17 +25,9 @@ PATH = "/v1/tenants/{tenant_id:str}"
 MAX_PAGE = 200
 
 
-class BatchAccepted(msgspec.Struct):
-    run_id: str
-    contract: str
-    contract_version: str
-    object: str
-    sha256: str
-    bytes: int
-    format: str
-    rows: int | None
-    duplicate: bool
-    position: int
+class BatchAccepted(Ingested, frozen=True):
+    """What became of the batch, and where its run is read."""
+
     location: str
 
 
@@ -46,19 +38,7 @@ def _tenant(tenant_id: str) -> str:
 def _accepted(tenant_id: str, ingested: Ingested) -> Response[BatchAccepted]:
     """202 for a new run, 200 for bytes that already had one; Location names the run either way."""
     location = f"/v1/tenants/{tenant_id}/runs/{ingested.run_id}"
-    body = BatchAccepted(
-        run_id=str(ingested.run_id),
-        contract=ingested.contract,
-        contract_version=ingested.contract_version,
-        object=ingested.object,
-        sha256=ingested.sha256,
-        bytes=ingested.bytes,
-        format=ingested.format,
-        rows=ingested.rows,
-        duplicate=ingested.duplicate,
-        position=ingested.position,
-        location=location,
-    )
+    body = BatchAccepted(**msgspec.structs.asdict(ingested), location=location)
     return Response(body, status_code=200 if ingested.duplicate else 202, headers={"Location": location})
 
 
