@@ -66,7 +66,9 @@ from interfaces.settings import Settings
 from projections.deadletters import DeadLetterQueries
 from projections.exports import ExportQueries
 from projections.policies import ActivePolicies
+from projections.products import ProductQueries
 from projections.runs import RunQueries
+from projections.schedules import ScheduleQueries
 
 
 def utc_now() -> datetime:
@@ -111,6 +113,8 @@ class Platform:
     exports: ExportQueries
     export_links: ExportLinks
     dead_letter_views: DeadLetterQueries
+    schedule_views: ScheduleQueries
+    products: ProductQueries
 
     def close(self) -> None:
         self.scheduler.stop()
@@ -308,6 +312,8 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         exports=ExportQueries(read_models.engine),
         export_links=ExportLinks(local_secret(keys_dir, "links.key"), settings.export_link_ttl),
         dead_letter_views=DeadLetterQueries(read_models.engine),
+        schedule_views=ScheduleQueries(read_models.engine),
+        products=ProductQueries(read_models.engine),
     )
 
 

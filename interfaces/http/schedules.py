@@ -19,14 +19,13 @@ from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from adapters.readmodels import ReadModelStore
 from application.commands import CommandResult
 from application.schedules import SchedulerService, next_due
 from domain.errors import NotFoundError
 from interfaces.bootstrap import Platform, utc_now
 from interfaces.http.auth import record_denial, resolve_resource
 from interfaces.http.context import command_context, id_in_path, platform_of
-from projections.schedules import list_query, runs_query, schedule_query
+from projections.schedules import ScheduleQueries, ScheduleRow, ScheduleRunRow
 
 PATH = "/v1/tenants/{tenant_id:str}/schedules"
 RECENT_RUNS = 20
@@ -109,18 +108,24 @@ def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _view(row: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """A schedule as the API shows it, with the slot it fires next (in the past when overdue)."""
-    row.pop("position", None)
-    since = max(t for t in (_time(row["starts_at"]), _time(row["resumed_at"]), _time(row["last_slot"])) if t)
-    upcoming = next_due(row["cron"], _time(row["at"]), since, now) if row["status"] == "active" else None
-    return row | {"next_due": upcoming.isoformat() if upcoming else None}
+class ScheduleView(ScheduleRow):
+    """A schedule with the slot it fires next (in the past when overdue; None unless active)."""
+
+    next_due: str | None
 
 
-def _run_view(row: dict[str, Any]) -> dict[str, Any]:
-    for hidden in ("position", "tenant_id", "schedule_id"):
-        row.pop(hidden, None)
-    return row
+class ScheduleDetail(ScheduleView):
+    runs: list[ScheduleRunRow]
+
+
+class ScheduleList(msgspec.Struct):
+    schedules: list[ScheduleView]
+
+
+def _view(row: ScheduleRow, now: datetime) -> ScheduleView:
+    since = max(t for t in (_time(row.starts_at), _time(row.resumed_at), _time(row.last_slot)) if t)
+    upcoming = next_due(row.cron, _time(row.at), since, now) if row.status == "active" else None
+    return ScheduleView(**msgspec.structs.asdict(row), next_due=upcoming.isoformat() if upcoming else None)
 
 
 class ScheduleController(Controller):
@@ -149,29 +154,26 @@ class ScheduleController(Controller):
     @get("/", sync_to_thread=True, opt={"action": "list_schedules"})
     def list_schedules(
         self,
-        read_models: NamedDependency[ReadModelStore],
+        schedule_views: NamedDependency[ScheduleQueries],
         tenant_id: FromPath[str],
         status: Annotated[str | None, QueryParameter(max_length=16)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
-    ) -> dict[str, Any]:
+    ) -> ScheduleList:
         """A tenant's schedules, newest first (deleted ones only with status=deleted), each with its next slot."""
         now = utc_now()
-        with read_models.engine.connect() as connection:
-            rows = connection.execute(list_query(_tenant(tenant_id), status, limit)).mappings().all()
-        return {"schedules": [_view(dict(row), now) for row in rows]}
+        return ScheduleList([_view(row, now) for row in schedule_views.latest(_tenant(tenant_id), status, limit)])
 
     @get("/{schedule_id:str}", sync_to_thread=True, opt={"action": "read_schedule"})
     def read_schedule(
-        self, read_models: NamedDependency[ReadModelStore], tenant_id: FromPath[str], schedule_id: FromPath[str]
-    ) -> dict[str, Any]:
+        self, schedule_views: NamedDependency[ScheduleQueries], tenant_id: FromPath[str], schedule_id: FromPath[str]
+    ) -> ScheduleDetail:
         """One schedule, its next slot, and its recent runs (latest slot first) with their outcomes or errors."""
         found = str(id_in_path(schedule_id, "schedule"))
-        with read_models.engine.connect() as connection:
-            row = connection.execute(schedule_query(_tenant(tenant_id), found)).mappings().first()
-            if row is None:
-                raise NotFoundError(f"no such schedule: {schedule_id}")
-            runs = connection.execute(runs_query(found, RECENT_RUNS)).mappings().all()
-        return _view(dict(row), utc_now()) | {"runs": [_run_view(dict(r)) for r in runs]}
+        row = schedule_views.schedule(_tenant(tenant_id), found)
+        if row is None:
+            raise NotFoundError(f"no such schedule: {schedule_id}")
+        runs = schedule_views.runs(found, RECENT_RUNS)
+        return ScheduleDetail(**msgspec.structs.asdict(_view(row, utc_now())), runs=runs)
 
     @post("/{schedule_id:str}/pause", sync_to_thread=True, status_code=202, opt={"action": "pause_schedule"})
     def pause_schedule(
