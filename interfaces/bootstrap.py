@@ -63,6 +63,7 @@ from domain.webhooks import parse_schedule
 from eventstore.adapters import open_event_store
 from eventstore.port import EventStore
 from interfaces.settings import Settings
+from projections.actions import ActionQueries
 from projections.deadletters import DeadLetterQueries
 from projections.exports import ExportQueries
 from projections.policies import ActivePolicies
@@ -115,6 +116,7 @@ class Platform:
     dead_letter_views: DeadLetterQueries
     schedule_views: ScheduleQueries
     products: ProductQueries
+    action_views: ActionQueries
 
     def close(self) -> None:
         self.scheduler.stop()
@@ -314,6 +316,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         dead_letter_views=DeadLetterQueries(read_models.engine),
         schedule_views=ScheduleQueries(read_models.engine),
         products=ProductQueries(read_models.engine),
+        action_views=ActionQueries(read_models.engine),
     )
 
 

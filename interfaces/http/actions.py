@@ -7,28 +7,27 @@ read the actions read model. Templates show the secret names their connectors us
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from adapters.readmodels import ReadModelStore
 from application.actions import ActionService, StepInput
 from application.commands import CommandResult
 from domain.errors import NotFoundError
 from interfaces.http.context import command_context, id_in_path
 from projections.actions import (
-    playbooks_query,
-    run_query,
-    runs_query,
-    template_query,
-    templates_query,
-    timeline_query,
-    versions_query,
+    ActionQueries,
+    ActionRunDetail,
+    ActionRunView,
+    PlaybookView,
+    TemplateDetail,
+    TemplateView,
 )
 
+F = TypeVar("F")
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=63)]
 MAX_PAGE = 200
 
@@ -94,16 +93,10 @@ def _accepted(result: CommandResult) -> Accepted:
     return Accepted(str(result.aggregate_id), result.position)
 
 
-def _rows(read_models: ReadModelStore, query: Any) -> list[dict[str, Any]]:
-    with read_models.engine.connect() as connection:
-        return [dict(row._mapping) for row in connection.execute(query).all()]
-
-
-def _one(read_models: ReadModelStore, query: Any, what: str, name: str) -> dict[str, Any]:
-    found = _rows(read_models, query)
-    if not found:
+def _found(found: F | None, what: str, name: str) -> F:
+    if found is None:
         raise NotFoundError(f"no such {what}: {name}")
-    return found[0]
+    return found
 
 
 class ActionTemplateController(Controller):
@@ -130,19 +123,18 @@ class ActionTemplateController(Controller):
 
     @get("/", sync_to_thread=True, opt={"action": "list_action_templates"})
     def list_templates(
-        self, read_models: NamedDependency[ReadModelStore], tenant_id: FromPath[str]
-    ) -> list[dict[str, Any]]:
+        self, action_views: NamedDependency[ActionQueries], tenant_id: FromPath[str]
+    ) -> list[TemplateView]:
         """The tenant's templates with their latest version number."""
-        return _rows(read_models, templates_query(str(id_in_path(tenant_id))))
+        return action_views.templates(str(id_in_path(tenant_id)))
 
     @get("/{template_id:str}", sync_to_thread=True, opt={"action": "read_action_template"})
     def read(
-        self, read_models: NamedDependency[ReadModelStore], tenant_id: FromPath[str], template_id: FromPath[str]
-    ) -> dict[str, Any]:
+        self, action_views: NamedDependency[ActionQueries], tenant_id: FromPath[str], template_id: FromPath[str]
+    ) -> TemplateDetail:
         """One template and every version of it (body, parameters, connector settings with secret names)."""
         tenant, template = id_in_path(tenant_id), id_in_path(template_id, "action template")
-        row = _one(read_models, template_query(str(tenant), str(template)), "action template", template_id)
-        return row | {"versions": _rows(read_models, versions_query(str(template)))}
+        return _found(action_views.template(str(tenant), str(template)), "action template", template_id)
 
     @post("/{template_id:str}/versions", sync_to_thread=True, status_code=201, opt={"action": "revise_action_template"})
     def revise(
@@ -185,16 +177,17 @@ class PlaybookController(Controller):
 
     @get("/", sync_to_thread=True, opt={"action": "list_playbooks"})
     def list_playbooks(
-        self, read_models: NamedDependency[ReadModelStore], tenant_id: FromPath[str]
-    ) -> list[dict[str, Any]]:
-        return _rows(read_models, playbooks_query(str(id_in_path(tenant_id))))
+        self, action_views: NamedDependency[ActionQueries], tenant_id: FromPath[str]
+    ) -> list[PlaybookView]:
+        return action_views.playbooks(str(id_in_path(tenant_id)))
 
     @get("/{playbook_id:str}", sync_to_thread=True, opt={"action": "read_playbook"})
     def read(
-        self, read_models: NamedDependency[ReadModelStore], tenant_id: FromPath[str], playbook_id: FromPath[str]
-    ) -> dict[str, Any]:
+        self, action_views: NamedDependency[ActionQueries], tenant_id: FromPath[str], playbook_id: FromPath[str]
+    ) -> PlaybookView:
         tenant, playbook = id_in_path(tenant_id), id_in_path(playbook_id, "playbook")
-        return _one(read_models, playbooks_query(str(tenant), str(playbook)), "playbook", playbook_id)
+        found = action_views.playbooks(str(tenant), str(playbook))
+        return _found(found[0] if found else None, "playbook", playbook_id)
 
     @post("/{playbook_id:str}/activate", sync_to_thread=True, status_code=202, opt={"action": "activate_playbook"})
     def activate(
@@ -244,23 +237,22 @@ class ActionRunController(Controller):
     @get("/", sync_to_thread=True, opt={"action": "list_action_runs"})
     def list_runs(
         self,
-        read_models: NamedDependency[ReadModelStore],
+        action_views: NamedDependency[ActionQueries],
         tenant_id: FromPath[str],
         status: Annotated[str | None, QueryParameter(max_length=24)] = None,
         playbook: Annotated[str | None, QueryParameter(max_length=36)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ActionRunView]:
         """Runs, most recently changed first; ``status``: running, awaiting_approval, delivered, failed, rejected."""
-        return _rows(read_models, runs_query(str(id_in_path(tenant_id)), status, playbook, limit))
+        return action_views.runs(str(id_in_path(tenant_id)), status, playbook, limit)
 
     @get("/{run_id:str}", sync_to_thread=True, opt={"action": "read_action_run"})
     def read(
-        self, read_models: NamedDependency[ReadModelStore], tenant_id: FromPath[str], run_id: FromPath[str]
-    ) -> dict[str, Any]:
+        self, action_views: NamedDependency[ActionQueries], tenant_id: FromPath[str], run_id: FromPath[str]
+    ) -> ActionRunDetail:
         """One run with its timeline: trigger (the decision's data) -> approvals -> delivery attempts -> outcome."""
         tenant, run = id_in_path(tenant_id), id_in_path(run_id, "action run")
-        row = _one(read_models, run_query(str(tenant), str(run)), "action run", run_id)
-        return row | {"timeline": _rows(read_models, timeline_query(str(run)))}
+        return _found(action_views.run(str(tenant), str(run)), "action run", run_id)
 
     @post(
         "/{run_id:str}/steps/{step:int}/approve",
