@@ -70,6 +70,7 @@ from projections.policies import ActivePolicies
 from projections.products import ProductQueries
 from projections.runs import RunQueries
 from projections.schedules import ScheduleQueries
+from projections.webhooks import WebhookQueries
 
 
 def utc_now() -> datetime:
@@ -117,6 +118,7 @@ class Platform:
     schedule_views: ScheduleQueries
     products: ProductQueries
     action_views: ActionQueries
+    webhook_views: WebhookQueries
 
     def close(self) -> None:
         self.scheduler.stop()
@@ -317,6 +319,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         schedule_views=ScheduleQueries(read_models.engine),
         products=ProductQueries(read_models.engine),
         action_views=ActionQueries(read_models.engine),
+        webhook_views=WebhookQueries(read_models.engine, read_models.opened),
     )
 
 
