@@ -34,6 +34,7 @@ from adapters.keys import EnvelopeCipher, open_envelope_cipher
 from adapters.keys.local import local_secret
 from adapters.keys.rowseal import RowSealer
 from adapters.ledger import Ledger, open_ledger
+from adapters.lineage.queries import LineageQueries
 from adapters.nats.cloudevents import event_type
 from adapters.parked_letters import ParkedLetters
 from adapters.projection_worker import ProjectionWorker
@@ -119,6 +120,7 @@ class Platform:
     products: ProductQueries
     action_views: ActionQueries
     webhook_views: WebhookQueries
+    lineage: LineageQueries
 
     def close(self) -> None:
         self.scheduler.stop()
@@ -320,6 +322,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         products=ProductQueries(read_models.engine),
         action_views=ActionQueries(read_models.engine),
         webhook_views=WebhookQueries(read_models.engine, read_models.opened),
+        lineage=LineageQueries(read_models.engine, datasets),
     )
 
 
