@@ -20,6 +20,7 @@ from uuid import UUID
 
 from application.commands import CommandContext
 from domain.access import PLATFORM_ADMIN
+from domain.errors import NotFoundError
 
 PLATFORM_KIND = "platform"
 """The kind of the identity the platform acts as for a tenant (people and services are "person" and "service")."""
@@ -214,6 +215,22 @@ class Authorization:
         """The tenant as its events say now (commands and steps never decide on a read model that may lag)."""
         tenant = self.tenants.current_tenant(UUID(tenant_id))
         return None if tenant is None else Resource.tenant(tenant_id, tenant.status, list(tenant.features))
+
+    def refusal_to_land(
+        self, caller: object, tenant_id: str, contract_status: str, context: CommandContext
+    ) -> str | None:
+        """The data policy ``land_batch`` (``application.ingestion.DataPolicy``), with the contract's state as Cedar
+        context: None when the batch may land, else why not, the denial already recorded."""
+        if not isinstance(caller, Identity):
+            raise TypeError(f"the data policy decides for an authenticated Identity, not {type(caller).__name__}")
+        resource = self.tenant_now(tenant_id)
+        if resource is None:
+            raise NotFoundError(f"no such tenant: {tenant_id}")
+        try:
+            self.require(caller, "land_batch", resource, {"contract_status": contract_status}, command=context)
+        except Refused as refused:
+            return str(refused)
+        return None
 
     def authorize_step(self, tenant_id: str, action: str) -> list[str]:
         """Why the platform, acting for the tenant, may not run this pipeline step now; empty when it may."""

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from application.commands import CommandContext, CommandResult, CommandRunner
 from application.contracts import ContractService
+from domain.contracts import DataContract
 from domain.contracts.model import Kpi, ObjectSpec, QualityRule
 from domain.errors import ConflictError, DomainError, InvalidValueError, NotFoundError
 from domain.exports import Export, export_id_for
@@ -100,6 +101,38 @@ def _custom(document: dict[str, Any], name: str) -> Any:
     return None
 
 
+def target_of(
+    found: DataContract, tenant_id: str, contract: str, obj: str | None, version: str | None = None
+) -> Target:
+    """The contract's active version (or ``version``) and the schema object a batch is for, from the contract as
+    already loaded (so a request that checked the contract's state does not load it again)."""
+    version = version or found.current
+    if version is None:
+        raise NoActiveVersionError(f"contract {contract} has no active version; approve one first")
+    spec = found.versions[version].spec
+    objects = {o["name"]: o for o in spec["objects"]}
+    name = obj or (next(iter(objects)) if len(objects) == 1 else None)
+    if name is None or name not in objects:
+        names = ", ".join(objects)
+        raise InvalidValueError(f"name the schema object the batch is for (object): one of {names}")
+    document = found.versions[version].document
+    team = document.get("team")
+    owner = team.get("name") if isinstance(team, dict) else None
+    description = document.get("description")
+    return Target(
+        tenant_id=tenant_id,
+        contract=contract,
+        version=version,
+        object=objects[name],
+        rules=[r for r in spec["quality"] if r["object"] == name],
+        kpis=[k for k in spec["kpis"] if k["object"] == name],
+        title=str(found.name or contract),
+        description=description.get("purpose") if isinstance(description, dict) else description,
+        owner=owner or document.get("dataProduct"),
+        publish_gdp=bool(_custom(document, "publishGoldenData")),
+    )
+
+
 class PipelineService:
     """Commands of ingestion, the pipeline steps, publication, retraction and exports."""
 
@@ -114,31 +147,7 @@ class PipelineService:
         found = self.contracts.current_contract(tenant_id, contract)
         if found is None:
             raise NotFoundError(f"no such contract: {contract}")
-        version = version or found.current
-        if version is None:
-            raise NoActiveVersionError(f"contract {contract} has no active version; approve one first")
-        spec = found.versions[version].spec
-        objects = {o["name"]: o for o in spec["objects"]}
-        name = obj or (next(iter(objects)) if len(objects) == 1 else None)
-        if name is None or name not in objects:
-            names = ", ".join(objects)
-            raise InvalidValueError(f"name the schema object the batch is for (object): one of {names}")
-        document = found.versions[version].document
-        team = document.get("team")
-        owner = team.get("name") if isinstance(team, dict) else None
-        description = document.get("description")
-        return Target(
-            tenant_id=tenant_id,
-            contract=contract,
-            version=version,
-            object=objects[name],
-            rules=[r for r in spec["quality"] if r["object"] == name],
-            kpis=[k for k in spec["kpis"] if k["object"] == name],
-            title=str(found.name or contract),
-            description=description.get("purpose") if isinstance(description, dict) else description,
-            owner=owner or document.get("dataProduct"),
-            publish_gdp=bool(_custom(document, "publishGoldenData")),
-        )
+        return target_of(found, tenant_id, contract, obj, version)
 
     def ingest(
         self, context: CommandContext, target: Target, source: str, raw: Manifest, at: str

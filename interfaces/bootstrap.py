@@ -18,9 +18,11 @@ from adapters.auth.authenticator import Authenticator, NoAuthentication
 from adapters.auth.cedar import PolicyEngine
 from adapters.auth.decision_log import DecisionLog
 from adapters.auth.tokens import TokenVerifier
+from adapters.compute.batch_check import ContractBatchCheck
 from adapters.compute.steps import ComputeSteps, tenant_salts
 from adapters.datasets.blobs import DatasetBlobs
 from adapters.datasets.bounds import Bounds
+from adapters.datasets.raw import RawBatches
 from adapters.datasets.scratch import sweep
 from adapters.datasets.store import DatasetStore
 from adapters.delivery.events import webhook_event_types, webhook_payload
@@ -31,6 +33,7 @@ from adapters.keys import EnvelopeCipher, open_envelope_cipher
 from adapters.keys.local import local_secret
 from adapters.keys.rowseal import RowSealer
 from adapters.ledger import Ledger, open_ledger
+from adapters.lineage.queries import LineageQueries
 from adapters.nats.cloudevents import event_type
 from adapters.parked_letters import ParkedLetters
 from adapters.process_checkpoints import SqlCheckpoints
@@ -41,11 +44,13 @@ from adapters.telemetry import MeteredCommandRunner, Telemetry
 from application.access import AccessService
 from application.action_engine import ActionEngine
 from application.actions import ActionService
-from application.commands import CommandRunner
 from application.authentication import Authentication
 from application.authorization import Authorization, PermitAll
+from application.commands import CommandRunner
 from application.contracts import ContractService
 from application.deadletters import DeadLetterService
+from application.export_links import ExportLinks
+from application.ingestion import IngestionService
 from application.jobs import PlatformJobs
 from application.orchestrator import Orchestrator
 from application.personal_data import PersonalDataService
@@ -62,7 +67,14 @@ from domain.webhooks import parse_schedule
 from eventstore.adapters import open_event_store
 from eventstore.port import EventStore
 from interfaces.settings import Settings
+from projections.actions import ActionQueries
+from projections.deadletters import DeadLetterQueries
+from projections.exports import ExportQueries
 from projections.policies import ActivePolicies
+from projections.products import ProductQueries
+from projections.runs import RunQueries
+from projections.schedules import ScheduleQueries
+from projections.webhooks import WebhookQueries
 
 
 def utc_now() -> datetime:
@@ -97,7 +109,6 @@ class Platform:
     webhook_dispatcher: WebhookDispatcher
     schedules: SchedulerService
     scheduler: Scheduler
-    link_secret: bytes
     fingerprint_secret: bytes
     telemetry: Telemetry
     ledger: Ledger
@@ -106,6 +117,16 @@ class Platform:
     runner: CommandRunner
     """Runs every service's commands; ``runner.unit_of_work()`` loads each aggregate once for a request or a pass."""
     authorization: Authorization
+    ingestion: IngestionService
+    runs: RunQueries
+    exports: ExportQueries
+    export_links: ExportLinks
+    dead_letter_views: DeadLetterQueries
+    schedule_views: ScheduleQueries
+    products: ProductQueries
+    action_views: ActionQueries
+    webhook_views: WebhookQueries
+    lineage: LineageQueries
 
     def close(self) -> None:
         self.scheduler.stop()
@@ -286,6 +307,11 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         stale_after=settings.scheduler_stale_after,
         checkpoints=checkpoints,
     )
+    raw = RawBatches(datasets)
+    batch_check = ContractBatchCheck(compute)
+    ingestion = IngestionService(
+        contracts, pipeline, authorization, raw, batch_check, utc_now, settings.max_ingest_bytes
+    )
     return Platform(
         settings=settings,
         store=store,
@@ -311,7 +337,6 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         webhook_dispatcher=webhook_dispatcher,
         schedules=schedules,
         scheduler=scheduler,
-        link_secret=local_secret(keys_dir, "links.key"),
         fingerprint_secret=local_secret(keys_dir, "fingerprints.key"),
         telemetry=telemetry,
         ledger=ledger,
@@ -319,6 +344,16 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         action_engine=action_engine,
         runner=runner,
         authorization=authorization,
+        ingestion=ingestion,
+        runs=RunQueries(read_models.engine),
+        exports=ExportQueries(read_models.engine),
+        export_links=ExportLinks(local_secret(keys_dir, "links.key"), settings.export_link_ttl),
+        dead_letter_views=DeadLetterQueries(read_models.engine),
+        schedule_views=ScheduleQueries(read_models.engine),
+        products=ProductQueries(read_models.engine),
+        action_views=ActionQueries(read_models.engine),
+        webhook_views=WebhookQueries(read_models.engine, read_models.opened),
+        lineage=LineageQueries(read_models.engine, datasets),
     )
 
 

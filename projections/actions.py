@@ -7,12 +7,13 @@ shows: trigger -> decision -> approval -> attempts. Template rows hold secret na
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import JSON, BigInteger, Column, Float, Integer, Select, String, Table, Text, select
+import msgspec
+from sqlalchemy import JSON, BigInteger, Column, Engine, Float, Integer, Select, String, Table, Text, select
 
 from domain.actions import ActionRun, ActionTemplate, Playbook
-from projections.base import Change, EventView, Projection, Update, Upsert, metadata
+from projections.base import Change, EventView, Projection, Update, Upsert, metadata, plain
 
 templates = Table(
     "action_templates",
@@ -232,3 +233,125 @@ def run_query(tenant_id: str, run_id: str) -> Select[Any]:
 
 def timeline_query(run_id: str) -> Select[Any]:
     return select(timeline).where(timeline.c.run_id == run_id).order_by(timeline.c.seq)
+
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+class TemplateVersionView(msgspec.Struct):
+    template_id: str
+    version: int
+    parameters: Any
+    body: str
+    connector: Any
+    created_at: str
+
+
+class TemplateView(msgspec.Struct):
+    """An action template with its latest version number."""
+
+    template_id: str
+    tenant_id: str
+    name: str
+    kind: str
+    latest_version: int
+    created_at: str
+    updated_at: str
+    position: int
+
+
+class TemplateDetail(TemplateView):
+    """An action template with every version (parameters, body, connector settings with secret names)."""
+
+    versions: list[TemplateVersionView]
+
+
+class PlaybookView(msgspec.Struct):
+    playbook_id: str
+    tenant_id: str
+    name: str
+    contract: str
+    kpi: str
+    condition: Any
+    dimensions: Any
+    cooldown: int
+    steps: Any
+    status: str
+    created_at: str
+    updated_at: str
+    position: int
+
+
+class ActionRunView(msgspec.Struct):
+    run_id: str
+    tenant_id: str
+    playbook_id: str
+    playbook: str
+    contract: str
+    kpi: str
+    kpi_sha256: str
+    pipeline_run_id: str
+    period_start: str
+    dimensions: Any
+    value: float
+    reason: str
+    status: str
+    step: int
+    steps: int
+    last_error: str | None
+    created_at: str
+    updated_at: str
+    position: int
+
+
+class TimelineEntry(msgspec.Struct):
+    run_id: str
+    seq: int
+    kind: str
+    step: int | None
+    attempt: int | None
+    by: str | None
+    status: int | None
+    detail: Any
+    at: str
+
+
+class ActionRunDetail(ActionRunView):
+    """A run with its timeline: trigger, approvals, delivery attempts, outcome."""
+
+    timeline: list[TimelineEntry]
+
+
+class ActionQueries:
+    """The action read models (templates, playbooks, runs), read."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def templates(self, tenant_id: str) -> list[TemplateView]:
+        return self._all(templates_query(tenant_id), TemplateView)
+
+    def template(self, tenant_id: str, template_id: str) -> TemplateDetail | None:
+        found = self._all(template_query(tenant_id, template_id), TemplateView)
+        if not found:
+            return None
+        versions = self._all(versions_query(template_id), TemplateVersionView)
+        return TemplateDetail(**msgspec.structs.asdict(found[0]), versions=versions)
+
+    def playbooks(self, tenant_id: str, playbook_id: str | None = None) -> list[PlaybookView]:
+        return self._all(playbooks_query(tenant_id, playbook_id), PlaybookView)
+
+    def runs(self, tenant_id: str, status: str | None, playbook_id: str | None, limit: int) -> list[ActionRunView]:
+        return self._all(runs_query(tenant_id, status, playbook_id, limit), ActionRunView)
+
+    def run(self, tenant_id: str, run_id: str) -> ActionRunDetail | None:
+        found = self._all(run_query(tenant_id, run_id), ActionRunView)
+        if not found:
+            return None
+        entries = self._all(timeline_query(run_id), TimelineEntry)
+        return ActionRunDetail(**msgspec.structs.asdict(found[0]), timeline=entries)
+
+    def _all(self, query: Select[Any], shape: type[S]) -> list[S]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [msgspec.convert(plain(row), shape) for row in rows]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Column, MetaData, Table, Text
+from sqlalchemy import Column, MetaData, RowMapping, Table, Text
 
 from domain.aggregate import encrypted_fields_of
 
@@ -93,3 +93,9 @@ class Projection:
     name: str
     tables: tuple[Table, ...]
     evolve: Callable[[EventView], list[Change]]
+
+
+def plain(row: RowMapping) -> dict[str, Any]:
+    """A row as a dict with plain ``str`` keys (SQLAlchemy's are a subclass, which msgspec does not take as keys),
+    for ``msgspec.convert`` into a query's answer."""
+    return {str(key): value for key, value in row.items()}

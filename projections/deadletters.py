@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, Select, String, Table, Text, select
+import msgspec
+from sqlalchemy import BigInteger, Column, Engine, Integer, Select, String, Table, Text, select
 
 from domain.deadletters import DeadLetter
-from projections.base import Change, EventView, Projection, Update, Upsert, metadata
+from projections.base import Change, EventView, Projection, Update, Upsert, metadata, plain
 
 dead_letters = Table(
     "dead_letters",
@@ -86,3 +87,51 @@ def list_query(
 
 def get_query(dead_letter_id: str) -> Select[Any]:
     return select(dead_letters).where(dead_letters.c.dead_letter_id == dead_letter_id)
+
+
+class DeadLetterView(msgspec.Struct):
+    """A dead letter: the failed work, its error and attempts, the event that caused it, and what was done."""
+
+    dead_letter_id: str
+    tenant_id: str | None
+    source: str
+    subject: str
+    step: str
+    status: str
+    error: str
+    attempts: int
+    cause_event_id: str | None
+    cause_type: str | None
+    last_action_by: str | None
+    reason: str | None
+    created_at: str
+    updated_at: str
+    position: int
+
+
+class DeadLetterPage(msgspec.Struct):
+    """A page of dead letters, newest first; ``next_before`` asks for the next page (None on the last)."""
+
+    dead_letters: list[DeadLetterView]
+    next_before: int | None
+
+
+class DeadLetterQueries:
+    """The dead-letter read model, read."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def page(
+        self, tenant_id: str | None, source: str | None, status: str | None, before: int | None, limit: int
+    ) -> DeadLetterPage:
+        """Dead letters of a tenant (None: of all), by source and status, older than position ``before``."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(list_query(tenant_id, source, status, before, limit)).mappings().all()
+        found = [msgspec.convert(plain(row), DeadLetterView) for row in rows]
+        return DeadLetterPage(found, found[-1].position if len(found) == limit else None)
+
+    def dead_letter(self, dead_letter_id: str) -> DeadLetterView | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(get_query(dead_letter_id)).mappings().first()
+        return None if row is None else msgspec.convert(plain(row), DeadLetterView)

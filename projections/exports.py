@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Integer, Select, String, Table, Text, select
+import msgspec
+from sqlalchemy import JSON, BigInteger, Column, Engine, Integer, String, Table, Text, select
 
 from domain.exports import Export
-from projections.base import Change, EventView, Projection, Update, Upsert, metadata
+from projections.base import Change, EventView, Projection, Update, Upsert, metadata, plain
 
 exports = Table(
     "exports",
@@ -69,10 +70,45 @@ def evolve(recorded: EventView) -> list[Change]:
 projection = Projection("exports", (exports,), evolve)
 
 
-def export_query(tenant_id: str, export_id: str) -> Select[Any]:
-    return select(exports).where(exports.c.tenant_id == tenant_id, exports.c.export_id == export_id)
+class ExportView(msgspec.Struct, omit_defaults=True):
+    """An export job as the API shows it; a completed one also carries its signed download link (the only fields
+    left out while they are unset)."""
+
+    export_id: str
+    tenant_id: str
+    product: str
+    version: int
+    dataset: str
+    format: str
+    filters: list[list[str]]
+    status: str
+    requested_by: str
+    requested_at: str
+    completed_at: str | None
+    file: dict[str, Any] | None
+    rows: int | None
+    error: str | None
+    downloads: int
+    last_downloaded_at: str | None
+    download_url: str | None = None
+    download_expires_at: int | None = None
 
 
-def list_query(tenant_id: str, limit: int) -> Select[Any]:
-    query = select(exports).where(exports.c.tenant_id == tenant_id)
-    return query.order_by(exports.c.position.desc()).limit(limit)
+class ExportQueries:
+    """The exports read model, read."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def latest(self, tenant_id: str, limit: int) -> list[ExportView]:
+        """A tenant's exports, newest first."""
+        query = select(exports).where(exports.c.tenant_id == tenant_id)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query.order_by(exports.c.position.desc()).limit(limit)).mappings().all()
+        return [msgspec.convert(plain(row), ExportView) for row in rows]
+
+    def export(self, tenant_id: str, export_id: str) -> ExportView | None:
+        query = select(exports).where(exports.c.tenant_id == tenant_id, exports.c.export_id == export_id)
+        with self.engine.connect() as connection:
+            row = connection.execute(query).mappings().first()
+        return None if row is None else msgspec.convert(plain(row), ExportView)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Integer, Select, String, Table, Text, func, select
+import msgspec
+from sqlalchemy import JSON, BigInteger, Column, Engine, Integer, Select, String, Table, Text, func, select
 
-from domain.products import DataProduct
-from projections.base import Change, EventView, Projection, Update, Upsert, metadata
+from domain.products import DataProduct, product_id_for
+from projections.base import Change, EventView, Projection, Update, Upsert, metadata, plain
 
 products = Table(
     "data_products",
@@ -156,3 +157,123 @@ def version_query(tenant_id: str, product_id: str, version: int) -> Select[Any]:
     return select(versions).where(
         versions.c.tenant_id == tenant_id, versions.c.product_id == product_id, versions.c.version == version
     )
+
+
+class DatasetView(msgspec.Struct):
+    """A served dataset of a version: its rows, content hash, columns and the personal-data fields masked."""
+
+    name: str
+    rows: int | None
+    sha256: str
+    columns: list[dict[str, str]]
+    masked: list[str]
+
+
+class VersionView(msgspec.Struct):
+    """A product version as the API shows it."""
+
+    product_id: str
+    version: int
+    tenant_id: str
+    name: str
+    status: str
+    contract: str
+    contract_version: str
+    run_id: str
+    datasets: list[DatasetView]
+    rows: int
+    quality: str
+    summary: list[Any]
+    published_at: str
+    retracted_at: str | None
+    retract_reason: str | None
+
+
+class ProductView(msgspec.Struct):
+    """A product with every version of it, served or retracted."""
+
+    product_id: str
+    tenant_id: str
+    name: str
+    title: str | None
+    description: str | None
+    owner: str | None
+    contract: str | None
+    contract_version: str | None
+    created_at: str
+    updated_at: str
+    versions: list[VersionView]
+
+
+class CatalogEntry(msgspec.Struct):
+    """A product with its latest served version's facts, and each dataset's columns and masked fields."""
+
+    product_id: str
+    tenant_id: str
+    title: str | None
+    description: str | None
+    owner: str | None
+    contract: str | None
+    contract_version: str | None
+    created_at: str
+    updated_at: str
+    latest_version: int | None
+    served_versions: int | None
+    freshness: str | None
+    rows: int | None
+    quality: str | None
+    product: str
+    schema: dict[str, list[dict[str, str]]]
+    masked: dict[str, list[str]]
+
+
+class CatalogPage(msgspec.Struct):
+    """A page of products; ``next_after`` asks for the next page (None on the last)."""
+
+    products: list[CatalogEntry]
+    next_after: str | None
+
+
+class ProductQueries:
+    """The products read model, read: the catalog, products and their versions."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def catalog(self, tenant_id: str | None, text: str | None, limit: int, after: str | None) -> CatalogPage:
+        """Products of a tenant (None: of every tenant), by text, in pages."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(list_query(tenant_id, text, limit, after)).mappings().all()
+        entries = [_catalog_entry(plain(row)) for row in rows]
+        return CatalogPage(entries, entries[-1].product_id if len(entries) == limit else None)
+
+    def product(self, tenant_id: str, name: str) -> ProductView | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(product_query(tenant_id, name)).mappings().first()
+            if row is None:
+                return None
+            listed = connection.execute(versions_query(tenant_id, row["product_id"])).mappings().all()
+        return msgspec.convert(plain(row) | {"versions": [_version(plain(v)) for v in listed]}, ProductView)
+
+    def version(self, tenant_id: str, name: str, version: int) -> VersionView | None:
+        found = self.stored_version(tenant_id, name, version)
+        return None if found is None else msgspec.convert(_version(found), VersionView)
+
+    def stored_version(self, tenant_id: str, name: str, version: int) -> dict[str, Any] | None:
+        """A version's row as stored: its datasets with the manifests of their served and source files."""
+        query = version_query(tenant_id, str(product_id_for(tenant_id, name)), version)
+        with self.engine.connect() as connection:
+            row = connection.execute(query).mappings().first()
+        return None if row is None else plain(row)
+
+
+def _version(row: dict[str, Any]) -> dict[str, Any]:
+    served = [d | {"rows": d["served"]["rows"], "sha256": d["served"]["sha256"]} for d in row["datasets"]]
+    return row | {"datasets": served}
+
+
+def _catalog_entry(row: dict[str, Any]) -> CatalogEntry:
+    datasets = row.get("datasets") or []
+    schema = {d["name"]: d["columns"] for d in datasets}
+    masked = {d["name"]: d["masked"] for d in datasets if d["masked"]}
+    return msgspec.convert(row | {"product": row["name"], "schema": schema, "masked": masked}, CatalogEntry)

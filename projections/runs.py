@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Integer, Select, String, Table, Text, select
+import msgspec
+from sqlalchemy import JSON, BigInteger, Column, Engine, Integer, String, Table, Text, select
 
 from domain.pipeline import PipelineRun
-from projections.base import Change, EventView, Projection, Update, Upsert, metadata
+from projections.base import Change, EventView, Projection, Update, Upsert, metadata, plain
 
 runs = Table(
     "pipeline_runs",
@@ -159,19 +160,86 @@ def evolve(recorded: EventView) -> list[Change]:
 projection = Projection("pipeline_runs", (runs, steps), evolve)
 
 
-def run_query(tenant_id: str, run_id: str) -> Select[Any]:
-    return select(runs).where(runs.c.tenant_id == tenant_id, runs.c.run_id == run_id)
+class RunStep(msgspec.Struct):
+    """One step of a run, as ``GET …/runs/{r}`` lists it."""
+
+    step: str
+    status: str
+    started_at: str | None
+    finished_at: str | None
+    duration_ms: int | None
+    rows_in: int | None
+    rows_out: int | None
+    rejected: int | None
+    attempts: int
+    error: str | None
+    inputs: list[dict[str, Any]] | None
+    outputs: list[dict[str, Any]] | None
 
 
-def steps_query(run_id: str) -> Select[Any]:
-    return select(steps).where(steps.c.run_id == run_id)
+class RunSummary(msgspec.Struct):
+    """A run without its steps, as the runs list shows it."""
+
+    run_id: str
+    tenant_id: str
+    contract: str
+    contract_version: str
+    object: str
+    source: str
+    status: str
+    raw: dict[str, Any]
+    rows_in: int | None
+    rows_out: int | None
+    rejected: int | None
+    duplicates: int | None
+    quality: list[dict[str, Any]] | None
+    reasons: list[str] | None
+    product: str | None
+    product_version: int | None
+    created_at: str
+    updated_at: str
+    position: int
 
 
-def list_query(tenant_id: str, status: str | None, before: int | None, limit: int) -> Select[Any]:
-    """A tenant's runs, newest first, keyset-paged by position."""
-    query = select(runs).where(runs.c.tenant_id == tenant_id)
-    if status:
-        query = query.where(runs.c.status == status)
-    if before is not None:
-        query = query.where(runs.c.position < before)
-    return query.order_by(runs.c.position.desc()).limit(limit)
+class Run(RunSummary):
+    """A run with its steps, in pipeline order."""
+
+    steps: list[RunStep]
+
+
+class RunPage(msgspec.Struct):
+    """A page of a tenant's runs, newest first; ``next_before`` asks for the next page (None on the last)."""
+
+    runs: list[RunSummary]
+    next_before: int | None
+
+
+class RunQueries:
+    """The runs read model, read."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def page(self, tenant_id: str, status: str | None, before: int | None, limit: int) -> RunPage:
+        """A tenant's runs (of ``status``, when given) older than position ``before``, newest first."""
+        query = select(runs).where(runs.c.tenant_id == tenant_id)
+        if status:
+            query = query.where(runs.c.status == status)
+        if before is not None:
+            query = query.where(runs.c.position < before)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query.order_by(runs.c.position.desc()).limit(limit)).mappings().all()
+        found = [msgspec.convert(plain(row), RunSummary) for row in rows]
+        return RunPage(found, found[-1].position if len(found) == limit else None)
+
+    def run(self, tenant_id: str, run_id: str) -> Run | None:
+        """One run of the tenant with its steps; None when the tenant has no such run."""
+        with self.engine.connect() as connection:
+            row = connection.execute(select(runs).where(runs.c.tenant_id == tenant_id, runs.c.run_id == run_id))
+            found = row.mappings().first()
+            if found is None:
+                return None
+            listed = connection.execute(select(steps).where(steps.c.run_id == run_id)).mappings().all()
+        run = msgspec.convert(plain(found) | {"steps": [plain(step) for step in listed]}, Run)
+        run.steps.sort(key=lambda step: STEP_ORDER.get(step.step, 9))
+        return run

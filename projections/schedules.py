@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Integer, Select, String, Table, Text, select
+import msgspec
+from sqlalchemy import JSON, BigInteger, Column, Engine, Integer, Select, String, Table, Text, select
 
 from domain.schedules import JobRun, Schedule
-from projections.base import Change, EventView, Projection, Update, Upsert, metadata
+from projections.base import Change, EventView, Projection, Update, Upsert, metadata, plain
 
 schedules = Table(
     "schedules",
@@ -138,3 +139,63 @@ def runs_query(schedule_id: str, limit: int) -> Select[Any]:
     """A schedule's runs, latest slot first."""
     query = select(schedule_runs).where(schedule_runs.c.schedule_id == schedule_id)
     return query.order_by(schedule_runs.c.slot.desc()).limit(limit)
+
+
+class ScheduleRow(msgspec.Struct):
+    """A schedule as stored: its job, when it fires (cron or once at), its status and its latest slot."""
+
+    schedule_id: str
+    tenant_id: str
+    name: str
+    kind: str
+    job: dict[str, Any]
+    cron: str | None
+    at: str | None
+    timezone: str
+    status: str
+    starts_at: str
+    resumed_at: str | None
+    created_by: str
+    created_at: str
+    updated_at: str
+    last_slot: str | None
+    last_run_id: str | None
+
+
+class ScheduleRunRow(msgspec.Struct):
+    """One firing of a schedule: its slot, attempts, and outcome or error."""
+
+    run_id: str
+    kind: str
+    slot: str
+    missed: int
+    status: str
+    attempts: int
+    started_by: str | None
+    started_at: str | None
+    finished_at: str | None
+    outcome: dict[str, Any] | None
+    error: str | None
+
+
+class ScheduleQueries:
+    """The schedules read model, read."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def latest(self, tenant_id: str, status: str | None, limit: int) -> list[ScheduleRow]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(list_query(tenant_id, status, limit)).mappings().all()
+        return [msgspec.convert(plain(row), ScheduleRow) for row in rows]
+
+    def schedule(self, tenant_id: str, schedule_id: str) -> ScheduleRow | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(schedule_query(tenant_id, schedule_id)).mappings().first()
+        return None if row is None else msgspec.convert(plain(row), ScheduleRow)
+
+    def runs(self, schedule_id: str, limit: int) -> list[ScheduleRunRow]:
+        """A schedule's latest runs, latest slot first."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(runs_query(schedule_id, limit)).mappings().all()
+        return [msgspec.convert(plain(row), ScheduleRunRow) for row in rows]

@@ -6,9 +6,11 @@ in the log, they read as erased from then on).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Integer, Select, String, Table, Text, select
+import msgspec
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Engine, Integer, Select, String, Table, Text, select
 
 from domain.tenants import Tenant
 from domain.webhooks import Delivery, WebhookEndpoint
@@ -175,3 +177,93 @@ def attempts_query(delivery_ids: list[str]) -> Select[Any]:
     """The attempts of these deliveries, in order."""
     query = select(attempts).where(attempts.c.delivery_id.in_(delivery_ids))
     return query.order_by(attempts.c.delivery_id, attempts.c.attempt)
+
+
+V = TypeVar("V", bound=msgspec.Struct)
+
+
+class EndpointView(msgspec.Struct, frozen=True):
+    endpoint_id: str
+    url: str | None
+    event_types: list[str]
+    secret_name: str
+    status: str
+    disabled_reason: str | None
+    last_recovery_since: str | None
+    created_at: str
+    updated_at: str
+
+
+class EndpointPage(msgspec.Struct, frozen=True):
+    items: list[EndpointView]
+    next_after: str | None
+
+
+class AttemptView(msgspec.Struct, frozen=True):
+    attempt: int
+    at: str
+    status: int | None
+    error: str | None
+    duration_ms: int
+    delivered: bool
+    next_at: str | None
+
+
+class DeliveryView(msgspec.Struct, frozen=True):
+    delivery_id: str
+    event_id: str
+    event_type: str
+    event_position: int
+    status: str
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    next_at: str | None
+    delivered_at: str | None
+    failed_at: str | None
+    created_at: str
+    updated_at: str
+    history: list[AttemptView] = []
+
+
+class DeliveryPage(msgspec.Struct, frozen=True):
+    items: list[DeliveryView]
+    next_before: int | None
+
+
+class WebhookQueries:
+    """The webhook read models, read: endpoints (their URLs opened from the sealed column) and deliveries."""
+
+    def __init__(self, engine: Engine, opened: Callable[[Table, Any], dict[str, Any]]) -> None:
+        self.engine = engine
+        self.opened = opened
+
+    def endpoints(self, tenant_id: str, status: str | None, after: str | None, limit: int) -> EndpointPage:
+        with self.engine.connect() as connection:
+            rows = connection.execute(endpoints_query(tenant_id, status, after, limit)).all()
+        items = [msgspec.convert(self.opened(endpoints, row), EndpointView) for row in rows]
+        return EndpointPage(items, items[-1].endpoint_id if len(items) == limit else None)
+
+    def endpoint(self, tenant_id: str, endpoint_id: str) -> EndpointView | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(endpoint_query(tenant_id, endpoint_id)).first()
+        return None if row is None else msgspec.convert(self.opened(endpoints, row), EndpointView)
+
+    def deliveries(self, endpoint_id: str, status: str | None, before: int | None, limit: int) -> DeliveryPage:
+        """An endpoint's deliveries, newest event first, each with its attempts in order."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(deliveries_query(endpoint_id, status, before, limit)).all()
+            ids = [row.delivery_id for row in rows]
+            tries = connection.execute(attempts_query(ids)).all() if ids else []
+        history: dict[str, list[AttemptView]] = {}
+        for attempt in tries:
+            history.setdefault(attempt.delivery_id, []).append(_view(attempt, AttemptView))
+        items = [
+            msgspec.structs.replace(_view(row, DeliveryView), history=history.get(row.delivery_id, [])) for row in rows
+        ]
+        return DeliveryPage(items, items[-1].event_position if len(items) == limit else None)
+
+
+def _view(row: Any, view: type[V]) -> V:
+    """A row as a response struct (by attribute: SQLAlchemy's column names are not plain str keys)."""
+    return msgspec.convert(row, view, from_attributes=True)

@@ -7,27 +7,27 @@ read the actions read model. Templates show the secret names their connectors us
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from application.actions import ActionService, StepInput
 from application.commands import CommandResult
 from domain.errors import NotFoundError
-from interfaces.http.context import command_context, id_in_path, platform_of
+from interfaces.http.context import command_context, id_in_path
 from projections.actions import (
-    playbooks_query,
-    run_query,
-    runs_query,
-    template_query,
-    templates_query,
-    timeline_query,
-    versions_query,
+    ActionQueries,
+    ActionRunDetail,
+    ActionRunView,
+    PlaybookView,
+    TemplateDetail,
+    TemplateView,
 )
 
+F = TypeVar("F")
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=63)]
 MAX_PAGE = 200
 
@@ -89,26 +89,14 @@ class Accepted(msgspec.Struct, frozen=True):
     position: int
 
 
-def actions_of(state: State) -> ActionService:
-    """The actions service the composition root wired into the platform."""
-    service: ActionService = state.platform.actions
-    return service
-
-
 def _accepted(result: CommandResult) -> Accepted:
     return Accepted(str(result.aggregate_id), result.position)
 
 
-def _rows(state: State, query: Any) -> list[dict[str, Any]]:
-    with platform_of(state).read_models.engine.connect() as connection:
-        return [dict(row._mapping) for row in connection.execute(query).all()]
-
-
-def _one(state: State, query: Any, what: str, name: str) -> dict[str, Any]:
-    found = _rows(state, query)
-    if not found:
+def _found(found: F | None, what: str, name: str) -> F:
+    if found is None:
         raise NotFoundError(f"no such {what}: {name}")
-    return found[0]
+    return found
 
 
 class ActionTemplateController(Controller):
@@ -119,33 +107,40 @@ class ActionTemplateController(Controller):
 
     @post("/", sync_to_thread=True, status_code=201, opt={"action": "define_action_template"})
     def define(
-        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], data: JSONBody[NewTemplate]
+        self,
+        request: Request[Any, Any, Any],
+        actions: NamedDependency[ActionService],
+        tenant_id: FromPath[str],
+        data: JSONBody[NewTemplate],
     ) -> Response[Accepted]:
         """Add a template (version 1). Its body and templated settings are jinja2 rendered in a sandbox from
         ``trigger``, ``params``, ``run_id`` and ``step``; unknown variables and unsafe access are refused (422)."""
         tenant = id_in_path(tenant_id)
         spec = {"body": data.body, "connector": data.connector, "parameters": msgspec.to_builtins(data.parameters)}
-        done = actions_of(state).define_template(command_context(request), tenant, data.name, data.kind, spec)
+        done = actions.define_template(command_context(request), tenant, data.name, data.kind, spec)
         location = f"/v1/tenants/{tenant}/action-templates/{done.aggregate_id}"
         return Response(_accepted(done), status_code=201, headers={"Location": location})
 
     @get("/", sync_to_thread=True, opt={"action": "list_action_templates"})
-    def list_templates(self, state: State, tenant_id: FromPath[str]) -> list[dict[str, Any]]:
+    def list_templates(
+        self, action_views: NamedDependency[ActionQueries], tenant_id: FromPath[str]
+    ) -> list[TemplateView]:
         """The tenant's templates with their latest version number."""
-        return _rows(state, templates_query(str(id_in_path(tenant_id))))
+        return action_views.templates(str(id_in_path(tenant_id)))
 
     @get("/{template_id:str}", sync_to_thread=True, opt={"action": "read_action_template"})
-    def read(self, state: State, tenant_id: FromPath[str], template_id: FromPath[str]) -> dict[str, Any]:
+    def read(
+        self, action_views: NamedDependency[ActionQueries], tenant_id: FromPath[str], template_id: FromPath[str]
+    ) -> TemplateDetail:
         """One template and every version of it (body, parameters, connector settings with secret names)."""
         tenant, template = id_in_path(tenant_id), id_in_path(template_id, "action template")
-        row = _one(state, template_query(str(tenant), str(template)), "action template", template_id)
-        return row | {"versions": _rows(state, versions_query(str(template)))}
+        return _found(action_views.template(str(tenant), str(template)), "action template", template_id)
 
     @post("/{template_id:str}/versions", sync_to_thread=True, status_code=201, opt={"action": "revise_action_template"})
     def revise(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        actions: NamedDependency[ActionService],
         tenant_id: FromPath[str],
         template_id: FromPath[str],
         data: JSONBody[TemplateVersion],
@@ -153,7 +148,7 @@ class ActionTemplateController(Controller):
         """Add a version; playbooks keep using the version they name."""
         tenant, template = id_in_path(tenant_id), id_in_path(template_id, "action template")
         spec = {"body": data.body, "connector": data.connector, "parameters": msgspec.to_builtins(data.parameters)}
-        return _accepted(actions_of(state).revise_template(command_context(request), tenant, template, spec))
+        return _accepted(actions.revise_template(command_context(request), tenant, template, spec))
 
 
 class PlaybookController(Controller):
@@ -164,51 +159,72 @@ class PlaybookController(Controller):
 
     @post("/", sync_to_thread=True, status_code=201, opt={"action": "define_playbook"})
     def define(
-        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], data: JSONBody[NewPlaybook]
+        self,
+        request: Request[Any, Any, Any],
+        actions: NamedDependency[ActionService],
+        tenant_id: FromPath[str],
+        data: JSONBody[NewPlaybook],
     ) -> Response[Accepted]:
         """Define a playbook (paused until activated). The KPI must be one its contract defines (else 422)."""
         tenant = id_in_path(tenant_id)
         steps = [StepInput(s.template, s.version, dict(s.params), s.requires_approval) for s in data.steps]
         rule = (msgspec.to_builtins(data.condition), dict(data.dimensions), data.cooldown)
-        done = actions_of(state).define_playbook(
+        done = actions.define_playbook(
             command_context(request), tenant, data.name, (data.contract, data.kpi), rule, steps
         )
         location = f"/v1/tenants/{tenant}/playbooks/{done.aggregate_id}"
         return Response(_accepted(done), status_code=201, headers={"Location": location})
 
     @get("/", sync_to_thread=True, opt={"action": "list_playbooks"})
-    def list_playbooks(self, state: State, tenant_id: FromPath[str]) -> list[dict[str, Any]]:
-        return _rows(state, playbooks_query(str(id_in_path(tenant_id))))
+    def list_playbooks(
+        self, action_views: NamedDependency[ActionQueries], tenant_id: FromPath[str]
+    ) -> list[PlaybookView]:
+        return action_views.playbooks(str(id_in_path(tenant_id)))
 
     @get("/{playbook_id:str}", sync_to_thread=True, opt={"action": "read_playbook"})
-    def read(self, state: State, tenant_id: FromPath[str], playbook_id: FromPath[str]) -> dict[str, Any]:
+    def read(
+        self, action_views: NamedDependency[ActionQueries], tenant_id: FromPath[str], playbook_id: FromPath[str]
+    ) -> PlaybookView:
         tenant, playbook = id_in_path(tenant_id), id_in_path(playbook_id, "playbook")
-        return _one(state, playbooks_query(str(tenant), str(playbook)), "playbook", playbook_id)
+        found = action_views.playbooks(str(tenant), str(playbook))
+        return _found(found[0] if found else None, "playbook", playbook_id)
 
     @post("/{playbook_id:str}/activate", sync_to_thread=True, status_code=202, opt={"action": "activate_playbook"})
     def activate(
-        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], playbook_id: FromPath[str]
+        self,
+        request: Request[Any, Any, Any],
+        actions: NamedDependency[ActionService],
+        tenant_id: FromPath[str],
+        playbook_id: FromPath[str],
     ) -> Accepted:
         """The playbook reacts to KPI builds recorded from now on."""
         tenant, playbook = id_in_path(tenant_id), id_in_path(playbook_id, "playbook")
-        return _accepted(actions_of(state).activate_playbook(command_context(request), tenant, playbook))
+        return _accepted(actions.activate_playbook(command_context(request), tenant, playbook))
 
     @post("/{playbook_id:str}/pause", sync_to_thread=True, status_code=202, opt={"action": "pause_playbook"})
     def pause(
-        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], playbook_id: FromPath[str]
+        self,
+        request: Request[Any, Any, Any],
+        actions: NamedDependency[ActionService],
+        tenant_id: FromPath[str],
+        playbook_id: FromPath[str],
     ) -> Accepted:
         tenant, playbook = id_in_path(tenant_id), id_in_path(playbook_id, "playbook")
-        return _accepted(actions_of(state).pause_playbook(command_context(request), tenant, playbook))
+        return _accepted(actions.pause_playbook(command_context(request), tenant, playbook))
 
     @post("/{playbook_id:str}/backtest", sync_to_thread=True, status_code=200, opt={"action": "backtest_playbook"})
     def backtest(
-        self, state: State, tenant_id: FromPath[str], playbook_id: FromPath[str], data: JSONBody[Backtest | None] = None
+        self,
+        actions: NamedDependency[ActionService],
+        tenant_id: FromPath[str],
+        playbook_id: FromPath[str],
+        data: JSONBody[Backtest | None] = None,
     ) -> list[dict[str, Any]]:
         """When the playbook, as defined now, would have fired over the KPI builds in the log; ``from`` and ``to``
         bound the KPI periods. Nothing is recorded or sent."""
         tenant, playbook = id_in_path(tenant_id), id_in_path(playbook_id, "playbook")
         window = data or Backtest()
-        fired = actions_of(state).backtest(tenant, playbook, window.since, window.until)
+        fired = actions.backtest(tenant, playbook, window.since, window.until)
         return [{"run_id": str(f.run_id)} | dict(f.trigger) for f in fired]
 
 
@@ -221,21 +237,22 @@ class ActionRunController(Controller):
     @get("/", sync_to_thread=True, opt={"action": "list_action_runs"})
     def list_runs(
         self,
-        state: State,
+        action_views: NamedDependency[ActionQueries],
         tenant_id: FromPath[str],
         status: Annotated[str | None, QueryParameter(max_length=24)] = None,
         playbook: Annotated[str | None, QueryParameter(max_length=36)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ActionRunView]:
         """Runs, most recently changed first; ``status``: running, awaiting_approval, delivered, failed, rejected."""
-        return _rows(state, runs_query(str(id_in_path(tenant_id)), status, playbook, limit))
+        return action_views.runs(str(id_in_path(tenant_id)), status, playbook, limit)
 
     @get("/{run_id:str}", sync_to_thread=True, opt={"action": "read_action_run"})
-    def read(self, state: State, tenant_id: FromPath[str], run_id: FromPath[str]) -> dict[str, Any]:
+    def read(
+        self, action_views: NamedDependency[ActionQueries], tenant_id: FromPath[str], run_id: FromPath[str]
+    ) -> ActionRunDetail:
         """One run with its timeline: trigger (the decision's data) -> approvals -> delivery attempts -> outcome."""
         tenant, run = id_in_path(tenant_id), id_in_path(run_id, "action run")
-        row = _one(state, run_query(str(tenant), str(run)), "action run", run_id)
-        return row | {"timeline": _rows(state, timeline_query(str(run)))}
+        return _found(action_views.run(str(tenant), str(run)), "action run", run_id)
 
     @post(
         "/{run_id:str}/steps/{step:int}/approve",
@@ -246,14 +263,14 @@ class ActionRunController(Controller):
     def approve(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        actions: NamedDependency[ActionService],
         tenant_id: FromPath[str],
         run_id: FromPath[str],
         step: FromPath[int],
     ) -> Accepted:
         """Let a waiting step run (steps count from 1)."""
         tenant, run = id_in_path(tenant_id), id_in_path(run_id, "action run")
-        return _accepted(actions_of(state).approve_step(command_context(request), tenant, run, step))
+        return _accepted(actions.approve_step(command_context(request), tenant, run, step))
 
     @post(
         "/{run_id:str}/steps/{step:int}/reject",
@@ -264,7 +281,7 @@ class ActionRunController(Controller):
     def reject(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        actions: NamedDependency[ActionService],
         tenant_id: FromPath[str],
         run_id: FromPath[str],
         step: FromPath[int],
@@ -273,4 +290,4 @@ class ActionRunController(Controller):
         """Stop a waiting step; the run ends as rejected."""
         tenant, run = id_in_path(tenant_id), id_in_path(run_id, "action run")
         reason = (data or Rejection()).reason
-        return _accepted(actions_of(state).reject_step(command_context(request), tenant, run, step, reason))
+        return _accepted(actions.reject_step(command_context(request), tenant, run, step, reason))

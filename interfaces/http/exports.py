@@ -1,33 +1,29 @@
 """Exports over HTTP: request a file of a product version's rows, follow the job, download through a link that
-expires. Requesting, completing and each download are events.
-
-The download link is signed (HMAC-SHA256 with the platform's link key) over the tenant, the export and the
-expiry, and it still needs the caller's credentials: a leaked link alone downloads nothing.
+expires (application/export_links.py). Requesting, completing and each download are events.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import time
 from collections.abc import Iterator
 from typing import Annotated, Any
 
 import anyio
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
-from litestar.exceptions import HTTPException, PermissionDeniedException
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Stream
 
 from adapters.compute.rows import parse_query
+from adapters.compute.steps import ComputeSteps
+from adapters.datasets.store import DatasetStore
+from application.export_links import ExportLinks
+from application.pipeline import PipelineService
 from domain.errors import InvalidValueError, NotFoundError
 from domain.exports import EXPORT_FORMATS
-from interfaces.bootstrap import Platform
-from interfaces.http.context import command_context, id_in_path, platform_of
+from interfaces.http.context import command_context, id_in_path
 from interfaces.http.erased import TENANT_DATA
-from projections.exports import export_query, list_query
+from projections.exports import ExportQueries, ExportView
 
 PATH = "/v1/tenants/{tenant_id:str}/exports"
 MEDIA = {
@@ -50,37 +46,37 @@ class ExportRequest(msgspec.Struct, forbid_unknown_fields=True):
     """CSV only: "neutralise" quotes text cells a spreadsheet would run as formulas with a leading '; "raw" does not."""
 
 
-class LinkExpiredError(HTTPException):
-    status_code = 410
+class ExportStarted(msgspec.Struct):
+    export_id: str
+    status: str
+    position: int
+    location: str
+
+
+class ExportList(msgspec.Struct):
+    exports: list[ExportView]
 
 
 def _tenant(tenant_id: str) -> str:
     return str(id_in_path(tenant_id))
 
 
-def sign(secret: bytes, tenant: str, export_id: str, expires: int) -> str:
-    return hmac.new(secret, f"{tenant}|{export_id}|{expires}".encode(), hashlib.sha256).hexdigest()
+def _view(links: ExportLinks, found: ExportView) -> ExportView:
+    """A completed export with a fresh download link."""
+    if found.status != "completed":
+        return found
+    url, expires = links.link(found.tenant_id, found.export_id)
+    return msgspec.structs.replace(found, download_url=url, download_expires_at=expires)
 
 
-def _view(platform: Platform, row: dict[str, Any]) -> dict[str, Any]:
-    row.pop("position", None)
-    if row["status"] == "completed":
-        expires = int(time.time()) + platform.settings.export_link_ttl
-        signature = sign(platform.link_secret, row["tenant_id"], row["export_id"], expires)
-        base = f"/v1/tenants/{row['tenant_id']}/exports/{row['export_id']}/download"
-        row["download_url"] = f"{base}?expires={expires}&signature={signature}"
-        row["download_expires_at"] = expires
-    return row
-
-
-def _check_filters(platform: Platform, tenant: str, data: ExportRequest) -> None:
+def _check_filters(pipeline: PipelineService, compute: ComputeSteps, tenant: str, data: ExportRequest) -> None:
     """Bad filters are a 400 now, not a failed job later: they are parsed against the dataset's columns."""
-    product = platform.pipeline.product(tenant, data.product)
+    product = pipeline.product(tenant, data.product)
     served = {d["name"]: d for d in product.served(data.version)}
     found = served.get(data.dataset)
     if found is None:
         raise NotFoundError(f"version {data.version} of {data.product} has no dataset {data.dataset!r}")
-    table = platform.compute.tables.load(found["served"])
+    table = compute.tables.load(found["served"])
     parse_query(list(data.filters.items()), table.schema, found["served"]["sha256"])
 
 
@@ -91,48 +87,53 @@ class ExportController(Controller):
 
     @post("/", status_code=202, opt={"action": "request_export"})
     async def request_export(
-        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], data: JSONBody[ExportRequest]
-    ) -> Response[dict[str, Any]]:
+        self,
+        request: Request[Any, Any, Any],
+        pipeline: NamedDependency[PipelineService],
+        compute: NamedDependency[ComputeSteps],
+        tenant_id: FromPath[str],
+        data: JSONBody[ExportRequest],
+    ) -> Response[ExportStarted]:
         """Start an export of a product version (format csv, json, arrow or parquet; optional filters)."""
-        platform = platform_of(state)
         tenant = _tenant(tenant_id)
         if data.format not in EXPORT_FORMATS:
             raise InvalidValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}")
         context = command_context(request)
-        await anyio.to_thread.run_sync(_check_filters, platform, tenant, data)
+        await anyio.to_thread.run_sync(_check_filters, pipeline, compute, tenant, data)
         filters = [[k, v] for k, v in data.filters.items()]
         result = await anyio.to_thread.run_sync(
-            lambda: platform.pipeline.request_export(
+            lambda: pipeline.request_export(
                 context, tenant, data.product, data.version, data.dataset, data.format, filters, data.csv_formulas
             )
         )
         location = f"/v1/tenants/{tenant}/exports/{result.aggregate_id}"
-        body = {"export_id": str(result.aggregate_id), "status": "requested", "position": result.position}
-        return Response(body | {"location": location}, status_code=202, headers={"Location": location})
+        body = ExportStarted(str(result.aggregate_id), "requested", result.position, location)
+        return Response(body, status_code=202, headers={"Location": location})
 
     @get("/", sync_to_thread=True, opt={"action": "list_exports"})
     def list_exports(
         self,
-        state: State,
+        exports: NamedDependency[ExportQueries],
+        export_links: NamedDependency[ExportLinks],
         tenant_id: FromPath[str],
-        limit: Annotated[int, QueryParameter(query="limit", ge=1, le=200)] = 50,
-    ) -> dict[str, Any]:
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+    ) -> ExportList:
         """A tenant's exports, newest first."""
-        platform = platform_of(state)
-        with platform.read_models.engine.connect() as connection:
-            rows = connection.execute(list_query(_tenant(tenant_id), limit)).mappings().all()
-        return {"exports": [_view(platform, dict(r)) for r in rows]}
+        return ExportList([_view(export_links, found) for found in exports.latest(_tenant(tenant_id), limit)])
 
     @get("/{export_id:str}", sync_to_thread=True, opt={"action": "read_export"})
-    def read_export(self, state: State, tenant_id: FromPath[str], export_id: FromPath[str]) -> dict[str, Any]:
+    def read_export(
+        self,
+        exports: NamedDependency[ExportQueries],
+        export_links: NamedDependency[ExportLinks],
+        tenant_id: FromPath[str],
+        export_id: FromPath[str],
+    ) -> ExportView:
         """An export's status; once completed, a download link valid for PLATFORM_EXPORT_LINK_TTL seconds."""
-        platform = platform_of(state)
-        found = str(id_in_path(export_id, "export"))
-        with platform.read_models.engine.connect() as connection:
-            row = connection.execute(export_query(_tenant(tenant_id), found)).mappings().first()
-        if row is None:
+        found = exports.export(_tenant(tenant_id), str(id_in_path(export_id, "export")))
+        if found is None:
             raise NotFoundError(f"no such export: {export_id}")
-        return _view(platform, dict(row))
+        return _view(export_links, found)
 
     @get(
         "/{export_id:str}/download",
@@ -141,26 +142,23 @@ class ExportController(Controller):
     async def download(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        pipeline: NamedDependency[PipelineService],
+        datasets: NamedDependency[DatasetStore],
+        export_links: NamedDependency[ExportLinks],
         tenant_id: FromPath[str],
         export_id: FromPath[str],
-        expires: Annotated[int, QueryParameter(query="expires")],
-        signature: Annotated[str, QueryParameter(query="signature", max_length=64)],
+        expires: FromQuery[int],
+        signature: Annotated[str, QueryParameter(max_length=64)],
     ) -> Stream:
         """The exported file, through a signed link that expires (410 after). Each download is an event."""
-        platform = platform_of(state)
         tenant = _tenant(tenant_id)
         export = id_in_path(export_id, "export")
-        expected = sign(platform.link_secret, tenant, str(export), expires)
-        if not hmac.compare_digest(expected.encode(), signature.encode()):  # bytes: a str must be ASCII
-            raise PermissionDeniedException("the download link is not valid")
-        if expires < time.time():
-            raise LinkExpiredError(detail="the download link has expired; read the export again for a new one")
+        export_links.check(tenant, str(export), expires, signature)
         context = command_context(request)
-        file = await anyio.to_thread.run_sync(platform.pipeline.download, context, tenant, export)
-        job = await anyio.to_thread.run_sync(platform.pipeline.export, tenant, export)
+        file = await anyio.to_thread.run_sync(pipeline.download, context, tenant, export)
+        job = await anyio.to_thread.run_sync(pipeline.export, tenant, export)
         # Checked in full before the first byte goes out: a file that fails its hash is never served.
-        checked = await anyio.to_thread.run_sync(lambda: platform.datasets.read_verified(file["key"], file["sha256"]))
+        checked = await anyio.to_thread.run_sync(datasets.read_verified, file["key"], file["sha256"])
         name = f"{job.product}-v{job.product_version}-{job.dataset}{_suffix(file['key'])}"
         headers = {"Content-Disposition": f'attachment; filename="{name}"', "X-Content-SHA256": file["sha256"]}
         return Stream(_chunks(checked), media_type=MEDIA[job.format], headers=headers)

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
 from adapters.ledger import Ledger, StoredCheckpoint
@@ -57,11 +58,6 @@ class ConsistencyView(msgspec.Struct, frozen=True, rename={"first": "from"}):
     path: list[str]
 
 
-def _ledger(state: State) -> Ledger:
-    ledger: Ledger = platform_of(state).ledger
-    return ledger
-
-
 def _checkpoint_view(ledger: Ledger, checkpoint: StoredCheckpoint) -> CheckpointView:
     key = ledger.verifier.verifier_key
     return CheckpointView(checkpoint.tree_size, checkpoint.root_hash.hex(), checkpoint.note, key)
@@ -74,21 +70,19 @@ class LedgerController(Controller):
     tags = ["ledger"]
 
     @get("/checkpoint", sync_to_thread=True, opt={"action": "read_ledger"})
-    def checkpoint(self, state: State) -> CheckpointView:
+    def checkpoint(self, ledger: NamedDependency[Ledger]) -> CheckpointView:
         """The latest signed checkpoint: tree size, root hash and the signed note."""
-        ledger = _ledger(state)
         return _checkpoint_view(ledger, ledger.latest_checkpoint())
 
     @post("/checkpoints", sync_to_thread=True, status_code=201, opt={"action": "sign_ledger_checkpoint"})
-    def sign_checkpoint(self, state: State) -> CheckpointView:
+    def sign_checkpoint(self, ledger: NamedDependency[Ledger]) -> CheckpointView:
         """Hash every event recorded so far and sign a checkpoint of the tree now."""
-        ledger = _ledger(state)
         return _checkpoint_view(ledger, ledger.sign_checkpoint())
 
     @get("/key", sync_to_thread=False, opt={"action": "read_ledger"})
-    def key(self, state: State) -> KeyView:
+    def key(self, ledger: NamedDependency[Ledger]) -> KeyView:
         """The public key that signs checkpoints, and its signed-note verifier key for offline checks."""
-        verifier = _ledger(state).verifier
+        verifier = ledger.verifier
         public = base64.b64encode(verifier.public_key).decode()
         return KeyView(verifier.name, verifier.key_id.hex(), "Ed25519", public, verifier.verifier_key)
 
@@ -97,6 +91,7 @@ class LedgerController(Controller):
         self,
         request: Request[Any, Any, Any],
         state: State,
+        ledger: NamedDependency[Ledger],
         event_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
         position: Annotated[int | None, QueryParameter(ge=1)] = None,
         tree_size: Annotated[int | None, QueryParameter(ge=0)] = None,
@@ -105,7 +100,6 @@ class LedgerController(Controller):
         (default: the latest checkpoint's)."""
         if (event_id is None) == (position is None):
             raise BadRequestError("name the event by exactly one of event_id and position")
-        ledger = _ledger(state)
         size = ledger.latest_checkpoint().tree_size if tree_size is None else tree_size
         leaf = ledger.find_leaf(event_id=event_id, position=position, readable=_reader(request, state))
         proof = ledger.inclusion(leaf, size)
@@ -114,7 +108,7 @@ class LedgerController(Controller):
     @get("/proofs/consistency", sync_to_thread=True, opt={"action": "read_ledger"})
     def consistency(
         self,
-        state: State,
+        ledger: NamedDependency[Ledger],
         first: Annotated[int, QueryParameter(name="from")],
         to: Annotated[int, QueryParameter()],
     ) -> ConsistencyView:
@@ -123,13 +117,14 @@ class LedgerController(Controller):
             raise BadRequestError(f"from ({first}) must not be greater than to ({to})")
         if first < 1:
             raise BadRequestError("from must be at least 1: every tree is consistent with the empty one")
-        path = _ledger(state).consistency(first, to)
+        path = ledger.consistency(first, to)
         return ConsistencyView(first, to, [h.hex() for h in path])
 
     @get("/entries/{leaf_index:int}", sync_to_thread=True, media_type=ENTRY_MEDIA_TYPE, opt={"action": "read_ledger"})
-    def entry(self, request: Request[Any, Any, Any], state: State, leaf_index: FromPath[int]) -> Response[bytes]:
+    def entry(
+        self, request: Request[Any, Any, Any], state: State, ledger: NamedDependency[Ledger], leaf_index: FromPath[int]
+    ) -> Response[bytes]:
         """The canonical bytes of the event at this leaf: SHA-256(0x00 || body) is its leaf hash."""
-        ledger = _ledger(state)
         leaf = ledger.leaf(leaf_index, readable=_reader(request, state))
         entry = ledger.entry(leaf)
         headers = {

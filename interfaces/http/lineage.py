@@ -10,12 +10,10 @@ from typing import Annotated, Any, Literal
 import anyio
 from litestar import Controller, Request, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
-from adapters.lineage.graph import LineageGraph, edge_view, view
-from adapters.lineage.obligations import results, status_counts
-from adapters.lineage.openlineage import run_events
-from domain import lineage as ln
+from adapters.lineage.queries import LineageQueries, LineageWalk, ObligationReport
 from domain.errors import NotFoundError
 from interfaces.bootstrap import Platform
 from interfaces.http.auth import resolve_resource
@@ -33,25 +31,13 @@ def _tenant(tenant_id: str) -> str:
     return str(id_in_path(tenant_id))
 
 
-def _walk(platform: Platform, tenant: str, sha256: str, upstream: bool, depth: int) -> dict[str, Any]:
+def _walk(lineage: LineageQueries, tenant: str, sha256: str, upstream: bool, depth: int) -> LineageWalk:
     if not SHA256.fullmatch(sha256):
         raise NotFoundError(f"no dataset version has the SHA-256 {sha256!r} (64 lowercase hex digits)")
-    with platform.read_models.engine.connect() as connection:
-        graph = LineageGraph(connection, tenant)
-        start = [row["node_id"] for row in graph.datasets(sha256)]
-        if not start:
-            raise NotFoundError(f"no dataset version of this tenant has the SHA-256 {sha256}")
-        walk = graph.walk(start, upstream, depth)
-    ordered = sorted(walk.distances.items(), key=lambda found: (found[1], found[0]))
-    return {
-        "sha256": sha256,
-        "direction": "upstream" if upstream else "downstream",
-        "depth": depth,
-        "start": start,
-        "nodes": [view(walk.nodes[node_id], distance) for node_id, distance in ordered],
-        "edges": [edge_view(edge) for edge in walk.edges],
-        "truncated": walk.truncated,
-    }
+    found = lineage.walk(tenant, sha256, upstream, depth)
+    if found is None:
+        raise NotFoundError(f"no dataset version of this tenant has the SHA-256 {sha256}")
+    return found
 
 
 def _verify_allowed(request: Request[Any, Any, Any], platform: Platform, tenant: str) -> None:
@@ -67,51 +53,49 @@ class LineageController(Controller):
 
     @get("/datasets/{sha256:str}/upstream", sync_to_thread=True, opt={"action": "read_lineage"})
     def upstream(
-        self, state: State, tenant_id: FromPath[str], sha256: FromPath[str], depth: Depth = DEFAULT_DEPTH
-    ) -> dict[str, Any]:
+        self,
+        lineage: NamedDependency[LineageQueries],
+        tenant_id: FromPath[str],
+        sha256: FromPath[str],
+        depth: Depth = DEFAULT_DEPTH,
+    ) -> LineageWalk:
         """What a dataset version was made from: steps, their inputs back to raw batches, runs, contract versions
         and approvals, at most ``depth`` edges away; edges carry the content hash of the dataset they touch."""
-        return _walk(platform_of(state), _tenant(tenant_id), sha256, True, depth)
+        return _walk(lineage, _tenant(tenant_id), sha256, True, depth)
 
     @get("/datasets/{sha256:str}/downstream", sync_to_thread=True, opt={"action": "read_lineage"})
     def downstream(
-        self, state: State, tenant_id: FromPath[str], sha256: FromPath[str], depth: Depth = DEFAULT_DEPTH
-    ) -> dict[str, Any]:
+        self,
+        lineage: NamedDependency[LineageQueries],
+        tenant_id: FromPath[str],
+        sha256: FromPath[str],
+        depth: Depth = DEFAULT_DEPTH,
+    ) -> LineageWalk:
         """What was made from a dataset version: steps, datasets, product versions and exports."""
-        return _walk(platform_of(state), _tenant(tenant_id), sha256, False, depth)
+        return _walk(lineage, _tenant(tenant_id), sha256, False, depth)
 
     @get("/runs/{run_id:str}/openlineage", sync_to_thread=True, opt={"action": "read_openlineage"})
-    def openlineage(self, state: State, tenant_id: FromPath[str], run_id: FromPath[str]) -> list[dict[str, Any]]:
+    def openlineage(
+        self, lineage: NamedDependency[LineageQueries], tenant_id: FromPath[str], run_id: FromPath[str]
+    ) -> list[dict[str, Any]]:
         """The OpenLineage RunEvents (spec 2-0-2) of a pipeline run's finished steps and of the run once it ended,
         or of an export by its id."""
         tenant, run = _tenant(tenant_id), str(id_in_path(run_id, "run"))
-        with platform_of(state).read_models.engine.connect() as connection:
-            return run_events(connection, tenant, run)
+        return lineage.run_events(tenant, run)
 
     @get("/obligations", opt={"action": "list_lineage_obligations"})
     async def obligations(
         self,
         request: Request[Any, Any, Any],
         state: State,
+        lineage: NamedDependency[LineageQueries],
         tenant_id: FromPath[str],
         status: Annotated[Literal["satisfied", "violated", "pending"] | None, QueryParameter()] = None,
         verify: Annotated[bool, QueryParameter()] = False,
-    ) -> dict[str, Any]:
+    ) -> ObligationReport:
         """The lineage obligations in force and their result for every subject (``status=violated`` for the
         violations); ``verify=true`` hashes every raw batch again first."""
-        platform, tenant = platform_of(state), _tenant(tenant_id)
+        tenant = _tenant(tenant_id)
         if verify:
-            await anyio.to_thread.run_sync(_verify_allowed, request, platform, tenant)
-        found = await anyio.to_thread.run_sync(_results, platform, tenant, verify)
-        return {
-            "tenant_id": tenant,
-            "verified": verify,
-            "obligations": [o.as_dict() for o in ln.in_force()],
-            "counts": status_counts(found),
-            "results": [r.as_dict() for r in found if status is None or r.status == status],
-        }
-
-
-def _results(platform: Platform, tenant: str, verify: bool) -> list[ln.Result]:
-    with platform.read_models.engine.connect() as connection:
-        return results(connection, tenant, platform.datasets if verify else None)
+            await anyio.to_thread.run_sync(_verify_allowed, request, platform_of(state), tenant)
+        return await anyio.to_thread.run_sync(lineage.obligations, tenant, verify, status)

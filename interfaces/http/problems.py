@@ -24,6 +24,8 @@ from adapters.readmodel_health import ReadModelUnsoundError
 from application.authorization import Refused, TenantHidden
 from application.commands import IdempotencyKeyReusedError
 from application.contracts import ContractExistsError
+from application.export_links import LinkExpiredError, LinkInvalidError
+from application.ingestion import LandingRefusedError
 from application.pipeline import NoActiveVersionError
 from domain.contracts.errors import (
     BreakingChangeError,
@@ -108,6 +110,9 @@ STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     VersionRetractedError: (410, "retracted"),
     TenantErasedError: (410, "tenant-erased"),
     ExportNotReadyError: (409, "export-not-ready"),
+    LandingRefusedError: (403, "forbidden"),
+    LinkInvalidError: (403, "forbidden"),
+    LinkExpiredError: (410, "gone"),
 }
 """Exception class -> (HTTP status, problem type slug); the most specific class listed wins."""
 

@@ -16,20 +16,22 @@ import anyio
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from adapters.compute.encodings import MEDIA_TYPES, encode, negotiate
 from adapters.compute.rows import parse_query, run_query
 from application.authorization import Resource
+from application.pipeline import PipelineService
 from domain.errors import NotFoundError
 from domain.personal_data import ServedData
-from domain.products import VersionRetractedError, product_id_for
+from domain.products import VersionRetractedError
 from interfaces.bootstrap import Platform
 from interfaces.http.auth import RecentResources, resolve_resource
 from interfaces.http.context import command_context, id_in_path, platform_of
 from interfaces.http.erased import TENANT_DATA
 from interfaces.http.personal_data import record_unmasked
-from projections.products import list_query, product_query, version_query, versions_query
+from projections.products import CatalogPage, ProductQueries, ProductView, VersionView
 
 PATH = "/v1/tenants/{tenant_id:str}/products"
 MAX_PAGE = 200
@@ -41,44 +43,24 @@ class Retract(msgspec.Struct, forbid_unknown_fields=True):
     reason: str
 
 
+class Retracted(msgspec.Struct):
+    product: str
+    version: int
+    status: str
+    position: int
+
+
 def _tenant(tenant_id: str) -> str:
     return str(id_in_path(tenant_id))
 
 
-def _catalog_entry(row: dict[str, Any]) -> dict[str, Any]:
-    datasets = row.pop("datasets", None) or []
-    row.pop("search_text", None)
-    row.pop("position", None)
-    row["product"] = row.pop("name")
-    row["schema"] = {d["name"]: d["columns"] for d in datasets}
-    row["masked"] = {d["name"]: d["masked"] for d in datasets if d["masked"]}
-    return row
-
-
-def _version_view(row: dict[str, Any]) -> dict[str, Any]:
-    row.pop("position", None)
-    row["datasets"] = [
-        {
-            "name": d["name"],
-            "rows": d["served"]["rows"],
-            "sha256": d["served"]["sha256"],
-            "columns": d["columns"],
-            "masked": d["masked"],
-        }
-        for d in row["datasets"]
-    ]
-    return row
-
-
-def _version_row(platform: Platform, tenant: str, product: str, version: int) -> dict[str, Any]:
-    product_id = str(product_id_for(tenant, product))
-    with platform.read_models.engine.connect() as connection:
-        row = connection.execute(version_query(tenant, product_id, version)).mappings().first()
+def _version_row(products: ProductQueries, tenant: str, product: str, version: int) -> dict[str, Any]:
+    row = products.stored_version(tenant, product, version)
     if row is None:
         raise NotFoundError(f"no such product version: {product} v{version}")
     if row["status"] == "retracted":
         raise VersionRetractedError(f"version {version} of {product} was retracted: {row['retract_reason']}")
-    return dict(row)
+    return row
 
 
 async def _may_see_personal_data(request: Request[Any, Any, Any], platform: Platform, tenant: str) -> bool:
@@ -102,31 +84,24 @@ class ProductController(Controller):
     @get("/", sync_to_thread=True, opt={"action": "list_products"})
     def list_products(
         self,
-        state: State,
+        products: NamedDependency[ProductQueries],
         tenant_id: FromPath[str],
-        q: Annotated[str | None, QueryParameter(query="q", max_length=200)] = None,
-        limit: Annotated[int, QueryParameter(query="limit", ge=1, le=MAX_PAGE)] = 50,
-        after: Annotated[str | None, QueryParameter(query="after", max_length=36)] = None,
-    ) -> dict[str, Any]:
+        q: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+        after: Annotated[str | None, QueryParameter(max_length=36)] = None,
+    ) -> CatalogPage:
         """A tenant's data products with their latest served version, rows, freshness and quality."""
-        with platform_of(state).read_models.engine.connect() as connection:
-            rows = connection.execute(list_query(_tenant(tenant_id), q, limit, after)).mappings().all()
-        next_after = rows[-1]["product_id"] if len(rows) == limit else None
-        return {"products": [_catalog_entry(dict(r)) for r in rows], "next_after": next_after}
+        return products.catalog(_tenant(tenant_id), q, limit, after)
 
     @get("/{product:str}", sync_to_thread=True, opt={"action": "read_product"})
-    def read_product(self, state: State, tenant_id: FromPath[str], product: FromPath[str]) -> dict[str, Any]:
+    def read_product(
+        self, products: NamedDependency[ProductQueries], tenant_id: FromPath[str], product: FromPath[str]
+    ) -> ProductView:
         """A product and every version of it, served or retracted."""
-        tenant = _tenant(tenant_id)
-        with platform_of(state).read_models.engine.connect() as connection:
-            row = connection.execute(product_query(tenant, product)).mappings().first()
-            if row is None:
-                raise NotFoundError(f"no such product: {product}")
-            versions = connection.execute(versions_query(tenant, row["product_id"])).mappings().all()
-        found = dict(row)
-        found.pop("search_text", None)
-        found.pop("position", None)
-        return found | {"versions": [_version_view(dict(v)) for v in versions]}
+        found = products.product(_tenant(tenant_id), product)
+        if found is None:
+            raise NotFoundError(f"no such product: {product}")
+        return found
 
     @get(
         "/{product:str}/versions/{version:int}",
@@ -134,16 +109,17 @@ class ProductController(Controller):
         opt={"action": "read_product", "problems": (410,)},
     )
     def read_version(
-        self, state: State, tenant_id: FromPath[str], product: FromPath[str], version: FromPath[int]
-    ) -> dict[str, Any]:
+        self,
+        products: NamedDependency[ProductQueries],
+        tenant_id: FromPath[str],
+        product: FromPath[str],
+        version: FromPath[int],
+    ) -> VersionView:
         """One version: its datasets (columns, rows, content hash, masked fields), contract and KPI summary."""
-        tenant = _tenant(tenant_id)
-        product_id = str(product_id_for(tenant, product))
-        with platform_of(state).read_models.engine.connect() as connection:
-            row = connection.execute(version_query(tenant, product_id, version)).mappings().first()
-        if row is None:
+        found = products.version(_tenant(tenant_id), product, version)
+        if found is None:
             raise NotFoundError(f"no such product version: {product} v{version}")
-        return _version_view(dict(row))
+        return found
 
     @get(
         "/{product:str}/versions/{version:int}/rows",
@@ -153,11 +129,12 @@ class ProductController(Controller):
         self,
         request: Request[Any, Any, Any],
         state: State,
+        products: NamedDependency[ProductQueries],
         tenant_id: FromPath[str],
         product: FromPath[str],
         version: FromPath[int],
-        dataset: Annotated[str, QueryParameter(query="dataset", max_length=16)] = "kpis",
-        fmt: Annotated[str | None, QueryParameter(query="format", max_length=16)] = None,
+        dataset: Annotated[str, QueryParameter(max_length=16)] = "kpis",
+        fmt: Annotated[str | None, QueryParameter(name="format", max_length=16)] = None,
     ) -> Response[bytes]:
         """Rows of a version's dataset (``kpis``, or ``gdp`` when published): ``fields=a,b``, filters such as
         ``country=DE``, ``value[gte]=10``, ``country[in]=DE,FR``, ``limit``, ``cursor``; JSON, CSV, Arrow or Parquet
@@ -165,7 +142,7 @@ class ProductController(Controller):
         platform = platform_of(state)
         tenant = _tenant(tenant_id)
         media_type = negotiate(request.headers.get("accept"), fmt)
-        row = await anyio.to_thread.run_sync(_version_row, platform, tenant, product, version)
+        row = await anyio.to_thread.run_sync(_version_row, products, tenant, product, version)
         found = next((d for d in row["datasets"] if d["name"] == dataset), None)
         if found is None:
             names = ", ".join(d["name"] for d in row["datasets"])
@@ -202,17 +179,15 @@ class ProductController(Controller):
     def retract(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        pipeline: NamedDependency[PipelineService],
         tenant_id: FromPath[str],
         product: FromPath[str],
         version: FromPath[int],
         data: JSONBody[Retract],
-    ) -> Response[dict[str, Any]]:
+    ) -> Retracted:
         """Retract a version: no longer served (410), still in the evidence. A reason is required."""
-        service = platform_of(state).pipeline
-        result = service.retract(command_context(request), _tenant(tenant_id), product, version, data.reason)
-        body = {"product": product, "version": version, "status": "retracted", "position": result.position}
-        return Response(body, status_code=200)
+        result = pipeline.retract(command_context(request), _tenant(tenant_id), product, version, data.reason)
+        return Retracted(product, version, "retracted", result.position)
 
 
 class CatalogController(Controller):
@@ -223,16 +198,13 @@ class CatalogController(Controller):
     def catalog(
         self,
         request: Request[Any, Any, Any],
-        state: State,
-        q: Annotated[str | None, QueryParameter(query="q", max_length=200)] = None,
-        limit: Annotated[int, QueryParameter(query="limit", ge=1, le=MAX_PAGE)] = 50,
-        after: Annotated[str | None, QueryParameter(query="after", max_length=36)] = None,
-    ) -> dict[str, Any]:
+        products: NamedDependency[ProductQueries],
+        q: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+        after: Annotated[str | None, QueryParameter(max_length=36)] = None,
+    ) -> CatalogPage:
         """Every published product the caller may see (its own tenant's; all for platform admins), searchable by
         text (title, description, owner, contract, column names)."""
         identity = request.auth
         tenant = None if identity.platform_admin else (identity.tenant_id or "")
-        with platform_of(state).read_models.engine.connect() as connection:
-            rows = connection.execute(list_query(tenant, q, limit, after)).mappings().all()
-        next_after = rows[-1]["product_id"] if len(rows) == limit else None
-        return {"products": [_catalog_entry(dict(r)) for r in rows], "next_after": next_after}
+        return products.catalog(tenant, q, limit, after)

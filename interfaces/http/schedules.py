@@ -15,15 +15,16 @@ import anyio
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from application.commands import CommandResult
-from application.schedules import next_due
+from application.schedules import SchedulerService, next_due
 from domain.errors import NotFoundError
 from interfaces.bootstrap import Platform, utc_now
 from interfaces.http.auth import resolve_resource
 from interfaces.http.context import command_context, id_in_path, platform_of
-from projections.schedules import list_query, runs_query, schedule_query
+from projections.schedules import ScheduleQueries, ScheduleRow, ScheduleRunRow
 
 PATH = "/v1/tenants/{tenant_id:str}/schedules"
 RECENT_RUNS = 20
@@ -81,26 +82,45 @@ async def _check_job_policy(request: Request[Any, Any, Any], platform: Platform,
     )
 
 
-def _accepted(result: CommandResult, status: str) -> dict[str, Any]:
-    return {"schedule_id": str(result.aggregate_id), "status": status, "position": result.position}
+class ScheduleCreated(msgspec.Struct):
+    schedule_id: str
+    status: str
+    position: int
+    location: str
+
+
+class ScheduleChanged(msgspec.Struct):
+    schedule_id: str
+    status: str
+    position: int
+
+
+def _accepted(result: CommandResult, status: str) -> ScheduleChanged:
+    return ScheduleChanged(str(result.aggregate_id), status, result.position)
 
 
 def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _view(row: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """A schedule as the API shows it, with the slot it fires next (in the past when overdue)."""
-    row.pop("position", None)
-    since = max(t for t in (_time(row["starts_at"]), _time(row["resumed_at"]), _time(row["last_slot"])) if t)
-    upcoming = next_due(row["cron"], _time(row["at"]), since, now) if row["status"] == "active" else None
-    return row | {"next_due": upcoming.isoformat() if upcoming else None}
+class ScheduleView(ScheduleRow):
+    """A schedule with the slot it fires next (in the past when overdue; None unless active)."""
+
+    next_due: str | None
 
 
-def _run_view(row: dict[str, Any]) -> dict[str, Any]:
-    for hidden in ("position", "tenant_id", "schedule_id"):
-        row.pop(hidden, None)
-    return row
+class ScheduleDetail(ScheduleView):
+    runs: list[ScheduleRunRow]
+
+
+class ScheduleList(msgspec.Struct):
+    schedules: list[ScheduleView]
+
+
+def _view(row: ScheduleRow, now: datetime) -> ScheduleView:
+    since = max(t for t in (_time(row.starts_at), _time(row.resumed_at), _time(row.last_slot)) if t)
+    upcoming = next_due(row.cron, _time(row.at), since, now) if row.status == "active" else None
+    return ScheduleView(**msgspec.structs.asdict(row), next_due=upcoming.isoformat() if upcoming else None)
 
 
 class ScheduleController(Controller):
@@ -110,7 +130,7 @@ class ScheduleController(Controller):
     @post("/", status_code=201, opt={"action": "create_schedule"})
     async def create_schedule(
         self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], data: JSONBody[CreateSchedule]
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[ScheduleCreated]:
         """Schedule a job (kpi_rebuild, export or ledger_checkpoint) on a cron expression (UTC) or once at a time."""
         platform = platform_of(state)
         tenant = _tenant(tenant_id)
@@ -123,57 +143,65 @@ class ScheduleController(Controller):
             )
         )
         location = f"/v1/tenants/{tenant}/schedules/{result.aggregate_id}"
-        body = _accepted(result, "active") | {"location": location}
+        body = ScheduleCreated(str(result.aggregate_id), "active", result.position, location)
         return Response(body, status_code=201, headers={"Location": location})
 
     @get("/", sync_to_thread=True, opt={"action": "list_schedules"})
     def list_schedules(
         self,
-        state: State,
+        schedule_views: NamedDependency[ScheduleQueries],
         tenant_id: FromPath[str],
-        status: Annotated[str | None, QueryParameter(query="status", max_length=16)] = None,
-        limit: Annotated[int, QueryParameter(query="limit", ge=1, le=200)] = 50,
-    ) -> dict[str, Any]:
+        status: Annotated[str | None, QueryParameter(max_length=16)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+    ) -> ScheduleList:
         """A tenant's schedules, newest first (deleted ones only with status=deleted), each with its next slot."""
         now = utc_now()
-        with platform_of(state).read_models.engine.connect() as connection:
-            rows = connection.execute(list_query(_tenant(tenant_id), status, limit)).mappings().all()
-        return {"schedules": [_view(dict(row), now) for row in rows]}
+        return ScheduleList([_view(row, now) for row in schedule_views.latest(_tenant(tenant_id), status, limit)])
 
     @get("/{schedule_id:str}", sync_to_thread=True, opt={"action": "read_schedule"})
-    def read_schedule(self, state: State, tenant_id: FromPath[str], schedule_id: FromPath[str]) -> dict[str, Any]:
+    def read_schedule(
+        self, schedule_views: NamedDependency[ScheduleQueries], tenant_id: FromPath[str], schedule_id: FromPath[str]
+    ) -> ScheduleDetail:
         """One schedule, its next slot, and its recent runs (latest slot first) with their outcomes or errors."""
         found = str(id_in_path(schedule_id, "schedule"))
-        with platform_of(state).read_models.engine.connect() as connection:
-            row = connection.execute(schedule_query(_tenant(tenant_id), found)).mappings().first()
-            if row is None:
-                raise NotFoundError(f"no such schedule: {schedule_id}")
-            runs = connection.execute(runs_query(found, RECENT_RUNS)).mappings().all()
-        return _view(dict(row), utc_now()) | {"runs": [_run_view(dict(r)) for r in runs]}
+        row = schedule_views.schedule(_tenant(tenant_id), found)
+        if row is None:
+            raise NotFoundError(f"no such schedule: {schedule_id}")
+        runs = schedule_views.runs(found, RECENT_RUNS)
+        return ScheduleDetail(**msgspec.structs.asdict(_view(row, utc_now())), runs=runs)
 
     @post("/{schedule_id:str}/pause", sync_to_thread=True, status_code=202, opt={"action": "pause_schedule"})
     def pause_schedule(
-        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], schedule_id: FromPath[str]
-    ) -> dict[str, Any]:
+        self,
+        request: Request[Any, Any, Any],
+        schedules: NamedDependency[SchedulerService],
+        tenant_id: FromPath[str],
+        schedule_id: FromPath[str],
+    ) -> ScheduleChanged:
         """Stop a schedule firing; slots that pass while it is paused are skipped."""
         found = id_in_path(schedule_id, "schedule")
-        schedules = platform_of(state).schedules
         return _accepted(schedules.pause_schedule(command_context(request), _tenant(tenant_id), found), "paused")
 
     @post("/{schedule_id:str}/resume", sync_to_thread=True, status_code=202, opt={"action": "resume_schedule"})
     def resume_schedule(
-        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], schedule_id: FromPath[str]
-    ) -> dict[str, Any]:
+        self,
+        request: Request[Any, Any, Any],
+        schedules: NamedDependency[SchedulerService],
+        tenant_id: FromPath[str],
+        schedule_id: FromPath[str],
+    ) -> ScheduleChanged:
         """Fire a paused schedule again, from its first slot after now."""
         found = id_in_path(schedule_id, "schedule")
-        schedules = platform_of(state).schedules
         return _accepted(schedules.resume_schedule(command_context(request), _tenant(tenant_id), found), "active")
 
     @delete("/{schedule_id:str}", sync_to_thread=True, status_code=202, opt={"action": "delete_schedule"})
     def delete_schedule(
-        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], schedule_id: FromPath[str]
-    ) -> dict[str, Any]:
+        self,
+        request: Request[Any, Any, Any],
+        schedules: NamedDependency[SchedulerService],
+        tenant_id: FromPath[str],
+        schedule_id: FromPath[str],
+    ) -> ScheduleChanged:
         """Delete a schedule: it fires no more; its runs stay readable."""
         found = id_in_path(schedule_id, "schedule")
-        schedules = platform_of(state).schedules
         return _accepted(schedules.delete_schedule(command_context(request), _tenant(tenant_id), found), "deleted")
