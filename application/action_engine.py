@@ -228,16 +228,18 @@ class ActionEngine:
     # --- one run
 
     def advance(self, tenant_id: str, run_id: UUID) -> int:
-        """Works the run's steps in order until it waits for a person, fails or is done; the steps delivered."""
+        """Works the run's steps in order until it waits for a person, fails or is done; the steps delivered, a
+        wait or a failure recorded counting as one (so the follower reads what it recorded before it rests)."""
         done = 0
         run = self.actions.run(tenant_id, run_id)
         while (step := run.next_step) is not None:
             if run.needs_approval(step):
                 self._record(run, f"await|{step}", lambda r: r.await_approval(step))
-                break
-            if not self._deliver(run, step):
+                done += 1
                 break
             done += 1
+            if not self._deliver(run, step):
+                break
             run = self.actions.run(tenant_id, run_id)
         self.due.pop(run_id, None)
         return done

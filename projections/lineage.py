@@ -133,6 +133,9 @@ def _run(c: _Changes, event: PipelineRun.Event) -> None:
         case PipelineRun.DeadLettered():
             c.update(ln.step_node(run_id, event.step), status="dead-lettered", error=event.error, finished_at=c.at)
             c.update(ln.run_node(run_id), status="dead-lettered", error=event.error, finished_at=c.at)
+        case PipelineRun.StepDenied():
+            reasons = "; ".join(event.reasons)
+            c.update(ln.run_node(run_id), status="denied", error=reasons, finished_at=c.at)
         case PipelineRun.Revived():
             c.update(ln.step_node(run_id, event.step), status="retrying", attempts=0)
             c.update(ln.run_node(run_id), status="running", error=None, finished_at=None)

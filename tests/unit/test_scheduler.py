@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from application.checkpoints import MemoryCheckpoints
 from application.commands import CommandContext, CommandRunner
 from application.cron import check_cron, count_between, latest_until, next_after
 from application.jobs import JobCall
@@ -264,6 +265,22 @@ class Lagging:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+def test_a_scheduler_restarted_from_its_checkpoint_knows_its_schedules_without_reading_the_log(
+    store: EventStore, service: SchedulerService, jobs: Jobs, clock: Clock
+) -> None:
+    create(service, cron="0 * * * *")
+    create(service, {"kind": "ledger_checkpoint"}, at=at(13))
+    checkpoints = MemoryCheckpoints()
+    clock.now = at(11, 20)
+    assert len(scheduler(store, service, jobs, clock, checkpoints=checkpoints).tick()) == 1
+
+    restarted = scheduler(store, service, jobs, clock, checkpoints=checkpoints)
+    assert restarted.follower.read() == 3  # only what the last tick recorded: the run's Due, Started, Succeeded
+    clock.now = at(13)
+    assert len(restarted.tick()) == 2
+    assert jobs.slots() == [at(11), at(13), at(13)]
 
 
 def test_a_scheduler_behind_on_the_log_does_not_run_a_slot_another_has_run(

@@ -17,6 +17,7 @@ import pytest
 from adapters.delivery.events import webhook_event_types, webhook_payload
 from adapters.delivery.signing import new_secret
 from adapters.nats.cloudevents import event_type
+from application.checkpoints import Checkpoints, MemoryCheckpoints
 from application.commands import CommandContext, CommandRunner
 from application.secrets import SecretService
 from application.tenants import TenantService
@@ -88,7 +89,7 @@ class World:
     sender: ScriptedSender
     letters: Letters
 
-    def dispatcher(self, shard: tuple[int, int] = (0, 1)) -> WebhookDispatcher:
+    def dispatcher(self, shard: tuple[int, int] = (0, 1), checkpoints: Checkpoints | None = None) -> WebhookDispatcher:
         return WebhookDispatcher(
             self.store,
             self.webhooks,
@@ -100,6 +101,7 @@ class World:
             dead_letters=self.letters,
             shard=shard,
             workers=2,
+            checkpoints=checkpoints,
         )
 
     def tenant(self, slug: str) -> UUID:
@@ -269,6 +271,29 @@ def test_a_restarted_dispatcher_sends_nothing_twice_and_carries_on_counting(worl
     assert [d.attempt for d in delivered] == [3, 1]
     world.drain(world.dispatcher())
     assert len(world.sender.sent) == 4
+
+
+def test_a_dispatcher_restarted_from_its_checkpoint_carries_on_without_reading_the_log_again(world: World) -> None:
+    acme = world.tenant("acme")
+    url = "https://acme.example/in"
+    world.sender.script[url] = [Outcome(500)]
+    world.subscribe(acme, url)
+    world.entitle(acme, "a")
+    checkpoints = MemoryCheckpoints()
+    first = world.dispatcher(checkpoints=checkpoints)
+    first.deliver_due()
+    first.stop()
+    saved = checkpoints.load(first.name)
+    assert saved is not None
+    assert url not in json.dumps(saved.state)  # personal data (sealed in the log) is not copied into a checkpoint
+
+    restarted = world.dispatcher(checkpoints=checkpoints)
+    assert restarted.follower.read() == 0
+    world.entitle(acme, "b")
+    world.drain(restarted)
+
+    assert world.sender.features(url) == [["a"], ["a"], ["b"]]
+    assert [d.attempt for d in world.history(Delivery.Delivered)] == [2, 1]
 
 
 def test_a_dispatcher_that_replays_the_log_after_another_finished_sends_nothing(world: World) -> None:
