@@ -31,6 +31,7 @@ from application.following import read_to_end
 from application.webhook_queues import Due, Queues
 from application.webhooks import DeliveryStart, Message, Sender, WebhookService
 from domain.errors import DomainError
+from domain.values import Shard
 from domain.webhooks import DEFAULT_SCHEDULE, DeliveryClosedError, Outcome
 from eventstore.envelope import RecordedEvent
 from eventstore.port import EventStore
@@ -58,17 +59,6 @@ class DeadLetters(Protocol):
     ) -> object: ...
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """``INDEX/COUNT`` (``0/1``: every endpoint) as a dispatcher's shard."""
-    try:
-        index, count = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise ValueError(f"a webhook shard is INDEX/COUNT, like 0/2, not {text!r}") from None
-    if not 0 <= index < count:
-        raise ValueError(f"shard {index} of {count} does not exist; shards are 0 to {count - 1}")
-    return index, count
-
-
 class WebhookDispatcher:
     """Delivers the events endpoints subscribed to, as the event log says they are due."""
 
@@ -86,7 +76,7 @@ class WebhookDispatcher:
         workers: int = 8,
         interval: float = 0.2,
     ) -> None:
-        index, count = parse_shard(f"{shard[0]}/{shard[1]}")
+        index, count = Shard.of(*shard)
         self.store = store
         self.webhooks = webhooks
         self.sender = sender

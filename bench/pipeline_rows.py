@@ -35,7 +35,7 @@ from bench.http import requests
 from domain.products import product_id_for
 from interfaces.bootstrap import Platform, bootstrap
 from interfaces.http.app import create_app
-from interfaces.settings import Settings
+from interfaces.settings import Placement, Settings, Switch
 from projections.products import version_query
 from sample.retail import CONTRACT, write_csv
 
@@ -56,12 +56,12 @@ def settings_in(folder: Path) -> Settings:
         keys_dir=str(folder / "keys"),
         datasets=str(folder / "datasets"),
         scratch_dir=str(folder / "scratch"),
-        auth="off",
-        rate_limit_principal="off",
-        rate_limit_tenant="off",
-        rate_limit_client="off",
-        projections="off",
-        orchestrator="off",
+        auth=Switch.OFF,
+        rate_limit_principal=None,
+        rate_limit_tenant=None,
+        rate_limit_client=None,
+        projections=Placement.OFF,
+        orchestrator=Placement.OFF,
     )
 
 

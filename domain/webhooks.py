@@ -14,7 +14,6 @@ the domain has no clock and no network.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -105,17 +104,6 @@ def check_time(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidValueError("give the time with its UTC offset, e.g. 2026-01-02T03:04:05Z")
     return value
-
-
-def parse_schedule(text: str) -> tuple[float, ...]:
-    """A retry schedule from comma-separated seconds (``0,5,300``): the wait before each attempt."""
-    try:
-        schedule = tuple(float(part) for part in text.split(","))
-    except ValueError:
-        raise InvalidValueError(f"a retry schedule is comma-separated seconds, not {text!r}") from None
-    if any(not math.isfinite(delay) or delay < 0 for delay in schedule):
-        raise InvalidValueError("a retry schedule's waits are 0 or more seconds")
-    return schedule
 
 
 @dataclass(frozen=True)

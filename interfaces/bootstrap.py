@@ -52,9 +52,8 @@ from application.schedules import SchedulerService
 from application.schemas import SchemaRegistryService
 from application.secrets import SecretService
 from application.tenants import TenantService
-from application.webhook_dispatcher import WebhookDispatcher, parse_shard
+from application.webhook_dispatcher import WebhookDispatcher
 from application.webhooks import WebhookService
-from domain.webhooks import parse_schedule
 from eventstore.adapters import open_event_store
 from eventstore.port import EventStore
 from interfaces.settings import Settings
@@ -185,7 +184,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         context, UUID(letter.subject), letter.step
     )
     secrets = SecretService(runner, cipher)
-    guard = AddressGuard.from_setting(settings.webhook_allowed_networks)
+    guard = AddressGuard(settings.webhook_allowed_networks)
     webhooks = WebhookService(runner, secrets, guard, webhook_event_types(), new_secret)
     webhook_dispatcher = WebhookDispatcher(
         store,
@@ -194,9 +193,9 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         webhook_payload,
         event_type,
         utc_now,
-        parse_schedule(settings.webhook_retry_schedule),
+        settings.webhook_retry_schedule,
         dead_letters=dead_letters,
-        shard=parse_shard(settings.webhook_shard),
+        shard=settings.webhook_shard,
     )
     dead_letters.retry_handlers["webhook"] = lambda context, letter: webhooks.requeue_delivery(
         context, UUID(letter.subject), f"dead letter {letter.id}"
