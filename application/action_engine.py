@@ -33,6 +33,7 @@ from domain.action_rules import secret_names
 from domain.actions import ActionRun, RunClosedError
 from domain.deadletters import DeadLetter, dead_letter_id_for
 from domain.errors import DomainError
+from domain.values import backoff_delay
 from eventstore.codec import event_id_for
 from eventstore.envelope import RecordedEvent
 from eventstore.port import EventStore
@@ -211,12 +212,12 @@ class ActionEngine:
         """One step with retries; True when it was delivered."""
         while True:
             outcome = self._attempt(run, step)
-            name = f"r{run.revivals}|{step}|attempt|{run.attempts + 1}"
+            name = f"r{run.revivals}|{step}|attempt|{run.next_attempt}"
             if outcome.ok:
                 self._record(run, name, _delivered(step, outcome))
                 return True
-            last = not outcome.retryable or run.attempts + 1 >= self.attempts
-            delay = None if last else self.backoff * 2**run.attempts
+            last = not outcome.retryable or run.next_attempt >= self.attempts
+            delay = None if last else backoff_delay(self.backoff, run.next_attempt)
             log.warning("action run %s step %d failed: %s", run.id, step + 1, outcome.detail)
             self._record(run, name, _failed_attempt(step, outcome, delay))
             if delay is None:

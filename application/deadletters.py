@@ -13,7 +13,7 @@ from collections.abc import Callable
 from uuid import UUID
 
 from application.commands import CommandContext, CommandResult, CommandRunner, replay
-from domain.deadletters import DeadLetter, dead_letter_id_for
+from domain.deadletters import DeadLetter
 from domain.errors import ConflictError, NotFoundError
 
 RetryHandler = Callable[[CommandContext, DeadLetter], object]
@@ -47,20 +47,21 @@ class DeadLetterService:
         cause: tuple[str, str] | None = None,
     ) -> CommandResult:
         """Records failed work as a dead letter, or reopens the one it already has."""
-        stream = dead_letter_id_for(source, subject, step)
         cause_id, cause_type = cause if cause else (None, None)
+        # Made first so its id is derived once, by the aggregate (a create never makes it twice: see PipelineService).
+        letter = DeadLetter.record(tenant_id, source, subject, step, error, attempts, cause_id, cause_type)
         try:
             return self.runner.create(
                 context,
                 "record_dead_letter",
-                stream,
-                make=lambda: DeadLetter.record(tenant_id, source, subject, step, error, attempts, cause_id, cause_type),
+                letter.id,
+                make=lambda: letter,
                 tenant_of=_tenant_of,
                 exists=lambda: _ExistsError("exists"),
             )
         except _ExistsError:
             return self.runner.update(
-                context, "reopen_dead_letter", stream, lambda d: d.reopen(error, attempts), _tenant_of
+                context, "reopen_dead_letter", letter.id, lambda d: d.reopen(error, attempts), _tenant_of
             )
 
     def get(self, letter_id: UUID) -> DeadLetter:

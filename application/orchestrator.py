@@ -34,6 +34,7 @@ from domain.errors import DomainError
 from domain.exports import Export
 from domain.pipeline import Manifest, PipelineRun, StepDoneError
 from domain.products import DataProduct, VersionRetractedError
+from domain.values import backoff_delay
 from domain.webhooks import Delivery
 from eventstore.codec import event_id_for
 from eventstore.envelope import RecordedEvent
@@ -252,10 +253,10 @@ class Orchestrator:
                     return True
                 except Exception as error:  # every failure of a step is recorded, then retried or dead-lettered
                     log.warning("run %s: %s failed: %s", run.id, step, error)
-                    attempt = run.attempts.get(step, 0) + 1
+                    attempt = run.next_attempt(step)
                     # Retrying cannot help an input that can never be processed: this attempt is its last.
                     last = attempt if isinstance(error, UnprocessableBatchError) else self.attempts
-                    delay = self.backoff * 2 ** (attempt - 1) if attempt < last else 0.0
+                    delay = backoff_delay(self.backoff, attempt) if attempt < last else 0.0
                     self._fail(run, step, attempt, f"{type(error).__name__}: {error}", delay, last)
                     if attempt >= last:
                         return False

@@ -17,7 +17,7 @@ from application.contracts import ContractService
 from domain.contracts.model import Kpi, ObjectSpec, QualityRule
 from domain.errors import ConflictError, DomainError, InvalidValueError, NotFoundError
 from domain.exports import Export, export_id_for
-from domain.pipeline import Manifest, PipelineRun, run_id_for
+from domain.pipeline import Manifest, PipelineRun
 from domain.products import DataProduct, Dataset, product_id_for
 
 
@@ -144,21 +144,23 @@ class PipelineService:
         self, context: CommandContext, target: Target, source: str, raw: Manifest, at: str
     ) -> tuple[CommandResult, bool]:
         """Records a landed batch as a new run; (result, True) when these bytes already have a run."""
-        run_id = run_id_for(target.tenant_id, target.contract, target.version, target.object["name"], raw["sha256"])
+        # Made before the command so its id (the run of these bytes) is derived in one place, the aggregate; a create
+        # decides once on an empty stream (after a conflict the stream has begun), so it is never made twice.
+        run = PipelineRun.ingest(
+            target.tenant_id, target.contract, target.version, target.object["name"], source, raw, at
+        )
         try:
             result = self.runner.create(
                 context,
                 "ingest_batch",
-                run_id,
-                make=lambda: PipelineRun.ingest(
-                    target.tenant_id, target.contract, target.version, target.object["name"], source, raw, at
-                ),
+                run.id,
+                make=lambda: run,
                 tenant_of=_run_tenant,
                 exists=lambda: ConflictError("exists"),
             )
         except ConflictError:
-            history = self.runner.store.read_stream(run_id)
-            return CommandResult(run_id, history[0].position, replayed=True), True
+            history = self.runner.store.read_stream(run.id)
+            return CommandResult(run.id, history[0].position, replayed=True), True
         return result, False
 
     def run(self, tenant_id: str, run_id: UUID) -> PipelineRun:

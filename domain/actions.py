@@ -262,6 +262,11 @@ class ActionRun(Aggregate):
         self.awaiting: int | None = None
 
     @property
+    def next_attempt(self) -> int:
+        """The number of the current step's next delivery attempt (1 for the first)."""
+        return self.attempts + 1
+
+    @property
     def next_step(self) -> int | None:
         """The step to work on now, or None when the run waits for a person or has ended."""
         return self.step if self.status == "running" else None
@@ -303,7 +308,7 @@ class ActionRun(Aggregate):
     def attempt_failed(self, step: int, status: int | None, error: str, retry_in: float | None) -> None:
         """Records a failed attempt; ``retry_in`` None means it was the last: the run fails with its reason."""
         self._expect(step)
-        attempt = self.attempts + 1
+        attempt = self.next_attempt
         self._attempted(step, attempt, status, error[:MAX_ERROR], retry_in or 0.0)
         if retry_in is None:
             self._failed(step, attempt, error[:MAX_ERROR])

@@ -19,9 +19,9 @@ from eventsourcing.domain import event
 
 from domain.aggregate import Aggregate
 from domain.errors import ConflictError
+from domain.values import STEPS
 
 RUN_NAMESPACE = UUID("0b8f3c52-9e41-4a7d-8f26-5d1c7e3a9b40")
-STEPS = ("ingest", "normalize", "build_kpis", "publish")
 MAX_ERROR = 2000
 
 
@@ -158,7 +158,7 @@ class PipelineRun(Aggregate):
         """The step to run now, or None when the run has ended (succeeded, rejected or dead-lettered)."""
         if self.status != "running":
             return None
-        return next((step for step in STEPS if step not in self.done), None)
+        return self.next_step_of_dead()
 
     def _expect(self, step: str) -> None:
         if self.next_step != step:
@@ -167,7 +167,7 @@ class PipelineRun(Aggregate):
     def fail_step(self, step: str, error: str, retry_in: float, max_attempts: int) -> None:
         """Records a failed attempt; the one that uses up ``max_attempts`` sends the run to the dead letters."""
         self._expect(step)
-        attempt = self.attempts.get(step, 0) + 1
+        attempt = self.next_attempt(step)
         self._step_failed(step, attempt, error[:MAX_ERROR], retry_in if attempt < max_attempts else 0.0)
         if attempt >= max_attempts:
             self._dead_lettered(step, attempt, error[:MAX_ERROR])
@@ -187,7 +187,12 @@ class PipelineRun(Aggregate):
         self._revived(step, by)
 
     def next_step_of_dead(self) -> str | None:
-        return next((s for s in STEPS if s not in self.done), None)
+        """The first step not done, whether or not the run is running."""
+        return next((step for step in STEPS if step not in self.done), None)
+
+    def next_attempt(self, step: str) -> int:
+        """The number of the step's next attempt (1 for the first; a revival starts again at 1)."""
+        return self.attempts.get(step, 0) + 1
 
     @event(Revived)
     def _revived(self, step: str, by: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import NamedTuple
 
 
@@ -17,3 +18,26 @@ class Shard(NamedTuple):
         if not 0 <= number < total:
             raise ValueError(f"shard {number} of {total} does not exist; shards are 0 to {total - 1}")
         return cls(number, total)
+
+
+class Step(StrEnum):
+    """The steps of a pipeline run, in the order they run (the one place that order is written)."""
+
+    INGEST = "ingest"
+    NORMALIZE = "normalize"
+    BUILD_KPIS = "build_kpis"
+    PUBLISH = "publish"
+
+
+STEPS = tuple(Step)
+
+
+def step_order(step: str) -> int:
+    """Where a step comes in a run (ingest 0 ... publish 3)."""
+    return STEPS.index(Step(step))
+
+
+def backoff_delay(base: float, attempt: int) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1 for the first) before the next: ``base``,
+    doubled for each attempt after the first."""
+    return base * 2.0 ** (attempt - 1)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Integer, Select, String, Table, Text, select
 
 from domain.pipeline import PipelineRun
+from domain.values import STEPS
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata
 
 runs = Table(
@@ -53,7 +54,7 @@ steps = Table(
     Column("outputs", JSON),
 )
 
-STEP_ORDER = {"ingest": 0, "normalize": 1, "build_kpis": 2, "publish": 3}
+STEP_ORDER = {str(step): order for order, step in enumerate(STEPS)}
 
 
 def _ms(started: str | None, finished: str | None) -> int | None:

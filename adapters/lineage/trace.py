@@ -18,8 +18,7 @@ from domain import lineage as ln
 from domain.contracts import contract_id_for
 from domain.errors import NotFoundError
 from domain.products import product_id_for
-
-STEP_ORDER = ("publish", "build_kpis", "normalize", "ingest")
+from domain.values import step_order
 
 
 def _file(row: dict[str, Any]) -> dict[str, Any]:
@@ -31,7 +30,7 @@ def _file(row: dict[str, Any]) -> dict[str, Any]:
 def _steps(walk: Walk) -> list[dict[str, Any]]:
     """The steps of the chain, nearest the product version first, each with the files it read and made."""
     steps = [row for row in walk.nodes.values() if row["kind"] == ln.STEP]
-    steps.sort(key=lambda s: (walk.distances[s["node_id"]], STEP_ORDER.index(s["facts"]["step"]), s["node_id"]))
+    steps.sort(key=lambda s: (walk.distances[s["node_id"]], -step_order(s["facts"]["step"]), s["node_id"]))
     made_by = {d: producers(walk, d) for d, row in walk.nodes.items() if row["kind"] == ln.DATASET}
     return [
         {
