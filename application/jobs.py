@@ -18,6 +18,7 @@ from application.commands import CommandContext
 from application.pipeline import PipelineService
 from application.tenants import TenantService
 from domain.errors import ConflictError, InvalidValueError, NotFoundError
+from domain.values import TenantStatus
 
 
 class TenantNotActiveError(ConflictError):
@@ -98,7 +99,7 @@ class PlatformJobs:
     def _require_active(self, call: JobCall) -> None:
         tenant = self.tenants.current_tenant(UUID(call.tenant_id))
         status = "gone" if tenant is None else tenant.status
-        if status != "active":
+        if status != TenantStatus.ACTIVE:
             raise TenantNotActiveError(f"tenant {call.tenant_id} is {status}: its scheduled jobs do not run")
 
     def rebuild_kpis(self, call: JobCall, contract: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from application.commands import CommandContext, CommandResult, CommandRunner, r
 from domain.errors import ConflictError, InvalidValueError, NotFoundError
 from domain.secrets import Secret, check_secret_name, check_secret_value, secret_id_for
 from domain.tenants import Tenant, TenantNotActiveError
+from domain.values import TenantStatus
 from eventstore.codec import ERASED
 
 
@@ -110,7 +111,7 @@ class SecretService:
         if not isinstance(tenant, Tenant):
             msg = f"no such tenant: {tenant_id}"
             raise NotFoundError(msg)
-        if tenant.status != "active":
+        if tenant.status != TenantStatus.ACTIVE:
             msg = f"tenant {tenant.slug} is {tenant.status}; its secrets cannot change"
             raise TenantNotActiveError(msg)
 

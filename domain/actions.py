@@ -19,6 +19,7 @@ from domain.action_rules import Condition, Parameter
 from domain.aggregate import Aggregate
 from domain.errors import ConflictError, InvalidValueError
 from domain.lineage import ACTION_DELIVERED
+from domain.values import ActionRunStatus
 
 ACTIONS_NAMESPACE = UUID("8d1e4b6a-27c3-4f95-a0d8-6b3e9c1f2a57")
 MAX_ERROR = 2000
@@ -255,7 +256,7 @@ class ActionRun(Aggregate):
     def __init__(self, tenant_id: str, trigger: Trigger, steps: list[Step]) -> None:
         self.tenant_id, self.trigger, self.steps = tenant_id, trigger, steps
         self.step = 0
-        self.status = "running"
+        self.status = ActionRunStatus.RUNNING
         self.attempts = 0
         self.revivals = 0
         self.approved: set[int] = set()
@@ -269,12 +270,12 @@ class ActionRun(Aggregate):
     @property
     def next_step(self) -> int | None:
         """The step to work on now, or None when the run waits for a person or has ended."""
-        return self.step if self.status == "running" else None
+        return self.step if self.status == ActionRunStatus.RUNNING else None
 
     def needs_approval(self, step: int) -> bool:
         return self.steps[step]["requires_approval"] and step not in self.approved
 
-    def _expect(self, step: int, status: str = "running") -> None:
+    def _expect(self, step: int, status: ActionRunStatus = ActionRunStatus.RUNNING) -> None:
         if self.status != status or self.step != step:
             raise RunClosedError(
                 f"action run {self.id} is {self.status} at step {self.step + 1}, not at step {step + 1}"
@@ -286,24 +287,24 @@ class ActionRun(Aggregate):
 
     @event(StepAwaitingApproval)
     def _awaiting(self, step: int) -> None:
-        self.status, self.awaiting = "awaiting_approval", step
+        self.status, self.awaiting = ActionRunStatus.AWAITING_APPROVAL, step
 
     def approve(self, step: int, by: str) -> None:
-        self._expect(step, "awaiting_approval")
+        self._expect(step, ActionRunStatus.AWAITING_APPROVAL)
         self._approved(step, by)
 
     @event(StepApproved)
     def _approved(self, step: int, by: str) -> None:
-        self.status, self.awaiting = "running", None
+        self.status, self.awaiting = ActionRunStatus.RUNNING, None
         self.approved.add(step)
 
     def reject(self, step: int, by: str, reason: str) -> None:
-        self._expect(step, "awaiting_approval")
+        self._expect(step, ActionRunStatus.AWAITING_APPROVAL)
         self._rejected(step, by, reason[:MAX_ERROR])
 
     @event(StepRejected)
     def _rejected(self, step: int, by: str, reason: str) -> None:
-        self.status, self.awaiting = "rejected", None
+        self.status, self.awaiting = ActionRunStatus.REJECTED, None
 
     def attempt_failed(self, step: int, status: int | None, error: str, retry_in: float | None) -> None:
         """Records a failed attempt; ``retry_in`` None means it was the last: the run fails with its reason."""
@@ -319,7 +320,7 @@ class ActionRun(Aggregate):
 
     @event(Failed)
     def _failed(self, step: int, attempts: int, error: str) -> None:
-        self.status = "failed"
+        self.status = ActionRunStatus.FAILED
 
     def delivered(self, step: int, status: int | None, detail: str) -> None:
         self._expect(step)
@@ -332,14 +333,14 @@ class ActionRun(Aggregate):
     ) -> None:
         self.step, self.attempts = step + 1, 0
         if final:
-            self.status = "delivered"
+            self.status = ActionRunStatus.DELIVERED
 
     def revive(self, step: int, by: str) -> None:
         """A failed step gets its attempts back (a retry from the dead letters)."""
-        self._expect(step, "failed")
+        self._expect(step, ActionRunStatus.FAILED)
         self._revived(step, by)
 
     @event(Revived)
     def _revived(self, step: int, by: str) -> None:
-        self.status, self.attempts = "running", 0
+        self.status, self.attempts = ActionRunStatus.RUNNING, 0
         self.revivals += 1

@@ -19,7 +19,7 @@ from eventsourcing.domain import event
 
 from domain.aggregate import Aggregate
 from domain.errors import ConflictError
-from domain.values import STEPS
+from domain.values import STEPS, RunStatus
 
 RUN_NAMESPACE = UUID("0b8f3c52-9e41-4a7d-8f26-5d1c7e3a9b40")
 MAX_ERROR = 2000
@@ -151,12 +151,12 @@ class PipelineRun(Aggregate):
         self.kpis: Manifest | None = None
         self.done: set[str] = {"ingest"}
         self.attempts: dict[str, int] = {}
-        self.status = "running"
+        self.status = RunStatus.RUNNING
 
     @property
     def next_step(self) -> str | None:
         """The step to run now, or None when the run has ended (succeeded, rejected or dead-lettered)."""
-        if self.status != "running":
+        if self.status != RunStatus.RUNNING:
             return None
         return self.next_step_of_dead()
 
@@ -178,11 +178,11 @@ class PipelineRun(Aggregate):
 
     @event(DeadLettered)
     def _dead_lettered(self, step: str, attempts: int, error: str) -> None:
-        self.status = "dead-lettered"
+        self.status = RunStatus.DEAD_LETTERED
 
     def revive(self, step: str, by: str) -> None:
         """A dead-lettered step gets its attempts back (a retry from the dead letters)."""
-        if self.status != "dead-lettered" or self.next_step_of_dead() != step:
+        if self.status != RunStatus.DEAD_LETTERED or self.next_step_of_dead() != step:
             raise StepDoneError(f"run {self.id} has no dead-lettered {step} step")
         self._revived(step, by)
 
@@ -196,7 +196,7 @@ class PipelineRun(Aggregate):
 
     @event(Revived)
     def _revived(self, step: str, by: str) -> None:
-        self.status = "running"
+        self.status = RunStatus.RUNNING
         self.attempts[step] = 0
 
     def normalized(
@@ -267,7 +267,7 @@ class PipelineRun(Aggregate):
         started_at: str,
         finished_at: str,
     ) -> None:
-        self.status = "rejected"
+        self.status = RunStatus.REJECTED
 
     def kpis_built(
         self, inputs: list[Manifest], kpis: Manifest, rows: int, summary: list[dict[str, Any]], started: str, done: str
@@ -305,4 +305,4 @@ class PipelineRun(Aggregate):
         finished_at: str,
     ) -> None:
         self.done.add("publish")
-        self.status = "succeeded"
+        self.status = RunStatus.SUCCEEDED

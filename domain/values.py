@@ -41,3 +41,49 @@ def backoff_delay(base: float, attempt: int) -> float:
     """Seconds to wait after failed attempt number ``attempt`` (1 for the first) before the next: ``base``,
     doubled for each attempt after the first."""
     return base * 2.0 ** (attempt - 1)
+
+
+class RunStatus(StrEnum):
+    """Where a pipeline run is (read models and lineage show the same words)."""
+
+    RUNNING = "running"
+    DEAD_LETTERED = "dead-lettered"
+    REJECTED = "rejected"
+    SUCCEEDED = "succeeded"
+
+
+class TenantStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    OFFBOARDED = "offboarded"
+
+
+class DeliveryStatus(StrEnum):
+    """Where a webhook delivery is."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class ActionRunStatus(StrEnum):
+    """Where an action run is."""
+
+    RUNNING = "running"
+    AWAITING_APPROVAL = "awaiting_approval"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    DELIVERED = "delivered"
+
+
+class ExportStatus(StrEnum):
+    REQUESTED = "requested"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class DeadLetterStatus(StrEnum):
+    OPEN = "open"
+    RETRYING = "retrying"
+    RESOLVED = "resolved"
+    DISCARDED = "discarded"

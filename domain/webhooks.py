@@ -24,6 +24,7 @@ from eventsourcing.domain import event
 
 from domain.aggregate import Aggregate
 from domain.errors import ConflictError, InvalidValueError
+from domain.values import DeliveryStatus
 
 WEBHOOK_NAMESPACE = UUID("5e0c1f2a-7d43-4b8e-a1c6-93f2d8b04e71")
 DEFAULT_SCHEDULE = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 86400.0)
@@ -246,14 +247,14 @@ class Delivery(Aggregate):
         self.event_id = event_id
         self.event_type = event_type
         self.position = position
-        self.status = "pending"
+        self.status = DeliveryStatus.PENDING
         self.attempts = 0
         self.round = 0
         self.next_at: str | None = None
 
     def record(self, outcome: Outcome, at: datetime, schedule: Sequence[float]) -> None:
         """Records an attempt made at ``at``: delivered, to be retried as the schedule says, or failed."""
-        if self.status != "pending":
+        if self.status != DeliveryStatus.PENDING:
             raise DeliveryClosedError(f"delivery {self.id} is {self.status}")
         attempt, stamp = self.attempts + 1, check_time(at).isoformat()
         if outcome.delivered:
@@ -278,7 +279,7 @@ class Delivery(Aggregate):
     @event(Delivered)
     def _delivered(self, attempt: int, at: str, status: int, duration_ms: int) -> None:
         self.attempts = attempt
-        self.status = "delivered"
+        self.status = DeliveryStatus.DELIVERED
         self.next_at = None
 
     @event(Attempted)
@@ -291,17 +292,17 @@ class Delivery(Aggregate):
 
     @event(Failed)
     def _failed(self, attempts: int, at: str, error: str, gone: bool) -> None:
-        self.status = "failed"
+        self.status = DeliveryStatus.FAILED
         self.next_at = None
 
     def requeue(self, recovery: str) -> None:
         """Makes a failed delivery pending again, with a fresh retry schedule."""
-        if self.status != "failed":
+        if self.status != DeliveryStatus.FAILED:
             raise DeliveryClosedError(f"delivery {self.id} is {self.status}, not failed")
         self._requeued(recovery)
 
     @event(Requeued)
     def _requeued(self, recovery: str) -> None:
-        self.status = "pending"
+        self.status = DeliveryStatus.PENDING
         self.round = 0
         self.next_at = None

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Integer, Select, String, Table, Text, select
 
 from domain.pipeline import PipelineRun
-from domain.values import STEPS
+from domain.values import STEPS, RunStatus
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata
 
 runs = Table(
@@ -99,7 +99,7 @@ def evolve(recorded: EventView) -> list[Change]:
                 "contract_version": event.contract_version,
                 "object": event.object,
                 "source": event.source,
-                "status": "running",
+                "status": RunStatus.RUNNING,
                 "raw": dict(event.raw),
                 "created_at": at,
             }
@@ -118,12 +118,12 @@ def evolve(recorded: EventView) -> list[Change]:
             return [failed, Update(runs, key, stamp)]
         case PipelineRun.DeadLettered():
             return [
-                Update(runs, key, {"status": "dead-lettered", "reasons": [event.error]} | stamp),
+                Update(runs, key, {"status": RunStatus.DEAD_LETTERED, "reasons": [event.error]} | stamp),
                 Update(steps, {"run_id": run_id, "step": event.step}, {"status": "dead-lettered"}),
             ]
         case PipelineRun.Revived():
             return [
-                Update(runs, key, {"status": "running", "reasons": None} | stamp),
+                Update(runs, key, {"status": RunStatus.RUNNING, "reasons": None} | stamp),
                 Update(steps, {"run_id": run_id, "step": event.step}, {"status": "retrying", "attempts": 0}),
             ]
         case PipelineRun.Normalized():
@@ -137,7 +137,7 @@ def evolve(recorded: EventView) -> list[Change]:
             outputs = [event.quarantine] if event.quarantine else []
             detail = tenant | counts | {"error": "; ".join(event.reasons)}
             step = _step(run_id, event.step, "rejected", times, detail, (event.inputs, outputs))
-            run = {"status": "rejected", "reasons": event.reasons, "quality": event.quality}
+            run = {"status": RunStatus.REJECTED, "reasons": event.reasons, "quality": event.quality}
             run |= counts
             return [Update(runs, key, run | stamp), step]
         case PipelineRun.KpisBuilt():
@@ -146,7 +146,7 @@ def evolve(recorded: EventView) -> list[Change]:
             return [Update(runs, key, stamp), step]
         case PipelineRun.Published():
             step = _step(run_id, "publish", "succeeded", times, tenant, (event.inputs, event.outputs))
-            run = {"status": "succeeded", "product": event.product, "product_version": event.product_version}
+            run = {"status": RunStatus.SUCCEEDED, "product": event.product, "product_version": event.product_version}
             return [Update(runs, key, run | stamp), step]
     return []
 
