@@ -33,7 +33,7 @@ from domain.action_rules import secret_names
 from domain.actions import ActionRun, RunClosedError
 from domain.deadletters import DeadLetter, dead_letter_id_for
 from domain.errors import DomainError
-from domain.values import backoff_delay
+from domain.values import TenantId, backoff_delay, tenant_id_of, tenant_id_or_none
 from eventstore.codec import event_id_for
 from eventstore.envelope import RecordedEvent
 from eventstore.port import EventStore
@@ -47,7 +47,7 @@ class ActionRequest:
     """One delivery to make: the connector's settings, the secrets they name (read just now), the rendered body
     and templated settings, and the idempotency key the receiver sees on every attempt."""
 
-    tenant_id: str
+    tenant_id: TenantId
     kind: str
     connector: Mapping[str, Any]
     secrets: Mapping[str, str]
@@ -101,18 +101,18 @@ class _State:
     position: int = 0
     finder: TriggerFinder = field(default_factory=TriggerFinder)
     pending: list[Found] = field(default_factory=list)
-    work: dict[UUID, str] = field(default_factory=dict)
+    work: dict[UUID, TenantId] = field(default_factory=dict)
     letters: dict[UUID, RecordedEvent] = field(default_factory=dict)
 
     def see(self, recorded: RecordedEvent) -> None:
         event, stream = recorded.event, recorded.event.originator_id
         self.position = recorded.position
-        self.pending.extend(self.finder.see(event, recorded.metadata.tenant_id))
+        self.pending.extend(self.finder.see(event, tenant_id_or_none(recorded.metadata.tenant_id)))
         match event:
             case ActionRun.Triggered():
                 self.work[stream] = event.tenant_id
             case ActionRun.StepApproved() | ActionRun.Revived():
-                self.work[stream] = recorded.metadata.tenant_id or ""
+                self.work[stream] = tenant_id_of(recorded.metadata.tenant_id or "")
             case ActionRun.StepAwaitingApproval() | ActionRun.StepRejected():
                 self.work.pop(stream, None)
             case ActionRun.Failed():
@@ -185,15 +185,15 @@ class ActionEngine:
             context = CommandContext(ACTOR, f"dead-letter|{recorded.metadata.event_id}", str(run_id), str(run_id))
             cause = (str(event_id_for(run_id, 0)), "ActionRun.Triggered")
             self.dead_letters.record(
-                context, recorded.metadata.tenant_id, "action", str(run_id), step_label(event.step), event.error,
-                event.attempts, cause,
+                context, tenant_id_or_none(recorded.metadata.tenant_id), "action", str(run_id),
+                step_label(event.step), event.error, event.attempts, cause,
             )  # fmt: skip
             self.state.letters.pop(letter_id, None)
         return 0
 
     # --- one run
 
-    def advance(self, tenant_id: str, run_id: UUID) -> int:
+    def advance(self, tenant_id: TenantId, run_id: UUID) -> int:
         """Works the run's steps in order until it waits for a person, fails or is done; the steps delivered."""
         done = 0
         run = self.actions.run(tenant_id, run_id)

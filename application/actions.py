@@ -35,6 +35,7 @@ from domain.actions import (
     template_id_for,
 )
 from domain.errors import ConflictError, InvalidValueError, NotFoundError
+from domain.values import TenantId, tenant_id_of
 
 BATCH = 1000
 SAMPLES: dict[str, Any] = {"string": "text", "number": 1.5, "integer": 1, "boolean": True}
@@ -110,12 +111,12 @@ class ActionService:
     ) -> CommandResult:
         """Adds a template to the catalog as version 1; its body must render safely from a sample trigger."""
         checked = self._spec(kind, spec)
-        template_id = template_id_for(str(tenant_id), check_name(name, "template"))
+        template_id = template_id_for(tenant_id_of(tenant_id), check_name(name, "template"))
         return self.runner.create(
             context,
             "define_action_template",
             template_id,
-            make=lambda: ActionTemplate.define(str(tenant_id), name, kind, checked),
+            make=lambda: ActionTemplate.define(tenant_id_of(tenant_id), name, kind, checked),
             tenant_of=_tenant_of,
             exists=lambda: ConflictError(f"template {name} exists; add a version instead"),
         )
@@ -132,7 +133,7 @@ class ActionService:
 
     def template(self, tenant_id: UUID, template_id: UUID) -> ActionTemplate:
         found = replay(self.runner.store.read_stream(template_id))
-        if not isinstance(found, ActionTemplate) or found.tenant_id != str(tenant_id):
+        if not isinstance(found, ActionTemplate) or found.tenant_id != tenant_id_of(tenant_id):
             raise NotFoundError(f"no such action template: {template_id}")
         return found
 
@@ -160,7 +161,7 @@ class ActionService:
     ) -> CommandResult:
         """Binds a KPI of a contract (``target``: contract, KPI) to a condition, a dimension filter and a cooldown
         (``rule``), and to ordered steps; it starts paused."""
-        tenant = str(tenant_id)
+        tenant = tenant_id_of(tenant_id)
         self._check_kpi(tenant, *target)
         condition, dimensions, cooldown = check_condition(rule[0]), rule[1], rule[2]
         checked = [self._step(tenant_id, step) for step in steps]
@@ -183,11 +184,11 @@ class ActionService:
 
     def playbook(self, tenant_id: UUID, playbook_id: UUID) -> Playbook:
         found = replay(self.runner.store.read_stream(playbook_id))
-        if not isinstance(found, Playbook) or found.tenant_id != str(tenant_id):
+        if not isinstance(found, Playbook) or found.tenant_id != tenant_id_of(tenant_id):
             raise NotFoundError(f"no such playbook: {playbook_id}")
         return found
 
-    def _check_kpi(self, tenant_id: str, contract: str, kpi: str) -> None:
+    def _check_kpi(self, tenant_id: TenantId, contract: str, kpi: str) -> None:
         found = self.contracts.current_contract(tenant_id, contract)
         if found is None:
             raise InvalidValueError(f"no such contract: {contract}")
@@ -197,7 +198,7 @@ class ActionService:
             raise InvalidValueError(f"contract {contract} defines no KPI {kpi} (it defines: {names})")
 
     def _step(self, tenant_id: UUID, step: StepInput) -> Step:
-        template_id = template_id_for(str(tenant_id), step.template)
+        template_id = template_id_for(tenant_id_of(tenant_id), step.template)
         template = self.template(tenant_id, template_id) if self.runner.store.read_stream(template_id) else None
         if template is None:
             raise InvalidValueError(f"no such action template: {step.template}")
@@ -234,7 +235,7 @@ class ActionService:
 
     def run(self, tenant_id: UUID | str, run_id: UUID) -> ActionRun:
         found = replay(self.runner.store.read_stream(run_id))
-        if not isinstance(found, ActionRun) or found.tenant_id != str(tenant_id):
+        if not isinstance(found, ActionRun) or found.tenant_id != tenant_id_of(tenant_id):
             raise NotFoundError(f"no such action run: {run_id}")
         return found
 

@@ -15,6 +15,7 @@ from uuid import UUID
 from application.commands import CommandContext, CommandResult, CommandRunner, replay
 from domain.deadletters import DeadLetter
 from domain.errors import ConflictError, NotFoundError
+from domain.values import TenantId
 
 RetryHandler = Callable[[CommandContext, DeadLetter], object]
 """Hands the work back to its source; returning True means the work is done already."""
@@ -38,7 +39,7 @@ class DeadLetterService:
     def record(
         self,
         context: CommandContext,
-        tenant_id: str | None,
+        tenant_id: TenantId | None,
         source: str,
         subject: str,
         step: str,

@@ -18,7 +18,7 @@ from application.commands import CommandContext
 from application.pipeline import PipelineService
 from application.tenants import TenantService
 from domain.errors import ConflictError, InvalidValueError, NotFoundError
-from domain.values import TenantStatus
+from domain.values import TenantId, TenantStatus
 
 
 class TenantNotActiveError(ConflictError):
@@ -33,7 +33,7 @@ class JobUnavailableError(ConflictError):
 class JobCall:
     """One run of a job: whose, which schedule and slot, and the command context its effects are recorded under."""
 
-    tenant_id: str
+    tenant_id: TenantId
     schedule_id: UUID
     run_id: UUID
     slot: datetime
@@ -123,7 +123,7 @@ class PlatformJobs:
             raise JobUnavailableError("ledger checkpoints are not available on this platform")
         return self._checkpoint_ledger(call)
 
-    def _latest(self, tenant_id: str, product: str) -> int:
+    def _latest(self, tenant_id: TenantId, product: str) -> int:
         found = self.pipeline.product(tenant_id, product)
         served = [number for number, status in found.versions.items() if status == "published"]
         if not served:

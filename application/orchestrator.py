@@ -34,7 +34,7 @@ from domain.errors import DomainError
 from domain.exports import Export
 from domain.pipeline import Manifest, PipelineRun, StepDoneError
 from domain.products import DataProduct, VersionRetractedError
-from domain.values import backoff_delay
+from domain.values import TenantId, backoff_delay, tenant_id_of, tenant_id_or_none
 from domain.webhooks import Delivery
 from eventstore.codec import event_id_for
 from eventstore.envelope import RecordedEvent
@@ -57,7 +57,7 @@ class _State:
     runs: dict[UUID, int] = field(default_factory=dict)
     """Runs with work left, by the position of their Ingested event (ingestion order)."""
     ingested_at: dict[UUID, int] = field(default_factory=dict)
-    keys: dict[UUID, tuple[str, str, str, str]] = field(default_factory=dict)
+    keys: dict[UUID, tuple[TenantId, str, str, str]] = field(default_factory=dict)
     """Each run's tenant, contract, contract version and object."""
     gdp: dict[tuple[str, str, str, str], dict[UUID, Manifest]] = field(default_factory=dict)
     exports: dict[UUID, int] = field(default_factory=dict)
@@ -177,7 +177,7 @@ class Orchestrator:
             run_id = event.originator_id
             context = CommandContext(ACTOR, f"dead-letter|{recorded.metadata.event_id}", str(run_id), str(run_id))
             cause = (str(event_id_for(run_id, 0)), "PipelineRun.Ingested")
-            tenant = recorded.metadata.tenant_id
+            tenant = tenant_id_or_none(recorded.metadata.tenant_id)
             self.dead_letters.record(
                 context, tenant, "pipeline", str(run_id), event.step, event.error, event.attempts, cause
             )
@@ -197,7 +197,7 @@ class Orchestrator:
             self.state.compensations.pop(delivery_id, None)
             if not isinstance(event, DataProduct.VersionPublished) or published[0].position != position:
                 continue
-            tenant = published[0].metadata.tenant_id or ""
+            tenant = tenant_id_of(published[0].metadata.tenant_id or "")
             if not self._notification_required(tenant, event.contract, event.contract_version):
                 continue
             reason = (
@@ -214,7 +214,7 @@ class Orchestrator:
             done += 1
         return done
 
-    def _notification_required(self, tenant_id: str, contract: str, version: str) -> bool:
+    def _notification_required(self, tenant_id: TenantId, contract: str, version: str) -> bool:
         found = self.pipeline.contracts.current_contract(tenant_id, contract)
         document = found.versions[version].document if found is not None and version in found.versions else {}
         return any(
@@ -238,7 +238,7 @@ class Orchestrator:
             done += 1
             self._read()
 
-    def _tenant(self, run_id: UUID) -> str:
+    def _tenant(self, run_id: UUID) -> TenantId:
         return self.state.keys[run_id][0]
 
     def _attempt(self, run: PipelineRun, step: str) -> bool:
@@ -363,7 +363,7 @@ class Orchestrator:
         self.pipeline.record_export(context, export_id, lambda e: e.complete(inputs, file, rows))
         return 1
 
-    def _export_tenant(self, export_id: UUID) -> str:
+    def _export_tenant(self, export_id: UUID) -> TenantId:
         for recorded in self.store.read_stream(export_id)[:1]:
-            return str(recorded.event.tenant_id)
+            return tenant_id_of(recorded.event.tenant_id)
         raise DomainError(f"no such export: {export_id}")

@@ -19,6 +19,7 @@ from domain.errors import ConflictError, DomainError, InvalidValueError, NotFoun
 from domain.exports import Export, export_id_for
 from domain.pipeline import Manifest, PipelineRun
 from domain.products import DataProduct, Dataset, product_id_for
+from domain.values import TenantId
 
 
 class NoActiveVersionError(ConflictError):
@@ -34,7 +35,7 @@ class UnprocessableBatchError(DomainError):
 class Target:
     """What a batch is ingested against: the contract's active version and one of its schema objects."""
 
-    tenant_id: str
+    tenant_id: TenantId
     contract: str
     version: str
     object: ObjectSpec
@@ -70,14 +71,14 @@ class PipelineCompute(Protocol):
     A step raises UnprocessableBatchError when its input can never be processed; any other error is taken as
     transient (storage or a service unavailable) and the step is retried."""
 
-    def normalize(self, tenant_id: str, raw: Manifest, target: Target) -> Normalization: ...
+    def normalize(self, tenant_id: TenantId, raw: Manifest, target: Target) -> Normalization: ...
 
-    def build_kpis(self, tenant_id: str, gdp: list[Manifest], target: Target) -> KpiBuild: ...
+    def build_kpis(self, tenant_id: TenantId, gdp: list[Manifest], target: Target) -> KpiBuild: ...
 
-    def publish(self, tenant_id: str, kpis: Manifest, gdp: list[Manifest], target: Target) -> list[Dataset]: ...
+    def publish(self, tenant_id: TenantId, kpis: Manifest, gdp: list[Manifest], target: Target) -> list[Dataset]: ...
 
     def export(
-        self, tenant_id: str, dataset: Dataset, fmt: str, filters: list[list[str]], raw_formulas: bool = False
+        self, tenant_id: TenantId, dataset: Dataset, fmt: str, filters: list[list[str]], raw_formulas: bool = False
     ) -> tuple[Manifest, int]: ...
 
 
@@ -109,7 +110,7 @@ class PipelineService:
 
     # --- ingestion
 
-    def target(self, tenant_id: str, contract: str, obj: str | None, version: str | None = None) -> Target:
+    def target(self, tenant_id: TenantId, contract: str, obj: str | None, version: str | None = None) -> Target:
         """The active version of a contract (or ``version``) and the schema object a batch is for."""
         found = self.contracts.current_contract(tenant_id, contract)
         if found is None:
@@ -163,7 +164,7 @@ class PipelineService:
             return CommandResult(run.id, history[0].position, replayed=True), True
         return result, False
 
-    def run(self, tenant_id: str, run_id: UUID) -> PipelineRun:
+    def run(self, tenant_id: TenantId, run_id: UUID) -> PipelineRun:
         found: PipelineRun | None = replay(self.runner.store.read_stream(run_id))
         if found is None or found.tenant_id != tenant_id:
             raise NotFoundError(f"no such run: {run_id}")
@@ -218,7 +219,7 @@ class PipelineService:
         return versions[-1]
 
     def retract(
-        self, context: CommandContext, tenant_id: str, product: str, version: int, reason: str
+        self, context: CommandContext, tenant_id: TenantId, product: str, version: int, reason: str
     ) -> CommandResult:
         def retract(found: DataProduct) -> None:
             found.retract(version, reason, context.actor)
@@ -226,7 +227,7 @@ class PipelineService:
         stream = product_id_for(tenant_id, product)
         return self.runner.update(context, "retract_version", stream, retract, _product_tenant)
 
-    def product(self, tenant_id: str, name: str) -> DataProduct:
+    def product(self, tenant_id: TenantId, name: str) -> DataProduct:
         found: DataProduct | None = replay(self.runner.store.read_stream(product_id_for(tenant_id, name)))
         if found is None:
             raise NotFoundError(f"no such product: {name}")
@@ -237,7 +238,7 @@ class PipelineService:
     def request_export(
         self,
         context: CommandContext,
-        tenant_id: str,
+        tenant_id: TenantId,
         product: str,
         version: int,
         dataset: str,
@@ -259,7 +260,7 @@ class PipelineService:
             exists=lambda: ConflictError("this export was requested already"),
         )
 
-    def export(self, tenant_id: str, export_id: UUID) -> Export:
+    def export(self, tenant_id: TenantId, export_id: UUID) -> Export:
         found: Export | None = replay(self.runner.store.read_stream(export_id))
         if found is None or found.tenant_id != tenant_id:
             raise NotFoundError(f"no such export: {export_id}")
@@ -270,7 +271,7 @@ class PipelineService:
     ) -> CommandResult:
         return self.runner.update(context, "export_step", export_id, change, _export_tenant)
 
-    def download(self, context: CommandContext, tenant_id: str, export_id: UUID) -> Manifest:
+    def download(self, context: CommandContext, tenant_id: TenantId, export_id: UUID) -> Manifest:
         self.export(tenant_id, export_id)
         files: list[Manifest] = []
         self.record_export(context, export_id, lambda e: files.append(e.download(context.actor)))

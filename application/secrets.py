@@ -15,14 +15,14 @@ from application.commands import CommandContext, CommandResult, CommandRunner, r
 from domain.errors import ConflictError, InvalidValueError, NotFoundError
 from domain.secrets import Secret, check_secret_name, check_secret_value, secret_id_for
 from domain.tenants import Tenant, TenantNotActiveError
-from domain.values import TenantStatus
+from domain.values import TenantId, TenantStatus, tenant_id_of
 from eventstore.codec import ERASED
 
 
 class Fingerprinter(Protocol):
     """Tells secret values apart without revealing them (a keyed hash that is not derivable into the value)."""
 
-    def fingerprint(self, tenant_id: str | None, value: str) -> str: ...
+    def fingerprint(self, tenant_id: TenantId | None, value: str) -> str: ...
 
 
 class SecretErasedError(NotFoundError):
@@ -61,7 +61,7 @@ class SecretService:
                 context,
                 "put_secret",
                 secret_id,
-                make=lambda: Secret.store(str(tenant_id), name, value, fingerprint),
+                make=lambda: Secret.store(tenant_id_of(tenant_id), name, value, fingerprint),
                 tenant_of=_tenant_of,
                 exists=_SecretExistsError,
             )
@@ -81,13 +81,13 @@ class SecretService:
 
     def delete_secret(self, context: CommandContext, tenant_id: UUID, name: str) -> SecretWritten:
         """Deletes a secret; its past values stay sealed in the log."""
-        secret_id = secret_id_for(str(tenant_id), check_secret_name(name))
+        secret_id = secret_id_for(tenant_id_of(tenant_id), check_secret_name(name))
         result = self.runner.update(context, "delete_secret", secret_id, lambda s: s.delete(), _tenant_of)
         return self._written(result, name)
 
     def reveal_secret(self, tenant_id: UUID, name: str) -> str:
         """The current value, read from the event log (for platform code only: never send it in a response)."""
-        secret_id = secret_id_for(str(tenant_id), check_secret_name(name))
+        secret_id = secret_id_for(tenant_id_of(tenant_id), check_secret_name(name))
         secret = replay(self.runner.store.read_stream(secret_id))
         if not isinstance(secret, Secret) or secret.deleted:
             msg = f"no such secret: {name}"
@@ -104,7 +104,9 @@ class SecretService:
             msg = "this secret value is reserved"
             raise InvalidValueError(msg)
         self._require_active_tenant(tenant_id)
-        return secret_id_for(str(tenant_id), name), self.fingerprinter.fingerprint(str(tenant_id), value)
+        return secret_id_for(tenant_id_of(tenant_id), name), self.fingerprinter.fingerprint(
+            tenant_id_of(tenant_id), value
+        )
 
     def _require_active_tenant(self, tenant_id: UUID) -> None:
         tenant = replay(self.runner.store.read_stream(tenant_id))

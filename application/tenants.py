@@ -9,6 +9,7 @@ from uuid import UUID
 from application.commands import CommandContext, CommandResult, CommandRunner, replay
 from domain.errors import ConflictError, InvalidValueError
 from domain.tenants import Tenant, check_slug, tenant_id_for
+from domain.values import TenantId, tenant_id_of
 
 
 class SlugTakenError(ConflictError):
@@ -18,13 +19,13 @@ class SlugTakenError(ConflictError):
 class DataKeyShredder(Protocol):
     """Destroys a tenant's data key for good, so its encrypted fields read as erased (idempotent)."""
 
-    def destroy_data_key(self, tenant_id: str) -> None: ...
+    def destroy_data_key(self, tenant_id: TenantId) -> None: ...
 
 
 class TenantFiles(Protocol):
     """Deletes a tenant's dataset files (and its scratch entries); how many (idempotent)."""
 
-    def delete_tenant_files(self, tenant_id: str) -> int: ...
+    def delete_tenant_files(self, tenant_id: TenantId) -> int: ...
 
 
 def _tenant_of(tenant: Tenant) -> str:
@@ -90,8 +91,8 @@ class TenantService:
     def _erase(self, context: CommandContext, tenant_id: UUID, keys: DataKeyShredder) -> CommandResult:
         """Destroys the data key, deletes the files, then records that it did. After the offboarding is stored, and
         again on a retried command: each step is a no-op the second time, and the record is made once."""
-        keys.destroy_data_key(str(tenant_id))
-        deleted = self.files.delete_tenant_files(str(tenant_id)) if self.files is not None else 0
+        keys.destroy_data_key(tenant_id_of(tenant_id))
+        deleted = self.files.delete_tenant_files(tenant_id_of(tenant_id)) if self.files is not None else 0
         erased = replace(context, command_id=f"{context.command_id}/erase")
         return self.runner.update(
             erased, "erase_tenant_data", tenant_id, lambda t: t.record_data_erased(deleted), _tenant_of

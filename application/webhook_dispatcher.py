@@ -31,7 +31,7 @@ from application.following import read_to_end
 from application.webhook_queues import Due, Queues
 from application.webhooks import DeliveryStart, Message, Sender, WebhookService
 from domain.errors import DomainError
-from domain.values import Shard
+from domain.values import Shard, TenantId
 from domain.webhooks import DEFAULT_SCHEDULE, DeliveryClosedError, Outcome
 from eventstore.envelope import RecordedEvent
 from eventstore.port import EventStore
@@ -49,7 +49,7 @@ class DeadLetters(Protocol):
     def record(
         self,
         context: CommandContext,
-        tenant_id: str | None,
+        tenant_id: TenantId | None,
         source: str,
         subject: str,
         step: str,

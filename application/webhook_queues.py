@@ -16,6 +16,7 @@ from datetime import datetime
 from uuid import UUID
 
 from domain.tenants import Tenant
+from domain.values import TenantId
 from domain.webhooks import Delivery, WebhookEndpoint, delivery_id_for
 from eventstore.envelope import RecordedEvent
 
@@ -25,7 +26,7 @@ class Letter:
     """A failed delivery to report: the Failed event's id names the report, so it is made once."""
 
     failed_event_id: str
-    tenant_id: str
+    tenant_id: TenantId
     error: str
     attempts: int
     cause: tuple[str, str]
@@ -44,7 +45,7 @@ class Item:
 class Endpoint:
     """An endpoint as deliveries need it, with the events it waits for and the deliveries that failed."""
 
-    tenant_id: str
+    tenant_id: TenantId
     url: str
     secret_name: str
     types: frozenset[str]

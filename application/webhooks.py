@@ -17,6 +17,7 @@ from uuid import UUID
 from application.commands import CommandContext, CommandResult, CommandRunner, replay
 from application.secrets import SecretService
 from domain.errors import ConflictError, NotFoundError
+from domain.values import TenantId, tenant_id_of
 from domain.webhooks import (
     Delivery,
     Outcome,
@@ -65,7 +66,7 @@ class Subscription:
 class DeliveryStart:
     """Which event goes to which endpoint: what a delivery's first event records."""
 
-    tenant_id: str
+    tenant_id: TenantId
     endpoint_id: UUID
     event_id: str
     event_type: str
@@ -103,7 +104,7 @@ class WebhookService:
         """Subscribes a URL to event types; the answer carries the endpoint's signing secret, this once."""
         types = check_event_types(event_types, self.event_types)
         self.guard.check(check_url(url))
-        endpoint_id = endpoint_id_for(str(tenant_id), context.command_id)
+        endpoint_id = endpoint_id_for(tenant_id_of(tenant_id), context.command_id)
         name = secret_name_for(endpoint_id)
         secret_context = CommandContext(context.actor, f"{context.command_id}|secret", context.correlation_id)
         secret = self.new_secret()
@@ -114,7 +115,7 @@ class WebhookService:
             context,
             "subscribe_webhook",
             endpoint_id,
-            make=lambda: WebhookEndpoint.subscribe(endpoint_id, str(tenant_id), url, types, self.event_types),
+            make=lambda: WebhookEndpoint.subscribe(endpoint_id, tenant_id_of(tenant_id), url, types, self.event_types),
             tenant_of=_tenant_of,
             exists=lambda: ConflictError(f"webhook endpoint {endpoint_id} exists"),
         )
@@ -139,11 +140,11 @@ class WebhookService:
     def endpoint(self, tenant_id: UUID, endpoint_id: UUID) -> WebhookEndpoint:
         """The endpoint as its events say now."""
         found = replay(self.runner.store.read_stream(endpoint_id))
-        if not isinstance(found, WebhookEndpoint) or found.tenant_id != str(tenant_id):
+        if not isinstance(found, WebhookEndpoint) or found.tenant_id != tenant_id_of(tenant_id):
             raise NotFoundError(f"no such webhook endpoint: {endpoint_id}")
         return found
 
-    def signing_secret(self, tenant_id: str, secret_name: str) -> str:
+    def signing_secret(self, tenant_id: TenantId, secret_name: str) -> str:
         """The endpoint's ``whsec_`` secret, for signing (never for a response)."""
         return self.secrets.reveal_secret(UUID(tenant_id), secret_name)
 
@@ -194,7 +195,7 @@ class WebhookService:
         change: Callable[[WebhookEndpoint], None],
     ) -> CommandResult:
         def checked(endpoint: WebhookEndpoint) -> None:
-            if not isinstance(endpoint, WebhookEndpoint) or endpoint.tenant_id != str(tenant_id):
+            if not isinstance(endpoint, WebhookEndpoint) or endpoint.tenant_id != tenant_id_of(tenant_id):
                 raise NotFoundError(f"no such webhook endpoint: {endpoint_id}")
             change(endpoint)
 

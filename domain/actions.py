@@ -19,7 +19,7 @@ from domain.action_rules import Condition, Parameter
 from domain.aggregate import Aggregate
 from domain.errors import ConflictError, InvalidValueError
 from domain.lineage import ACTION_DELIVERED
-from domain.values import ActionRunStatus
+from domain.values import ActionRunStatus, TenantId
 
 ACTIONS_NAMESPACE = UUID("8d1e4b6a-27c3-4f95-a0d8-6b3e9c1f2a57")
 MAX_ERROR = 2000
@@ -38,11 +38,11 @@ class Spec(TypedDict):
     connector: dict[str, Any]
 
 
-def template_id_for(tenant_id: str, name: str) -> UUID:
+def template_id_for(tenant_id: TenantId, name: str) -> UUID:
     return uuid5(ACTIONS_NAMESPACE, f"template|{tenant_id}|{name}")
 
 
-def playbook_id_for(tenant_id: str, name: str) -> UUID:
+def playbook_id_for(tenant_id: TenantId, name: str) -> UUID:
     return uuid5(ACTIONS_NAMESPACE, f"playbook|{tenant_id}|{name}")
 
 
@@ -59,7 +59,7 @@ class ActionTemplate(Aggregate):
     """A reusable action, in versions numbered from 1; runs name the version they use."""
 
     class Defined(Aggregate.Created):
-        tenant_id: str
+        tenant_id: TenantId
         name: str
         kind: str
         spec: Spec
@@ -69,12 +69,12 @@ class ActionTemplate(Aggregate):
         spec: Spec
 
     @classmethod
-    def define(cls, tenant_id: str, name: str, kind: str, spec: Spec) -> ActionTemplate:
+    def define(cls, tenant_id: TenantId, name: str, kind: str, spec: Spec) -> ActionTemplate:
         return cls._create(
             cls.Defined, id=template_id_for(tenant_id, name), tenant_id=tenant_id, name=name, kind=kind, spec=spec
         )
 
-    def __init__(self, tenant_id: str, name: str, kind: str, spec: Spec) -> None:
+    def __init__(self, tenant_id: TenantId, name: str, kind: str, spec: Spec) -> None:
         self.tenant_id = tenant_id
         self.name = name
         self.kind = kind
@@ -104,7 +104,7 @@ class Playbook(Aggregate):
     """A KPI condition and the steps to take when it holds; defined paused, then activated and paused at will."""
 
     class Defined(Aggregate.Created):
-        tenant_id: str
+        tenant_id: TenantId
         name: str
         contract: str
         kpi: str
@@ -122,7 +122,7 @@ class Playbook(Aggregate):
     @classmethod
     def define(
         cls,
-        tenant_id: str,
+        tenant_id: TenantId,
         name: str,
         target: tuple[str, str],
         condition: Condition,
@@ -150,7 +150,7 @@ class Playbook(Aggregate):
 
     def __init__(
         self,
-        tenant_id: str,
+        tenant_id: TenantId,
         name: str,
         contract: str,
         kpi: str,
@@ -204,7 +204,7 @@ class ActionRun(Aggregate):
     """One firing of a playbook: its steps in order, each approved where required, delivered with retries."""
 
     class Triggered(Aggregate.Created):
-        tenant_id: str
+        tenant_id: TenantId
         trigger: Trigger
         steps: list[Step]
 
@@ -249,11 +249,11 @@ class ActionRun(Aggregate):
         by: str
 
     @classmethod
-    def start(cls, tenant_id: str, trigger: Trigger, steps: list[Step], dimension_key: str) -> ActionRun:
+    def start(cls, tenant_id: TenantId, trigger: Trigger, steps: list[Step], dimension_key: str) -> ActionRun:
         run_id = run_id_for(trigger["playbook_id"], trigger["kpi_sha256"], dimension_key)
         return cls._create(cls.Triggered, id=run_id, tenant_id=tenant_id, trigger=trigger, steps=steps)
 
-    def __init__(self, tenant_id: str, trigger: Trigger, steps: list[Step]) -> None:
+    def __init__(self, tenant_id: TenantId, trigger: Trigger, steps: list[Step]) -> None:
         self.tenant_id, self.trigger, self.steps = tenant_id, trigger, steps
         self.step = 0
         self.status = ActionRunStatus.RUNNING

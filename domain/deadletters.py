@@ -14,7 +14,7 @@ from eventsourcing.domain import event
 
 from domain.aggregate import Aggregate
 from domain.errors import ConflictError, InvalidValueError
-from domain.values import DeadLetterStatus
+from domain.values import DeadLetterStatus, TenantId
 
 DEAD_LETTER_NAMESPACE = UUID("5e0c7a2b-91d4-4f38-b6e1-3a8d2c9f7b14")
 SOURCES = ("pipeline", "webhook", "consumer", "action", "projection")
@@ -32,7 +32,7 @@ class DeadLetterClosedError(ConflictError):
 
 class DeadLetter(Aggregate):
     class Recorded(Aggregate.Created):
-        tenant_id: str | None
+        tenant_id: TenantId | None
         source: str
         subject: str
         step: str
@@ -58,7 +58,7 @@ class DeadLetter(Aggregate):
     @classmethod
     def record(
         cls,
-        tenant_id: str | None,
+        tenant_id: TenantId | None,
         source: str,
         subject: str,
         step: str,
@@ -84,7 +84,7 @@ class DeadLetter(Aggregate):
 
     def __init__(
         self,
-        tenant_id: str | None,
+        tenant_id: TenantId | None,
         source: str,
         subject: str,
         step: str,

@@ -19,7 +19,7 @@ from eventsourcing.domain import event
 
 from domain.aggregate import Aggregate
 from domain.errors import ConflictError
-from domain.values import STEPS, RunStatus
+from domain.values import STEPS, RunStatus, TenantId
 
 RUN_NAMESPACE = UUID("0b8f3c52-9e41-4a7d-8f26-5d1c7e3a9b40")
 MAX_ERROR = 2000
@@ -41,7 +41,7 @@ def manifest(key: str, sha256: str, size: int, rows: int | None, fmt: str, schem
     return Manifest(key=key, sha256=sha256, bytes=size, rows=rows, format=fmt, schema=schema)
 
 
-def run_id_for(tenant_id: str, contract: str, version: str, obj: str, sha256: str) -> UUID:
+def run_id_for(tenant_id: TenantId, contract: str, version: str, obj: str, sha256: str) -> UUID:
     """The run of these bytes under this contract version and object: the same upload twice is one run."""
     return uuid5(RUN_NAMESPACE, f"{tenant_id}|{contract}|{version}|{obj}|{sha256}")
 
@@ -54,7 +54,7 @@ class PipelineRun(Aggregate):
     """One batch's way through the pipeline, step by step."""
 
     class Ingested(Aggregate.Created):
-        tenant_id: str
+        tenant_id: TenantId
         contract: str
         contract_version: str
         object: str
@@ -119,7 +119,7 @@ class PipelineRun(Aggregate):
     @classmethod
     def ingest(
         cls,
-        tenant_id: str,
+        tenant_id: TenantId,
         contract: str,
         contract_version: str,
         obj: str,
@@ -140,7 +140,14 @@ class PipelineRun(Aggregate):
         )
 
     def __init__(
-        self, tenant_id: str, contract: str, contract_version: str, object: str, source: str, raw: Manifest, at: str
+        self,
+        tenant_id: TenantId,
+        contract: str,
+        contract_version: str,
+        object: str,
+        source: str,
+        raw: Manifest,
+        at: str,
     ) -> None:
         self.tenant_id = tenant_id
         self.contract = contract

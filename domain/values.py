@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, NewType
+from uuid import UUID
 
 
 class Shard(NamedTuple):
@@ -87,3 +88,17 @@ class DeadLetterStatus(StrEnum):
     RETRYING = "retrying"
     RESOLVED = "resolved"
     DISCARDED = "discarded"
+
+
+TenantId = NewType("TenantId", str)
+"""A tenant, as every event, command and read model names it: its id's canonical text (the Tenant aggregate's UUID)."""
+
+
+def tenant_id_of(value: UUID | str) -> TenantId:
+    """The TenantId of a Tenant aggregate's UUID, or of text read at an edge (a path, an envelope, a message)."""
+    return TenantId(str(value))
+
+
+def tenant_id_or_none(value: str | None) -> TenantId | None:
+    """An envelope's tenant (None for the platform's own events)."""
+    return None if value is None else TenantId(value)

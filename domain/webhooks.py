@@ -24,7 +24,7 @@ from eventsourcing.domain import event
 
 from domain.aggregate import Aggregate
 from domain.errors import ConflictError, InvalidValueError
-from domain.values import DeliveryStatus
+from domain.values import DeliveryStatus, TenantId
 
 WEBHOOK_NAMESPACE = UUID("5e0c1f2a-7d43-4b8e-a1c6-93f2d8b04e71")
 DEFAULT_SCHEDULE = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 86400.0)
@@ -45,7 +45,7 @@ class DeliveryClosedError(ConflictError):
     """The delivery has already ended (delivered, or failed and not requeued)."""
 
 
-def endpoint_id_for(tenant_id: str, key: str) -> UUID:
+def endpoint_id_for(tenant_id: TenantId, key: str) -> UUID:
     """The endpoint a subscription command creates: the same command (idempotency key) names the same endpoint."""
     return uuid5(WEBHOOK_NAMESPACE, f"endpoint|{tenant_id}|{key}")
 
@@ -135,7 +135,7 @@ class WebhookEndpoint(Aggregate):
 
     class Subscribed(Aggregate.Created):
         encrypted_fields = ("url",)
-        tenant_id: str
+        tenant_id: TenantId
         url: str
         event_types: list[str]
         secret_name: str
@@ -152,14 +152,14 @@ class WebhookEndpoint(Aggregate):
 
     @classmethod
     def subscribe(
-        cls, endpoint_id: UUID, tenant_id: str, url: str, event_types: Iterable[str], known: frozenset[str]
+        cls, endpoint_id: UUID, tenant_id: TenantId, url: str, event_types: Iterable[str], known: frozenset[str]
     ) -> WebhookEndpoint:
         types = check_event_types(event_types, known)
         secret_name = secret_name_for(endpoint_id)
         return cls(id=endpoint_id, tenant_id=tenant_id, url=check_url(url), event_types=types, secret_name=secret_name)
 
     @event(Subscribed)
-    def __init__(self, id: UUID, tenant_id: str, url: str, event_types: list[str], secret_name: str) -> None:
+    def __init__(self, id: UUID, tenant_id: TenantId, url: str, event_types: list[str], secret_name: str) -> None:
         self.tenant_id = tenant_id
         self.url = url
         self.event_types = event_types
@@ -203,7 +203,7 @@ class Delivery(Aggregate):
     """One event on its way to one endpoint: its attempts, and how it ended."""
 
     class Started(Aggregate.Created):
-        tenant_id: str
+        tenant_id: TenantId
         endpoint_id: str
         event_id: str
         event_type: str
@@ -233,15 +233,15 @@ class Delivery(Aggregate):
         recovery: str
 
     @staticmethod
-    def create_id(tenant_id: str, endpoint_id: str, event_id: str, event_type: str, position: int) -> UUID:
+    def create_id(tenant_id: TenantId, endpoint_id: str, event_id: str, event_type: str, position: int) -> UUID:
         return delivery_id_for(endpoint_id, event_id)
 
     @classmethod
-    def start(cls, tenant_id: str, endpoint_id: str, event_id: str, event_type: str, position: int) -> Delivery:
+    def start(cls, tenant_id: TenantId, endpoint_id: str, event_id: str, event_type: str, position: int) -> Delivery:
         return cls(tenant_id, endpoint_id, event_id, event_type, position)
 
     @event(Started)
-    def __init__(self, tenant_id: str, endpoint_id: str, event_id: str, event_type: str, position: int) -> None:
+    def __init__(self, tenant_id: TenantId, endpoint_id: str, event_id: str, event_type: str, position: int) -> None:
         self.tenant_id = tenant_id
         self.endpoint_id = endpoint_id
         self.event_id = event_id

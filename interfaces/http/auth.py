@@ -23,6 +23,7 @@ from adapters.auth.cedar import Decision, Resource
 from adapters.auth.identity import ANONYMOUS_ADMIN, AuthenticationError, Identity
 from adapters.auth.refusals import unmet_conditions
 from domain.errors import NotFoundError
+from domain.values import tenant_id_or_none
 from interfaces.bootstrap import Platform
 from interfaces.http.context import CONSISTENT_POSITION, command_context, id_in_path, wait_for_consistency
 from interfaces.http.erased import TENANT_DATA, erased, gone
@@ -222,6 +223,6 @@ async def record_denial(
     tenant_id = identity.tenant_id if resource.type != "Tenant" else resource.id if sees(identity, resource) else None
     await anyio.to_thread.run_sync(
         lambda: platform.access.record_denial(
-            context, identity.principal_id, action, resource.label, reasons, tenant_id
+            context, identity.principal_id, action, resource.label, reasons, tenant_id_or_none(tenant_id)
         )
     )

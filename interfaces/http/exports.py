@@ -24,8 +24,9 @@ from litestar.response import Stream
 from adapters.compute.rows import parse_query
 from domain.errors import InvalidValueError, NotFoundError
 from domain.exports import EXPORT_FORMATS
+from domain.values import TenantId
 from interfaces.bootstrap import Platform
-from interfaces.http.context import command_context, id_in_path, platform_of
+from interfaces.http.context import command_context, id_in_path, platform_of, tenant_in_path
 from interfaces.http.erased import TENANT_DATA
 from projections.exports import export_query, list_query
 
@@ -54,8 +55,8 @@ class LinkExpiredError(HTTPException):
     status_code = 410
 
 
-def _tenant(tenant_id: str) -> str:
-    return str(id_in_path(tenant_id))
+def _tenant(tenant_id: str) -> TenantId:
+    return tenant_in_path(tenant_id)
 
 
 def sign(secret: bytes, tenant: str, export_id: str, expires: int) -> str:
@@ -73,7 +74,7 @@ def _view(platform: Platform, row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _check_filters(platform: Platform, tenant: str, data: ExportRequest) -> None:
+def _check_filters(platform: Platform, tenant: TenantId, data: ExportRequest) -> None:
     """Bad filters are a 400 now, not a failed job later: they are parsed against the dataset's columns."""
     product = platform.pipeline.product(tenant, data.product)
     served = {d["name"]: d for d in product.served(data.version)}

@@ -29,9 +29,10 @@ from adapters.readmodels import ReadModelStore
 from application.pipeline import Target
 from domain.errors import InvalidValueError, NotFoundError
 from domain.pipeline import manifest
+from domain.values import TenantId
 from interfaces.bootstrap import Platform, utc_now
 from interfaces.http.auth import record_denial, resolve_resource
-from interfaces.http.context import command_context, id_in_path, platform_of
+from interfaces.http.context import command_context, id_in_path, platform_of, tenant_in_path
 from interfaces.http.erased import TENANT_DATA
 from projections.runs import STEP_ORDER, list_query, run_query, steps_query
 
@@ -53,12 +54,12 @@ class BatchAccepted(msgspec.Struct):
     location: str
 
 
-def _tenant(tenant_id: str) -> str:
-    return str(id_in_path(tenant_id))
+def _tenant(tenant_id: str) -> TenantId:
+    return tenant_in_path(tenant_id)
 
 
 async def _check_data_policy(
-    request: Request[Any, Any, Any], platform: Platform, tenant_id: str, contract: str
+    request: Request[Any, Any, Any], platform: Platform, tenant_id: TenantId, contract: str
 ) -> None:
     """The data policy of ingestion (``land_batch``), with the contract's state as Cedar context."""
     found = await anyio.to_thread.run_sync(platform.contracts.current_contract, tenant_id, contract)

@@ -24,9 +24,10 @@ from adapters.compute.rows import parse_query, run_query
 from domain.errors import NotFoundError
 from domain.personal_data import ServedData
 from domain.products import VersionRetractedError, product_id_for
+from domain.values import TenantId
 from interfaces.bootstrap import Platform
 from interfaces.http.auth import RecentResources, resolve_resource
-from interfaces.http.context import command_context, id_in_path, platform_of
+from interfaces.http.context import command_context, platform_of, tenant_in_path
 from interfaces.http.erased import TENANT_DATA
 from interfaces.http.personal_data import record_unmasked
 from projections.products import list_query, product_query, version_query, versions_query
@@ -41,8 +42,8 @@ class Retract(msgspec.Struct, forbid_unknown_fields=True):
     reason: str
 
 
-def _tenant(tenant_id: str) -> str:
-    return str(id_in_path(tenant_id))
+def _tenant(tenant_id: str) -> TenantId:
+    return tenant_in_path(tenant_id)
 
 
 def _catalog_entry(row: dict[str, Any]) -> dict[str, Any]:
@@ -70,7 +71,7 @@ def _version_view(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _version_row(platform: Platform, tenant: str, product: str, version: int) -> dict[str, Any]:
+def _version_row(platform: Platform, tenant: TenantId, product: str, version: int) -> dict[str, Any]:
     product_id = str(product_id_for(tenant, product))
     with platform.read_models.engine.connect() as connection:
         row = connection.execute(version_query(tenant, product_id, version)).mappings().first()
