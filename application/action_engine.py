@@ -80,7 +80,7 @@ class Renderer(Protocol):
 
 
 class SecretReader(Protocol):
-    def reveal_secret(self, tenant_id: UUID, name: str) -> str: ...
+    def reveal_secret(self, tenant_id: TenantId, name: str) -> str: ...
 
 
 def _delivered(step: int, outcome: ActionOutcome) -> Callable[[ActionRun], None]:
@@ -227,7 +227,7 @@ class ActionEngine:
 
     def _attempt(self, run: ActionRun, step: int) -> ActionOutcome:
         planned = run.steps[step]
-        template = self.actions.template(UUID(run.tenant_id), UUID(planned["template_id"]))
+        template = self.actions.template(run.tenant_id, UUID(planned["template_id"]))
         spec = template.spec_of(planned["version"])
         connector = spec["connector"]
         context = context_for(str(run.id), step, run.trigger, planned["params"])
@@ -239,7 +239,7 @@ class ActionEngine:
         except DomainError as error:
             return ActionOutcome(False, None, f"the template cannot be rendered: {error}", retryable=False)
         try:
-            secrets = {name: self.secrets.reveal_secret(UUID(run.tenant_id), name) for name in secret_names(connector)}
+            secrets = {name: self.secrets.reveal_secret(run.tenant_id, name) for name in secret_names(connector)}
         except DomainError as error:
             return ActionOutcome(False, None, f"a secret of the connector cannot be read: {error}", retryable=False)
         key = f"{run.id}:{step + 1}"

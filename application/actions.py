@@ -104,7 +104,7 @@ class ActionService:
     def define_template(
         self,
         context: CommandContext,
-        tenant_id: UUID,
+        tenant_id: TenantId,
         name: str,
         kind: str,
         spec: Mapping[str, Any],
@@ -122,7 +122,7 @@ class ActionService:
         )
 
     def revise_template(
-        self, context: CommandContext, tenant_id: UUID, template_id: UUID, spec: Mapping[str, Any]
+        self, context: CommandContext, tenant_id: TenantId, template_id: UUID, spec: Mapping[str, Any]
     ) -> CommandResult:
         """Adds a version to a template; playbooks keep the version they name."""
         kind = self.template(tenant_id, template_id).kind
@@ -131,7 +131,7 @@ class ActionService:
             context, "revise_action_template", template_id, lambda t: t.revise(checked), _tenant_of
         )
 
-    def template(self, tenant_id: UUID, template_id: UUID) -> ActionTemplate:
+    def template(self, tenant_id: TenantId, template_id: UUID) -> ActionTemplate:
         found = replay(self.runner.store.read_stream(template_id))
         if not isinstance(found, ActionTemplate) or found.tenant_id != tenant_id_of(tenant_id):
             raise NotFoundError(f"no such action template: {template_id}")
@@ -153,7 +153,7 @@ class ActionService:
     def define_playbook(
         self,
         context: CommandContext,
-        tenant_id: UUID,
+        tenant_id: TenantId,
         name: str,
         target: tuple[str, str],
         rule: tuple[Mapping[str, Any], dict[str, str], int],
@@ -174,15 +174,15 @@ class ActionService:
             exists=lambda: ConflictError(f"playbook {name} exists"),
         )
 
-    def activate_playbook(self, context: CommandContext, tenant_id: UUID, playbook_id: UUID) -> CommandResult:
+    def activate_playbook(self, context: CommandContext, tenant_id: TenantId, playbook_id: UUID) -> CommandResult:
         """The playbook reacts to KPI builds from now on."""
         return self._change(context, "activate_playbook", tenant_id, playbook_id, lambda p: p.activate(context.actor))
 
-    def pause_playbook(self, context: CommandContext, tenant_id: UUID, playbook_id: UUID) -> CommandResult:
+    def pause_playbook(self, context: CommandContext, tenant_id: TenantId, playbook_id: UUID) -> CommandResult:
         """The playbook ignores KPI builds until activated again; runs under way go on."""
         return self._change(context, "pause_playbook", tenant_id, playbook_id, lambda p: p.pause(context.actor))
 
-    def playbook(self, tenant_id: UUID, playbook_id: UUID) -> Playbook:
+    def playbook(self, tenant_id: TenantId, playbook_id: UUID) -> Playbook:
         found = replay(self.runner.store.read_stream(playbook_id))
         if not isinstance(found, Playbook) or found.tenant_id != tenant_id_of(tenant_id):
             raise NotFoundError(f"no such playbook: {playbook_id}")
@@ -197,7 +197,7 @@ class ActionService:
             names = ", ".join(sorted(known)) or "none"
             raise InvalidValueError(f"contract {contract} defines no KPI {kpi} (it defines: {names})")
 
-    def _step(self, tenant_id: UUID, step: StepInput) -> Step:
+    def _step(self, tenant_id: TenantId, step: StepInput) -> Step:
         template_id = template_id_for(tenant_id_of(tenant_id), step.template)
         template = self.template(tenant_id, template_id) if self.runner.store.read_stream(template_id) else None
         if template is None:
@@ -210,7 +210,12 @@ class ActionService:
         )
 
     def _change(
-        self, context: CommandContext, name: str, tenant_id: UUID, playbook_id: UUID, change: Callable[[Playbook], None]
+        self,
+        context: CommandContext,
+        name: str,
+        tenant_id: TenantId,
+        playbook_id: UUID,
+        change: Callable[[Playbook], None],
     ) -> CommandResult:
         self.playbook(tenant_id, playbook_id)
         return self.runner.update(context, name, playbook_id, change, _tenant_of)
@@ -233,7 +238,7 @@ class ActionService:
         except ConflictError:
             return None
 
-    def run(self, tenant_id: UUID | str, run_id: UUID) -> ActionRun:
+    def run(self, tenant_id: TenantId, run_id: UUID) -> ActionRun:
         found = replay(self.runner.store.read_stream(run_id))
         if not isinstance(found, ActionRun) or found.tenant_id != tenant_id_of(tenant_id):
             raise NotFoundError(f"no such action run: {run_id}")
@@ -242,13 +247,13 @@ class ActionService:
     def record_run(self, context: CommandContext, run_id: UUID, change: Callable[[ActionRun], None]) -> CommandResult:
         return self.runner.update(context, "record_action", run_id, change, _tenant_of)
 
-    def approve_step(self, context: CommandContext, tenant_id: UUID, run_id: UUID, step: int) -> CommandResult:
+    def approve_step(self, context: CommandContext, tenant_id: TenantId, run_id: UUID, step: int) -> CommandResult:
         """A person lets a waiting step run (steps are numbered from 1)."""
         self.run(tenant_id, run_id)
         return self.record_run(context, run_id, lambda r: r.approve(step - 1, context.actor))
 
     def reject_step(
-        self, context: CommandContext, tenant_id: UUID, run_id: UUID, step: int, reason: str
+        self, context: CommandContext, tenant_id: TenantId, run_id: UUID, step: int, reason: str
     ) -> CommandResult:
         """A person stops a waiting step; the run ends, rejected, and its later steps never run."""
         self.run(tenant_id, run_id)
@@ -261,7 +266,7 @@ class ActionService:
     # --- backtest
 
     def backtest(
-        self, tenant_id: UUID, playbook_id: UUID, since: datetime | None = None, until: datetime | None = None
+        self, tenant_id: TenantId, playbook_id: UUID, since: datetime | None = None, until: datetime | None = None
     ) -> list[Found]:
         """When the playbook, as defined now, would have fired over the KPI builds in the log (by KPI period)."""
         playbook = self.playbook(tenant_id, playbook_id)

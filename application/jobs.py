@@ -97,7 +97,7 @@ class PlatformJobs:
         self._checkpoint_ledger = checkpoint_ledger
 
     def _require_active(self, call: JobCall) -> None:
-        tenant = self.tenants.current_tenant(UUID(call.tenant_id))
+        tenant = self.tenants.current_tenant(call.tenant_id)
         status = "gone" if tenant is None else tenant.status
         if status != TenantStatus.ACTIVE:
             raise TenantNotActiveError(f"tenant {call.tenant_id} is {status}: its scheduled jobs do not run")

@@ -15,7 +15,7 @@ from application.commands import CommandContext, CommandResult, CommandRunner, r
 from domain.errors import ConflictError, InvalidValueError, NotFoundError
 from domain.secrets import Secret, check_secret_name, check_secret_value, secret_id_for
 from domain.tenants import Tenant, TenantNotActiveError
-from domain.values import TenantId, TenantStatus, tenant_id_of
+from domain.values import TenantId, TenantStatus, tenant_id_of, tenant_uuid
 from eventstore.codec import ERASED
 
 
@@ -53,7 +53,7 @@ class SecretService:
         self.runner = runner
         self.fingerprinter = fingerprinter
 
-    def put_secret(self, context: CommandContext, tenant_id: UUID, name: str, value: str) -> SecretWritten:
+    def put_secret(self, context: CommandContext, tenant_id: TenantId, name: str, value: str) -> SecretWritten:
         """Stores a secret under a name, or gives an existing one a new value (a new version)."""
         secret_id, fingerprint = self._prepare(tenant_id, name, value)
         try:
@@ -71,7 +71,7 @@ class SecretService:
             )
         return self._written(result, name)
 
-    def rotate_secret(self, context: CommandContext, tenant_id: UUID, name: str, value: str) -> SecretWritten:
+    def rotate_secret(self, context: CommandContext, tenant_id: TenantId, name: str, value: str) -> SecretWritten:
         """Gives an existing secret a new value."""
         secret_id, fingerprint = self._prepare(tenant_id, name, value)
         result = self.runner.update(
@@ -79,13 +79,13 @@ class SecretService:
         )
         return self._written(result, name)
 
-    def delete_secret(self, context: CommandContext, tenant_id: UUID, name: str) -> SecretWritten:
+    def delete_secret(self, context: CommandContext, tenant_id: TenantId, name: str) -> SecretWritten:
         """Deletes a secret; its past values stay sealed in the log."""
         secret_id = secret_id_for(tenant_id_of(tenant_id), check_secret_name(name))
         result = self.runner.update(context, "delete_secret", secret_id, lambda s: s.delete(), _tenant_of)
         return self._written(result, name)
 
-    def reveal_secret(self, tenant_id: UUID, name: str) -> str:
+    def reveal_secret(self, tenant_id: TenantId, name: str) -> str:
         """The current value, read from the event log (for platform code only: never send it in a response)."""
         secret_id = secret_id_for(tenant_id_of(tenant_id), check_secret_name(name))
         secret = replay(self.runner.store.read_stream(secret_id))
@@ -97,7 +97,7 @@ class SecretService:
             raise SecretErasedError(msg)
         return secret.value
 
-    def _prepare(self, tenant_id: UUID, name: str, value: str) -> tuple[UUID, str]:
+    def _prepare(self, tenant_id: TenantId, name: str, value: str) -> tuple[UUID, str]:
         check_secret_name(name)
         check_secret_value(value)
         if value == ERASED:
@@ -108,8 +108,8 @@ class SecretService:
             tenant_id_of(tenant_id), value
         )
 
-    def _require_active_tenant(self, tenant_id: UUID) -> None:
-        tenant = replay(self.runner.store.read_stream(tenant_id))
+    def _require_active_tenant(self, tenant_id: TenantId) -> None:
+        tenant = replay(self.runner.store.read_stream(tenant_uuid(tenant_id)))
         if not isinstance(tenant, Tenant):
             msg = f"no such tenant: {tenant_id}"
             raise NotFoundError(msg)

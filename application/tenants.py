@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Protocol
-from uuid import UUID
 
 from application.commands import CommandContext, CommandResult, CommandRunner, replay
 from domain.errors import ConflictError, InvalidValueError
 from domain.tenants import Tenant, check_slug, tenant_id_for
-from domain.values import TenantId, tenant_id_of
+from domain.values import TenantId, tenant_id_of, tenant_uuid
 
 
 class SlugTakenError(ConflictError):
@@ -53,47 +52,55 @@ class TenantService:
             exists=lambda: SlugTakenError(f"slug {slug!r} is taken"),
         )
 
-    def current_tenant(self, tenant_id: UUID) -> Tenant | None:
+    def current_tenant(self, tenant_id: TenantId) -> Tenant | None:
         """The tenant as its events say now (for decisions that must not wait for a read model)."""
-        tenant: Tenant | None = replay(self.runner.store.read_stream(tenant_id))
+        tenant: Tenant | None = replay(self.runner.store.read_stream(tenant_uuid(tenant_id)))
         return tenant
 
     def change_entitlements(
-        self, context: CommandContext, tenant_id: UUID, features: list[str], quotas: dict[str, int]
+        self, context: CommandContext, tenant_id: TenantId, features: list[str], quotas: dict[str, int]
     ) -> CommandResult:
         """Replaces the tenant's features and quotas."""
         return self.runner.update(
-            context, "change_entitlements", tenant_id, lambda t: t.change_entitlements(features, quotas), _tenant_of
+            context,
+            "change_entitlements",
+            tenant_uuid(tenant_id),
+            lambda t: t.change_entitlements(features, quotas),
+            _tenant_of,
         )
 
-    def suspend_tenant(self, context: CommandContext, tenant_id: UUID, reason: str) -> CommandResult:
+    def suspend_tenant(self, context: CommandContext, tenant_id: TenantId, reason: str) -> CommandResult:
         """Suspends an active tenant: its commands are refused until it is reinstated."""
-        return self.runner.update(context, "suspend_tenant", tenant_id, lambda t: t.suspend(reason), _tenant_of)
+        return self.runner.update(
+            context, "suspend_tenant", tenant_uuid(tenant_id), lambda t: t.suspend(reason), _tenant_of
+        )
 
-    def reinstate_tenant(self, context: CommandContext, tenant_id: UUID) -> CommandResult:
+    def reinstate_tenant(self, context: CommandContext, tenant_id: TenantId) -> CommandResult:
         """Reinstates a suspended tenant."""
-        return self.runner.update(context, "reinstate_tenant", tenant_id, lambda t: t.reinstate(), _tenant_of)
+        return self.runner.update(
+            context, "reinstate_tenant", tenant_uuid(tenant_id), lambda t: t.reinstate(), _tenant_of
+        )
 
     def offboard_tenant(
-        self, context: CommandContext, tenant_id: UUID, reason: str, erase: bool = False
+        self, context: CommandContext, tenant_id: TenantId, reason: str, erase: bool = False
     ) -> CommandResult:
         """Offboards an active tenant for good; with ``erase`` its personal data and secrets become unreadable."""
         if erase and self.keys is None:
             msg = "erasure needs the key store, and this platform runs without one"
             raise InvalidValueError(msg)
         result = self.runner.update(
-            context, "offboard_tenant", tenant_id, lambda t: t.offboard(reason, erase), _tenant_of
+            context, "offboard_tenant", tenant_uuid(tenant_id), lambda t: t.offboard(reason, erase), _tenant_of
         )
         if erase and self.keys is not None:
             return self._erase(context, tenant_id, self.keys)
         return result
 
-    def _erase(self, context: CommandContext, tenant_id: UUID, keys: DataKeyShredder) -> CommandResult:
+    def _erase(self, context: CommandContext, tenant_id: TenantId, keys: DataKeyShredder) -> CommandResult:
         """Destroys the data key, deletes the files, then records that it did. After the offboarding is stored, and
         again on a retried command: each step is a no-op the second time, and the record is made once."""
         keys.destroy_data_key(tenant_id_of(tenant_id))
         deleted = self.files.delete_tenant_files(tenant_id_of(tenant_id)) if self.files is not None else 0
         erased = replace(context, command_id=f"{context.command_id}/erase")
         return self.runner.update(
-            erased, "erase_tenant_data", tenant_id, lambda t: t.record_data_erased(deleted), _tenant_of
+            erased, "erase_tenant_data", tenant_uuid(tenant_id), lambda t: t.record_data_erased(deleted), _tenant_of
         )

@@ -164,7 +164,7 @@ class WebhookDispatcher:
         for endpoint_id, endpoint in self.state.endpoints.items():
             if endpoint.gone and endpoint.active and endpoint_id not in self._busy:
                 context = CommandContext(ACTOR, f"{endpoint.gone}|gone", str(endpoint.gone), str(endpoint.gone))
-                self.webhooks.disable_endpoint(context, UUID(endpoint.tenant_id), endpoint_id, GONE, gone=True)
+                self.webhooks.disable_endpoint(context, endpoint.tenant_id, endpoint_id, GONE, gone=True)
                 done += 1
         for delivery_id, recovery in list(self.state.requeue.items()):
             context = CommandContext(ACTOR, f"{delivery_id}|requeue|{recovery}", recovery, recovery)

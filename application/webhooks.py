@@ -99,7 +99,7 @@ class WebhookService:
         self.new_secret = new_secret
 
     def subscribe_endpoint(
-        self, context: CommandContext, tenant_id: UUID, url: str, event_types: Sequence[str]
+        self, context: CommandContext, tenant_id: TenantId, url: str, event_types: Sequence[str]
     ) -> Subscription:
         """Subscribes a URL to event types; the answer carries the endpoint's signing secret, this once."""
         types = check_event_types(event_types, self.event_types)
@@ -122,22 +122,22 @@ class WebhookService:
         return Subscription(result, endpoint_id, secret, types)
 
     def disable_endpoint(
-        self, context: CommandContext, tenant_id: UUID, endpoint_id: UUID, reason: str, gone: bool = False
+        self, context: CommandContext, tenant_id: TenantId, endpoint_id: UUID, reason: str, gone: bool = False
     ) -> CommandResult:
         """Stops deliveries to the endpoint (``gone`` when it answered 410 Gone)."""
         return self._change(context, "disable_webhook", tenant_id, endpoint_id, lambda e: e.disable(reason, gone))
 
-    def enable_endpoint(self, context: CommandContext, tenant_id: UUID, endpoint_id: UUID) -> CommandResult:
+    def enable_endpoint(self, context: CommandContext, tenant_id: TenantId, endpoint_id: UUID) -> CommandResult:
         """Resumes deliveries to a disabled endpoint."""
         return self._change(context, "enable_webhook", tenant_id, endpoint_id, lambda e: e.enable())
 
     def recover_endpoint(
-        self, context: CommandContext, tenant_id: UUID, endpoint_id: UUID, since: datetime
+        self, context: CommandContext, tenant_id: TenantId, endpoint_id: UUID, since: datetime
     ) -> CommandResult:
         """Delivers again every event whose delivery to the endpoint failed at or after ``since``."""
         return self._change(context, "recover_webhook", tenant_id, endpoint_id, lambda e: e.recover(since))
 
-    def endpoint(self, tenant_id: UUID, endpoint_id: UUID) -> WebhookEndpoint:
+    def endpoint(self, tenant_id: TenantId, endpoint_id: UUID) -> WebhookEndpoint:
         """The endpoint as its events say now."""
         found = replay(self.runner.store.read_stream(endpoint_id))
         if not isinstance(found, WebhookEndpoint) or found.tenant_id != tenant_id_of(tenant_id):
@@ -146,7 +146,7 @@ class WebhookService:
 
     def signing_secret(self, tenant_id: TenantId, secret_name: str) -> str:
         """The endpoint's ``whsec_`` secret, for signing (never for a response)."""
-        return self.secrets.reveal_secret(UUID(tenant_id), secret_name)
+        return self.secrets.reveal_secret(tenant_id, secret_name)
 
     def record_attempt(
         self,
@@ -190,7 +190,7 @@ class WebhookService:
         self,
         context: CommandContext,
         name: str,
-        tenant_id: UUID,
+        tenant_id: TenantId,
         endpoint_id: UUID,
         change: Callable[[WebhookEndpoint], None],
     ) -> CommandResult:

@@ -102,3 +102,8 @@ def tenant_id_of(value: UUID | str) -> TenantId:
 def tenant_id_or_none(value: str | None) -> TenantId | None:
     """An envelope's tenant (None for the platform's own events)."""
     return None if value is None else TenantId(value)
+
+
+def tenant_uuid(tenant_id: TenantId | UUID) -> UUID:
+    """The Tenant aggregate's stream id for a tenant id."""
+    return tenant_id if isinstance(tenant_id, UUID) else UUID(tenant_id)

@@ -17,7 +17,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from application.actions import ActionService, StepInput
 from application.commands import CommandResult
 from domain.errors import NotFoundError
-from interfaces.http.context import command_context, id_in_path, platform_of
+from interfaces.http.context import command_context, id_in_path, platform_of, tenant_in_path
 from projections.actions import (
     playbooks_query,
     run_query,
@@ -123,7 +123,7 @@ class ActionTemplateController(Controller):
     ) -> Response[Accepted]:
         """Add a template (version 1). Its body and templated settings are jinja2 rendered in a sandbox from
         ``trigger``, ``params``, ``run_id`` and ``step``; unknown variables and unsafe access are refused (422)."""
-        tenant = id_in_path(tenant_id)
+        tenant = tenant_in_path(tenant_id)
         spec = {"body": data.body, "connector": data.connector, "parameters": msgspec.to_builtins(data.parameters)}
         done = actions_of(state).define_template(command_context(request), tenant, data.name, data.kind, spec)
         location = f"/v1/tenants/{tenant}/action-templates/{done.aggregate_id}"
@@ -137,7 +137,7 @@ class ActionTemplateController(Controller):
     @get("/{template_id:str}", sync_to_thread=True, opt={"action": "read_action_template"})
     def read(self, state: State, tenant_id: FromPath[str], template_id: FromPath[str]) -> dict[str, Any]:
         """One template and every version of it (body, parameters, connector settings with secret names)."""
-        tenant, template = id_in_path(tenant_id), id_in_path(template_id, "action template")
+        tenant, template = tenant_in_path(tenant_id), id_in_path(template_id, "action template")
         row = _one(state, template_query(str(tenant), str(template)), "action template", template_id)
         return row | {"versions": _rows(state, versions_query(str(template)))}
 
@@ -151,7 +151,7 @@ class ActionTemplateController(Controller):
         data: JSONBody[TemplateVersion],
     ) -> Accepted:
         """Add a version; playbooks keep using the version they name."""
-        tenant, template = id_in_path(tenant_id), id_in_path(template_id, "action template")
+        tenant, template = tenant_in_path(tenant_id), id_in_path(template_id, "action template")
         spec = {"body": data.body, "connector": data.connector, "parameters": msgspec.to_builtins(data.parameters)}
         return _accepted(actions_of(state).revise_template(command_context(request), tenant, template, spec))
 
@@ -167,7 +167,7 @@ class PlaybookController(Controller):
         self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], data: JSONBody[NewPlaybook]
     ) -> Response[Accepted]:
         """Define a playbook (paused until activated). The KPI must be one its contract defines (else 422)."""
-        tenant = id_in_path(tenant_id)
+        tenant = tenant_in_path(tenant_id)
         steps = [StepInput(s.template, s.version, dict(s.params), s.requires_approval) for s in data.steps]
         rule = (msgspec.to_builtins(data.condition), dict(data.dimensions), data.cooldown)
         done = actions_of(state).define_playbook(
@@ -182,7 +182,7 @@ class PlaybookController(Controller):
 
     @get("/{playbook_id:str}", sync_to_thread=True, opt={"action": "read_playbook"})
     def read(self, state: State, tenant_id: FromPath[str], playbook_id: FromPath[str]) -> dict[str, Any]:
-        tenant, playbook = id_in_path(tenant_id), id_in_path(playbook_id, "playbook")
+        tenant, playbook = tenant_in_path(tenant_id), id_in_path(playbook_id, "playbook")
         return _one(state, playbooks_query(str(tenant), str(playbook)), "playbook", playbook_id)
 
     @post("/{playbook_id:str}/activate", sync_to_thread=True, status_code=202, opt={"action": "activate_playbook"})
@@ -190,14 +190,14 @@ class PlaybookController(Controller):
         self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], playbook_id: FromPath[str]
     ) -> Accepted:
         """The playbook reacts to KPI builds recorded from now on."""
-        tenant, playbook = id_in_path(tenant_id), id_in_path(playbook_id, "playbook")
+        tenant, playbook = tenant_in_path(tenant_id), id_in_path(playbook_id, "playbook")
         return _accepted(actions_of(state).activate_playbook(command_context(request), tenant, playbook))
 
     @post("/{playbook_id:str}/pause", sync_to_thread=True, status_code=202, opt={"action": "pause_playbook"})
     def pause(
         self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], playbook_id: FromPath[str]
     ) -> Accepted:
-        tenant, playbook = id_in_path(tenant_id), id_in_path(playbook_id, "playbook")
+        tenant, playbook = tenant_in_path(tenant_id), id_in_path(playbook_id, "playbook")
         return _accepted(actions_of(state).pause_playbook(command_context(request), tenant, playbook))
 
     @post("/{playbook_id:str}/backtest", sync_to_thread=True, status_code=200, opt={"action": "backtest_playbook"})
@@ -206,7 +206,7 @@ class PlaybookController(Controller):
     ) -> list[dict[str, Any]]:
         """When the playbook, as defined now, would have fired over the KPI builds in the log; ``from`` and ``to``
         bound the KPI periods. Nothing is recorded or sent."""
-        tenant, playbook = id_in_path(tenant_id), id_in_path(playbook_id, "playbook")
+        tenant, playbook = tenant_in_path(tenant_id), id_in_path(playbook_id, "playbook")
         window = data or Backtest()
         fired = actions_of(state).backtest(tenant, playbook, window.since, window.until)
         return [{"run_id": str(f.run_id)} | dict(f.trigger) for f in fired]
@@ -233,7 +233,7 @@ class ActionRunController(Controller):
     @get("/{run_id:str}", sync_to_thread=True, opt={"action": "read_action_run"})
     def read(self, state: State, tenant_id: FromPath[str], run_id: FromPath[str]) -> dict[str, Any]:
         """One run with its timeline: trigger (the decision's data) -> approvals -> delivery attempts -> outcome."""
-        tenant, run = id_in_path(tenant_id), id_in_path(run_id, "action run")
+        tenant, run = tenant_in_path(tenant_id), id_in_path(run_id, "action run")
         row = _one(state, run_query(str(tenant), str(run)), "action run", run_id)
         return row | {"timeline": _rows(state, timeline_query(str(run)))}
 
@@ -252,7 +252,7 @@ class ActionRunController(Controller):
         step: FromPath[int],
     ) -> Accepted:
         """Let a waiting step run (steps count from 1)."""
-        tenant, run = id_in_path(tenant_id), id_in_path(run_id, "action run")
+        tenant, run = tenant_in_path(tenant_id), id_in_path(run_id, "action run")
         return _accepted(actions_of(state).approve_step(command_context(request), tenant, run, step))
 
     @post(
@@ -271,6 +271,6 @@ class ActionRunController(Controller):
         data: JSONBody[Rejection | None] = None,
     ) -> Accepted:
         """Stop a waiting step; the run ends as rejected."""
-        tenant, run = id_in_path(tenant_id), id_in_path(run_id, "action run")
+        tenant, run = tenant_in_path(tenant_id), id_in_path(run_id, "action run")
         reason = (data or Rejection()).reason
         return _accepted(actions_of(state).reject_step(command_context(request), tenant, run, step, reason))

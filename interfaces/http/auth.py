@@ -23,7 +23,7 @@ from adapters.auth.cedar import Decision, Resource
 from adapters.auth.identity import ANONYMOUS_ADMIN, AuthenticationError, Identity
 from adapters.auth.refusals import unmet_conditions
 from domain.errors import NotFoundError
-from domain.values import tenant_id_or_none
+from domain.values import tenant_id_of, tenant_id_or_none
 from interfaces.bootstrap import Platform
 from interfaces.http.context import CONSISTENT_POSITION, command_context, id_in_path, wait_for_consistency
 from interfaces.http.erased import TENANT_DATA, erased, gone
@@ -92,7 +92,7 @@ def find_resource(platform: Platform, path_params: dict[str, Any], command: bool
         return Resource.platform()
     tenant_id = id_in_path(str(path_params["tenant_id"]))
     if command:
-        tenant = platform.tenants.current_tenant(tenant_id)
+        tenant = platform.tenants.current_tenant(tenant_id_of(tenant_id))
         return None if tenant is None else Resource.tenant(str(tenant_id), tenant.status, list(tenant.features))
     with platform.read_models.engine.connect() as connection:
         row = connection.execute(get_query(str(tenant_id))).first()

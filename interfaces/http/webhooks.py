@@ -15,7 +15,7 @@ from application.commands import CommandResult
 from application.webhooks import WebhookService
 from domain.errors import NotFoundError
 from domain.webhooks import MAX_EVENT_TYPES, MAX_REASON, MAX_URL
-from interfaces.http.context import command_context, id_in_path, platform_of
+from interfaces.http.context import command_context, id_in_path, platform_of, tenant_in_path
 from projections.webhooks import attempts_query, deliveries_query, endpoint_query, endpoints, endpoints_query
 
 EventType = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -132,7 +132,7 @@ class WebhookController(Controller):
     ) -> Response[Subscribed]:
         """Subscribe a URL to CloudEvents types. The answer holds the endpoint's ``whsec_`` secret, once: keep it to
         verify deliveries (Standard Webhooks). An Idempotency-Key makes a retry answer as the first did."""
-        tenant = id_in_path(tenant_id)
+        tenant = tenant_in_path(tenant_id)
         done = webhooks_of(state).subscribe_endpoint(command_context(request), tenant, data.url, data.event_types)
         body = Subscribed(
             str(done.endpoint_id), done.secret, data.url, done.event_types, "active", done.result.position
@@ -195,7 +195,7 @@ class WebhookController(Controller):
         data: JSONBody[Recover],
     ) -> Accepted:
         """Deliver again every event whose delivery to this endpoint failed at or after ``since`` (in order)."""
-        tenant, endpoint = id_in_path(tenant_id), id_in_path(endpoint_id, "webhook endpoint")
+        tenant, endpoint = tenant_in_path(tenant_id), id_in_path(endpoint_id, "webhook endpoint")
         return _accepted(webhooks_of(state).recover_endpoint(command_context(request), tenant, endpoint, data.since))
 
     @post("/{endpoint_id:str}/disable", sync_to_thread=True, status_code=202, opt={"action": "disable_webhook"})
@@ -208,7 +208,7 @@ class WebhookController(Controller):
         data: JSONBody[Disable | None] = None,
     ) -> Accepted:
         """Stop deliveries to this endpoint (events until it is enabled again are not sent to it)."""
-        tenant, endpoint = id_in_path(tenant_id), id_in_path(endpoint_id, "webhook endpoint")
+        tenant, endpoint = tenant_in_path(tenant_id), id_in_path(endpoint_id, "webhook endpoint")
         reason = (data or Disable()).reason
         return _accepted(webhooks_of(state).disable_endpoint(command_context(request), tenant, endpoint, reason))
 
@@ -217,12 +217,12 @@ class WebhookController(Controller):
         self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], endpoint_id: FromPath[str]
     ) -> Accepted:
         """Resume deliveries to a disabled endpoint, with what was waiting and the events from now on."""
-        tenant, endpoint = id_in_path(tenant_id), id_in_path(endpoint_id, "webhook endpoint")
+        tenant, endpoint = tenant_in_path(tenant_id), id_in_path(endpoint_id, "webhook endpoint")
         return _accepted(webhooks_of(state).enable_endpoint(command_context(request), tenant, endpoint))
 
 
 def _endpoint_row(state: State, tenant_id: str, endpoint_id: str) -> Any:
-    tenant, endpoint = id_in_path(tenant_id), id_in_path(endpoint_id, "webhook endpoint")
+    tenant, endpoint = tenant_in_path(tenant_id), id_in_path(endpoint_id, "webhook endpoint")
     with platform_of(state).read_models.engine.connect() as connection:
         row = connection.execute(endpoint_query(str(tenant), str(endpoint))).first()
     if row is None:
