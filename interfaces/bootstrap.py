@@ -57,6 +57,7 @@ from application.webhooks import WebhookService
 from eventstore.adapters import open_event_store
 from eventstore.port import EventStore
 from interfaces.settings import Settings
+from interfaces.settings.groups import KeySettings
 from projections.policies import ActivePolicies
 
 
@@ -261,7 +262,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         tenants=tenants,
         access=AccessService(runner),
         worker=ProjectionWorker(store, read_models),
-        authenticator=Authenticator(read_models, token_verifier(settings), utc_now, health=health),
+        authenticator=Authenticator(read_models, token_verifier(settings.keys), utc_now, health=health),
         policies=policies,
         secrets=secrets,
         cipher=cipher,
@@ -294,12 +295,7 @@ def sweep_scratch(settings: Settings) -> list[Path]:
     return sweep(Path(settings.scratch_dir), time.time())
 
 
-def token_verifier(settings: Settings) -> TokenVerifier:
+def token_verifier(keys: KeySettings) -> TokenVerifier:
     return TokenVerifier.from_files(
-        settings.jwt_issuer,
-        settings.jwt_audience,
-        settings.jwt_leeway,
-        settings.jwks_file,
-        settings.jwks_url,
-        Path(settings.keys_dir),
+        keys.jwt_issuer, keys.jwt_audience, keys.jwt_leeway, keys.jwks_file, keys.jwks_url, Path(keys.keys_dir)
     )
