@@ -12,6 +12,7 @@ from uuid import UUID, uuid5
 from application.commands import CommandContext, CommandResult, CommandRunner
 from domain.access import ACCESS_NAMESPACE, ApiKey, Denial, Principal, principal_id_for
 from domain.errors import ConflictError
+from domain.values import TenantId
 
 KEY_SCHEME = "gdp"
 PREFIX_ALPHABET = string.ascii_lowercase + string.digits
@@ -69,7 +70,13 @@ class AccessService:
         return found
 
     def register_principal(
-        self, context: CommandContext, kind: str, issuer: str, subject: str, display_name: str, tenant_id: str | None
+        self,
+        context: CommandContext,
+        kind: str,
+        issuer: str,
+        subject: str,
+        display_name: str,
+        tenant_id: TenantId | None,
     ) -> CommandResult:
         """Registers a person (by identity-provider issuer and subject) or a service as a member of a tenant."""
         principal_id = self.membership_id(issuer, subject, tenant_id)
@@ -82,7 +89,7 @@ class AccessService:
             exists=lambda: PrincipalExistsError(f"principal {principal_id} is already registered"),
         )
 
-    def membership_id(self, issuer: str, subject: str, tenant_id: str | None) -> UUID:
+    def membership_id(self, issuer: str, subject: str, tenant_id: TenantId | None) -> UUID:
         """The id of this identity's principal in the tenant: a membership registered before ids were per tenant
         kept the platform-level id, so that stream is the membership when it belongs to this very tenant."""
         legacy = principal_id_for(issuer, subject, None)
@@ -99,7 +106,7 @@ class AccessService:
         """Takes a role away from a principal."""
         return self.runner.update(context, "revoke_role", principal_id, lambda p: p.revoke(role), _principal_tenant)
 
-    def create_api_key(self, context: CommandContext, principal_id: UUID, tenant_id: str | None) -> IssuedKey:
+    def create_api_key(self, context: CommandContext, principal_id: UUID, tenant_id: TenantId | None) -> IssuedKey:
         """Issues an API key for a principal; the returned token is the only time its secret exists in clear."""
         key_id = uuid5(ACCESS_NAMESPACE, f"api-key|{context.command_id}")
         prefix = "".join(secrets.choice(PREFIX_ALPHABET) for _ in range(12))
@@ -116,7 +123,7 @@ class AccessService:
         return IssuedKey(result, key_id, token)
 
     def rotate_api_key(
-        self, context: CommandContext, key_id: UUID, principal_id: UUID, tenant_id: str | None, overlap: timedelta
+        self, context: CommandContext, key_id: UUID, principal_id: UUID, tenant_id: TenantId | None, overlap: timedelta
     ) -> IssuedKey:
         """Issues a successor key; the old one keeps working for ``overlap``, then expires."""
         issued = self.create_api_key(context, principal_id, tenant_id)
@@ -146,7 +153,7 @@ class AccessService:
         action: str,
         resource: str,
         reasons: list[str],
-        tenant_id: str | None,
+        tenant_id: TenantId | None,
     ) -> CommandResult:
         """Records a refused attempt; the same request recorded twice is one denial."""
         denial_id = uuid5(ACCESS_NAMESPACE, f"denial|{context.command_id}|{action}|{resource}")

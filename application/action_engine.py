@@ -34,6 +34,7 @@ from domain.action_rules import secret_names
 from domain.actions import ActionRun, RunClosedError
 from domain.deadletters import DeadLetter, dead_letter_id_for
 from domain.errors import DomainError
+from domain.values import TenantId, backoff_delay, tenant_id_of, tenant_id_or_none
 from eventstore.codec import event_id_for
 from eventstore.envelope import RecordedEvent
 from eventstore.port import EventStore
@@ -47,7 +48,7 @@ class ActionRequest:
     """One delivery to make: the connector's settings, the secrets they name (read just now), the rendered body
     and templated settings, and the idempotency key the receiver sees on every attempt."""
 
-    tenant_id: str
+    tenant_id: TenantId
     kind: str
     connector: Mapping[str, Any]
     secrets: Mapping[str, str]
@@ -80,7 +81,7 @@ class Renderer(Protocol):
 
 
 class SecretReader(Protocol):
-    def reveal_secret(self, tenant_id: UUID, name: str) -> str: ...
+    def reveal_secret(self, tenant_id: TenantId, name: str) -> str: ...
 
 
 def _delivered(step: int, outcome: ActionOutcome) -> Callable[[ActionRun], None]:
@@ -149,7 +150,7 @@ class ActionEngine:
 
     def see(self, recorded: RecordedEvent) -> None:
         event, stream = recorded.event, recorded.event.originator_id
-        self.pending.extend(self.finder.see(event, recorded.metadata.tenant_id))
+        self.pending.extend(self.finder.see(event, tenant_id_or_none(recorded.metadata.tenant_id)))
         match event:
             case ActionRun.Triggered():
                 self.due[stream] = event.tenant_id
@@ -192,7 +193,7 @@ class ActionEngine:
     def work(self) -> int:
         progressed = self._start_runs() + self._send_dead_letters()
         for run_id, tenant in list(self.due.items()):
-            progressed += self.advance(tenant, run_id)
+            progressed += self.advance(tenant_id_of(tenant), run_id)
         return progressed
 
     def start(self) -> None:
@@ -217,17 +218,17 @@ class ActionEngine:
         for letter_id, letter in list(self.letters.items()):
             context = CommandContext(ACTOR, f"dead-letter|{letter.event_id}", letter.run_id, letter.run_id)
             cause = (str(event_id_for(UUID(letter.run_id), 0)), "ActionRun.Triggered")
+            tenant, step = tenant_id_or_none(letter.tenant_id), step_label(letter.step)
             self.dead_letters.record(
-                context, letter.tenant_id, "action", letter.run_id, step_label(letter.step), letter.error,
-                letter.attempts, cause,
-            )  # fmt: skip
+                context, tenant, "action", letter.run_id, step, letter.error, letter.attempts, cause
+            )
             self.letters.pop(letter_id, None)
             sent += 1
         return sent
 
     # --- one run
 
-    def advance(self, tenant_id: str, run_id: UUID) -> int:
+    def advance(self, tenant_id: TenantId, run_id: UUID) -> int:
         """Works the run's steps in order until it waits for a person, fails or is done; the steps delivered, a
         wait or a failure recorded counting as one (so the follower reads what it recorded before it rests)."""
         done = 0
@@ -248,12 +249,12 @@ class ActionEngine:
         """One step with retries; True when it was delivered."""
         while True:
             outcome = self._attempt(run, step)
-            name = f"r{run.revivals}|{step}|attempt|{run.attempts + 1}"
+            name = f"r{run.revivals}|{step}|attempt|{run.next_attempt}"
             if outcome.ok:
                 self._record(run, name, _delivered(step, outcome))
                 return True
-            last = not outcome.retryable or run.attempts + 1 >= self.attempts
-            delay = None if last else self.backoff * 2**run.attempts
+            last = not outcome.retryable or run.next_attempt >= self.attempts
+            delay = None if last else backoff_delay(self.backoff, run.next_attempt)
             log.warning("action run %s step %d failed: %s", run.id, step + 1, outcome.detail)
             self._record(run, name, _failed_attempt(step, outcome, delay))
             if delay is None:
@@ -263,7 +264,7 @@ class ActionEngine:
 
     def _attempt(self, run: ActionRun, step: int) -> ActionOutcome:
         planned = run.steps[step]
-        template = self.actions.template(UUID(run.tenant_id), UUID(planned["template_id"]))
+        template = self.actions.template(run.tenant_id, UUID(planned["template_id"]))
         spec = template.spec_of(planned["version"])
         connector = spec["connector"]
         context = context_for(str(run.id), step, run.trigger, planned["params"])
@@ -275,7 +276,7 @@ class ActionEngine:
         except DomainError as error:
             return ActionOutcome(False, None, f"the template cannot be rendered: {error}", retryable=False)
         try:
-            secrets = {name: self.secrets.reveal_secret(UUID(run.tenant_id), name) for name in secret_names(connector)}
+            secrets = {name: self.secrets.reveal_secret(run.tenant_id, name) for name in secret_names(connector)}
         except DomainError as error:
             return ActionOutcome(False, None, f"a secret of the connector cannot be read: {error}", retryable=False)
         key = f"{run.id}:{step + 1}"

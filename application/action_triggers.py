@@ -18,6 +18,7 @@ from uuid import UUID
 from domain.action_rules import Series, decide, dimension_key, matches
 from domain.actions import Playbook, Step, Trigger, run_id_for
 from domain.pipeline import PipelineRun
+from domain.values import TenantId, tenant_id_or_none
 
 
 @dataclass
@@ -25,7 +26,7 @@ class Watch:
     """A playbook as the log says at this point."""
 
     playbook_id: UUID
-    tenant_id: str
+    tenant_id: TenantId
     name: str
     contract: str
     kpi: str
@@ -49,7 +50,7 @@ class Found:
     """A trigger to record: the run it starts (its id), its tenant, the decision and the steps to take."""
 
     run_id: UUID
-    tenant_id: str
+    tenant_id: TenantId
     trigger: Trigger
     steps: list[Step]
     dimension_key: str
@@ -67,7 +68,7 @@ class TriggerFinder:
     series: dict[tuple[str, str, str, str], Series] = field(default_factory=dict)
     last_fired: dict[tuple[UUID, str], datetime] = field(default_factory=dict)
 
-    def see(self, event: Any, tenant_id: str | None) -> list[Found]:
+    def see(self, event: Any, tenant_id: TenantId | None) -> list[Found]:
         match event:
             case PipelineRun.Ingested():
                 self.runs[event.originator_id] = (event.tenant_id, event.contract)
@@ -153,4 +154,4 @@ def finder_from(state: dict[str, Any]) -> TriggerFinder:
 
 def find_all(finder: TriggerFinder, events: Iterable[tuple[Any, str | None]]) -> list[Found]:
     """Every trigger a sequence of (event, tenant) causes, in order."""
-    return [found for event, tenant in events for found in finder.see(event, tenant)]
+    return [found for event, tenant in events for found in finder.see(event, tenant_id_or_none(tenant))]

@@ -35,6 +35,7 @@ from domain.actions import (
     template_id_for,
 )
 from domain.errors import ConflictError, InvalidValueError, NotFoundError
+from domain.values import TenantId, tenant_id_of
 
 BATCH = 1000
 SAMPLES: dict[str, Any] = {"string": "text", "number": 1.5, "integer": 1, "boolean": True}
@@ -103,25 +104,25 @@ class ActionService:
     def define_template(
         self,
         context: CommandContext,
-        tenant_id: UUID,
+        tenant_id: TenantId,
         name: str,
         kind: str,
         spec: Mapping[str, Any],
     ) -> CommandResult:
         """Adds a template to the catalog as version 1; its body must render safely from a sample trigger."""
         checked = self._spec(kind, spec)
-        template_id = template_id_for(str(tenant_id), check_name(name, "template"))
+        template_id = template_id_for(tenant_id_of(tenant_id), check_name(name, "template"))
         return self.runner.create(
             context,
             "define_action_template",
             template_id,
-            make=lambda: ActionTemplate.define(str(tenant_id), name, kind, checked),
+            make=lambda: ActionTemplate.define(tenant_id_of(tenant_id), name, kind, checked),
             tenant_of=_tenant_of,
             exists=lambda: ConflictError(f"template {name} exists; add a version instead"),
         )
 
     def revise_template(
-        self, context: CommandContext, tenant_id: UUID, template_id: UUID, spec: Mapping[str, Any]
+        self, context: CommandContext, tenant_id: TenantId, template_id: UUID, spec: Mapping[str, Any]
     ) -> CommandResult:
         """Adds a version to a template; playbooks keep the version they name."""
         kind = self.template(tenant_id, template_id).kind
@@ -130,9 +131,9 @@ class ActionService:
             context, "revise_action_template", template_id, lambda t: t.revise(checked), _tenant_of
         )
 
-    def template(self, tenant_id: UUID, template_id: UUID) -> ActionTemplate:
+    def template(self, tenant_id: TenantId, template_id: UUID) -> ActionTemplate:
         found = self.runner.get(template_id)
-        if not isinstance(found, ActionTemplate) or found.tenant_id != str(tenant_id):
+        if not isinstance(found, ActionTemplate) or found.tenant_id != tenant_id_of(tenant_id):
             raise NotFoundError(f"no such action template: {template_id}")
         return found
 
@@ -152,7 +153,7 @@ class ActionService:
     def define_playbook(
         self,
         context: CommandContext,
-        tenant_id: UUID,
+        tenant_id: TenantId,
         name: str,
         target: tuple[str, str],
         rule: tuple[Mapping[str, Any], dict[str, str], int],
@@ -160,7 +161,7 @@ class ActionService:
     ) -> CommandResult:
         """Binds a KPI of a contract (``target``: contract, KPI) to a condition, a dimension filter and a cooldown
         (``rule``), and to ordered steps; it starts paused."""
-        tenant = str(tenant_id)
+        tenant = tenant_id_of(tenant_id)
         self._check_kpi(tenant, *target)
         condition, dimensions, cooldown = check_condition(rule[0]), rule[1], rule[2]
         checked = [self._step(tenant_id, step) for step in steps]
@@ -173,21 +174,21 @@ class ActionService:
             exists=lambda: ConflictError(f"playbook {name} exists"),
         )
 
-    def activate_playbook(self, context: CommandContext, tenant_id: UUID, playbook_id: UUID) -> CommandResult:
+    def activate_playbook(self, context: CommandContext, tenant_id: TenantId, playbook_id: UUID) -> CommandResult:
         """The playbook reacts to KPI builds from now on."""
         return self._change(context, "activate_playbook", tenant_id, playbook_id, lambda p: p.activate(context.actor))
 
-    def pause_playbook(self, context: CommandContext, tenant_id: UUID, playbook_id: UUID) -> CommandResult:
+    def pause_playbook(self, context: CommandContext, tenant_id: TenantId, playbook_id: UUID) -> CommandResult:
         """The playbook ignores KPI builds until activated again; runs under way go on."""
         return self._change(context, "pause_playbook", tenant_id, playbook_id, lambda p: p.pause(context.actor))
 
-    def playbook(self, tenant_id: UUID, playbook_id: UUID) -> Playbook:
+    def playbook(self, tenant_id: TenantId, playbook_id: UUID) -> Playbook:
         found = self.runner.get(playbook_id)
-        if not isinstance(found, Playbook) or found.tenant_id != str(tenant_id):
+        if not isinstance(found, Playbook) or found.tenant_id != tenant_id_of(tenant_id):
             raise NotFoundError(f"no such playbook: {playbook_id}")
         return found
 
-    def _check_kpi(self, tenant_id: str, contract: str, kpi: str) -> None:
+    def _check_kpi(self, tenant_id: TenantId, contract: str, kpi: str) -> None:
         found = self.contracts.current_contract(tenant_id, contract)
         if found is None:
             raise InvalidValueError(f"no such contract: {contract}")
@@ -196,8 +197,8 @@ class ActionService:
             names = ", ".join(sorted(known)) or "none"
             raise InvalidValueError(f"contract {contract} defines no KPI {kpi} (it defines: {names})")
 
-    def _step(self, tenant_id: UUID, step: StepInput) -> Step:
-        template_id = template_id_for(str(tenant_id), step.template)
+    def _step(self, tenant_id: TenantId, step: StepInput) -> Step:
+        template_id = template_id_for(tenant_id_of(tenant_id), step.template)
         template = self.template(tenant_id, template_id) if self.runner.store.read_stream(template_id) else None
         if template is None:
             raise InvalidValueError(f"no such action template: {step.template}")
@@ -209,7 +210,12 @@ class ActionService:
         )
 
     def _change(
-        self, context: CommandContext, name: str, tenant_id: UUID, playbook_id: UUID, change: Callable[[Playbook], None]
+        self,
+        context: CommandContext,
+        name: str,
+        tenant_id: TenantId,
+        playbook_id: UUID,
+        change: Callable[[Playbook], None],
     ) -> CommandResult:
         self.playbook(tenant_id, playbook_id)
         return self.runner.update(context, name, playbook_id, change, _tenant_of)
@@ -232,22 +238,22 @@ class ActionService:
         except ConflictError:
             return None
 
-    def run(self, tenant_id: UUID | str, run_id: UUID) -> ActionRun:
+    def run(self, tenant_id: TenantId, run_id: UUID) -> ActionRun:
         found = self.runner.get(run_id)
-        if not isinstance(found, ActionRun) or found.tenant_id != str(tenant_id):
+        if not isinstance(found, ActionRun) or found.tenant_id != tenant_id_of(tenant_id):
             raise NotFoundError(f"no such action run: {run_id}")
         return found
 
     def record_run(self, context: CommandContext, run_id: UUID, change: Callable[[ActionRun], None]) -> CommandResult:
         return self.runner.update(context, "record_action", run_id, change, _tenant_of)
 
-    def approve_step(self, context: CommandContext, tenant_id: UUID, run_id: UUID, step: int) -> CommandResult:
+    def approve_step(self, context: CommandContext, tenant_id: TenantId, run_id: UUID, step: int) -> CommandResult:
         """A person lets a waiting step run (steps are numbered from 1)."""
         self.run(tenant_id, run_id)
         return self.record_run(context, run_id, lambda r: r.approve(step - 1, context.actor))
 
     def reject_step(
-        self, context: CommandContext, tenant_id: UUID, run_id: UUID, step: int, reason: str
+        self, context: CommandContext, tenant_id: TenantId, run_id: UUID, step: int, reason: str
     ) -> CommandResult:
         """A person stops a waiting step; the run ends, rejected, and its later steps never run."""
         self.run(tenant_id, run_id)
@@ -260,7 +266,7 @@ class ActionService:
     # --- backtest
 
     def backtest(
-        self, tenant_id: UUID, playbook_id: UUID, since: datetime | None = None, until: datetime | None = None
+        self, tenant_id: TenantId, playbook_id: UUID, since: datetime | None = None, until: datetime | None = None
     ) -> list[Found]:
         """When the playbook, as defined now, would have fired over the KPI builds in the log (by KPI period)."""
         playbook = self.playbook(tenant_id, playbook_id)

@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
-from uuid import UUID
 
 from application.commands import CommandContext
 from domain.access import PLATFORM_ADMIN
 from domain.errors import NotFoundError
+from domain.values import TenantId, tenant_id_of, tenant_id_or_none
 
 PLATFORM_KIND = "platform"
 """The kind of the identity the platform acts as for a tenant (people and services are "person" and "service")."""
@@ -108,7 +108,7 @@ class DenialRecorder(Protocol):
         action: str,
         resource: str,
         reasons: list[str],
-        tenant_id: str | None,
+        tenant_id: TenantId | None,
     ) -> object: ...
 
 
@@ -122,7 +122,7 @@ class TenantState(Protocol):
 class Tenants(Protocol):
     """Tenants as their events say now (``TenantService.current_tenant``)."""
 
-    def current_tenant(self, tenant_id: UUID) -> TenantState | None: ...
+    def current_tenant(self, tenant_id: TenantId) -> TenantState | None: ...
 
 
 class Refused(Exception):
@@ -213,7 +213,7 @@ class Authorization:
 
     def tenant_now(self, tenant_id: str) -> Resource | None:
         """The tenant as its events say now (commands and steps never decide on a read model that may lag)."""
-        tenant = self.tenants.current_tenant(UUID(tenant_id))
+        tenant = self.tenants.current_tenant(tenant_id_of(tenant_id))
         return None if tenant is None else Resource.tenant(tenant_id, tenant.status, list(tenant.features))
 
     def refusal_to_land(
@@ -254,7 +254,9 @@ class Authorization:
             return
         own = resource.id if sees(identity, resource) else None
         tenant_id = identity.tenant_id if resource.type != "Tenant" else own
-        self.denials.record_denial(command, identity.principal_id, action, resource.label, reasons, tenant_id)
+        self.denials.record_denial(
+            command, identity.principal_id, action, resource.label, reasons, tenant_id_or_none(tenant_id)
+        )
 
 
 def refusal_detail(action: str, unmet: list[str], grounds: list[str], context: Mapping[str, Any]) -> str:

@@ -18,6 +18,7 @@ from application.schemas import SchemaRegistryService
 from domain.contracts import MAX_DOCUMENT_BYTES, DataContract, contract_id_for, read_contract
 from domain.contracts.model import ContractSpec
 from domain.errors import ConflictError
+from domain.values import TenantId
 
 
 class ContractExistsError(ConflictError):
@@ -32,7 +33,7 @@ REGISTRY_TYPES = {"time": "string"}
 """ODCS logical types the registry's field model names differently; absent ones are kept (none means string)."""
 
 
-def registry_schemas(tenant_id: str, key: str, spec: ContractSpec) -> list[tuple[str, dict[str, Any]]]:
+def registry_schemas(tenant_id: TenantId, key: str, spec: ContractSpec) -> list[tuple[str, dict[str, Any]]]:
     """Each schema object of a contract version as (subject, schema) in the schema registry's field model."""
     schemas = []
     for item in spec["objects"]:
@@ -68,7 +69,9 @@ class ContractService:
         self.schemas = schemas
         self.max_document_bytes = max_document_bytes
 
-    def register_contract(self, context: CommandContext, tenant_id: str, document: Mapping[str, Any]) -> CommandResult:
+    def register_contract(
+        self, context: CommandContext, tenant_id: TenantId, document: Mapping[str, Any]
+    ) -> CommandResult:
         """Registers a tenant's contract; the document's version becomes a draft authored by the caller."""
         contract = read_contract(document, self.max_document_bytes)
         return self.runner.create(
@@ -81,7 +84,7 @@ class ContractService:
         )
 
     def add_version(
-        self, context: CommandContext, tenant_id: str, key: str, document: Mapping[str, Any]
+        self, context: CommandContext, tenant_id: TenantId, key: str, document: Mapping[str, Any]
     ) -> CommandResult:
         """Drafts a new version of a contract, checked against the active version for breaking changes."""
         contract = read_contract(document, self.max_document_bytes)
@@ -91,11 +94,11 @@ class ContractService:
 
         return self.runner.update(context, "revise_contract", contract_id_for(tenant_id, key), revise, _tenant_of)
 
-    def propose_version(self, context: CommandContext, tenant_id: str, key: str, version: str) -> CommandResult:
+    def propose_version(self, context: CommandContext, tenant_id: TenantId, key: str, version: str) -> CommandResult:
         """Puts a draft version up for approval."""
         return self._update(context, "propose_contract", tenant_id, key, lambda c: c.propose(version, context.actor))
 
-    def approve_version(self, context: CommandContext, tenant_id: str, key: str, version: str) -> CommandResult:
+    def approve_version(self, context: CommandContext, tenant_id: TenantId, key: str, version: str) -> CommandResult:
         """Approves a proposed version (not one's own): it becomes the active version, and each of its schema
         objects is registered as the next version of subject ``<tenant>.<contract>.<object>``.
 
@@ -120,20 +123,20 @@ class ContractService:
                 result = replace(result, position=max(result.position, registered.position))
         return result
 
-    def _subjects(self, tenant_id: str, key: str, version: str) -> list[tuple[str, dict[str, Any]]]:
+    def _subjects(self, tenant_id: TenantId, key: str, version: str) -> list[tuple[str, dict[str, Any]]]:
         contract = self.current_contract(tenant_id, key)
         found = contract.versions.get(version) if contract is not None else None
         return registry_schemas(tenant_id, key, found.spec) if found is not None else []
 
     def reject_version(
-        self, context: CommandContext, tenant_id: str, key: str, version: str, reason: str
+        self, context: CommandContext, tenant_id: TenantId, key: str, version: str, reason: str
     ) -> CommandResult:
         """Rejects a proposed version, saying why."""
         actor = context.actor
         return self._update(context, "reject_contract", tenant_id, key, lambda c: c.reject(version, actor, reason))
 
     def deprecate_version(
-        self, context: CommandContext, tenant_id: str, key: str, version: str, reason: str = ""
+        self, context: CommandContext, tenant_id: TenantId, key: str, version: str, reason: str = ""
     ) -> CommandResult:
         """Deprecates the active version (it stays in force until retired or superseded)."""
         actor = context.actor
@@ -142,17 +145,17 @@ class ContractService:
         )
 
     def retire_version(
-        self, context: CommandContext, tenant_id: str, key: str, version: str, reason: str = ""
+        self, context: CommandContext, tenant_id: TenantId, key: str, version: str, reason: str = ""
     ) -> CommandResult:
         """Retires an approved version for good."""
         actor = context.actor
         return self._update(context, "retire_contract", tenant_id, key, lambda c: c.retire(version, actor, reason))
 
-    def current_contract(self, tenant_id: str, key: str) -> DataContract | None:
+    def current_contract(self, tenant_id: TenantId, key: str) -> DataContract | None:
         """The contract as its events say now (for decisions that must not wait for a read model)."""
         return self.runner.get(contract_id_for(tenant_id, key), DataContract)
 
     def _update(
-        self, context: CommandContext, name: str, tenant_id: str, key: str, change: Callable[[DataContract], None]
+        self, context: CommandContext, name: str, tenant_id: TenantId, key: str, change: Callable[[DataContract], None]
     ) -> CommandResult:
         return self.runner.update(context, name, contract_id_for(tenant_id, key), change, _tenant_of)

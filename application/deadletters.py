@@ -13,8 +13,9 @@ from collections.abc import Callable
 from uuid import UUID
 
 from application.commands import CommandContext, CommandResult, CommandRunner
-from domain.deadletters import DeadLetter, dead_letter_id_for
+from domain.deadletters import DeadLetter
 from domain.errors import ConflictError, NotFoundError
+from domain.values import TenantId
 
 RetryHandler = Callable[[CommandContext, DeadLetter], object]
 """Hands the work back to its source; returning True means the work is done already."""
@@ -38,7 +39,7 @@ class DeadLetterService:
     def record(
         self,
         context: CommandContext,
-        tenant_id: str | None,
+        tenant_id: TenantId | None,
         source: str,
         subject: str,
         step: str,
@@ -47,20 +48,21 @@ class DeadLetterService:
         cause: tuple[str, str] | None = None,
     ) -> CommandResult:
         """Records failed work as a dead letter, or reopens the one it already has."""
-        stream = dead_letter_id_for(source, subject, step)
         cause_id, cause_type = cause if cause else (None, None)
+        # Made first so its id is derived once, by the aggregate (a create never makes it twice: see PipelineService).
+        letter = DeadLetter.record(tenant_id, source, subject, step, error, attempts, cause_id, cause_type)
         try:
             return self.runner.create(
                 context,
                 "record_dead_letter",
-                stream,
-                make=lambda: DeadLetter.record(tenant_id, source, subject, step, error, attempts, cause_id, cause_type),
+                letter.id,
+                make=lambda: letter,
                 tenant_of=_tenant_of,
                 exists=lambda: _ExistsError("exists"),
             )
         except _ExistsError:
             return self.runner.update(
-                context, "reopen_dead_letter", stream, lambda d: d.reopen(error, attempts), _tenant_of
+                context, "reopen_dead_letter", letter.id, lambda d: d.reopen(error, attempts), _tenant_of
             )
 
     def get(self, letter_id: UUID) -> DeadLetter:

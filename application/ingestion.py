@@ -27,6 +27,7 @@ from application.contracts import ContractService
 from application.pipeline import PipelineService, Target, target_of
 from domain.errors import DomainError, NotFoundError
 from domain.pipeline import manifest
+from domain.values import TenantId
 
 ContextOf = Callable[[], CommandContext]
 """The command's context, asked for when it is needed: an HTTP Idempotency-Key's fingerprint covers the body, so
@@ -113,7 +114,7 @@ class Batch:
     """A batch as an entry point hands it over: for whom, under which contract and object, from where, and the
     bytes themselves (chunks, read once)."""
 
-    tenant_id: str
+    tenant_id: TenantId
     contract: str
     object_name: str | None
     source: str

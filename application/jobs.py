@@ -18,6 +18,7 @@ from application.commands import CommandContext
 from application.pipeline import PipelineService
 from application.tenants import TenantService
 from domain.errors import ConflictError, InvalidValueError, NotFoundError
+from domain.values import TenantId, TenantStatus
 
 
 class TenantNotActiveError(ConflictError):
@@ -32,7 +33,7 @@ class JobUnavailableError(ConflictError):
 class JobCall:
     """One run of a job: whose, which schedule and slot, and the command context its effects are recorded under."""
 
-    tenant_id: str
+    tenant_id: TenantId
     schedule_id: UUID
     run_id: UUID
     slot: datetime
@@ -96,9 +97,9 @@ class PlatformJobs:
         self._checkpoint_ledger = checkpoint_ledger
 
     def _require_active(self, call: JobCall) -> None:
-        tenant = self.tenants.current_tenant(UUID(call.tenant_id))
+        tenant = self.tenants.current_tenant(call.tenant_id)
         status = "gone" if tenant is None else tenant.status
-        if status != "active":
+        if status != TenantStatus.ACTIVE:
             raise TenantNotActiveError(f"tenant {call.tenant_id} is {status}: its scheduled jobs do not run")
 
     def rebuild_kpis(self, call: JobCall, contract: str) -> dict[str, Any]:
@@ -122,7 +123,7 @@ class PlatformJobs:
             raise JobUnavailableError("ledger checkpoints are not available on this platform")
         return self._checkpoint_ledger(call)
 
-    def _latest(self, tenant_id: str, product: str) -> int:
+    def _latest(self, tenant_id: TenantId, product: str) -> int:
         found = self.pipeline.product(tenant_id, product)
         served = [number for number, status in found.versions.items() if status == "published"]
         if not served:

@@ -9,6 +9,7 @@ from uuid import UUID
 from application.commands import CommandContext, CommandResult, CommandRunner
 from domain.errors import ConflictError
 from domain.personal_data import PersonalDataAccess, Purpose, ServedData
+from domain.values import TenantId
 
 
 class PersonalDataService:
@@ -21,7 +22,7 @@ class PersonalDataService:
     def record_access(
         self,
         context: CommandContext,
-        tenant_id: str,
+        tenant_id: TenantId,
         principal_kind: str,
         served: ServedData,
         why: Purpose,

@@ -18,8 +18,9 @@ from domain.contracts import DataContract
 from domain.contracts.model import Kpi, ObjectSpec, QualityRule
 from domain.errors import ConflictError, DomainError, InvalidValueError, NotFoundError
 from domain.exports import Export, export_id_for
-from domain.pipeline import Manifest, PipelineRun, run_id_for
+from domain.pipeline import Manifest, PipelineRun
 from domain.products import DataProduct, Dataset, product_id_for
+from domain.values import TenantId
 
 
 class NoActiveVersionError(ConflictError):
@@ -35,7 +36,7 @@ class UnprocessableBatchError(DomainError):
 class Target:
     """What a batch is ingested against: the contract's active version and one of its schema objects."""
 
-    tenant_id: str
+    tenant_id: TenantId
     contract: str
     version: str
     object: ObjectSpec
@@ -71,14 +72,14 @@ class PipelineCompute(Protocol):
     A step raises UnprocessableBatchError when its input can never be processed; any other error is taken as
     transient (storage or a service unavailable) and the step is retried."""
 
-    def normalize(self, tenant_id: str, raw: Manifest, target: Target) -> Normalization: ...
+    def normalize(self, tenant_id: TenantId, raw: Manifest, target: Target) -> Normalization: ...
 
-    def build_kpis(self, tenant_id: str, gdp: list[Manifest], target: Target) -> KpiBuild: ...
+    def build_kpis(self, tenant_id: TenantId, gdp: list[Manifest], target: Target) -> KpiBuild: ...
 
-    def publish(self, tenant_id: str, kpis: Manifest, gdp: list[Manifest], target: Target) -> list[Dataset]: ...
+    def publish(self, tenant_id: TenantId, kpis: Manifest, gdp: list[Manifest], target: Target) -> list[Dataset]: ...
 
     def export(
-        self, tenant_id: str, dataset: Dataset, fmt: str, filters: list[list[str]], raw_formulas: bool = False
+        self, tenant_id: TenantId, dataset: Dataset, fmt: str, filters: list[list[str]], raw_formulas: bool = False
     ) -> tuple[Manifest, int]: ...
 
 
@@ -102,7 +103,7 @@ def _custom(document: dict[str, Any], name: str) -> Any:
 
 
 def target_of(
-    found: DataContract, tenant_id: str, contract: str, obj: str | None, version: str | None = None
+    found: DataContract, tenant_id: TenantId, contract: str, obj: str | None, version: str | None = None
 ) -> Target:
     """The contract's active version (or ``version``) and the schema object a batch is for, from the contract as
     already loaded (so a request that checked the contract's state does not load it again)."""
@@ -142,7 +143,7 @@ class PipelineService:
 
     # --- ingestion
 
-    def target(self, tenant_id: str, contract: str, obj: str | None, version: str | None = None) -> Target:
+    def target(self, tenant_id: TenantId, contract: str, obj: str | None, version: str | None = None) -> Target:
         """The active version of a contract (or ``version``) and the schema object a batch is for."""
         found = self.contracts.current_contract(tenant_id, contract)
         if found is None:
@@ -153,24 +154,26 @@ class PipelineService:
         self, context: CommandContext, target: Target, source: str, raw: Manifest, at: str
     ) -> tuple[CommandResult, bool]:
         """Records a landed batch as a new run; (result, True) when these bytes already have a run."""
-        run_id = run_id_for(target.tenant_id, target.contract, target.version, target.object["name"], raw["sha256"])
+        # Made before the command so its id (the run of these bytes) is derived in one place, the aggregate; a create
+        # decides once on an empty stream (after a conflict the stream has begun), so it is never made twice.
+        run = PipelineRun.ingest(
+            target.tenant_id, target.contract, target.version, target.object["name"], source, raw, at
+        )
         try:
             result = self.runner.create(
                 context,
                 "ingest_batch",
-                run_id,
-                make=lambda: PipelineRun.ingest(
-                    target.tenant_id, target.contract, target.version, target.object["name"], source, raw, at
-                ),
+                run.id,
+                make=lambda: run,
                 tenant_of=_run_tenant,
                 exists=lambda: ConflictError("exists"),
             )
         except ConflictError:
-            history = self.runner.store.read_stream(run_id)
-            return CommandResult(run_id, history[0].position, replayed=True), True
+            history = self.runner.store.read_stream(run.id)
+            return CommandResult(run.id, history[0].position, replayed=True), True
         return result, False
 
-    def run(self, tenant_id: str, run_id: UUID) -> PipelineRun:
+    def run(self, tenant_id: TenantId, run_id: UUID) -> PipelineRun:
         found = self.runner.get(run_id, PipelineRun)
         if found is None or found.tenant_id != tenant_id:
             raise NotFoundError(f"no such run: {run_id}")
@@ -234,7 +237,7 @@ class PipelineService:
         return True
 
     def retract(
-        self, context: CommandContext, tenant_id: str, product: str, version: int, reason: str
+        self, context: CommandContext, tenant_id: TenantId, product: str, version: int, reason: str
     ) -> CommandResult:
         def retract(found: DataProduct) -> None:
             found.retract(version, reason, context.actor)
@@ -242,7 +245,7 @@ class PipelineService:
         stream = product_id_for(tenant_id, product)
         return self.runner.update(context, "retract_version", stream, retract, _product_tenant, aggregate=DataProduct)
 
-    def product(self, tenant_id: str, name: str) -> DataProduct:
+    def product(self, tenant_id: TenantId, name: str) -> DataProduct:
         found = self.runner.get(product_id_for(tenant_id, name), DataProduct)
         if found is None:
             raise NotFoundError(f"no such product: {name}")
@@ -253,7 +256,7 @@ class PipelineService:
     def request_export(
         self,
         context: CommandContext,
-        tenant_id: str,
+        tenant_id: TenantId,
         product: str,
         version: int,
         dataset: str,
@@ -275,7 +278,7 @@ class PipelineService:
             exists=lambda: ConflictError("this export was requested already"),
         )
 
-    def export(self, tenant_id: str, export_id: UUID) -> Export:
+    def export(self, tenant_id: TenantId, export_id: UUID) -> Export:
         found = self.runner.get(export_id, Export)
         if found is None or found.tenant_id != tenant_id:
             raise NotFoundError(f"no such export: {export_id}")
@@ -286,7 +289,7 @@ class PipelineService:
     ) -> CommandResult:
         return self.runner.update(context, "export_step", export_id, change, _export_tenant)
 
-    def download(self, context: CommandContext, tenant_id: str, export_id: UUID) -> Manifest:
+    def download(self, context: CommandContext, tenant_id: TenantId, export_id: UUID) -> Manifest:
         self.export(tenant_id, export_id)
         files: list[Manifest] = []
         self.record_export(context, export_id, lambda e: files.append(e.download(context.actor)))

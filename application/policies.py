@@ -14,6 +14,7 @@ from uuid import UUID
 from application.commands import CommandContext, CommandResult, CommandRunner
 from domain.errors import ConflictError
 from domain.policy import InvalidPolicyError, Policy, PolicyAnalysis, check_name, check_text, policy_id_for, problems_of
+from domain.values import TenantId
 
 
 class PolicyChecker(Protocol):
@@ -45,7 +46,7 @@ class PolicyService:
         self.runner = runner
         self.checker = checker
 
-    def current_policy(self, tenant_id: str | None, name: str) -> Policy | None:
+    def current_policy(self, tenant_id: TenantId | None, name: str) -> Policy | None:
         """The policy as its events say now."""
         found: Policy | None = self.runner.get(policy_id_for(tenant_id, check_name(name)), Policy)
         return found
@@ -55,14 +56,14 @@ class PolicyService:
         found = self.runner.get(policy_id)
         return found if isinstance(found, Policy) else None
 
-    def judge_policy(self, tenant_id: str | None, cedar: str) -> None:
+    def judge_policy(self, tenant_id: TenantId | None, cedar: str) -> None:
         """Raises InvalidPolicyError with every reason the text cannot be a policy of this tenant (or platform)."""
         problems = problems_of(tenant_id, self.checker.analyse(check_text(cedar)))
         if problems:
             raise InvalidPolicyError(problems)
 
     def draft_policy(
-        self, context: CommandContext, tenant_id: str | None, name: str, cedar: str, description: str = ""
+        self, context: CommandContext, tenant_id: TenantId | None, name: str, cedar: str, description: str = ""
     ) -> PolicyWritten:
         """Drafts the text as the policy's next version (the policy is created with its first draft).
 
@@ -77,7 +78,7 @@ class PolicyService:
         return self._written(self._open_or_update(context, tenant_id, name, draft), name, versions)
 
     def activate_policy(
-        self, context: CommandContext, tenant_id: str | None, name: str, version: int | None = None
+        self, context: CommandContext, tenant_id: TenantId | None, name: str, version: int | None = None
     ) -> PolicyWritten:
         """Makes a drafted version (None: the latest) the policy's active one."""
         versions: list[int] = []
@@ -87,7 +88,9 @@ class PolicyService:
 
         return self._update(context, "activate_policy", tenant_id, name, activate, versions)
 
-    def retire_policy(self, context: CommandContext, tenant_id: str | None, name: str, reason: str) -> PolicyWritten:
+    def retire_policy(
+        self, context: CommandContext, tenant_id: TenantId | None, name: str, reason: str
+    ) -> PolicyWritten:
         """Switches an active policy off."""
         versions: list[int] = []
 
@@ -100,7 +103,7 @@ class PolicyService:
         self,
         context: CommandContext,
         command: str,
-        tenant_id: str | None,
+        tenant_id: TenantId | None,
         name: str,
         change: Callable[[Policy], None],
         versions: list[int],
@@ -109,7 +112,7 @@ class PolicyService:
         return self._written(self.runner.update(context, command, stream_id, change, _tenant_of), name, versions)
 
     def _open_or_update(
-        self, context: CommandContext, tenant_id: str | None, name: str, change: Callable[[Policy], None]
+        self, context: CommandContext, tenant_id: TenantId | None, name: str, change: Callable[[Policy], None]
     ) -> CommandResult:
         def make() -> Policy:
             opened = Policy.open(tenant_id, name)

@@ -26,6 +26,7 @@ from application.following import Background, Follower
 from application.jobs import JobCall, JobRunner, perform
 from application.schedules import Due, SchedulerService, due_slot
 from domain.schedules import JobRun, RunClaimedError, Schedule, ScheduleStateError, StaleAttemptError, job_run_id_for
+from domain.values import TenantId
 from eventstore.envelope import RecordedEvent
 from eventstore.port import EventStore
 
@@ -38,7 +39,7 @@ ACTOR = "system:scheduler"
 class _Plan:
     """A live schedule as the log says: its job, its slots, and the time after which its next slot counts."""
 
-    tenant_id: str
+    tenant_id: TenantId
     job: dict[str, Any]
     cron: str | None
     at: datetime | None
@@ -50,7 +51,7 @@ class _Plan:
 class _Run:
     """A run not yet finished."""
 
-    tenant_id: str
+    tenant_id: TenantId
     schedule_id: UUID
     slot: datetime
     job: dict[str, Any]

@@ -25,6 +25,7 @@ from domain.schedules import (
     job_run_id_for,
     schedule_id_for,
 )
+from domain.values import TenantId
 
 MISSED_CAP = 1000
 """Missed slots are counted up to this many (an every-minute job down for a week stands for 1000+)."""
@@ -77,7 +78,7 @@ class SchedulerService:
     def create_schedule(
         self,
         context: CommandContext,
-        tenant_id: str,
+        tenant_id: TenantId,
         name: str,
         job: dict[str, Any],
         cron: str | None = None,
@@ -98,21 +99,26 @@ class SchedulerService:
             exists=lambda: ConflictError("this schedule was created already"),
         )
 
-    def pause_schedule(self, context: CommandContext, tenant_id: str, schedule_id: UUID) -> CommandResult:
+    def pause_schedule(self, context: CommandContext, tenant_id: TenantId, schedule_id: UUID) -> CommandResult:
         """Stops a schedule firing; slots that pass while paused are skipped."""
         return self._change(context, "pause_schedule", tenant_id, schedule_id, lambda s: s.pause(context.actor))
 
-    def resume_schedule(self, context: CommandContext, tenant_id: str, schedule_id: UUID) -> CommandResult:
+    def resume_schedule(self, context: CommandContext, tenant_id: TenantId, schedule_id: UUID) -> CommandResult:
         """Fires a paused schedule again, from its first slot after now."""
         now = self.runner.clock()
         return self._change(context, "resume_schedule", tenant_id, schedule_id, lambda s: s.resume(context.actor, now))
 
-    def delete_schedule(self, context: CommandContext, tenant_id: str, schedule_id: UUID) -> CommandResult:
+    def delete_schedule(self, context: CommandContext, tenant_id: TenantId, schedule_id: UUID) -> CommandResult:
         """Ends a schedule for good; its runs stay."""
         return self._change(context, "delete_schedule", tenant_id, schedule_id, lambda s: s.delete(context.actor))
 
     def _change(
-        self, context: CommandContext, name: str, tenant_id: str, schedule_id: UUID, change: Callable[[Schedule], None]
+        self,
+        context: CommandContext,
+        name: str,
+        tenant_id: TenantId,
+        schedule_id: UUID,
+        change: Callable[[Schedule], None],
     ) -> CommandResult:
         def decide(schedule: Schedule) -> None:
             if schedule.tenant_id != tenant_id:
@@ -121,7 +127,7 @@ class SchedulerService:
 
         return self.runner.update(context, name, schedule_id, decide, _schedule_tenant)
 
-    def schedule(self, tenant_id: str, schedule_id: UUID) -> Schedule:
+    def schedule(self, tenant_id: TenantId, schedule_id: UUID) -> Schedule:
         found: Schedule | None = self.runner.get(schedule_id)
         if not isinstance(found, Schedule) or found.tenant_id != tenant_id:
             raise NotFoundError(f"no such schedule: {schedule_id}")
@@ -130,7 +136,7 @@ class SchedulerService:
     # --- the runs of slots, recorded by the scheduler
 
     def mark_due(
-        self, context: CommandContext, tenant_id: str, schedule_id: UUID, due: Due, job: dict[str, Any]
+        self, context: CommandContext, tenant_id: TenantId, schedule_id: UUID, due: Due, job: dict[str, Any]
     ) -> CommandResult:
         """Records a slot's run as due; the same slot again (another scheduler, a replay) records nothing.
 

@@ -15,13 +15,14 @@ from application.commands import CommandContext, CommandResult, CommandRunner
 from domain.errors import ConflictError, InvalidValueError, NotFoundError
 from domain.secrets import Secret, check_secret_name, check_secret_value, secret_id_for
 from domain.tenants import Tenant, TenantNotActiveError
+from domain.values import TenantId, TenantStatus, tenant_id_of, tenant_uuid
 from eventstore.codec import ERASED
 
 
 class Fingerprinter(Protocol):
     """Tells secret values apart without revealing them (a keyed hash that is not derivable into the value)."""
 
-    def fingerprint(self, tenant_id: str | None, value: str) -> str: ...
+    def fingerprint(self, tenant_id: TenantId | None, value: str) -> str: ...
 
 
 class SecretErasedError(NotFoundError):
@@ -52,7 +53,7 @@ class SecretService:
         self.runner = runner
         self.fingerprinter = fingerprinter
 
-    def put_secret(self, context: CommandContext, tenant_id: UUID, name: str, value: str) -> SecretWritten:
+    def put_secret(self, context: CommandContext, tenant_id: TenantId, name: str, value: str) -> SecretWritten:
         """Stores a secret under a name, or gives an existing one a new value (a new version)."""
         secret_id, fingerprint = self._prepare(tenant_id, name, value)
         try:
@@ -60,7 +61,7 @@ class SecretService:
                 context,
                 "put_secret",
                 secret_id,
-                make=lambda: Secret.store(str(tenant_id), name, value, fingerprint),
+                make=lambda: Secret.store(tenant_id_of(tenant_id), name, value, fingerprint),
                 tenant_of=_tenant_of,
                 exists=_SecretExistsError,
             )
@@ -70,7 +71,7 @@ class SecretService:
             )
         return self._written(result, name)
 
-    def rotate_secret(self, context: CommandContext, tenant_id: UUID, name: str, value: str) -> SecretWritten:
+    def rotate_secret(self, context: CommandContext, tenant_id: TenantId, name: str, value: str) -> SecretWritten:
         """Gives an existing secret a new value."""
         secret_id, fingerprint = self._prepare(tenant_id, name, value)
         result = self.runner.update(
@@ -78,15 +79,15 @@ class SecretService:
         )
         return self._written(result, name)
 
-    def delete_secret(self, context: CommandContext, tenant_id: UUID, name: str) -> SecretWritten:
+    def delete_secret(self, context: CommandContext, tenant_id: TenantId, name: str) -> SecretWritten:
         """Deletes a secret; its past values stay sealed in the log."""
-        secret_id = secret_id_for(str(tenant_id), check_secret_name(name))
+        secret_id = secret_id_for(tenant_id_of(tenant_id), check_secret_name(name))
         result = self.runner.update(context, "delete_secret", secret_id, lambda s: s.delete(), _tenant_of)
         return self._written(result, name)
 
-    def reveal_secret(self, tenant_id: UUID, name: str) -> str:
+    def reveal_secret(self, tenant_id: TenantId, name: str) -> str:
         """The current value, read from the event log (for platform code only: never send it in a response)."""
-        secret_id = secret_id_for(str(tenant_id), check_secret_name(name))
+        secret_id = secret_id_for(tenant_id_of(tenant_id), check_secret_name(name))
         secret = self.runner.get(secret_id)
         if not isinstance(secret, Secret) or secret.deleted:
             msg = f"no such secret: {name}"
@@ -96,21 +97,23 @@ class SecretService:
             raise SecretErasedError(msg)
         return secret.value
 
-    def _prepare(self, tenant_id: UUID, name: str, value: str) -> tuple[UUID, str]:
+    def _prepare(self, tenant_id: TenantId, name: str, value: str) -> tuple[UUID, str]:
         check_secret_name(name)
         check_secret_value(value)
         if value == ERASED:
             msg = "this secret value is reserved"
             raise InvalidValueError(msg)
         self._require_active_tenant(tenant_id)
-        return secret_id_for(str(tenant_id), name), self.fingerprinter.fingerprint(str(tenant_id), value)
+        return secret_id_for(tenant_id_of(tenant_id), name), self.fingerprinter.fingerprint(
+            tenant_id_of(tenant_id), value
+        )
 
-    def _require_active_tenant(self, tenant_id: UUID) -> None:
-        tenant = self.runner.get(tenant_id, Tenant)
+    def _require_active_tenant(self, tenant_id: TenantId) -> None:
+        tenant = self.runner.get(tenant_uuid(tenant_id), Tenant)
         if not isinstance(tenant, Tenant):
             msg = f"no such tenant: {tenant_id}"
             raise NotFoundError(msg)
-        if tenant.status != "active":
+        if tenant.status != TenantStatus.ACTIVE:
             msg = f"tenant {tenant.slug} is {tenant.status}; its secrets cannot change"
             raise TenantNotActiveError(msg)
 

@@ -33,6 +33,7 @@ from application.following import Follower
 from application.webhook_queues import Due, Queues
 from application.webhooks import DeliveryStart, Message, Sender, WebhookService
 from domain.errors import DomainError
+from domain.values import Shard, TenantId, tenant_id_of
 from domain.webhooks import DEFAULT_SCHEDULE, DeliveryClosedError, Outcome
 from eventstore.envelope import RecordedEvent
 from eventstore.port import EventStore
@@ -50,7 +51,7 @@ class DeadLetters(Protocol):
     def record(
         self,
         context: CommandContext,
-        tenant_id: str | None,
+        tenant_id: TenantId | None,
         source: str,
         subject: str,
         step: str,
@@ -58,17 +59,6 @@ class DeadLetters(Protocol):
         attempts: int,
         cause: tuple[str, str] | None = None,
     ) -> object: ...
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``INDEX/COUNT`` (``0/1``: every endpoint) as a dispatcher's shard."""
-    try:
-        index, count = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise ValueError(f"a webhook shard is INDEX/COUNT, like 0/2, not {text!r}") from None
-    if not 0 <= index < count:
-        raise ValueError(f"shard {index} of {count} does not exist; shards are 0 to {count - 1}")
-    return index, count
 
 
 class WebhookDispatcher:
@@ -89,7 +79,7 @@ class WebhookDispatcher:
         interval: float = 0.2,
         checkpoints: Checkpoints | None = None,
     ) -> None:
-        index, count = parse_shard(f"{shard[0]}/{shard[1]}")
+        index, count = Shard.of(*shard)
         self.store = store
         self.webhooks = webhooks
         self.sender = sender
@@ -196,7 +186,7 @@ class WebhookDispatcher:
         for endpoint_id, endpoint in self.state.endpoints.items():
             if endpoint.gone and endpoint.active and endpoint_id not in self._busy:
                 context = CommandContext(ACTOR, f"{endpoint.gone}|gone", str(endpoint.gone), str(endpoint.gone))
-                self.webhooks.disable_endpoint(context, UUID(endpoint.tenant_id), endpoint_id, GONE, gone=True)
+                self.webhooks.disable_endpoint(context, endpoint.tenant_id, endpoint_id, GONE, gone=True)
                 done += 1
         for delivery_id, recovery in list(self.state.requeue.items()):
             context = CommandContext(ACTOR, f"{delivery_id}|requeue|{recovery}", recovery, recovery)
@@ -246,7 +236,7 @@ class WebhookDispatcher:
             secret = self.webhooks.signing_secret(due.endpoint.tenant_id, due.endpoint.secret_name)
         except DomainError as error:
             return Outcome(None, f"the signing secret cannot be read: {error}")
-        url = due.endpoint.url or self.webhooks.endpoint(UUID(due.endpoint.tenant_id), due.endpoint_id).url
+        url = due.endpoint.url or self.webhooks.endpoint(tenant_id_of(due.endpoint.tenant_id), due.endpoint_id).url
         message = Message(url, recorded.event_id, at, self.payload(recorded), secret)
         return self.sender.send(message)
 

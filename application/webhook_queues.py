@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.tenants import Tenant
+from domain.values import TenantId
 from domain.webhooks import Delivery, WebhookEndpoint, delivery_id_for
 from eventstore.envelope import RecordedEvent
 
@@ -26,7 +27,7 @@ class Letter:
     """A failed delivery to report: the Failed event's id names the report, so it is made once."""
 
     failed_event_id: str
-    tenant_id: str
+    tenant_id: TenantId
     error: str
     attempts: int
     cause: tuple[str, str]
@@ -45,7 +46,7 @@ class Item:
 class Endpoint:
     """An endpoint as deliveries need it, with the events it waits for and the deliveries that failed."""
 
-    tenant_id: str
+    tenant_id: TenantId
     url: str
     """Empty for an endpoint taken from a checkpoint: the delivery reads it from the endpoint's stream."""
     secret_name: str

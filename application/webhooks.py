@@ -17,6 +17,7 @@ from uuid import UUID
 from application.commands import CommandContext, CommandResult, CommandRunner
 from application.secrets import SecretService
 from domain.errors import ConflictError, NotFoundError
+from domain.values import TenantId, tenant_id_of
 from domain.webhooks import (
     Delivery,
     Outcome,
@@ -65,7 +66,7 @@ class Subscription:
 class DeliveryStart:
     """Which event goes to which endpoint: what a delivery's first event records."""
 
-    tenant_id: str
+    tenant_id: TenantId
     endpoint_id: UUID
     event_id: str
     event_type: str
@@ -98,12 +99,12 @@ class WebhookService:
         self.new_secret = new_secret
 
     def subscribe_endpoint(
-        self, context: CommandContext, tenant_id: UUID, url: str, event_types: Sequence[str]
+        self, context: CommandContext, tenant_id: TenantId, url: str, event_types: Sequence[str]
     ) -> Subscription:
         """Subscribes a URL to event types; the answer carries the endpoint's signing secret, this once."""
         types = check_event_types(event_types, self.event_types)
         self.guard.check(check_url(url))
-        endpoint_id = endpoint_id_for(str(tenant_id), context.command_id)
+        endpoint_id = endpoint_id_for(tenant_id_of(tenant_id), context.command_id)
         name = secret_name_for(endpoint_id)
         secret_context = CommandContext(context.actor, f"{context.command_id}|secret", context.correlation_id)
         secret = self.new_secret()
@@ -114,38 +115,38 @@ class WebhookService:
             context,
             "subscribe_webhook",
             endpoint_id,
-            make=lambda: WebhookEndpoint.subscribe(endpoint_id, str(tenant_id), url, types, self.event_types),
+            make=lambda: WebhookEndpoint.subscribe(endpoint_id, tenant_id_of(tenant_id), url, types, self.event_types),
             tenant_of=_tenant_of,
             exists=lambda: ConflictError(f"webhook endpoint {endpoint_id} exists"),
         )
         return Subscription(result, endpoint_id, secret, types)
 
     def disable_endpoint(
-        self, context: CommandContext, tenant_id: UUID, endpoint_id: UUID, reason: str, gone: bool = False
+        self, context: CommandContext, tenant_id: TenantId, endpoint_id: UUID, reason: str, gone: bool = False
     ) -> CommandResult:
         """Stops deliveries to the endpoint (``gone`` when it answered 410 Gone)."""
         return self._change(context, "disable_webhook", tenant_id, endpoint_id, lambda e: e.disable(reason, gone))
 
-    def enable_endpoint(self, context: CommandContext, tenant_id: UUID, endpoint_id: UUID) -> CommandResult:
+    def enable_endpoint(self, context: CommandContext, tenant_id: TenantId, endpoint_id: UUID) -> CommandResult:
         """Resumes deliveries to a disabled endpoint."""
         return self._change(context, "enable_webhook", tenant_id, endpoint_id, lambda e: e.enable())
 
     def recover_endpoint(
-        self, context: CommandContext, tenant_id: UUID, endpoint_id: UUID, since: datetime
+        self, context: CommandContext, tenant_id: TenantId, endpoint_id: UUID, since: datetime
     ) -> CommandResult:
         """Delivers again every event whose delivery to the endpoint failed at or after ``since``."""
         return self._change(context, "recover_webhook", tenant_id, endpoint_id, lambda e: e.recover(since))
 
-    def endpoint(self, tenant_id: UUID, endpoint_id: UUID) -> WebhookEndpoint:
+    def endpoint(self, tenant_id: TenantId, endpoint_id: UUID) -> WebhookEndpoint:
         """The endpoint as its events say now."""
         found = self.runner.get(endpoint_id)
-        if not isinstance(found, WebhookEndpoint) or found.tenant_id != str(tenant_id):
+        if not isinstance(found, WebhookEndpoint) or found.tenant_id != tenant_id_of(tenant_id):
             raise NotFoundError(f"no such webhook endpoint: {endpoint_id}")
         return found
 
-    def signing_secret(self, tenant_id: str, secret_name: str) -> str:
+    def signing_secret(self, tenant_id: TenantId, secret_name: str) -> str:
         """The endpoint's ``whsec_`` secret, for signing (never for a response)."""
-        return self.secrets.reveal_secret(UUID(tenant_id), secret_name)
+        return self.secrets.reveal_secret(tenant_id, secret_name)
 
     def record_attempt(
         self,
@@ -189,12 +190,12 @@ class WebhookService:
         self,
         context: CommandContext,
         name: str,
-        tenant_id: UUID,
+        tenant_id: TenantId,
         endpoint_id: UUID,
         change: Callable[[WebhookEndpoint], None],
     ) -> CommandResult:
         def checked(endpoint: WebhookEndpoint) -> None:
-            if not isinstance(endpoint, WebhookEndpoint) or endpoint.tenant_id != str(tenant_id):
+            if not isinstance(endpoint, WebhookEndpoint) or endpoint.tenant_id != tenant_id_of(tenant_id):
                 raise NotFoundError(f"no such webhook endpoint: {endpoint_id}")
             change(endpoint)
 

@@ -27,10 +27,11 @@ from uuid import UUID
 from litestar.testing import TestClient
 
 from bench.harness import Config, Pair, Sample, figure
+from domain.values import tenant_id_of
 from interfaces.bootstrap import Platform, bootstrap
 from interfaces.credentials import dev_token
 from interfaces.http.app import create_app
-from interfaces.settings import Settings
+from interfaces.settings import Placement, Settings
 from sample.retail import CONTRACT, write_csv
 
 LOAD_BUDGET = 5
@@ -133,15 +134,15 @@ def flow_loads(config: Config) -> Iterator[Pair]:
         datasets=str(folder / "datasets"),
         scratch_dir=str(folder / "scratch"),
         keys_dir=str(folder / "keys"),
-        rate_limit_principal="off",
-        rate_limit_tenant="off",
-        rate_limit_client="off",
+        rate_limit_principal=None,
+        rate_limit_tenant=None,
+        rate_limit_client=None,
         pipeline_backoff=0.0,
-        projections="off",  # nothing but the flow reads the store while it is counted
-        orchestrator="off",
-        webhook_dispatcher="off",
-        scheduler="off",
-        action_engine="off",
+        projections=Placement.OFF,  # nothing but the flow reads the store while it is counted
+        orchestrator=Placement.OFF,
+        webhook_dispatcher=Placement.OFF,
+        scheduler=Placement.OFF,
+        action_engine=Placement.OFF,
     )
     with ExitStack() as stack:
         platform = bootstrap(settings)
@@ -160,7 +161,7 @@ def flow_loads(config: Config) -> Iterator[Pair]:
                 run_id = one_flow(platform, client, tenant, engineer, batch)
             finally:
                 reads.counting = False
-            status = platform.pipeline.run(tenant, run_id).status
+            status = platform.pipeline.run(tenant_id_of(tenant), run_id).status
             if status != "succeeded":
                 raise RuntimeError(f"the run ended {status}, not succeeded (published)")
             loads, scans = sum(reads.loads.values()), sum(reads.scans.values())

@@ -17,7 +17,7 @@ from bench.harness import Config, Pair, Sample, figure
 from interfaces.bootstrap import Platform, bootstrap
 from interfaces.credentials import dev_token
 from interfaces.http.app import create_app
-from interfaces.settings import Settings
+from interfaces.settings import Settings, Switch
 
 AUTH_AIM = 0.7
 logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would be what we measure
@@ -45,9 +45,9 @@ def _platforms(stack: ExitStack, config: Config) -> tuple[Platform, Platform, st
         event_store_url=str(folder / "events.db"),
         read_model_url=f"sqlite:///{folder}/readmodels.db",
         keys_dir=str(folder / "keys"),
-        rate_limit_principal="off",
-        rate_limit_tenant="off",
-        rate_limit_client="off",
+        rate_limit_principal=None,
+        rate_limit_tenant=None,
+        rate_limit_client=None,
     )
     secured = bootstrap(settings)
     stack.callback(secured.close)
@@ -57,7 +57,7 @@ def _platforms(stack: ExitStack, config: Config) -> tuple[Platform, Platform, st
     tenant = secured.tenants.onboard_tenant(CommandContext("bench", "bench-tenant", "bench"), "bench", "Bench", "trial")
     analyst = dev_token(secured, "analyst", str(tenant.aggregate_id))
     secured.worker.catch_up()
-    open_ = bootstrap(replace(settings, auth="off"))
+    open_ = bootstrap(replace(settings, auth=Switch.OFF))
     stack.callback(open_.close)
     del admin
     return secured, open_, str(tenant.aggregate_id), {"Authorization": f"Bearer {analyst}"}

@@ -21,7 +21,7 @@ from bench.http import requests
 from bench.pipeline_rows import WARMUP_REQUESTS, publish, send, settings_in
 from interfaces.bootstrap import bootstrap
 from interfaces.http.app import create_app
-from interfaces.settings import Settings
+from interfaces.settings import EventStoreKind, Settings
 from sample.retail import write_csv
 
 PERSONAL_AIM = 0.5
@@ -86,6 +86,8 @@ def personal_postgres(config: Config) -> Iterator[Pair]:
     folder.mkdir(parents=True, exist_ok=True)
     url = rawdb.libpq_url(config.postgres_url)
     with rawdb.postgres_schema(url, f"{config.run_id}_personal") as schema:
-        settings = replace(settings_in(folder), event_store="postgres", event_store_url=f"{url}?schema={schema}")
+        settings = replace(
+            settings_in(folder), event_store=EventStoreKind.POSTGRES, event_store_url=f"{url}?schema={schema}"
+        )
         with _pair(config, settings, "personal-postgres") as pair:
             yield pair

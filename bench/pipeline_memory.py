@@ -37,13 +37,14 @@ from bench.dataset_sealing import bench_keys
 from bench.harness import Config, Pair, Sample, figure
 from domain.contracts import read_contract
 from domain.pipeline import manifest
+from domain.values import TenantId
 from sample.retail import COLUMNS, CONTRACT, lines
 
 BUDGET_MIB = 1024
 FULL_BYTES = 2_250_000_000
 QUICK_BYTES = 50_000_000
 BLOCK_LINES = 100_000
-TENANT = "bench-tenant"
+TENANT = TenantId("bench-tenant")
 ROOT = Path(__file__).resolve().parents[1]
 
 

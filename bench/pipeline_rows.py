@@ -33,9 +33,10 @@ from application.commands import CommandContext
 from bench.harness import Config, Pair, figure
 from bench.http import requests
 from domain.products import product_id_for
+from domain.values import TenantId
 from interfaces.bootstrap import Platform, bootstrap
 from interfaces.http.app import create_app
-from interfaces.settings import Settings
+from interfaces.settings import Placement, Settings, Switch
 from projections.products import version_query
 from sample.retail import CONTRACT, write_csv
 
@@ -56,12 +57,12 @@ def settings_in(folder: Path) -> Settings:
         keys_dir=str(folder / "keys"),
         datasets=str(folder / "datasets"),
         scratch_dir=str(folder / "scratch"),
-        auth="off",
-        rate_limit_principal="off",
-        rate_limit_tenant="off",
-        rate_limit_client="off",
-        projections="off",
-        orchestrator="off",
+        auth=Switch.OFF,
+        rate_limit_principal=None,
+        rate_limit_tenant=None,
+        rate_limit_client=None,
+        projections=Placement.OFF,
+        orchestrator=Placement.OFF,
     )
 
 
@@ -79,10 +80,10 @@ def send(app: Litestar, method: str, path: str, **arguments: Any) -> httpx.Respo
     return response
 
 
-def publish(platform: Platform, app: Litestar, csv: Path) -> str:
+def publish(platform: Platform, app: Litestar, csv: Path) -> TenantId:
     """Onboards an entitled tenant, approves the sample contract, uploads ``csv`` and publishes; the tenant id."""
     onboarded = send(app, "POST", "/v1/tenants", json={"slug": "bench-retail", "display_name": "Bench Retail"})
-    tenant = str(onboarded.json()["tenant_id"])
+    tenant = TenantId(str(onboarded.json()["tenant_id"]))
     send(app, "POST", f"/v1/tenants/{tenant}/entitlements", json={"features": ["ingestion"], "quotas": {}})
     document = read_odcs(CONTRACT.read_bytes(), "application/yaml")
     version = str(document["version"])
@@ -97,7 +98,7 @@ def publish(platform: Platform, app: Litestar, csv: Path) -> str:
     return tenant
 
 
-def served_kpis(platform: Platform, tenant: str) -> pa.Table:
+def served_kpis(platform: Platform, tenant: TenantId) -> pa.Table:
     """The KPI table version 1 serves, as the endpoint's cache holds it."""
     with platform.read_models.engine.connect() as connection:
         row = connection.execute(version_query(tenant, str(product_id_for(tenant, PRODUCT)), 1)).mappings().first()

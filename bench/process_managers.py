@@ -29,7 +29,7 @@ from bench import events
 from bench.harness import Config, Pair, Sample, figure, timed
 from eventstore import codec
 from interfaces.bootstrap import Platform, bootstrap, utc_now
-from interfaces.settings import Settings
+from interfaces.settings import EventStoreKind, Settings
 
 RESTART_AIM = 0.001
 """A restart does more than the raw read (it builds the process managers and asks the log for what follows); the
@@ -98,7 +98,7 @@ def pm_restart(config: Config) -> Iterator[Pair]:
     folder = config.workdir / "pm-restart"
     folder.mkdir(parents=True, exist_ok=True)
     settings = Settings(
-        event_store="sqlite",
+        event_store=EventStoreKind.SQLITE,
         event_store_url=str(folder / "events.db"),
         read_model_url=sqlite_url(folder / "readmodels.db"),
         keys_dir=str(folder / "keys"),

@@ -9,6 +9,7 @@ from eventsourcing.domain import event
 
 from domain.aggregate import Aggregate
 from domain.errors import ConflictError, InvalidValueError
+from domain.values import TenantId
 
 ACCESS_NAMESPACE = UUID("0b7f5a8e-2c44-4f0e-8d0a-5f3b1c9e7a21")
 PLATFORM_ADMIN = "platform-admin"
@@ -21,7 +22,7 @@ KEY_PREFIX = re.compile(r"^[a-z0-9]{12}$")
 MEMBERSHIP_NAMESPACE = uuid5(ACCESS_NAMESPACE, "membership")
 
 
-def principal_id_for(issuer: str, subject: str, tenant_id: str | None) -> UUID:
+def principal_id_for(issuer: str, subject: str, tenant_id: TenantId | None) -> UUID:
     """The principal of an identity (issuer, subject) in one tenant, or at platform level when ``tenant_id`` is None.
 
     A person is one identity with a principal (a membership) per tenant: ids differ per tenant, so registering a
@@ -47,7 +48,7 @@ class Principal(Aggregate):
         issuer: str
         subject: str
         display_name: str
-        tenant_id: str | None
+        tenant_id: TenantId | None
 
     class RoleGranted(Aggregate.Event):
         role: str
@@ -58,11 +59,11 @@ class Principal(Aggregate):
         roles: list[str]
 
     @staticmethod
-    def create_id(kind: str, issuer: str, subject: str, display_name: str, tenant_id: str | None) -> UUID:
+    def create_id(kind: str, issuer: str, subject: str, display_name: str, tenant_id: TenantId | None) -> UUID:
         return principal_id_for(issuer, subject, tenant_id)
 
     @classmethod
-    def register(cls, kind: str, issuer: str, subject: str, display_name: str, tenant_id: str | None) -> Principal:
+    def register(cls, kind: str, issuer: str, subject: str, display_name: str, tenant_id: TenantId | None) -> Principal:
         if kind not in KINDS:
             msg = f"kind must be one of {', '.join(KINDS)}"
             raise InvalidValueError(msg)
@@ -72,7 +73,7 @@ class Principal(Aggregate):
         return cls(kind=kind, issuer=issuer, subject=subject, display_name=display_name.strip(), tenant_id=tenant_id)
 
     @event(Registered)
-    def __init__(self, kind: str, issuer: str, subject: str, display_name: str, tenant_id: str | None) -> None:
+    def __init__(self, kind: str, issuer: str, subject: str, display_name: str, tenant_id: TenantId | None) -> None:
         self.kind = kind
         self.issuer = issuer
         self.subject = subject
@@ -115,7 +116,7 @@ class ApiKey(Aggregate):
 
     class Issued(Aggregate.Created):
         principal_id: str
-        tenant_id: str | None
+        tenant_id: TenantId | None
         prefix: str
         salt: str
         digest: str
@@ -129,7 +130,7 @@ class ApiKey(Aggregate):
 
     @classmethod
     def issue(
-        cls, key_id: UUID, principal_id: str, tenant_id: str | None, prefix: str, salt: str, digest: str
+        cls, key_id: UUID, principal_id: str, tenant_id: TenantId | None, prefix: str, salt: str, digest: str
     ) -> ApiKey:
         if not KEY_PREFIX.fullmatch(prefix):
             msg = "an API key prefix is 12 lowercase letters or digits"
@@ -146,7 +147,7 @@ class ApiKey(Aggregate):
         )
 
     def __init__(
-        self, principal_id: str, tenant_id: str | None, prefix: str, salt: str, digest: str, expires_at: str | None
+        self, principal_id: str, tenant_id: TenantId | None, prefix: str, salt: str, digest: str, expires_at: str | None
     ) -> None:
         self.principal_id = principal_id
         self.tenant_id = tenant_id

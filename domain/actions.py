@@ -19,6 +19,7 @@ from domain.action_rules import Condition, Parameter
 from domain.aggregate import Aggregate
 from domain.errors import ConflictError, InvalidValueError
 from domain.lineage import ACTION_DELIVERED
+from domain.values import ActionRunStatus, TenantId
 
 ACTIONS_NAMESPACE = UUID("8d1e4b6a-27c3-4f95-a0d8-6b3e9c1f2a57")
 MAX_ERROR = 2000
@@ -37,11 +38,11 @@ class Spec(TypedDict):
     connector: dict[str, Any]
 
 
-def template_id_for(tenant_id: str, name: str) -> UUID:
+def template_id_for(tenant_id: TenantId, name: str) -> UUID:
     return uuid5(ACTIONS_NAMESPACE, f"template|{tenant_id}|{name}")
 
 
-def playbook_id_for(tenant_id: str, name: str) -> UUID:
+def playbook_id_for(tenant_id: TenantId, name: str) -> UUID:
     return uuid5(ACTIONS_NAMESPACE, f"playbook|{tenant_id}|{name}")
 
 
@@ -58,7 +59,7 @@ class ActionTemplate(Aggregate):
     """A reusable action, in versions numbered from 1; runs name the version they use."""
 
     class Defined(Aggregate.Created):
-        tenant_id: str
+        tenant_id: TenantId
         name: str
         kind: str
         spec: Spec
@@ -68,12 +69,12 @@ class ActionTemplate(Aggregate):
         spec: Spec
 
     @classmethod
-    def define(cls, tenant_id: str, name: str, kind: str, spec: Spec) -> ActionTemplate:
+    def define(cls, tenant_id: TenantId, name: str, kind: str, spec: Spec) -> ActionTemplate:
         return cls._create(
             cls.Defined, id=template_id_for(tenant_id, name), tenant_id=tenant_id, name=name, kind=kind, spec=spec
         )
 
-    def __init__(self, tenant_id: str, name: str, kind: str, spec: Spec) -> None:
+    def __init__(self, tenant_id: TenantId, name: str, kind: str, spec: Spec) -> None:
         self.tenant_id = tenant_id
         self.name = name
         self.kind = kind
@@ -103,7 +104,7 @@ class Playbook(Aggregate):
     """A KPI condition and the steps to take when it holds; defined paused, then activated and paused at will."""
 
     class Defined(Aggregate.Created):
-        tenant_id: str
+        tenant_id: TenantId
         name: str
         contract: str
         kpi: str
@@ -121,7 +122,7 @@ class Playbook(Aggregate):
     @classmethod
     def define(
         cls,
-        tenant_id: str,
+        tenant_id: TenantId,
         name: str,
         target: tuple[str, str],
         condition: Condition,
@@ -149,7 +150,7 @@ class Playbook(Aggregate):
 
     def __init__(
         self,
-        tenant_id: str,
+        tenant_id: TenantId,
         name: str,
         contract: str,
         kpi: str,
@@ -203,7 +204,7 @@ class ActionRun(Aggregate):
     """One firing of a playbook: its steps in order, each approved where required, delivered with retries."""
 
     class Triggered(Aggregate.Created):
-        tenant_id: str
+        tenant_id: TenantId
         trigger: Trigger
         steps: list[Step]
 
@@ -248,28 +249,33 @@ class ActionRun(Aggregate):
         by: str
 
     @classmethod
-    def start(cls, tenant_id: str, trigger: Trigger, steps: list[Step], dimension_key: str) -> ActionRun:
+    def start(cls, tenant_id: TenantId, trigger: Trigger, steps: list[Step], dimension_key: str) -> ActionRun:
         run_id = run_id_for(trigger["playbook_id"], trigger["kpi_sha256"], dimension_key)
         return cls._create(cls.Triggered, id=run_id, tenant_id=tenant_id, trigger=trigger, steps=steps)
 
-    def __init__(self, tenant_id: str, trigger: Trigger, steps: list[Step]) -> None:
+    def __init__(self, tenant_id: TenantId, trigger: Trigger, steps: list[Step]) -> None:
         self.tenant_id, self.trigger, self.steps = tenant_id, trigger, steps
         self.step = 0
-        self.status = "running"
+        self.status = ActionRunStatus.RUNNING
         self.attempts = 0
         self.revivals = 0
         self.approved: set[int] = set()
         self.awaiting: int | None = None
 
     @property
+    def next_attempt(self) -> int:
+        """The number of the current step's next delivery attempt (1 for the first)."""
+        return self.attempts + 1
+
+    @property
     def next_step(self) -> int | None:
         """The step to work on now, or None when the run waits for a person or has ended."""
-        return self.step if self.status == "running" else None
+        return self.step if self.status == ActionRunStatus.RUNNING else None
 
     def needs_approval(self, step: int) -> bool:
         return self.steps[step]["requires_approval"] and step not in self.approved
 
-    def _expect(self, step: int, status: str = "running") -> None:
+    def _expect(self, step: int, status: ActionRunStatus = ActionRunStatus.RUNNING) -> None:
         if self.status != status or self.step != step:
             raise RunClosedError(
                 f"action run {self.id} is {self.status} at step {self.step + 1}, not at step {step + 1}"
@@ -281,29 +287,29 @@ class ActionRun(Aggregate):
 
     @event(StepAwaitingApproval)
     def _awaiting(self, step: int) -> None:
-        self.status, self.awaiting = "awaiting_approval", step
+        self.status, self.awaiting = ActionRunStatus.AWAITING_APPROVAL, step
 
     def approve(self, step: int, by: str) -> None:
-        self._expect(step, "awaiting_approval")
+        self._expect(step, ActionRunStatus.AWAITING_APPROVAL)
         self._approved(step, by)
 
     @event(StepApproved)
     def _approved(self, step: int, by: str) -> None:
-        self.status, self.awaiting = "running", None
+        self.status, self.awaiting = ActionRunStatus.RUNNING, None
         self.approved.add(step)
 
     def reject(self, step: int, by: str, reason: str) -> None:
-        self._expect(step, "awaiting_approval")
+        self._expect(step, ActionRunStatus.AWAITING_APPROVAL)
         self._rejected(step, by, reason[:MAX_ERROR])
 
     @event(StepRejected)
     def _rejected(self, step: int, by: str, reason: str) -> None:
-        self.status, self.awaiting = "rejected", None
+        self.status, self.awaiting = ActionRunStatus.REJECTED, None
 
     def attempt_failed(self, step: int, status: int | None, error: str, retry_in: float | None) -> None:
         """Records a failed attempt; ``retry_in`` None means it was the last: the run fails with its reason."""
         self._expect(step)
-        attempt = self.attempts + 1
+        attempt = self.next_attempt
         self._attempted(step, attempt, status, error[:MAX_ERROR], retry_in or 0.0)
         if retry_in is None:
             self._failed(step, attempt, error[:MAX_ERROR])
@@ -314,7 +320,7 @@ class ActionRun(Aggregate):
 
     @event(Failed)
     def _failed(self, step: int, attempts: int, error: str) -> None:
-        self.status = "failed"
+        self.status = ActionRunStatus.FAILED
 
     def delivered(self, step: int, status: int | None, detail: str) -> None:
         self._expect(step)
@@ -327,14 +333,14 @@ class ActionRun(Aggregate):
     ) -> None:
         self.step, self.attempts = step + 1, 0
         if final:
-            self.status = "delivered"
+            self.status = ActionRunStatus.DELIVERED
 
     def revive(self, step: int, by: str) -> None:
         """A failed step gets its attempts back (a retry from the dead letters)."""
-        self._expect(step, "failed")
+        self._expect(step, ActionRunStatus.FAILED)
         self._revived(step, by)
 
     @event(Revived)
     def _revived(self, step: int, by: str) -> None:
-        self.status, self.attempts = "running", 0
+        self.status, self.attempts = ActionRunStatus.RUNNING, 0
         self.revivals += 1

@@ -14,6 +14,7 @@ from eventsourcing.domain import event
 
 from domain.aggregate import Aggregate
 from domain.errors import ConflictError, InvalidValueError
+from domain.values import DeadLetterStatus, TenantId
 
 DEAD_LETTER_NAMESPACE = UUID("5e0c7a2b-91d4-4f38-b6e1-3a8d2c9f7b14")
 SOURCES = ("pipeline", "webhook", "consumer", "action", "projection")
@@ -31,7 +32,7 @@ class DeadLetterClosedError(ConflictError):
 
 class DeadLetter(Aggregate):
     class Recorded(Aggregate.Created):
-        tenant_id: str | None
+        tenant_id: TenantId | None
         source: str
         subject: str
         step: str
@@ -57,7 +58,7 @@ class DeadLetter(Aggregate):
     @classmethod
     def record(
         cls,
-        tenant_id: str | None,
+        tenant_id: TenantId | None,
         source: str,
         subject: str,
         step: str,
@@ -83,7 +84,7 @@ class DeadLetter(Aggregate):
 
     def __init__(
         self,
-        tenant_id: str | None,
+        tenant_id: TenantId | None,
         source: str,
         subject: str,
         step: str,
@@ -96,16 +97,16 @@ class DeadLetter(Aggregate):
         self.source = source
         self.subject = subject
         self.step = step
-        self.status = "open"
+        self.status = DeadLetterStatus.OPEN
 
     def reopen(self, error: str, attempts: int) -> None:
         """The same work failed again after a retry: open once more (an open one stays as it is)."""
-        if self.status != "open":
+        if self.status != DeadLetterStatus.OPEN:
             self._reopened(error[:MAX_ERROR], attempts)
 
     @event(Reopened)
     def _reopened(self, error: str, attempts: int) -> None:
-        self.status = "open"
+        self.status = DeadLetterStatus.OPEN
 
     def retry(self, by: str) -> None:
         self._open()
@@ -113,17 +114,17 @@ class DeadLetter(Aggregate):
 
     @event(RetryRequested)
     def _retry_requested(self, by: str) -> None:
-        self.status = "retrying"
+        self.status = DeadLetterStatus.RETRYING
 
     def resolve(self, by: str) -> None:
         """The retried work is done (a parked event now applied): nothing is left to do."""
-        if self.status != "retrying":
+        if self.status != DeadLetterStatus.RETRYING:
             raise DeadLetterClosedError(f"dead letter {self.id} is {self.status}, not retrying")
         self._resolved(by)
 
     @event(Resolved)
     def _resolved(self, by: str) -> None:
-        self.status = "resolved"
+        self.status = DeadLetterStatus.RESOLVED
 
     def discard(self, by: str, reason: str) -> None:
         cleaned = reason.strip()
@@ -134,8 +135,8 @@ class DeadLetter(Aggregate):
 
     @event(Discarded)
     def _discarded(self, by: str, reason: str) -> None:
-        self.status = "discarded"
+        self.status = DeadLetterStatus.DISCARDED
 
     def _open(self) -> None:
-        if self.status != "open":
+        if self.status != DeadLetterStatus.OPEN:
             raise DeadLetterClosedError(f"dead letter {self.id} is {self.status}")

@@ -12,6 +12,7 @@ from eventsourcing.domain import event
 from domain.aggregate import Aggregate
 from domain.errors import ConflictError, InvalidValueError
 from domain.pipeline import Manifest
+from domain.values import ExportStatus, TenantId
 
 EXPORT_NAMESPACE = UUID("c4b1e7a9-2d53-4f86-9e0a-71b3d5c8f260")
 EXPORT_FORMATS = ("csv", "parquet", "arrow", "json")
@@ -21,7 +22,7 @@ CSV_FORMULAS = ("neutralise", "raw")
 or as they are (``raw``, for consumers that are not spreadsheets)."""
 
 
-def export_id_for(tenant_id: str, command_id: str) -> UUID:
+def export_id_for(tenant_id: TenantId, command_id: str) -> UUID:
     """An export is named by the command that asked for it, so a retried request starts one job."""
     return uuid5(EXPORT_NAMESPACE, f"{tenant_id}|{command_id}")
 
@@ -32,7 +33,7 @@ class ExportNotReadyError(ConflictError):
 
 class Export(Aggregate):
     class Requested(Aggregate.Created):
-        tenant_id: str
+        tenant_id: TenantId
         product: str
         version: int
         dataset: str
@@ -61,7 +62,7 @@ class Export(Aggregate):
     @classmethod
     def request(
         cls,
-        tenant_id: str,
+        tenant_id: TenantId,
         command_id: str,
         product: str,
         version: int,
@@ -93,7 +94,7 @@ class Export(Aggregate):
 
     def __init__(
         self,
-        tenant_id: str,
+        tenant_id: TenantId,
         product: str,
         version: int,
         dataset: str,
@@ -109,30 +110,30 @@ class Export(Aggregate):
         self.format = format
         self.filters = filters
         self.csv_formulas = csv_formulas
-        self.status = "requested"
+        self.status = ExportStatus.REQUESTED
         self.file: Manifest | None = None
 
     def complete(self, inputs: list[Manifest], file: Manifest, rows: int) -> None:
-        if self.status != "requested":
+        if self.status != ExportStatus.REQUESTED:
             return
         self._completed(inputs, file, rows)
 
     @event(Completed)
     def _completed(self, inputs: list[Manifest], file: Manifest, rows: int) -> None:
-        self.status = "completed"
+        self.status = ExportStatus.COMPLETED
         self.file = file
 
     def fail(self, error: str) -> None:
-        if self.status != "requested":
+        if self.status != ExportStatus.REQUESTED:
             return
         self._failed(error[:2000])
 
     @event(Failed)
     def _failed(self, error: str) -> None:
-        self.status = "failed"
+        self.status = ExportStatus.FAILED
 
     def download(self, by: str) -> Manifest:
-        if self.status != "completed" or self.file is None:
+        if self.status != ExportStatus.COMPLETED or self.file is None:
             raise ExportNotReadyError(f"export {self.id} is {self.status}")
         self._downloaded(by)
         return self.file

@@ -20,9 +20,9 @@ from eventsourcing.domain import event
 
 from domain.aggregate import Aggregate
 from domain.errors import ConflictError
+from domain.values import STEPS, RunStatus, TenantId
 
 RUN_NAMESPACE = UUID("0b8f3c52-9e41-4a7d-8f26-5d1c7e3a9b40")
-STEPS = ("ingest", "normalize", "build_kpis", "publish")
 MAX_ERROR = 2000
 
 
@@ -42,7 +42,7 @@ def manifest(key: str, sha256: str, size: int, rows: int | None, fmt: str, schem
     return Manifest(key=key, sha256=sha256, bytes=size, rows=rows, format=fmt, schema=schema)
 
 
-def run_id_for(tenant_id: str, contract: str, version: str, obj: str, sha256: str) -> UUID:
+def run_id_for(tenant_id: TenantId, contract: str, version: str, obj: str, sha256: str) -> UUID:
     """The run of these bytes under this contract version and object: the same upload twice is one run."""
     return uuid5(RUN_NAMESPACE, f"{tenant_id}|{contract}|{version}|{obj}|{sha256}")
 
@@ -55,7 +55,7 @@ class PipelineRun(Aggregate):
     """One batch's way through the pipeline, step by step."""
 
     class Ingested(Aggregate.Created):
-        tenant_id: str
+        tenant_id: TenantId
         contract: str
         contract_version: str
         object: str
@@ -126,7 +126,7 @@ class PipelineRun(Aggregate):
     @classmethod
     def ingest(
         cls,
-        tenant_id: str,
+        tenant_id: TenantId,
         contract: str,
         contract_version: str,
         obj: str,
@@ -147,7 +147,14 @@ class PipelineRun(Aggregate):
         )
 
     def __init__(
-        self, tenant_id: str, contract: str, contract_version: str, object: str, source: str, raw: Manifest, at: str
+        self,
+        tenant_id: TenantId,
+        contract: str,
+        contract_version: str,
+        object: str,
+        source: str,
+        raw: Manifest,
+        at: str,
     ) -> None:
         self.tenant_id = tenant_id
         self.contract = contract
@@ -159,14 +166,14 @@ class PipelineRun(Aggregate):
         self.summary: list[dict[str, Any]] = []
         self.done: set[str] = {"ingest"}
         self.attempts: dict[str, int] = {}
-        self.status = "running"
+        self.status = RunStatus.RUNNING
 
     @property
     def next_step(self) -> str | None:
         """The step to run now, or None when the run has ended (succeeded, rejected, denied or dead-lettered)."""
-        if self.status != "running":
+        if self.status != RunStatus.RUNNING:
             return None
-        return next((step for step in STEPS if step not in self.done), None)
+        return self.next_step_of_dead()
 
     def _expect(self, step: str) -> None:
         if self.next_step != step:
@@ -175,7 +182,7 @@ class PipelineRun(Aggregate):
     def fail_step(self, step: str, error: str, retry_in: float, max_attempts: int) -> None:
         """Records a failed attempt; the one that uses up ``max_attempts`` sends the run to the dead letters."""
         self._expect(step)
-        attempt = self.attempts.get(step, 0) + 1
+        attempt = self.next_attempt(step)
         self._step_failed(step, attempt, error[:MAX_ERROR], retry_in if attempt < max_attempts else 0.0)
         if attempt >= max_attempts:
             self._dead_lettered(step, attempt, error[:MAX_ERROR])
@@ -186,20 +193,25 @@ class PipelineRun(Aggregate):
 
     @event(DeadLettered)
     def _dead_lettered(self, step: str, attempts: int, error: str) -> None:
-        self.status = "dead-lettered"
+        self.status = RunStatus.DEAD_LETTERED
 
     def revive(self, step: str, by: str) -> None:
         """A dead-lettered step gets its attempts back (a retry from the dead letters)."""
-        if self.status != "dead-lettered" or self.next_step_of_dead() != step:
+        if self.status != RunStatus.DEAD_LETTERED or self.next_step_of_dead() != step:
             raise StepDoneError(f"run {self.id} has no dead-lettered {step} step")
         self._revived(step, by)
 
     def next_step_of_dead(self) -> str | None:
-        return next((s for s in STEPS if s not in self.done), None)
+        """The first step not done, whether or not the run is running."""
+        return next((step for step in STEPS if step not in self.done), None)
+
+    def next_attempt(self, step: str) -> int:
+        """The number of the step's next attempt (1 for the first; a revival starts again at 1)."""
+        return self.attempts.get(step, 0) + 1
 
     @event(Revived)
     def _revived(self, step: str, by: str) -> None:
-        self.status = "running"
+        self.status = RunStatus.RUNNING
         self.attempts[step] = 0
 
     def deny_step(self, step: str, reasons: list[str]) -> None:
@@ -209,7 +221,7 @@ class PipelineRun(Aggregate):
 
     @event(StepDenied)
     def _step_denied(self, step: str, reasons: list[str]) -> None:
-        self.status = "denied"
+        self.status = RunStatus.DENIED
 
     def normalized(
         self,
@@ -279,7 +291,7 @@ class PipelineRun(Aggregate):
         started_at: str,
         finished_at: str,
     ) -> None:
-        self.status = "rejected"
+        self.status = RunStatus.REJECTED
 
     def kpis_built(
         self, inputs: list[Manifest], kpis: Manifest, rows: int, summary: list[dict[str, Any]], started: str, done: str
@@ -318,4 +330,4 @@ class PipelineRun(Aggregate):
         finished_at: str,
     ) -> None:
         self.done.add("publish")
-        self.status = "succeeded"
+        self.status = RunStatus.SUCCEEDED

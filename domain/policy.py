@@ -25,6 +25,7 @@ from eventsourcing.domain import event
 
 from domain.aggregate import Aggregate
 from domain.errors import ConflictError, InvalidValueError, NotFoundError
+from domain.values import TenantId
 
 POLICY_NAMESPACE = UUID("7eecc584-3642-4ded-ac40-7ee33c35a67c")
 MAX_POLICY_BYTES = 64 * 1024
@@ -58,7 +59,7 @@ class PolicyAnalysis:
     templates: int = 0
 
 
-def policy_id_for(tenant_id: str | None, name: str) -> UUID:
+def policy_id_for(tenant_id: TenantId | None, name: str) -> UUID:
     return uuid5(POLICY_NAMESPACE, f"{tenant_id or 'platform'}|{name}")
 
 
@@ -78,7 +79,7 @@ def check_text(cedar: str) -> str:
     return cedar
 
 
-def problems_of(tenant_id: str | None, analysis: PolicyAnalysis) -> list[str]:
+def problems_of(tenant_id: TenantId | None, analysis: PolicyAnalysis) -> list[str]:
     """Every reason the analysed text cannot be a policy of this tenant (None: of the platform)."""
     problems = list(analysis.errors)
     if analysis.templates:
@@ -90,7 +91,7 @@ def problems_of(tenant_id: str | None, analysis: PolicyAnalysis) -> list[str]:
     return [p for p in problems if p]
 
 
-def _tenant_problem(tenant_id: str, index: int, statement: Statement) -> str:
+def _tenant_problem(tenant_id: TenantId, index: int, statement: Statement) -> str:
     scoped = statement.resource_type == "Tenant" and statement.resource_id == tenant_id
     if statement.effect == "forbid" and scoped:
         return ""
@@ -108,7 +109,7 @@ class Policy(Aggregate):
     """A named Cedar policy of the platform (tenant_id None) or of one tenant, in numbered versions."""
 
     class Created(Aggregate.Created):
-        tenant_id: str | None
+        tenant_id: TenantId | None
         name: str
 
     class Drafted(Aggregate.Event):
@@ -125,15 +126,15 @@ class Policy(Aggregate):
         reason: str
 
     @staticmethod
-    def create_id(tenant_id: str | None, name: str) -> UUID:
+    def create_id(tenant_id: TenantId | None, name: str) -> UUID:
         return policy_id_for(tenant_id, name)
 
     @classmethod
-    def open(cls, tenant_id: str | None, name: str) -> Policy:
+    def open(cls, tenant_id: TenantId | None, name: str) -> Policy:
         return cls(tenant_id=tenant_id, name=check_name(name))
 
     @event(Created)
-    def __init__(self, tenant_id: str | None, name: str) -> None:
+    def __init__(self, tenant_id: TenantId | None, name: str) -> None:
         self.tenant_id = tenant_id
         self.name = name
         self.status = "draft"

@@ -16,6 +16,7 @@ from eventsourcing.domain import event
 from domain.aggregate import Aggregate
 from domain.errors import ConflictError, InvalidValueError, NotFoundError
 from domain.pipeline import Manifest
+from domain.values import TenantId
 
 PRODUCT_NAMESPACE = UUID("8a2e6d14-3b7c-4f90-a1d5-6c9e2b4f7a31")
 DATASETS = ("kpis", "gdp")
@@ -34,7 +35,7 @@ class Dataset(TypedDict):
     """Personal-data columns masked in ``served``; an entitled reader gets them from ``source``."""
 
 
-def product_id_for(tenant_id: str, contract: str) -> UUID:
+def product_id_for(tenant_id: TenantId, contract: str) -> UUID:
     return uuid5(PRODUCT_NAMESPACE, f"{tenant_id}|{contract}")
 
 
@@ -46,7 +47,7 @@ class DataProduct(Aggregate):
     """A tenant's data product: its description, owner and versions."""
 
     class Created(Aggregate.Created):
-        tenant_id: str
+        tenant_id: TenantId
         name: str
 
     class VersionPublished(Aggregate.Event):
@@ -67,10 +68,10 @@ class DataProduct(Aggregate):
         by: str
 
     @classmethod
-    def create(cls, tenant_id: str, name: str) -> DataProduct:
+    def create(cls, tenant_id: TenantId, name: str) -> DataProduct:
         return cls._create(cls.Created, id=product_id_for(tenant_id, name), tenant_id=tenant_id, name=name)
 
-    def __init__(self, tenant_id: str, name: str) -> None:
+    def __init__(self, tenant_id: TenantId, name: str) -> None:
         self.tenant_id = tenant_id
         self.name = name
         self.versions: dict[int, str] = {}

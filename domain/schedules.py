@@ -18,6 +18,7 @@ from eventsourcing.domain import event
 from domain.aggregate import Aggregate
 from domain.errors import ConflictError, InvalidValueError
 from domain.exports import EXPORT_FORMATS, MAX_FILTERS
+from domain.values import TenantId
 
 SCHEDULE_NAMESPACE = UUID("5e0f7a3c-8b21-4d6e-a9c4-2f71d08b3e95")
 JOB_RUN_NAMESPACE = UUID("a1d94c62-07be-4f35-8e1a-6c3b2d5f9047")
@@ -40,7 +41,7 @@ class StaleAttemptError(ConflictError):
     """The attempt finishing is not the run's current one: another scheduler took the run over."""
 
 
-def schedule_id_for(tenant_id: str, command_id: str) -> UUID:
+def schedule_id_for(tenant_id: TenantId, command_id: str) -> UUID:
     """A schedule is named by the command that created it, so a retried request creates one schedule."""
     return uuid5(SCHEDULE_NAMESPACE, f"{tenant_id}|{command_id}")
 
@@ -126,7 +127,7 @@ class Schedule(Aggregate):
     """A job of a tenant's, run at the slots of a cron expression or once at a given time."""
 
     class Created(Aggregate.Created):
-        tenant_id: str
+        tenant_id: TenantId
         name: str
         job: dict[str, Any]
         cron: str | None
@@ -148,7 +149,7 @@ class Schedule(Aggregate):
     @classmethod
     def create(
         cls,
-        tenant_id: str,
+        tenant_id: TenantId,
         command_id: str,
         name: str,
         job: dict[str, Any],
@@ -175,7 +176,7 @@ class Schedule(Aggregate):
 
     def __init__(
         self,
-        tenant_id: str,
+        tenant_id: TenantId,
         name: str,
         job: dict[str, Any],
         cron: str | None,
@@ -230,7 +231,7 @@ class JobRun(Aggregate):
     """One slot of one schedule: due, then started (again, if its scheduler vanished), then succeeded or failed."""
 
     class Due(Aggregate.Created):
-        tenant_id: str
+        tenant_id: TenantId
         schedule_id: str
         slot: str
         job: dict[str, Any]
@@ -253,7 +254,7 @@ class JobRun(Aggregate):
         error: str
 
     @classmethod
-    def due(cls, tenant_id: str, schedule_id: UUID, slot: datetime, job: dict[str, Any], missed: int) -> JobRun:
+    def due(cls, tenant_id: TenantId, schedule_id: UUID, slot: datetime, job: dict[str, Any], missed: int) -> JobRun:
         return cls._create(
             cls.Due,
             id=job_run_id_for(schedule_id, slot),
@@ -264,7 +265,7 @@ class JobRun(Aggregate):
             missed=max(missed, 0),
         )
 
-    def __init__(self, tenant_id: str, schedule_id: str, slot: str, job: dict[str, Any], missed: int) -> None:
+    def __init__(self, tenant_id: TenantId, schedule_id: str, slot: str, job: dict[str, Any], missed: int) -> None:
         self.tenant_id = tenant_id
         self.schedule_id = schedule_id
         self.slot = slot

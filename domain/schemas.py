@@ -37,6 +37,7 @@ from eventsourcing.domain import event
 
 from domain.aggregate import Aggregate
 from domain.errors import ConflictError, InvalidValueError, NotFoundError
+from domain.values import TenantId
 
 SCHEMAS_NAMESPACE = uuid.UUID("3d1c8e55-9f4b-4e7a-b1c2-6a0f5e2d8c47")
 TYPES = ("string", "integer", "number", "boolean", "date", "timestamp", "object", "array")
@@ -91,8 +92,8 @@ def check_subject(subject: str) -> str:
     return subject
 
 
-def subject_tenant(subject: str) -> str:
-    return check_subject(subject).partition(".")[0]
+def subject_tenant(subject: str) -> TenantId:
+    return TenantId(check_subject(subject).partition(".")[0])
 
 
 def subject_id_for(subject: str) -> uuid.UUID:
@@ -205,7 +206,7 @@ class Subject(Aggregate):
 
     class Created(Aggregate.Created):
         subject: str
-        tenant_id: str
+        tenant_id: TenantId
 
     class VersionRegistered(Aggregate.Event):
         version: int
@@ -216,7 +217,7 @@ class Subject(Aggregate):
         compatibility: str
 
     @staticmethod
-    def create_id(subject: str, tenant_id: str) -> uuid.UUID:
+    def create_id(subject: str, tenant_id: TenantId) -> uuid.UUID:
         return subject_id_for(subject)
 
     @classmethod
@@ -224,7 +225,7 @@ class Subject(Aggregate):
         return cls(subject=subject, tenant_id=subject_tenant(subject))
 
     @event(Created)
-    def __init__(self, subject: str, tenant_id: str) -> None:
+    def __init__(self, subject: str, tenant_id: TenantId) -> None:
         self.subject = subject
         self.tenant_id = tenant_id
         self.compatibility = DEFAULT_MODE

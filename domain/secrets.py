@@ -13,13 +13,14 @@ from eventsourcing.domain import event
 
 from domain.aggregate import Aggregate
 from domain.errors import InvalidValueError, NotFoundError
+from domain.values import TenantId
 
 SECRETS_NAMESPACE = UUID("3b05fd0c-61aa-4bca-a24f-b106cac2bcf7")
 SECRET_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,126}[A-Za-z0-9])?")
 MAX_VALUE_CHARS = 8192
 
 
-def secret_id_for(tenant_id: str, name: str) -> UUID:
+def secret_id_for(tenant_id: TenantId, name: str) -> UUID:
     """A tenant's secret is known by its name: the id is derived from both."""
     return uuid5(SECRETS_NAMESPACE, f"{tenant_id}|{name}")
 
@@ -44,7 +45,7 @@ class Secret(Aggregate):
 
     class Stored(Aggregate.Created):
         encrypted_fields = ("value",)
-        tenant_id: str
+        tenant_id: TenantId
         name: str
         value: str
         fingerprint: str
@@ -58,15 +59,15 @@ class Secret(Aggregate):
         pass
 
     @staticmethod
-    def create_id(tenant_id: str, name: str, value: str, fingerprint: str) -> UUID:
+    def create_id(tenant_id: TenantId, name: str, value: str, fingerprint: str) -> UUID:
         return secret_id_for(tenant_id, name)
 
     @classmethod
-    def store(cls, tenant_id: str, name: str, value: str, fingerprint: str) -> Secret:
+    def store(cls, tenant_id: TenantId, name: str, value: str, fingerprint: str) -> Secret:
         return cls(tenant_id, check_secret_name(name), check_secret_value(value), fingerprint)
 
     @event(Stored)
-    def __init__(self, tenant_id: str, name: str, value: str, fingerprint: str) -> None:
+    def __init__(self, tenant_id: TenantId, name: str, value: str, fingerprint: str) -> None:
         self.tenant_id = tenant_id
         self.name = name
         self.value = value

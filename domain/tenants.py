@@ -10,6 +10,7 @@ from eventsourcing.domain import event
 
 from domain.aggregate import Aggregate
 from domain.errors import ConflictError, InvalidValueError
+from domain.values import TenantStatus
 
 TENANT_NAMESPACE = UUID("6f1d2c7e-5b8a-4c1e-9a55-0c3e2f7b9d10")
 PLANS = ("trial", "standard", "enterprise")
@@ -120,14 +121,14 @@ class Tenant(Aggregate):
         self.slug = slug
         self.display_name = display_name
         self.plan = plan
-        self.status = "active"
+        self.status = TenantStatus.ACTIVE
         self.features: list[str] = []
         self.quotas: dict[str, int] = {}
         self.erased = False
         self.data_erased = False
 
     def change_entitlements(self, features: list[str], quotas: dict[str, Any]) -> None:
-        self._require("active")
+        self._require(TenantStatus.ACTIVE)
         self._entitlements_changed(*_check_entitlements(features, quotas))
 
     @event(EntitlementsChanged)
@@ -136,37 +137,37 @@ class Tenant(Aggregate):
         self.quotas = quotas
 
     def suspend(self, reason: str) -> None:
-        self._require("active")
+        self._require(TenantStatus.ACTIVE)
         self._suspended(_check_reason(reason))
 
     @event(Suspended)
     def _suspended(self, reason: str) -> None:
-        self.status = "suspended"
+        self.status = TenantStatus.SUSPENDED
 
     def reinstate(self) -> None:
-        self._require("suspended")
+        self._require(TenantStatus.SUSPENDED)
         self._reinstated()
 
     @event(Reinstated)
     def _reinstated(self) -> None:
-        self.status = "active"
+        self.status = TenantStatus.ACTIVE
 
     def offboard(self, reason: str, erase: bool = False) -> None:
         """Offboarding is final; only an active tenant can be offboarded (suspended ones are reinstated first).
 
         With ``erase`` the tenant's personal data and secrets are to be erased for good (crypto-shredding).
         """
-        self._require("active")
+        self._require(TenantStatus.ACTIVE)
         self._offboarded(_check_reason(reason), erase)
 
     @event(Offboarded)
     def _offboarded(self, reason: str, erase: bool) -> None:
-        self.status = "offboarded"
+        self.status = TenantStatus.OFFBOARDED
         self.erased = erase
 
     def record_data_erased(self, files_deleted: int) -> None:
         """Records that the erasure asked at offboarding was done; once only (a retried erasure records nothing)."""
-        if self.status != "offboarded" or not self.erased:
+        if self.status != TenantStatus.OFFBOARDED or not self.erased:
             msg = f"tenant {self.slug} was not offboarded with erasure"
             raise TenantNotActiveError(msg)
         if not self.data_erased:
@@ -176,7 +177,7 @@ class Tenant(Aggregate):
     def _data_erased(self, data_key_destroyed: bool, files_deleted: int) -> None:
         self.data_erased = True
 
-    def _require(self, status: str) -> None:
+    def _require(self, status: TenantStatus) -> None:
         if self.status != status:
             msg = f"tenant {self.slug} is {self.status}; this needs it {status}"
             raise TenantNotActiveError(msg)

@@ -14,7 +14,6 @@ the domain has no clock and no network.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +24,7 @@ from eventsourcing.domain import event
 
 from domain.aggregate import Aggregate
 from domain.errors import ConflictError, InvalidValueError
+from domain.values import DeliveryStatus, TenantId
 
 WEBHOOK_NAMESPACE = UUID("5e0c1f2a-7d43-4b8e-a1c6-93f2d8b04e71")
 DEFAULT_SCHEDULE = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 86400.0)
@@ -45,7 +45,7 @@ class DeliveryClosedError(ConflictError):
     """The delivery has already ended (delivered, or failed and not requeued)."""
 
 
-def endpoint_id_for(tenant_id: str, key: str) -> UUID:
+def endpoint_id_for(tenant_id: TenantId, key: str) -> UUID:
     """The endpoint a subscription command creates: the same command (idempotency key) names the same endpoint."""
     return uuid5(WEBHOOK_NAMESPACE, f"endpoint|{tenant_id}|{key}")
 
@@ -107,17 +107,6 @@ def check_time(value: datetime) -> datetime:
     return value
 
 
-def parse_schedule(text: str) -> tuple[float, ...]:
-    """A retry schedule from comma-separated seconds (``0,5,300``): the wait before each attempt."""
-    try:
-        schedule = tuple(float(part) for part in text.split(","))
-    except ValueError:
-        raise InvalidValueError(f"a retry schedule is comma-separated seconds, not {text!r}") from None
-    if any(not math.isfinite(delay) or delay < 0 for delay in schedule):
-        raise InvalidValueError("a retry schedule's waits are 0 or more seconds")
-    return schedule
-
-
 @dataclass(frozen=True)
 class Outcome:
     """What one attempt got: the HTTP status (None when no answer came), why it failed, and Retry-After."""
@@ -146,7 +135,7 @@ class WebhookEndpoint(Aggregate):
 
     class Subscribed(Aggregate.Created):
         encrypted_fields = ("url",)
-        tenant_id: str
+        tenant_id: TenantId
         url: str
         event_types: list[str]
         secret_name: str
@@ -163,14 +152,14 @@ class WebhookEndpoint(Aggregate):
 
     @classmethod
     def subscribe(
-        cls, endpoint_id: UUID, tenant_id: str, url: str, event_types: Iterable[str], known: frozenset[str]
+        cls, endpoint_id: UUID, tenant_id: TenantId, url: str, event_types: Iterable[str], known: frozenset[str]
     ) -> WebhookEndpoint:
         types = check_event_types(event_types, known)
         secret_name = secret_name_for(endpoint_id)
         return cls(id=endpoint_id, tenant_id=tenant_id, url=check_url(url), event_types=types, secret_name=secret_name)
 
     @event(Subscribed)
-    def __init__(self, id: UUID, tenant_id: str, url: str, event_types: list[str], secret_name: str) -> None:
+    def __init__(self, id: UUID, tenant_id: TenantId, url: str, event_types: list[str], secret_name: str) -> None:
         self.tenant_id = tenant_id
         self.url = url
         self.event_types = event_types
@@ -214,7 +203,7 @@ class Delivery(Aggregate):
     """One event on its way to one endpoint: its attempts, and how it ended."""
 
     class Started(Aggregate.Created):
-        tenant_id: str
+        tenant_id: TenantId
         endpoint_id: str
         event_id: str
         event_type: str
@@ -244,28 +233,28 @@ class Delivery(Aggregate):
         recovery: str
 
     @staticmethod
-    def create_id(tenant_id: str, endpoint_id: str, event_id: str, event_type: str, position: int) -> UUID:
+    def create_id(tenant_id: TenantId, endpoint_id: str, event_id: str, event_type: str, position: int) -> UUID:
         return delivery_id_for(endpoint_id, event_id)
 
     @classmethod
-    def start(cls, tenant_id: str, endpoint_id: str, event_id: str, event_type: str, position: int) -> Delivery:
+    def start(cls, tenant_id: TenantId, endpoint_id: str, event_id: str, event_type: str, position: int) -> Delivery:
         return cls(tenant_id, endpoint_id, event_id, event_type, position)
 
     @event(Started)
-    def __init__(self, tenant_id: str, endpoint_id: str, event_id: str, event_type: str, position: int) -> None:
+    def __init__(self, tenant_id: TenantId, endpoint_id: str, event_id: str, event_type: str, position: int) -> None:
         self.tenant_id = tenant_id
         self.endpoint_id = endpoint_id
         self.event_id = event_id
         self.event_type = event_type
         self.position = position
-        self.status = "pending"
+        self.status = DeliveryStatus.PENDING
         self.attempts = 0
         self.round = 0
         self.next_at: str | None = None
 
     def record(self, outcome: Outcome, at: datetime, schedule: Sequence[float]) -> None:
         """Records an attempt made at ``at``: delivered, to be retried as the schedule says, or failed."""
-        if self.status != "pending":
+        if self.status != DeliveryStatus.PENDING:
             raise DeliveryClosedError(f"delivery {self.id} is {self.status}")
         attempt, stamp = self.attempts + 1, check_time(at).isoformat()
         if outcome.delivered:
@@ -290,7 +279,7 @@ class Delivery(Aggregate):
     @event(Delivered)
     def _delivered(self, attempt: int, at: str, status: int, duration_ms: int) -> None:
         self.attempts = attempt
-        self.status = "delivered"
+        self.status = DeliveryStatus.DELIVERED
         self.next_at = None
 
     @event(Attempted)
@@ -303,17 +292,17 @@ class Delivery(Aggregate):
 
     @event(Failed)
     def _failed(self, attempts: int, at: str, error: str, gone: bool) -> None:
-        self.status = "failed"
+        self.status = DeliveryStatus.FAILED
         self.next_at = None
 
     def requeue(self, recovery: str) -> None:
         """Makes a failed delivery pending again, with a fresh retry schedule."""
-        if self.status != "failed":
+        if self.status != DeliveryStatus.FAILED:
             raise DeliveryClosedError(f"delivery {self.id} is {self.status}, not failed")
         self._requeued(recovery)
 
     @event(Requeued)
     def _requeued(self, recovery: str) -> None:
-        self.status = "pending"
+        self.status = DeliveryStatus.PENDING
         self.round = 0
         self.next_at = None

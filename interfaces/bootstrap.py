@@ -61,12 +61,12 @@ from application.schedules import SchedulerService
 from application.schemas import SchemaRegistryService
 from application.secrets import SecretService
 from application.tenants import TenantService
-from application.webhook_dispatcher import WebhookDispatcher, parse_shard
+from application.webhook_dispatcher import WebhookDispatcher
 from application.webhooks import WebhookService
-from domain.webhooks import parse_schedule
 from eventstore.adapters import open_event_store
 from eventstore.port import EventStore
 from interfaces.settings import Settings
+from interfaces.settings.groups import KeySettings
 from projections.actions import ActionQueries
 from projections.deadletters import DeadLetterQueries
 from projections.exports import ExportQueries
@@ -193,7 +193,7 @@ def open_authenticator(settings: Settings, read_models: ReadModelStore, health: 
     """Bearer JWTs and API keys; with PLATFORM_AUTH=off, every caller is the anonymous platform admin."""
     if settings.auth == "off":
         return NoAuthentication()
-    return Authenticator(read_models, token_verifier(settings), utc_now, health=health)
+    return Authenticator(read_models, token_verifier(settings.keys), utc_now, health=health)
 
 
 def bootstrap(settings: Settings | None = None) -> Platform:
@@ -229,7 +229,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         context, UUID(letter.subject), letter.step
     )
     secrets = SecretService(runner, cipher)
-    guard = AddressGuard.from_setting(settings.webhook_allowed_networks)
+    guard = AddressGuard(settings.webhook_allowed_networks)
     webhooks = WebhookService(runner, secrets, guard, webhook_event_types(), new_secret)
     webhook_dispatcher = WebhookDispatcher(
         store,
@@ -238,9 +238,9 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         webhook_payload,
         event_type,
         utc_now,
-        parse_schedule(settings.webhook_retry_schedule),
+        settings.webhook_retry_schedule,
         dead_letters=dead_letters,
-        shard=parse_shard(settings.webhook_shard),
+        shard=settings.webhook_shard,
         checkpoints=checkpoints,
     )
     dead_letters.retry_handlers["webhook"] = lambda context, letter: webhooks.requeue_delivery(
@@ -363,12 +363,7 @@ def sweep_scratch(settings: Settings) -> list[Path]:
     return sweep(Path(settings.scratch_dir), time.time())
 
 
-def token_verifier(settings: Settings) -> TokenVerifier:
+def token_verifier(keys: KeySettings) -> TokenVerifier:
     return TokenVerifier.from_files(
-        settings.jwt_issuer,
-        settings.jwt_audience,
-        settings.jwt_leeway,
-        settings.jwks_file,
-        settings.jwks_url,
-        Path(settings.keys_dir),
+        keys.jwt_issuer, keys.jwt_audience, keys.jwt_leeway, keys.jwks_file, keys.jwks_url, Path(keys.keys_dir)
     )

@@ -10,6 +10,7 @@ from application.access import bootstrap_admin
 from application.commands import CommandContext
 from domain.access import PLATFORM_ADMIN
 from domain.errors import InvalidValueError, NotFoundError
+from domain.values import tenant_id_or_none
 from interfaces.bootstrap import Platform
 
 BOOTSTRAP_FILE = "bootstrap-admin.key"
@@ -42,11 +43,13 @@ def dev_token(platform: Platform, role: str, tenant_id: str | None) -> str:
     if tenant_id is not None and not platform.store.read_stream(_uuid(tenant_id)):
         raise NotFoundError(f"no such tenant: {tenant_id}")
     subject = f"dev-{role}" + (f"-{tenant_id}" if tenant_id else "")
-    principal_id = platform.access.membership_id(LOCAL_ISSUER, subject, tenant_id)
+    principal_id = platform.access.membership_id(LOCAL_ISSUER, subject, tenant_id_or_none(tenant_id))
     context = CommandContext("platform-cli", f"dev-token|{subject}|register", "dev-token")
     if not platform.store.read_stream(principal_id):
         kind = "service" if role == "service" else "person"
-        platform.access.register_principal(context, kind, LOCAL_ISSUER, subject, f"Development {role}", tenant_id)
+        platform.access.register_principal(
+            context, kind, LOCAL_ISSUER, subject, f"Development {role}", tenant_id_or_none(tenant_id)
+        )
     grant = CommandContext("platform-cli", f"dev-token|{subject}|grant|{role}", "dev-token")
     platform.access.grant_role(grant, principal_id, role)
     platform.worker.catch_up()

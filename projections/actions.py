@@ -13,6 +13,7 @@ import msgspec
 from sqlalchemy import JSON, BigInteger, Column, Engine, Float, Integer, Select, String, Table, Text, select
 
 from domain.actions import ActionRun, ActionTemplate, Playbook
+from domain.values import ActionRunStatus
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata, plain
 
 templates = Table(
@@ -134,7 +135,8 @@ def _triggered(event: ActionRun.Triggered, stamp: dict[str, Any]) -> dict[str, A
         "tenant_id": event.tenant_id, "playbook_id": t["playbook_id"], "playbook": t["playbook"],
         "contract": t["contract"], "kpi": t["kpi"], "kpi_sha256": t["kpi_sha256"],
         "pipeline_run_id": t["pipeline_run_id"], "period_start": t["period_start"], "dimensions": t["dimensions"],
-        "value": t["value"], "reason": t["reason"], "status": "running", "step": 1, "steps": len(event.steps),
+        "value": t["value"], "reason": t["reason"], "status": ActionRunStatus.RUNNING, "step": 1,
+        "steps": len(event.steps),
         "created_at": stamp["updated_at"],
     }  # fmt: skip
 
@@ -143,17 +145,17 @@ def _run_row(event: ActionRun.Event, stamp: dict[str, Any]) -> dict[str, Any] | 
     """The run row's new values after the event (None: the Triggered row, made by ``_triggered``)."""
     match event:
         case ActionRun.StepAwaitingApproval():
-            return {"status": "awaiting_approval", "step": event.step + 1}
+            return {"status": ActionRunStatus.AWAITING_APPROVAL, "step": event.step + 1}
         case ActionRun.StepApproved() | ActionRun.Revived():
-            return {"status": "running", "step": event.step + 1, "last_error": None}
+            return {"status": ActionRunStatus.RUNNING, "step": event.step + 1, "last_error": None}
         case ActionRun.StepRejected():
-            return {"status": "rejected", "last_error": f"rejected by {event.by}: {event.reason}"}
+            return {"status": ActionRunStatus.REJECTED, "last_error": f"rejected by {event.by}: {event.reason}"}
         case ActionRun.Attempted():
             return {"last_error": event.error}
         case ActionRun.Delivered():
-            return {"status": "delivered"} if event.final else {"step": event.step + 2}
+            return {"status": ActionRunStatus.DELIVERED} if event.final else {"step": event.step + 2}
         case ActionRun.Failed():
-            return {"status": "failed", "last_error": event.error}
+            return {"status": ActionRunStatus.FAILED, "last_error": event.error}
     return {}
 
 

@@ -8,6 +8,7 @@ import msgspec
 from sqlalchemy import BigInteger, Column, Engine, Integer, Select, String, Table, Text, select
 
 from domain.deadletters import DeadLetter
+from domain.values import DeadLetterStatus
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata, plain
 
 dead_letters = Table(
@@ -45,7 +46,7 @@ def evolve(recorded: EventView) -> list[Change]:
                 "source": event.source,
                 "subject": event.subject,
                 "step": event.step,
-                "status": "open",
+                "status": DeadLetterStatus.OPEN,
                 "error": event.error,
                 "attempts": event.attempts,
                 "cause_event_id": event.cause_event_id,
@@ -54,14 +55,18 @@ def evolve(recorded: EventView) -> list[Change]:
             }
             return [Upsert(dead_letters, key, row | stamp)]
         case DeadLetter.Reopened():
-            again = {"status": "open", "error": event.error, "attempts": event.attempts, "reason": None}
+            again = {"status": DeadLetterStatus.OPEN, "error": event.error, "attempts": event.attempts, "reason": None}
             return [Update(dead_letters, key, again | stamp)]
         case DeadLetter.RetryRequested():
-            return [Update(dead_letters, key, {"status": "retrying", "last_action_by": event.by} | stamp)]
+            return [
+                Update(dead_letters, key, {"status": DeadLetterStatus.RETRYING, "last_action_by": event.by} | stamp)
+            ]
         case DeadLetter.Resolved():
-            return [Update(dead_letters, key, {"status": "resolved", "last_action_by": event.by} | stamp)]
+            return [
+                Update(dead_letters, key, {"status": DeadLetterStatus.RESOLVED, "last_action_by": event.by} | stamp)
+            ]
         case DeadLetter.Discarded():
-            discarded = {"status": "discarded", "last_action_by": event.by, "reason": event.reason}
+            discarded = {"status": DeadLetterStatus.DISCARDED, "last_action_by": event.by, "reason": event.reason}
             return [Update(dead_letters, key, discarded | stamp)]
     return []
 

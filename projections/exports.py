@@ -8,6 +8,7 @@ import msgspec
 from sqlalchemy import JSON, BigInteger, Column, Engine, Integer, String, Table, Text, select
 
 from domain.exports import Export
+from domain.values import ExportStatus
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata, plain
 
 exports = Table(
@@ -49,17 +50,19 @@ def evolve(recorded: EventView) -> list[Change]:
                 "dataset": event.dataset,
                 "format": event.format,
                 "filters": event.filters,
-                "status": "requested",
+                "status": ExportStatus.REQUESTED,
                 "requested_by": event.by,
                 "requested_at": at,
                 "downloads": 0,
             }
             return [Upsert(exports, key, row | stamp)]
         case Export.Completed():
-            done = {"status": "completed", "completed_at": at, "file": dict(event.file), "rows": event.rows}
+            done = {"status": ExportStatus.COMPLETED, "completed_at": at, "file": dict(event.file), "rows": event.rows}
             return [Update(exports, key, done | stamp)]
         case Export.Failed():
-            return [Update(exports, key, {"status": "failed", "completed_at": at, "error": event.error} | stamp)]
+            return [
+                Update(exports, key, {"status": ExportStatus.FAILED, "completed_at": at, "error": event.error} | stamp)
+            ]
         case Export.Downloaded():
             # Downloads are counted by the stream's version: Requested, Completed, then one event per download.
             downloads = {"downloads": event.originator_version - 1, "last_downloaded_at": at}

@@ -9,6 +9,7 @@ import msgspec
 from sqlalchemy import JSON, BigInteger, Column, Engine, Integer, Select, String, Table, Text, func, select
 
 from domain.products import DataProduct, product_id_for
+from domain.values import TenantId
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata, plain
 
 products = Table(
@@ -261,7 +262,7 @@ class ProductQueries:
 
     def stored_version(self, tenant_id: str, name: str, version: int) -> dict[str, Any] | None:
         """A version's row as stored: its datasets with the manifests of their served and source files."""
-        query = version_query(tenant_id, str(product_id_for(tenant_id, name)), version)
+        query = version_query(tenant_id, str(product_id_for(TenantId(tenant_id), name)), version)
         with self.engine.connect() as connection:
             row = connection.execute(query).mappings().first()
         return None if row is None else plain(row)

@@ -9,6 +9,7 @@ import msgspec
 from sqlalchemy import JSON, BigInteger, Column, Engine, Integer, String, Table, Text, select
 
 from domain.pipeline import PipelineRun
+from domain.values import STEPS, RunStatus
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata, plain
 
 runs = Table(
@@ -54,7 +55,7 @@ steps = Table(
     Column("outputs", JSON),
 )
 
-STEP_ORDER = {"ingest": 0, "normalize": 1, "build_kpis": 2, "publish": 3}
+STEP_ORDER = {str(step): order for order, step in enumerate(STEPS)}
 
 
 def _ms(started: str | None, finished: str | None) -> int | None:
@@ -99,7 +100,7 @@ def evolve(recorded: EventView) -> list[Change]:
                 "contract_version": event.contract_version,
                 "object": event.object,
                 "source": event.source,
-                "status": "running",
+                "status": RunStatus.RUNNING,
                 "raw": dict(event.raw),
                 "created_at": at,
             }
@@ -118,7 +119,7 @@ def evolve(recorded: EventView) -> list[Change]:
             return [failed, Update(runs, key, stamp)]
         case PipelineRun.DeadLettered():
             return [
-                Update(runs, key, {"status": "dead-lettered", "reasons": [event.error]} | stamp),
+                Update(runs, key, {"status": RunStatus.DEAD_LETTERED, "reasons": [event.error]} | stamp),
                 Update(steps, {"run_id": run_id, "step": event.step}, {"status": "dead-lettered"}),
             ]
         case PipelineRun.StepDenied():
@@ -129,7 +130,7 @@ def evolve(recorded: EventView) -> list[Change]:
             ]
         case PipelineRun.Revived():
             return [
-                Update(runs, key, {"status": "running", "reasons": None} | stamp),
+                Update(runs, key, {"status": RunStatus.RUNNING, "reasons": None} | stamp),
                 Update(steps, {"run_id": run_id, "step": event.step}, {"status": "retrying", "attempts": 0}),
             ]
         case PipelineRun.Normalized():
@@ -143,7 +144,7 @@ def evolve(recorded: EventView) -> list[Change]:
             outputs = [event.quarantine] if event.quarantine else []
             detail = tenant | counts | {"error": "; ".join(event.reasons)}
             step = _step(run_id, event.step, "rejected", times, detail, (event.inputs, outputs))
-            run = {"status": "rejected", "reasons": event.reasons, "quality": event.quality}
+            run = {"status": RunStatus.REJECTED, "reasons": event.reasons, "quality": event.quality}
             run |= counts
             return [Update(runs, key, run | stamp), step]
         case PipelineRun.KpisBuilt():
@@ -152,7 +153,7 @@ def evolve(recorded: EventView) -> list[Change]:
             return [Update(runs, key, stamp), step]
         case PipelineRun.Published():
             step = _step(run_id, "publish", "succeeded", times, tenant, (event.inputs, event.outputs))
-            run = {"status": "succeeded", "product": event.product, "product_version": event.product_version}
+            run = {"status": RunStatus.SUCCEEDED, "product": event.product, "product_version": event.product_version}
             return [Update(runs, key, run | stamp), step]
     return []
 

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Integer, Select, String, Table, Text, select
 
 from domain.tenants import Tenant
+from domain.values import TenantStatus
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata
 
 tenants = Table(
@@ -41,7 +42,7 @@ def evolve(recorded: EventView) -> list[Change]:
                 "slug": event.slug,
                 "display_name": event.display_name,
                 "plan": event.plan,
-                "status": "active",
+                "status": TenantStatus.ACTIVE,
                 "status_reason": None,
                 "features": [],
                 "quotas": {},
@@ -51,11 +52,11 @@ def evolve(recorded: EventView) -> list[Change]:
         case Tenant.EntitlementsChanged():
             return [Update(tenants, key, {"features": event.features, "quotas": event.quotas} | stamp)]
         case Tenant.Suspended():
-            return [Update(tenants, key, {"status": "suspended", "status_reason": event.reason} | stamp)]
+            return [Update(tenants, key, {"status": TenantStatus.SUSPENDED, "status_reason": event.reason} | stamp)]
         case Tenant.Reinstated():
-            return [Update(tenants, key, {"status": "active", "status_reason": None} | stamp)]
+            return [Update(tenants, key, {"status": TenantStatus.ACTIVE, "status_reason": None} | stamp)]
         case Tenant.Offboarded():
-            return [Update(tenants, key, {"status": "offboarded", "status_reason": event.reason} | stamp)]
+            return [Update(tenants, key, {"status": TenantStatus.OFFBOARDED, "status_reason": event.reason} | stamp)]
     return []
 
 

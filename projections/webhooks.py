@@ -13,6 +13,7 @@ import msgspec
 from sqlalchemy import JSON, BigInteger, Boolean, Column, Engine, Integer, Select, String, Table, Text, select
 
 from domain.tenants import Tenant
+from domain.values import DeliveryStatus
 from domain.webhooks import Delivery, WebhookEndpoint
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata, sealed_column
 
@@ -112,7 +113,7 @@ def _delivery(event: Delivery.Event, stamp: dict[str, Any]) -> list[Change]:
                 "event_id": event.event_id,
                 "event_type": event.event_type,
                 "event_position": event.position,
-                "status": "pending",
+                "status": DeliveryStatus.PENDING,
                 "attempts": 0,
                 "created_at": stamp["updated_at"],
             }
@@ -123,13 +124,15 @@ def _delivery(event: Delivery.Event, stamp: dict[str, Any]) -> list[Change]:
             return [Update(deliveries, key, row | stamp), _attempt(event)]
         case Delivery.Delivered():
             last = {"attempts": event.attempt, "last_status": event.status, "last_error": None}
-            row = {"status": "delivered", "next_at": None, "delivered_at": event.at} | last
+            row = {"status": DeliveryStatus.DELIVERED, "next_at": None, "delivered_at": event.at} | last
             return [Update(deliveries, key, row | stamp), _attempt(event)]
         case Delivery.Failed():
-            row = {"status": "failed", "next_at": None, "failed_at": event.at, "last_error": event.error}
+            row = {"status": DeliveryStatus.FAILED, "next_at": None, "failed_at": event.at, "last_error": event.error}
             return [Update(deliveries, key, row | stamp)]
         case Delivery.Requeued():
-            return [Update(deliveries, key, {"status": "pending", "next_at": None, "failed_at": None} | stamp)]
+            return [
+                Update(deliveries, key, {"status": DeliveryStatus.PENDING, "next_at": None, "failed_at": None} | stamp)
+            ]
     return []
 
 

@@ -18,6 +18,7 @@ from litestar.testing import TestClient
 from domain.access import TENANT_ROLES
 from interfaces.bootstrap import Platform
 from interfaces.settings import Settings
+from interfaces.settings.values import networks
 from sample.retail import write_csv
 from tests.e2e.conftest import TokenFor
 from tests.e2e.test_pipeline_api import approve_contract
@@ -38,7 +39,7 @@ class Tenant:
 
 def allowing_loopback(settings: Settings) -> Settings:
     """Webhooks and actions may target loopback, where nothing listens on the discard port."""
-    return dataclasses.replace(settings, webhook_allowed_networks="127.0.0.0/8")
+    return dataclasses.replace(settings, webhook_allowed_networks=networks("127.0.0.0/8"))
 
 
 def settle(platform: Platform) -> None:

@@ -30,14 +30,6 @@ class TargetRefusedError(InvalidValueError):
     Its message never names the addresses a host resolves to: a refusal must not let a caller map internal DNS."""
 
 
-def parse_networks(text: str) -> tuple[Network, ...]:
-    """Comma-separated CIDR blocks (``127.0.0.0/8,::1/128``); empty allows none."""
-    try:
-        return tuple(ipaddress.ip_network(part.strip()) for part in text.split(",") if part.strip())
-    except ValueError as error:
-        raise InvalidValueError(f"not a list of CIDR blocks: {text!r} ({error})") from None
-
-
 def _embedded(address: Address) -> list[Address]:
     """The address, and any IPv4 address carried inside an IPv6 one."""
     found: list[Address] = [address]
@@ -63,10 +55,6 @@ class AddressGuard:
     def __init__(self, allowed: Iterable[Network] = (), resolve: Resolver = socket.getaddrinfo) -> None:
         self.allowed = tuple(allowed)
         self.resolve = resolve
-
-    @classmethod
-    def from_setting(cls, allowed: str) -> AddressGuard:
-        return cls(parse_networks(allowed))
 
     def permits(self, address: Address) -> bool:
         if any(address.version == net.version and address in net for net in self.allowed):

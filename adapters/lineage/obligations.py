@@ -19,6 +19,7 @@ from adapters.datasets.store import DatasetError, DatasetStore
 from adapters.lineage.graph import LineageGraph, Walk
 from domain import lineage as ln
 from domain.contracts import contract_id_for
+from domain.values import tenant_id_of
 from projections.lineage import nodes
 
 MAX_DEPTH = 10_000
@@ -28,7 +29,7 @@ SUBJECT_KINDS = (ln.PRODUCT_VERSION, ln.ACTION)
 
 def contract_facts(graph: LineageGraph, contract: str, version: str) -> ln.ContractVersion:
     """The contract version, its author and its approval with the roles the approver held at that moment."""
-    contract_id = str(contract_id_for(graph.tenant_id, contract))
+    contract_id = str(contract_id_for(tenant_id_of(graph.tenant_id), contract))
     drafted = graph.node(ln.contract_version_node(contract_id, version))
     approved = graph.node(ln.approval_node(contract_id, version))
     approval = None

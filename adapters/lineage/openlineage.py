@@ -24,6 +24,7 @@ from adapters.lineage.columns import copy_lineage, kpi_lineage
 from adapters.lineage.graph import LineageGraph
 from domain import lineage as ln
 from domain.errors import NotFoundError
+from domain.values import step_order
 
 PRODUCER = "urn:governed-data-platform:lineage"
 SPEC = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
@@ -51,7 +52,6 @@ FACET_SCHEMAS = {
 """Facet name -> its ``_schemaURL``: the facet versions of spec 2-0-2 (those openlineage-python 1.54 emits)."""
 FACET_SCHEMAS["platform_dataHash"] = f"{CUSTOM_FACETS}:1-0-0:DataHashDatasetFacet.json#/$defs/DataHashDatasetFacet"
 DATA_HASH_FACET_FILE = Path(__file__).with_name("DataHashDatasetFacet.json")
-STEP_ORDER = ("ingest", "normalize", "build_kpis", "publish")
 EVENT_TYPES = {"succeeded": "COMPLETE", "completed": "COMPLETE"} | dict.fromkeys(
     ("rejected", "failed", "dead-lettered"), "FAIL"
 )
@@ -136,7 +136,7 @@ class _Builder:
         run_id = run["facts"]["run_id"]
         found = self.graph.edges([run["node_id"]], False, frozenset({ln.HAS_STEP}))
         steps = self.graph.nodes(e["target"] for e in found)
-        ordered = sorted(steps.values(), key=lambda s: STEP_ORDER.index(s["facts"]["step"]))
+        ordered = sorted(steps.values(), key=lambda s: step_order(s["facts"]["step"]))
         flows = self.flows([s["node_id"] for s in ordered])
         inputs, outputs, rows = flows
         lineage = _Lineage(self, run, rows)

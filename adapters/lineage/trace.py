@@ -18,8 +18,7 @@ from domain import lineage as ln
 from domain.contracts import contract_id_for
 from domain.errors import NotFoundError
 from domain.products import product_id_for
-
-STEP_ORDER = ("publish", "build_kpis", "normalize", "ingest")
+from domain.values import step_order, tenant_id_of
 
 
 def _file(row: dict[str, Any]) -> dict[str, Any]:
@@ -31,7 +30,7 @@ def _file(row: dict[str, Any]) -> dict[str, Any]:
 def _steps(walk: Walk) -> list[dict[str, Any]]:
     """The steps of the chain, nearest the product version first, each with the files it read and made."""
     steps = [row for row in walk.nodes.values() if row["kind"] == ln.STEP]
-    steps.sort(key=lambda s: (walk.distances[s["node_id"]], STEP_ORDER.index(s["facts"]["step"]), s["node_id"]))
+    steps.sort(key=lambda s: (walk.distances[s["node_id"]], -step_order(s["facts"]["step"]), s["node_id"]))
     made_by = {d: producers(walk, d) for d, row in walk.nodes.items() if row["kind"] == ln.DATASET}
     return [
         {
@@ -63,7 +62,9 @@ def _contract(graph: LineageGraph, facts: ln.Facts) -> dict[str, Any] | None:
     found = facts.contract
     if found is None:
         return None
-    node = graph.node(ln.contract_version_node(str(contract_id_for(graph.tenant_id, found.contract)), found.version))
+    node = graph.node(
+        ln.contract_version_node(str(contract_id_for(tenant_id_of(graph.tenant_id), found.contract)), found.version)
+    )
     approval = found.approval
     return {
         "contract": found.contract,
@@ -82,7 +83,7 @@ def trace(
 ) -> dict[str, Any]:
     """The chain of a product version back to its raw bytes and contract approval; NotFoundError if there is none."""
     graph = LineageGraph(connection, tenant_id)
-    node = graph.node(ln.product_version_node(str(product_id_for(tenant_id, product)), version))
+    node = graph.node(ln.product_version_node(str(product_id_for(tenant_id_of(tenant_id), product)), version))
     if node is None:
         raise NotFoundError(f"no such product version: {product} v{version}")
     walk = trace_walk(graph, node["node_id"])

@@ -30,6 +30,7 @@ from adapters.nats.consumers import durable_name, parent_context
 from application.commands import CommandContext
 from application.deadletters import DeadLetterService
 from application.orchestrator import Orchestrator
+from domain.values import tenant_id_or_none
 
 log = logging.getLogger(__name__)
 WORK_CONTEXTS = ("pipeline", "exports", "webhooks")
@@ -122,7 +123,7 @@ class PipelineWorker:
         context = CommandContext(f"system:{name}", f"consumer-dead-letter|{name}|{cloud_event.id}", cloud_event.id)
         self.dead_letters.record(
             context,
-            cloud_event.tenantid,
+            tenant_id_or_none(cloud_event.tenantid),
             "consumer",
             str(cloud_event.streamid),
             name,

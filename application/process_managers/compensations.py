@@ -16,6 +16,7 @@ from application.checkpoints import Fact
 from application.commands import CommandContext
 from application.pipeline import PipelineService
 from domain.products import DataProduct, VersionRetractedError
+from domain.values import TenantId, tenant_id_of
 from domain.webhooks import Delivery
 from eventstore.envelope import RecordedEvent
 from eventstore.port import EventStore
@@ -83,7 +84,7 @@ class Compensations:
         event = published[0].event if published else None
         if not isinstance(event, DataProduct.VersionPublished) or published[0].position != undelivered.position:
             return 0
-        tenant = published[0].metadata.tenant_id or ""
+        tenant = tenant_id_of(published[0].metadata.tenant_id or "")
         if not self._notification_required(tenant, event.contract, event.contract_version):
             return 0
         reason = (
@@ -98,7 +99,7 @@ class Compensations:
             return 0
         return 1
 
-    def _notification_required(self, tenant_id: str, contract: str, version: str) -> bool:
+    def _notification_required(self, tenant_id: TenantId, contract: str, version: str) -> bool:
         found = self.pipeline.contracts.current_contract(tenant_id, contract)
         document = found.versions[version].document if found is not None and version in found.versions else {}
         return any(

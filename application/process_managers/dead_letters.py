@@ -15,6 +15,7 @@ from application.commands import CommandContext
 from application.deadletters import DeadLetterService
 from domain.deadletters import DeadLetter, dead_letter_id_for
 from domain.pipeline import PipelineRun
+from domain.values import tenant_id_or_none
 from eventstore.codec import event_id_for
 from eventstore.envelope import RecordedEvent
 
@@ -70,7 +71,14 @@ class DeadLetterForwarding:
             context = CommandContext(ACTOR, f"dead-letter|{letter.event_id}", letter.run_id, letter.run_id)
             cause = (str(event_id_for(UUID(letter.run_id), 0)), "PipelineRun.Ingested")
             self.dead_letters.record(
-                context, letter.tenant_id, "pipeline", letter.run_id, letter.step, letter.error, letter.attempts, cause
+                context,
+                tenant_id_or_none(letter.tenant_id),
+                "pipeline",
+                letter.run_id,
+                letter.step,
+                letter.error,
+                letter.attempts,
+                cause,
             )
             self.letters.pop(letter_id, None)
             sent += 1

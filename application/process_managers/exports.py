@@ -15,6 +15,7 @@ from application.checkpoints import Fact
 from application.commands import CommandContext
 from application.pipeline import PipelineCompute, PipelineService
 from domain.exports import Export
+from domain.values import TenantId, tenant_id_of
 from eventstore.envelope import RecordedEvent
 
 log = logging.getLogger(__name__)
@@ -58,11 +59,11 @@ class Exports:
         request = self.requested.get(export_id)
         if request is None:
             return 0
-        made = self.export(request[0], export_id)
+        made = self.export(tenant_id_of(request[0]), export_id)
         self.requested.pop(export_id, None)  # after: an export that raised is tried again at the next pass
         return made
 
-    def export(self, tenant_id: str, export_id: UUID) -> int:
+    def export(self, tenant_id: TenantId, export_id: UUID) -> int:
         job = self.pipeline.export(tenant_id, export_id)
         if job.status != "requested":
             return 0

@@ -31,6 +31,7 @@ from application.commands import CommandContext
 from application.pipeline import PipelineCompute, PipelineService, Target, UnprocessableBatchError
 from domain.errors import DomainError
 from domain.pipeline import Manifest, PipelineRun, StepDoneError
+from domain.values import tenant_id_of
 from eventstore.envelope import RecordedEvent
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,7 @@ class PipelineSteps:
     def advance(self, run_id: UUID) -> int:
         """Does the run's due steps in order, loading the run once; stops at a rejection, a denial or a dead
         letter. The number of steps done, a denial or a dead letter counting as one."""
-        run: PipelineRun | None = self.pipeline.run(self.open[run_id][0], run_id)
+        run: PipelineRun | None = self.pipeline.run(tenant_id_of(self.open[run_id][0]), run_id)
         done, target = 0, None
         while run is not None and (step := run.next_step) is not None:
             target = target or self.pipeline.target(run.tenant_id, run.contract, run.object, run.contract_version)

@@ -29,6 +29,7 @@ from domain.contracts.errors import (
 from domain.contracts.model import ContractSpec
 from domain.contracts.semver import SemVer
 from domain.errors import InvalidValueError
+from domain.values import TenantId
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
@@ -51,7 +52,7 @@ CONTRACT_NAMESPACE = UUID("3d9c2a61-8f4b-4e57-b0d2-7a1e5c6f9b83")
 MAX_REASON = 1000
 
 
-def contract_id_for(tenant_id: str, key: str) -> UUID:
+def contract_id_for(tenant_id: TenantId, key: str) -> UUID:
     """A contract is named by its ODCS ``id`` within its tenant: two tenants may use the same id."""
     return uuid5(CONTRACT_NAMESPACE, f"{tenant_id}|{key}")
 
@@ -82,7 +83,7 @@ class DataContract(Aggregate):
         # Stored apart by content (eventstore/blobs.py): the stored event carries their SHA-256 (for the document
         # the same as ``sha256``), so the contract of a large schema keeps its events small.
         blob_fields = ("document", "spec")
-        tenant_id: str
+        tenant_id: TenantId
         key: str
         version: str
         name: str | None
@@ -126,7 +127,7 @@ class DataContract(Aggregate):
         reason: str
 
     @classmethod
-    def draft(cls, tenant_id: str, contract: ParsedContract, by: str) -> DataContract:
+    def draft(cls, tenant_id: TenantId, contract: ParsedContract, by: str) -> DataContract:
         """Registers a contract with its first version, a draft authored by ``by``."""
         return cls._create(
             cls.Drafted,
@@ -143,7 +144,7 @@ class DataContract(Aggregate):
 
     def __init__(
         self,
-        tenant_id: str,
+        tenant_id: TenantId,
         key: str,
         version: str,
         name: str | None,

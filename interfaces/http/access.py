@@ -16,7 +16,8 @@ from sqlalchemy import select
 from application.access import PLATFORM_ISSUER
 from domain.access import ApiKey, Principal
 from domain.errors import NotFoundError
-from interfaces.http.context import command_context, id_in_path, platform_of
+from domain.values import tenant_id_of
+from interfaces.http.context import command_context, id_in_path, platform_of, tenant_in_path
 from projections.access import api_keys, denials, principals
 
 
@@ -91,7 +92,7 @@ class AccessController(Controller):
     ) -> dict[str, Any]:
         """Register a person (by identity-provider issuer and subject) or a service of this tenant."""
         access = platform_of(state).access
-        tenant = str(id_in_path(tenant_id, "tenant"))
+        tenant = tenant_in_path(tenant_id)
         result = access.register_principal(
             command_context(request), data.kind, data.issuer, data.subject, data.display_name, tenant
         )
@@ -163,7 +164,9 @@ class AccessController(Controller):
         """Issue an API key; its secret is in this answer only (a repeated Idempotency-Key gets no secret)."""
         _owned(state, Principal, principal_id, tenant_id)
         access = platform_of(state).access
-        issued = access.create_api_key(command_context(request), uuid.UUID(principal_id), str(uuid.UUID(tenant_id)))
+        issued = access.create_api_key(
+            command_context(request), uuid.UUID(principal_id), tenant_id_of(uuid.UUID(tenant_id))
+        )
         return {"key_id": str(issued.key_id), "api_key": issued.token or None, "position": issued.result.position}
 
     @get("/api-keys", sync_to_thread=True, opt={"action": "list_principals"})

@@ -17,7 +17,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from application.actions import ActionService, StepInput
 from application.commands import CommandResult
 from domain.errors import NotFoundError
-from interfaces.http.context import command_context, id_in_path
+from interfaces.http.context import command_context, id_in_path, tenant_in_path
 from projections.actions import (
     ActionQueries,
     ActionRunDetail,
@@ -115,7 +115,7 @@ class ActionTemplateController(Controller):
     ) -> Response[Accepted]:
         """Add a template (version 1). Its body and templated settings are jinja2 rendered in a sandbox from
         ``trigger``, ``params``, ``run_id`` and ``step``; unknown variables and unsafe access are refused (422)."""
-        tenant = id_in_path(tenant_id)
+        tenant = tenant_in_path(tenant_id)
         spec = {"body": data.body, "connector": data.connector, "parameters": msgspec.to_builtins(data.parameters)}
         done = actions.define_template(command_context(request), tenant, data.name, data.kind, spec)
         location = f"/v1/tenants/{tenant}/action-templates/{done.aggregate_id}"
@@ -126,14 +126,14 @@ class ActionTemplateController(Controller):
         self, action_views: NamedDependency[ActionQueries], tenant_id: FromPath[str]
     ) -> list[TemplateView]:
         """The tenant's templates with their latest version number."""
-        return action_views.templates(str(id_in_path(tenant_id)))
+        return action_views.templates(str(tenant_in_path(tenant_id)))
 
     @get("/{template_id:str}", sync_to_thread=True, opt={"action": "read_action_template"})
     def read(
         self, action_views: NamedDependency[ActionQueries], tenant_id: FromPath[str], template_id: FromPath[str]
     ) -> TemplateDetail:
         """One template and every version of it (body, parameters, connector settings with secret names)."""
-        tenant, template = id_in_path(tenant_id), id_in_path(template_id, "action template")
+        tenant, template = tenant_in_path(tenant_id), id_in_path(template_id, "action template")
         return _found(action_views.template(str(tenant), str(template)), "action template", template_id)
 
     @post("/{template_id:str}/versions", sync_to_thread=True, status_code=201, opt={"action": "revise_action_template"})
@@ -146,7 +146,7 @@ class ActionTemplateController(Controller):
         data: JSONBody[TemplateVersion],
     ) -> Accepted:
         """Add a version; playbooks keep using the version they name."""
-        tenant, template = id_in_path(tenant_id), id_in_path(template_id, "action template")
+        tenant, template = tenant_in_path(tenant_id), id_in_path(template_id, "action template")
         spec = {"body": data.body, "connector": data.connector, "parameters": msgspec.to_builtins(data.parameters)}
         return _accepted(actions.revise_template(command_context(request), tenant, template, spec))
 
@@ -166,7 +166,7 @@ class PlaybookController(Controller):
         data: JSONBody[NewPlaybook],
     ) -> Response[Accepted]:
         """Define a playbook (paused until activated). The KPI must be one its contract defines (else 422)."""
-        tenant = id_in_path(tenant_id)
+        tenant = tenant_in_path(tenant_id)
         steps = [StepInput(s.template, s.version, dict(s.params), s.requires_approval) for s in data.steps]
         rule = (msgspec.to_builtins(data.condition), dict(data.dimensions), data.cooldown)
         done = actions.define_playbook(
@@ -179,13 +179,13 @@ class PlaybookController(Controller):
     def list_playbooks(
         self, action_views: NamedDependency[ActionQueries], tenant_id: FromPath[str]
     ) -> list[PlaybookView]:
-        return action_views.playbooks(str(id_in_path(tenant_id)))
+        return action_views.playbooks(str(tenant_in_path(tenant_id)))
 
     @get("/{playbook_id:str}", sync_to_thread=True, opt={"action": "read_playbook"})
     def read(
         self, action_views: NamedDependency[ActionQueries], tenant_id: FromPath[str], playbook_id: FromPath[str]
     ) -> PlaybookView:
-        tenant, playbook = id_in_path(tenant_id), id_in_path(playbook_id, "playbook")
+        tenant, playbook = tenant_in_path(tenant_id), id_in_path(playbook_id, "playbook")
         found = action_views.playbooks(str(tenant), str(playbook))
         return _found(found[0] if found else None, "playbook", playbook_id)
 
@@ -198,7 +198,7 @@ class PlaybookController(Controller):
         playbook_id: FromPath[str],
     ) -> Accepted:
         """The playbook reacts to KPI builds recorded from now on."""
-        tenant, playbook = id_in_path(tenant_id), id_in_path(playbook_id, "playbook")
+        tenant, playbook = tenant_in_path(tenant_id), id_in_path(playbook_id, "playbook")
         return _accepted(actions.activate_playbook(command_context(request), tenant, playbook))
 
     @post("/{playbook_id:str}/pause", sync_to_thread=True, status_code=202, opt={"action": "pause_playbook"})
@@ -209,7 +209,7 @@ class PlaybookController(Controller):
         tenant_id: FromPath[str],
         playbook_id: FromPath[str],
     ) -> Accepted:
-        tenant, playbook = id_in_path(tenant_id), id_in_path(playbook_id, "playbook")
+        tenant, playbook = tenant_in_path(tenant_id), id_in_path(playbook_id, "playbook")
         return _accepted(actions.pause_playbook(command_context(request), tenant, playbook))
 
     @post("/{playbook_id:str}/backtest", sync_to_thread=True, status_code=200, opt={"action": "backtest_playbook"})
@@ -222,7 +222,7 @@ class PlaybookController(Controller):
     ) -> list[dict[str, Any]]:
         """When the playbook, as defined now, would have fired over the KPI builds in the log; ``from`` and ``to``
         bound the KPI periods. Nothing is recorded or sent."""
-        tenant, playbook = id_in_path(tenant_id), id_in_path(playbook_id, "playbook")
+        tenant, playbook = tenant_in_path(tenant_id), id_in_path(playbook_id, "playbook")
         window = data or Backtest()
         fired = actions.backtest(tenant, playbook, window.since, window.until)
         return [{"run_id": str(f.run_id)} | dict(f.trigger) for f in fired]
@@ -244,14 +244,14 @@ class ActionRunController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
     ) -> list[ActionRunView]:
         """Runs, most recently changed first; ``status``: running, awaiting_approval, delivered, failed, rejected."""
-        return action_views.runs(str(id_in_path(tenant_id)), status, playbook, limit)
+        return action_views.runs(str(tenant_in_path(tenant_id)), status, playbook, limit)
 
     @get("/{run_id:str}", sync_to_thread=True, opt={"action": "read_action_run"})
     def read(
         self, action_views: NamedDependency[ActionQueries], tenant_id: FromPath[str], run_id: FromPath[str]
     ) -> ActionRunDetail:
         """One run with its timeline: trigger (the decision's data) -> approvals -> delivery attempts -> outcome."""
-        tenant, run = id_in_path(tenant_id), id_in_path(run_id, "action run")
+        tenant, run = tenant_in_path(tenant_id), id_in_path(run_id, "action run")
         return _found(action_views.run(str(tenant), str(run)), "action run", run_id)
 
     @post(
@@ -269,7 +269,7 @@ class ActionRunController(Controller):
         step: FromPath[int],
     ) -> Accepted:
         """Let a waiting step run (steps count from 1)."""
-        tenant, run = id_in_path(tenant_id), id_in_path(run_id, "action run")
+        tenant, run = tenant_in_path(tenant_id), id_in_path(run_id, "action run")
         return _accepted(actions.approve_step(command_context(request), tenant, run, step))
 
     @post(
@@ -288,6 +288,6 @@ class ActionRunController(Controller):
         data: JSONBody[Rejection | None] = None,
     ) -> Accepted:
         """Stop a waiting step; the run ends as rejected."""
-        tenant, run = id_in_path(tenant_id), id_in_path(run_id, "action run")
+        tenant, run = tenant_in_path(tenant_id), id_in_path(run_id, "action run")
         reason = (data or Rejection()).reason
         return _accepted(actions.reject_step(command_context(request), tenant, run, step, reason))

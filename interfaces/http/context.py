@@ -10,6 +10,7 @@ from litestar.datastructures import State
 
 from application.commands import CommandContext
 from domain.errors import NotFoundError
+from domain.values import TenantId, tenant_id_of
 from interfaces.bootstrap import Platform
 from interfaces.http.fingerprint import request_fingerprint
 from interfaces.http.problems import BadRequestError, ReadModelBehindError
@@ -60,6 +61,11 @@ def wait_for_consistency(request: ASGIConnection[Any, Any, Any, Any], platform: 
     if not platform.read_models.wait_for(position, tuple(platform.read_models.projections), timeout):
         msg = f"the read model did not reach position {position} within {timeout:g} s; retry shortly"
         raise ReadModelBehindError(msg)
+
+
+def tenant_in_path(raw: str) -> TenantId:
+    """The path's tenant id in canonical form (404 when it is not a UUID)."""
+    return tenant_id_of(id_in_path(raw))
 
 
 def id_in_path(raw: str, what: str = "tenant") -> uuid.UUID:

@@ -21,7 +21,8 @@ from application.export_links import ExportLinks
 from application.pipeline import PipelineService
 from domain.errors import InvalidValueError, NotFoundError
 from domain.exports import EXPORT_FORMATS
-from interfaces.http.context import command_context, id_in_path
+from domain.values import TenantId
+from interfaces.http.context import command_context, id_in_path, tenant_in_path
 from interfaces.http.erased import TENANT_DATA
 from projections.exports import ExportQueries, ExportView
 
@@ -57,8 +58,8 @@ class ExportList(msgspec.Struct):
     exports: list[ExportView]
 
 
-def _tenant(tenant_id: str) -> str:
-    return str(id_in_path(tenant_id))
+def _tenant(tenant_id: str) -> TenantId:
+    return tenant_in_path(tenant_id)
 
 
 def _view(links: ExportLinks, found: ExportView) -> ExportView:
@@ -69,7 +70,7 @@ def _view(links: ExportLinks, found: ExportView) -> ExportView:
     return msgspec.structs.replace(found, download_url=url, download_expires_at=expires)
 
 
-def _check_filters(pipeline: PipelineService, compute: ComputeSteps, tenant: str, data: ExportRequest) -> None:
+def _check_filters(pipeline: PipelineService, compute: ComputeSteps, tenant: TenantId, data: ExportRequest) -> None:
     """Bad filters are a 400 now, not a failed job later: they are parsed against the dataset's columns."""
     product = pipeline.product(tenant, data.product)
     served = {d["name"]: d for d in product.served(data.version)}

@@ -15,9 +15,10 @@ from litestar.params import FromPath, QueryParameter
 
 from adapters.lineage.queries import LineageQueries, LineageWalk, ObligationReport
 from domain.errors import NotFoundError
+from domain.values import TenantId
 from interfaces.bootstrap import Platform
 from interfaces.http.auth import resolve_resource
-from interfaces.http.context import id_in_path, platform_of
+from interfaces.http.context import id_in_path, platform_of, tenant_in_path
 from interfaces.http.erased import TENANT_DATA
 
 PATH = "/v1/tenants/{tenant_id:str}/lineage"
@@ -27,8 +28,8 @@ DEFAULT_DEPTH = 25
 Depth = Annotated[int, QueryParameter(ge=0, le=MAX_DEPTH, description="edges to follow at most")]
 
 
-def _tenant(tenant_id: str) -> str:
-    return str(id_in_path(tenant_id))
+def _tenant(tenant_id: str) -> TenantId:
+    return tenant_in_path(tenant_id)
 
 
 def _walk(lineage: LineageQueries, tenant: str, sha256: str, upstream: bool, depth: int) -> LineageWalk:

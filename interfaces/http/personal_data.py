@@ -17,6 +17,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, QueryParameter
 
 from domain.personal_data import Purpose, ServedData
+from domain.values import TenantId
 from interfaces.bootstrap import Platform
 from interfaces.http.context import command_context, id_in_path, platform_of
 from interfaces.http.gateway import request_id
@@ -28,7 +29,7 @@ MAX_PAGE = 500
 
 
 async def record_unmasked(
-    request: Request[Any, Any, Any], platform: Platform, tenant_id: str, served: ServedData
+    request: Request[Any, Any, Any], platform: Platform, tenant_id: TenantId, served: ServedData
 ) -> int | None:
     """Records that the caller is served ``served`` unmasked (fields: the personal-data fields in the answer);
     returns the event's position, or None when the answer holds no personal data."""

@@ -17,7 +17,8 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 
 from application.ingestion import Batch, Ingested, IngestionService
 from domain.errors import NotFoundError
-from interfaces.http.context import command_context, id_in_path
+from domain.values import TenantId
+from interfaces.http.context import command_context, id_in_path, tenant_in_path
 from interfaces.http.erased import TENANT_DATA
 from projections.runs import Run, RunPage, RunQueries
 
@@ -31,8 +32,8 @@ class BatchAccepted(Ingested, frozen=True):
     location: str
 
 
-def _tenant(tenant_id: str) -> str:
-    return str(id_in_path(tenant_id))
+def _tenant(tenant_id: str) -> TenantId:
+    return tenant_in_path(tenant_id)
 
 
 def _accepted(tenant_id: str, ingested: Ingested) -> Response[BatchAccepted]:

@@ -21,6 +21,7 @@ from adapters.auth.decision_log import ChangedDecision, simulate
 from application.policies import PolicyService, PolicyWritten
 from domain.errors import InvalidValueError, NotFoundError
 from domain.policy import MAX_DESCRIPTION, Policy, check_name, policy_id_for
+from domain.values import TenantId
 from interfaces.http.context import command_context
 from interfaces.http.schemas import tenant_key
 from projections.policies import list_query, policies, versions_query
@@ -111,13 +112,13 @@ def _written(result: PolicyWritten) -> Written:
     return Written(str(result.aggregate_id), result.name, result.version, result.position)
 
 
-def _list(state: State, tenant: str | None) -> list[PolicyView]:
+def _list(state: State, tenant: TenantId | None) -> list[PolicyView]:
     with state.platform.read_models.engine.connect() as connection:
         rows = connection.execute(list_query(tenant)).all()
     return [msgspec.convert(row, PolicyView, from_attributes=True) for row in rows]
 
 
-def _read(state: State, tenant: str | None, name: str) -> PolicyView:
+def _read(state: State, tenant: TenantId | None, name: str) -> PolicyView:
     policy_id = str(policy_id_for(tenant, check_name(name)))
     with state.platform.read_models.engine.connect() as connection:
         row = connection.execute(select(policies).where(policies.c.policy_id == policy_id)).first()
@@ -130,7 +131,7 @@ def _read(state: State, tenant: str | None, name: str) -> PolicyView:
     )
 
 
-def _proposal(state: State, tenant: str | None, data: Simulate) -> PolicyDocument:
+def _proposal(state: State, tenant: TenantId | None, data: Simulate) -> PolicyDocument:
     """The proposed document: the text given, or a drafted version (replacing its policy's active version)."""
     if (data.policies is None) == (data.policy is None) or data.start >= data.end:
         msg = "give 'from' before 'to', and either 'policies' (Cedar text) or 'policy' (a drafted policy's name)"
@@ -144,7 +145,7 @@ def _proposal(state: State, tenant: str | None, data: Simulate) -> PolicyDocumen
     return PolicyDocument(found.name, data.version or len(found.texts), tenant, text)
 
 
-def _drafted(state: State, tenant: str | None, reference: str) -> Policy:
+def _drafted(state: State, tenant: TenantId | None, reference: str) -> Policy:
     """The tenant's (or platform's) policy named, or with this id."""
     try:
         found = _service(state).policy_with_id(uuid.UUID(reference))
@@ -157,7 +158,7 @@ def _drafted(state: State, tenant: str | None, reference: str) -> Policy:
     return found
 
 
-def _simulate(state: State, tenant: str | None, data: Simulate) -> Simulation:
+def _simulate(state: State, tenant: TenantId | None, data: Simulate) -> Simulation:
     decide = state.platform.policies.proposing([_proposal(state, tenant, data)])
     log = state.platform.decisions
     log.flush()

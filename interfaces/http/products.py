@@ -26,9 +26,10 @@ from application.pipeline import PipelineService
 from domain.errors import NotFoundError
 from domain.personal_data import ServedData
 from domain.products import VersionRetractedError
+from domain.values import TenantId
 from interfaces.bootstrap import Platform
 from interfaces.http.auth import RecentResources, resolve_resource
-from interfaces.http.context import command_context, id_in_path, platform_of
+from interfaces.http.context import command_context, platform_of, tenant_in_path
 from interfaces.http.erased import TENANT_DATA
 from interfaces.http.personal_data import record_unmasked
 from projections.products import CatalogPage, ProductQueries, ProductView, VersionView
@@ -50,11 +51,11 @@ class Retracted(msgspec.Struct):
     position: int
 
 
-def _tenant(tenant_id: str) -> str:
-    return str(id_in_path(tenant_id))
+def _tenant(tenant_id: str) -> TenantId:
+    return tenant_in_path(tenant_id)
 
 
-def _version_row(products: ProductQueries, tenant: str, product: str, version: int) -> dict[str, Any]:
+def _version_row(products: ProductQueries, tenant: TenantId, product: str, version: int) -> dict[str, Any]:
     row = products.stored_version(tenant, product, version)
     if row is None:
         raise NotFoundError(f"no such product version: {product} v{version}")

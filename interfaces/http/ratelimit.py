@@ -25,44 +25,12 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from interfaces.http.gateway import Headers, add_missing_headers, send_problem
-from interfaces.settings import Settings, SettingsError
+from interfaces.settings import Quota, Settings, SettingsError
 
 Clock = Callable[[], float]
 _EPSILON = 1e-9
 PROBE_PATHS = ("/health", "/ready")
 """Never limited: an orchestrator's liveness and readiness probes must not be refused for asking often."""
-
-
-@dataclass(frozen=True)
-class Quota:
-    """A token-bucket policy: the bucket holds `limit` tokens and refills at limit/window tokens per second."""
-
-    name: str
-    limit: int
-    window: int
-    unit: str = "requests"
-
-    @classmethod
-    def parse(cls, name: str, text: str, unit: str = "requests") -> Quota | None:
-        """ "N/W" (N requests per W seconds, whole numbers) -> Quota; "" or "off" -> None, no limit."""
-        if text.strip().lower() in ("", "off"):
-            return None
-        limit, _, window = text.partition("/")
-        try:
-            quota = cls(name, int(limit), int(window), unit)
-        except ValueError:
-            quota = cls(name, 0, 0)
-        if quota.limit < 1 or quota.window < 1:
-            msg = f"PLATFORM_RATE_LIMIT_{name.upper()}={text!r} is not N/W (N requests per W seconds, both above 0)"
-            raise SettingsError(msg)
-        return quota
-
-    @property
-    def rate(self) -> float:
-        return self.limit / self.window
-
-    def policy_item(self) -> str:
-        return f'"{self.name}";q={self.limit};w={self.window}'
 
 
 @dataclass
@@ -287,10 +255,10 @@ class RateLimits:
         max_buckets: int = 100_000,
         public_paths: Sequence[str] = (),
     ) -> None:
-        self.principal = Quota.parse("principal", settings.rate_limit_principal)
-        self.tenant = Quota.parse("tenant", settings.rate_limit_tenant)
-        self.client = Quota.parse("client", settings.rate_limit_client)
-        self.failures = Quota.parse("auth_failures", settings.rate_limit_auth_failures, "failed authentications")
+        self.principal = settings.rate_limit_principal
+        self.tenant = settings.rate_limit_tenant
+        self.client = settings.rate_limit_client
+        self.failures = settings.rate_limit_auth_failures
         self.buckets = open_buckets(settings.rate_limit_store, clock, max_buckets)
         self.auth_off = settings.auth == "off"
         self.public_paths = tuple(public_paths)

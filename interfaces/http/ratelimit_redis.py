@@ -24,7 +24,8 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from interfaces.http.ratelimit import Clock, Decision, Quota, TokenBuckets, decision_of
+from interfaces.http.ratelimit import Clock, Decision, TokenBuckets, decision_of
+from interfaces.settings import Quota
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = 5.0

@@ -21,9 +21,10 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from application.commands import CommandResult
 from application.schedules import SchedulerService, next_due
 from domain.errors import NotFoundError
+from domain.values import TenantId
 from interfaces.bootstrap import Platform, utc_now
 from interfaces.http.auth import resolve_resource
-from interfaces.http.context import command_context, id_in_path, platform_of
+from interfaces.http.context import command_context, id_in_path, platform_of, tenant_in_path
 from projections.schedules import ScheduleQueries, ScheduleRow, ScheduleRunRow
 
 PATH = "/v1/tenants/{tenant_id:str}/schedules"
@@ -69,8 +70,8 @@ def _job(data: CreateSchedule) -> dict[str, Any]:
     return {"kind": kind, **msgspec.structs.asdict(data.job)}
 
 
-def _tenant(tenant_id: str) -> str:
-    return str(id_in_path(tenant_id))
+def _tenant(tenant_id: str) -> TenantId:
+    return tenant_in_path(tenant_id)
 
 
 async def _check_job_policy(request: Request[Any, Any, Any], platform: Platform, tenant_id: str, kind: str) -> None:

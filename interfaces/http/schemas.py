@@ -16,7 +16,8 @@ from litestar.params import FromPath, JSONBody
 from application.schemas import SchemaRegistryService
 from domain.errors import InvalidValueError, NotFoundError
 from domain.schemas import check_subject
-from interfaces.http.context import command_context, id_in_path
+from domain.values import TenantId
+from interfaces.http.context import command_context, tenant_in_path
 from interfaces.input_rules import integer_text
 from projections.schemas import subject_query, subjects_query, version_query, versions_query
 
@@ -66,9 +67,9 @@ class Config(msgspec.Struct, frozen=True, omit_defaults=True):
     position: int | None = None
 
 
-def tenant_key(tenant_id: str) -> str:
+def tenant_key(tenant_id: str) -> TenantId:
     """The path's tenant id in canonical form (404 when it is not a UUID)."""
-    return str(id_in_path(tenant_id))
+    return tenant_in_path(tenant_id)
 
 
 def full_subject(tenant_id: str, subject: str) -> str:

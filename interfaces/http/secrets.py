@@ -11,7 +11,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from application.secrets import SecretWritten
 from domain.secrets import MAX_VALUE_CHARS
-from interfaces.http.context import command_context, id_in_path, platform_of
+from interfaces.http.context import command_context, id_in_path, platform_of, tenant_in_path
 from projections.secrets import list_query
 
 
@@ -64,7 +64,7 @@ class SecretController(Controller):
     ) -> SecretAccepted:
         """Store a secret under a name, or give it a new value (a new version). The value is never echoed."""
         secrets = platform_of(state).secrets
-        return _accepted(secrets.put_secret(command_context(request), id_in_path(tenant_id), name, data.value))
+        return _accepted(secrets.put_secret(command_context(request), tenant_in_path(tenant_id), name, data.value))
 
     @delete("/{name:str}", sync_to_thread=True, status_code=202, opt={"action": "delete_secret"})
     def delete_secret(
@@ -72,7 +72,7 @@ class SecretController(Controller):
     ) -> SecretAccepted:
         """Delete a secret."""
         secrets = platform_of(state).secrets
-        return _accepted(secrets.delete_secret(command_context(request), id_in_path(tenant_id), name))
+        return _accepted(secrets.delete_secret(command_context(request), tenant_in_path(tenant_id), name))
 
     @get("/", sync_to_thread=True, opt={"action": "list_secrets"})
     def list_secrets(

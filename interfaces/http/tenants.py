@@ -13,7 +13,7 @@ from application.authorization import Identity
 from application.commands import CommandResult
 from application.keys import ERASURE_NOTE
 from domain.errors import NotFoundError
-from interfaces.http.context import command_context, id_in_path, platform_of
+from interfaces.http.context import command_context, id_in_path, platform_of, tenant_in_path
 from projections.tenant_directory import get_query, list_query
 
 
@@ -102,7 +102,7 @@ class TenantController(Controller):
         """Replace a tenant's features and quotas."""
         tenants = platform_of(state).tenants
         result = tenants.change_entitlements(
-            command_context(request), id_in_path(tenant_id), list(data.features), dict(data.quotas)
+            command_context(request), tenant_in_path(tenant_id), list(data.features), dict(data.quotas)
         )
         return _accepted(result, 202)
 
@@ -112,14 +112,14 @@ class TenantController(Controller):
     ) -> Response[Accepted]:
         """Suspend an active tenant."""
         tenants = platform_of(state).tenants
-        result = tenants.suspend_tenant(command_context(request), id_in_path(tenant_id), data.reason)
+        result = tenants.suspend_tenant(command_context(request), tenant_in_path(tenant_id), data.reason)
         return _accepted(result, 202)
 
     @post("/{tenant_id:str}/reinstate", sync_to_thread=True, status_code=202, opt={"action": "reinstate_tenant"})
     def reinstate(self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str]) -> Response[Accepted]:
         """Reinstate a suspended tenant."""
         tenants = platform_of(state).tenants
-        return _accepted(tenants.reinstate_tenant(command_context(request), id_in_path(tenant_id)), 202)
+        return _accepted(tenants.reinstate_tenant(command_context(request), tenant_in_path(tenant_id)), 202)
 
     @post("/{tenant_id:str}/offboard", sync_to_thread=True, status_code=202, opt={"action": "offboard_tenant"})
     def offboard(
@@ -129,7 +129,7 @@ class TenantController(Controller):
         answer says how to complete the erasure (rotate the key-encryption key, retire the old one)."""
         tenants = platform_of(state).tenants
         context = command_context(request)
-        result = tenants.offboard_tenant(context, id_in_path(tenant_id), data.reason, erase=data.erase)
+        result = tenants.offboard_tenant(context, tenant_in_path(tenant_id), data.reason, erase=data.erase)
         erasure = ERASURE_NOTE if data.erase else None
         return Response(Offboarded(str(result.aggregate_id), result.position, erasure), status_code=202)
 

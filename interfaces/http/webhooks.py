@@ -15,7 +15,7 @@ from application.commands import CommandResult
 from application.webhooks import WebhookService
 from domain.errors import NotFoundError
 from domain.webhooks import MAX_EVENT_TYPES, MAX_REASON, MAX_URL
-from interfaces.http.context import command_context, id_in_path
+from interfaces.http.context import command_context, id_in_path, tenant_in_path
 from projections.webhooks import DeliveryPage, EndpointPage, EndpointView, WebhookQueries
 
 EventType = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -70,7 +70,7 @@ class WebhookController(Controller):
     ) -> Response[Subscribed]:
         """Subscribe a URL to CloudEvents types. The answer holds the endpoint's ``whsec_`` secret, once: keep it to
         verify deliveries (Standard Webhooks). An Idempotency-Key makes a retry answer as the first did."""
-        tenant = id_in_path(tenant_id)
+        tenant = tenant_in_path(tenant_id)
         done = webhooks.subscribe_endpoint(command_context(request), tenant, data.url, data.event_types)
         body = Subscribed(
             str(done.endpoint_id), done.secret, data.url, done.event_types, "active", done.result.position
@@ -88,7 +88,7 @@ class WebhookController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
     ) -> EndpointPage:
         """A tenant's endpoints (never their secrets); page on with ``after`` = the previous ``next_after``."""
-        return webhook_views.endpoints(str(id_in_path(tenant_id)), status, after, limit)
+        return webhook_views.endpoints(str(tenant_in_path(tenant_id)), status, after, limit)
 
     @get("/{endpoint_id:str}", sync_to_thread=True, opt={"action": "read_webhook"})
     def read_endpoint(
@@ -122,7 +122,7 @@ class WebhookController(Controller):
         data: JSONBody[Recover],
     ) -> Accepted:
         """Deliver again every event whose delivery to this endpoint failed at or after ``since`` (in order)."""
-        tenant, endpoint = id_in_path(tenant_id), id_in_path(endpoint_id, "webhook endpoint")
+        tenant, endpoint = tenant_in_path(tenant_id), id_in_path(endpoint_id, "webhook endpoint")
         return _accepted(webhooks.recover_endpoint(command_context(request), tenant, endpoint, data.since))
 
     @post("/{endpoint_id:str}/disable", sync_to_thread=True, status_code=202, opt={"action": "disable_webhook"})
@@ -135,7 +135,7 @@ class WebhookController(Controller):
         data: JSONBody[Disable | None] = None,
     ) -> Accepted:
         """Stop deliveries to this endpoint (events until it is enabled again are not sent to it)."""
-        tenant, endpoint = id_in_path(tenant_id), id_in_path(endpoint_id, "webhook endpoint")
+        tenant, endpoint = tenant_in_path(tenant_id), id_in_path(endpoint_id, "webhook endpoint")
         reason = (data or Disable()).reason
         return _accepted(webhooks.disable_endpoint(command_context(request), tenant, endpoint, reason))
 
@@ -148,12 +148,12 @@ class WebhookController(Controller):
         endpoint_id: FromPath[str],
     ) -> Accepted:
         """Resume deliveries to a disabled endpoint, with what was waiting and the events from now on."""
-        tenant, endpoint = id_in_path(tenant_id), id_in_path(endpoint_id, "webhook endpoint")
+        tenant, endpoint = tenant_in_path(tenant_id), id_in_path(endpoint_id, "webhook endpoint")
         return _accepted(webhooks.enable_endpoint(command_context(request), tenant, endpoint))
 
 
 def _endpoint(webhook_views: WebhookQueries, tenant_id: str, endpoint_id: str) -> EndpointView:
-    tenant, endpoint = id_in_path(tenant_id), id_in_path(endpoint_id, "webhook endpoint")
+    tenant, endpoint = tenant_in_path(tenant_id), id_in_path(endpoint_id, "webhook endpoint")
     found = webhook_views.endpoint(str(tenant), str(endpoint))
     if found is None:
         raise NotFoundError(f"no such webhook endpoint: {endpoint_id}")

@@ -26,13 +26,14 @@ from domain.pipeline import PipelineRun
 from interfaces.bootstrap import Platform, bootstrap
 from interfaces.http.app import create_app
 from interfaces.settings import Settings
+from interfaces.settings.values import networks
 from tests.e2e.test_pipeline_api import approve_contract, assert_problem, sample_csv, settle, upload
 from tests.e2e.test_webhooks_api import Receiver
 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, webhook_allowed_networks="127.0.0.0/8")
+    return dataclasses.replace(settings, webhook_allowed_networks=networks("127.0.0.0/8"))
 
 
 @pytest.fixture

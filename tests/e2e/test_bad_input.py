@@ -16,6 +16,7 @@ from litestar.testing import TestClient
 from interfaces.bootstrap import Platform
 from interfaces.http.app import create_app
 from interfaces.settings import Settings
+from interfaces.settings.values import networks
 from tests.populated import Tenant, path_value, populate
 
 PROBLEM = "application/problem+json"
@@ -42,7 +43,7 @@ ORDERS_JSON = (
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, webhook_allowed_networks="127.0.0.0/8")
+    return dataclasses.replace(settings, webhook_allowed_networks=networks("127.0.0.0/8"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -275,7 +276,7 @@ def test_options_lists_what_the_path_allows(client: TestClient, world: World) ->
 def cors_client(settings: Settings) -> Iterator[TestClient]:
     from interfaces.bootstrap import bootstrap
 
-    platform = bootstrap(dataclasses.replace(settings, cors_origins="https://app.example"))
+    platform = bootstrap(dataclasses.replace(settings, cors_origins=("https://app.example",)))
     with TestClient(create_app(platform), raise_server_exceptions=False) as client:
         yield client
     platform.close()

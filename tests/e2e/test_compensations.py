@@ -14,6 +14,7 @@ from litestar.testing import TestClient
 from interfaces.bootstrap import Platform
 from interfaces.http.app import create_app
 from interfaces.settings import Settings
+from interfaces.settings.values import networks
 from sample.retail import CONTRACT
 from tests.e2e.test_pipeline_api import sample_csv, settle, upload
 from tests.e2e.test_webhooks_api import Receiver
@@ -23,7 +24,9 @@ MANDATORY = "customProperties:\n  - property: retractOnUndeliveredNotification\n
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, webhook_allowed_networks="127.0.0.0/8", webhook_retry_schedule="0,0")
+    return dataclasses.replace(
+        settings, webhook_allowed_networks=networks("127.0.0.0/8"), webhook_retry_schedule=(0.0, 0.0)
+    )
 
 
 @pytest.fixture

@@ -142,7 +142,7 @@ def make_client(clock: FakeClock) -> Iterator[ClientFactory]:
 
     def make(base_url: str = "http://testserver.local", **settings: Any) -> TestClient[Litestar]:
         defaults: dict[str, Any] = {"max_body_bytes": 1024, "max_ingest_bytes": 8192}
-        client = TestClient(make_app(Settings(**{**defaults, **settings}), clock), base_url=base_url)
+        client = TestClient(make_app(Settings.from_env({}, **{**defaults, **settings}), clock), base_url=base_url)
         client.__enter__()
         clients.append(client)
         return client
@@ -396,7 +396,7 @@ def test_cors_allows_only_the_configured_origins(make_client: ClientFactory) -> 
 @pytest.mark.parametrize("origins", ["app.example", "https://app.example/path", "ftp://app.example"])
 def test_cors_refuses_what_is_not_an_origin(origins: str) -> None:
     with pytest.raises(SettingsError, match="PLATFORM_CORS_ORIGINS"):
-        cors_config(Settings(cors_origins=origins))
+        cors_config(Settings.from_env({"PLATFORM_CORS_ORIGINS": origins}))
 
 
 # Body-size limits

@@ -54,7 +54,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Platform, 
         keys_dir=str(tmp / "keys"),
         datasets=str(tmp / "datasets"),
         scratch_dir=str(tmp / "scratch"),
-        rate_limit_auth_failures="off",  # one client address fails authentication on every route, on purpose
+        rate_limit_auth_failures=None,  # one client address fails authentication on every route, on purpose
     )
     platform = bootstrap(replace(settings, consistency_timeout=2.0))
     with TestClient(create_app(platform), raise_server_exceptions=False) as client:

@@ -60,7 +60,7 @@ def app_for(platform: Platform) -> Litestar:
 @pytest.fixture
 def api(platform: Platform, token_for: Any) -> Iterator[TestClient]:
     # The route matrix fails authentication on every route from one client address, on purpose.
-    platform.settings = replace(platform.settings, rate_limit_auth_failures="off")
+    platform.settings = replace(platform.settings, rate_limit_auth_failures=None)
     with TestClient(app_for(platform), raise_server_exceptions=False) as client:
         client.headers.update(token_for(PLATFORM_ADMIN, None))
         yield client

@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 from interfaces.bootstrap import Platform, bootstrap
 from interfaces.credentials import dev_token
 from interfaces.http.app import create_app
-from interfaces.settings import Settings
+from interfaces.settings import Quota, Settings
 
 PROBLEM = "application/problem+json"
 
@@ -25,7 +25,7 @@ def test_600_bad_credential_requests_meet_429s(client: TestClient, platform: Pla
     answers = [client.get("/v1/tenants", headers=bad[i % 3]) for i in range(600)]
     statuses = [a.status_code for a in answers]
 
-    limit = int(Settings().rate_limit_auth_failures.split("/")[0])
+    limit = Settings().rate_limit_auth_failures.limit
     assert statuses[:limit] == [401] * limit
     assert statuses[limit:] == [429] * (600 - limit)
     refused = answers[-1]
@@ -39,7 +39,11 @@ def test_600_bad_credential_requests_meet_429s(client: TestClient, platform: Pla
 
 @pytest.fixture
 def strict(settings: Settings) -> Iterator[TestClient]:
-    tight = dataclasses.replace(settings, rate_limit_client="3/60", rate_limit_auth_failures="2/60")
+    tight = dataclasses.replace(
+        settings,
+        rate_limit_client=Quota("client", 3, 60),
+        rate_limit_auth_failures=Quota("auth_failures", 2, 60, "failed authentications"),
+    )
     platform = bootstrap(tight)
     try:
         with TestClient(create_app(platform), raise_server_exceptions=False) as client:

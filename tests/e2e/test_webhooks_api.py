@@ -17,9 +17,10 @@ import pytest
 from litestar.testing import TestClient
 from standardwebhooks import Webhook
 
-from domain.webhooks import DEFAULT_SCHEDULE, parse_schedule
+from domain.webhooks import DEFAULT_SCHEDULE
 from interfaces.bootstrap import Platform
 from interfaces.settings import Settings
+from interfaces.settings.values import networks
 
 pytestmark = pytest.mark.skipif(
     "webhooks" not in Platform.__dataclass_fields__,
@@ -57,7 +58,10 @@ class Receiver:
 def settings(settings: Settings) -> Settings:
     # The tests drive the dispatcher (Platform.webhook_dispatcher.deliver_due); one attempt, then a dead letter.
     return dataclasses.replace(
-        settings, webhook_dispatcher="off", webhook_allowed_networks="127.0.0.0/8", webhook_retry_schedule="0"
+        settings,
+        webhook_dispatcher="off",
+        webhook_allowed_networks=networks("127.0.0.0/8"),
+        webhook_retry_schedule=(0.0,),
     )
 
 
@@ -260,4 +264,4 @@ def test_who_may_do_what(client: TestClient, token_for: Any, tenant: str, engine
 
 
 def test_the_default_retry_schedule_is_the_documented_one() -> None:
-    assert parse_schedule(Settings().webhook_retry_schedule) == DEFAULT_SCHEDULE
+    assert Settings().webhook_retry_schedule == DEFAULT_SCHEDULE

@@ -76,8 +76,8 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
             action_backoff=0.01,
             webhook_dispatcher="off",
             pipeline_backoff=0.01,
-            rate_limit_principal="off",  # thousands of requests in a minute: the routes, not the limiter, are fuzzed
-            rate_limit_tenant="off",
+            rate_limit_principal=None,  # thousands of requests in a minute: the routes, not the limiter, are fuzzed
+            rate_limit_tenant=None,
         )
     )
     platform = bootstrap(settings)

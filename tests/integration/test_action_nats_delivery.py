@@ -13,6 +13,7 @@ import pytest
 from adapters.actions.nats import NatsActionSender, subject_for
 from adapters.delivery.guard import AddressGuard
 from application.action_engine import ActionRequest
+from interfaces.settings.values import networks
 
 pytestmark = pytest.mark.nats
 
@@ -47,7 +48,7 @@ def test_a_nats_action_is_published_under_the_tenants_subject(nats_url: str, str
     listener = threading.Thread(target=lambda: asyncio.run(listen()))
     listener.start()
     assert subscribed.wait(10)
-    outcome = NatsActionSender(AddressGuard.from_setting(""), nats_url).send(request(tenant, {"subject": "alerts"}))
+    outcome = NatsActionSender(AddressGuard(), nats_url).send(request(tenant, {"subject": "alerts"}))
     listener.join(10)
     assert outcome.ok, outcome.detail
     assert received == [
@@ -60,14 +61,14 @@ def test_a_nats_action_is_published_under_the_tenants_subject(nats_url: str, str
 
 
 def test_a_private_server_the_guard_refuses_is_a_failed_outcome_not_retried() -> None:
-    sender = NatsActionSender(AddressGuard.from_setting(""), "nats://127.0.0.1:4222")
+    sender = NatsActionSender(AddressGuard(), "nats://127.0.0.1:4222")
     outcome = sender.send(request("t", {"subject": "alerts", "url": "nats://10.0.0.1:4222"}))
     assert not outcome.ok
     assert outcome.retryable is False
 
 
 def test_an_unreachable_server_is_a_failed_outcome_to_retry() -> None:
-    sender = NatsActionSender(AddressGuard.from_setting("127.0.0.0/8"), "nats://127.0.0.1:4222", timeout=1.0)
+    sender = NatsActionSender(AddressGuard(networks("127.0.0.0/8")), "nats://127.0.0.1:4222", timeout=1.0)
     outcome = sender.send(request("t", {"subject": "alerts", "url": "nats://127.0.0.1:9"}))
     assert not outcome.ok
     assert outcome.retryable is True

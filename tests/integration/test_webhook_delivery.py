@@ -21,7 +21,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from adapters.delivery.events import webhook_event_types, webhook_payload
-from adapters.delivery.guard import AddressGuard, TargetRefusedError, parse_networks
+from adapters.delivery.guard import AddressGuard, TargetRefusedError
 from adapters.delivery.http import CONTENT_TYPE, HttpSender
 from adapters.delivery.signing import new_secret
 from adapters.nats.cloudevents import event_type
@@ -31,8 +31,9 @@ from application.webhooks import Message, WebhookService
 from domain.webhooks import Delivery, WebhookEndpoint
 from interfaces.bootstrap import Platform, bootstrap
 from interfaces.settings import Settings
+from interfaces.settings.values import networks
 
-LOOPBACK = parse_networks("127.0.0.0/8,::1/128")
+LOOPBACK = networks("127.0.0.0/8,::1/128")
 
 
 @dataclass

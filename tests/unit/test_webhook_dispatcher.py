@@ -21,12 +21,13 @@ from application.checkpoints import Checkpoints, MemoryCheckpoints
 from application.commands import CommandContext, CommandRunner
 from application.secrets import SecretService
 from application.tenants import TenantService
-from application.webhook_dispatcher import WebhookDispatcher, parse_shard
+from application.webhook_dispatcher import WebhookDispatcher
 from application.webhooks import Message, WebhookService
 from domain.errors import InvalidValueError, NotFoundError
 from domain.webhooks import Delivery, EndpointDisabledError, Outcome, WebhookEndpoint
 from eventstore.adapters import open_event_store
 from eventstore.recorder_store import RecorderEventStore
+from interfaces.settings.values import shard as parse_shard
 
 START = datetime(2026, 5, 6, 7, 0, 0, tzinfo=UTC)
 ENTITLED = "platform.tenants.TenantEntitlementsChanged"

@@ -15,7 +15,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from adapters.delivery.events import event_types, type_of_class, webhook_event_types, webhook_payload
-from adapters.delivery.guard import AddressGuard, TargetRefusedError, parse_networks
+from adapters.delivery.guard import AddressGuard, TargetRefusedError
 from adapters.delivery.http import retry_after
 from adapters.delivery.signing import BadSecretError, headers, new_secret, signature, signing_key
 from adapters.nats import cloudevents
@@ -25,6 +25,7 @@ from domain.tenants import Tenant
 from domain.webhooks import Delivery, WebhookEndpoint
 from eventstore import codec
 from eventstore.envelope import Metadata, RecordedEvent
+from interfaces.settings.values import networks
 
 NOW = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
 TENANT = "8f0e0c8e-8a55-4f6c-9c1e-0d8e6f1b2a3c"
@@ -122,7 +123,7 @@ def test_one_refused_address_among_the_answers_refuses_the_host_without_naming_i
 
 
 def test_allowed_networks_let_their_addresses_through_and_only_those() -> None:
-    guard = AddressGuard(parse_networks("127.0.0.0/8, ::1/128"), resolve=resolver("127.0.0.1"))
+    guard = AddressGuard(networks("127.0.0.0/8, ::1/128"), resolve=resolver("127.0.0.1"))
     guard.check("http://localhost:8080/")
     assert guard.permits(ipaddress.ip_address("::1"))
     assert not guard.permits(ipaddress.ip_address("10.0.0.1"))
@@ -139,8 +140,6 @@ def test_a_host_that_does_not_resolve_is_refused() -> None:
 
 def test_refusals_are_invalid_values_and_so_422s() -> None:
     assert issubclass(TargetRefusedError, InvalidValueError)
-    with pytest.raises(InvalidValueError, match="CIDR"):
-        parse_networks("127.0.0.1/33")
 
 
 # --- Retry-After

@@ -22,7 +22,6 @@ from domain.webhooks import (
     check_url,
     delivery_id_for,
     endpoint_id_for,
-    parse_schedule,
     secret_name_for,
 )
 
@@ -228,19 +227,6 @@ def test_attempt_times_need_their_offset() -> None:
 def test_an_error_is_kept_short() -> None:
     _, attempted = started(Outcome(502, "x" * 5000))
     assert len(attempted.error) == 500
-
-
-@pytest.mark.parametrize(
-    ("text", "schedule"), [("0,5,300", (0.0, 5.0, 300.0)), ("0.5", (0.5,)), (" 1 , 2 ", (1.0, 2.0))]
-)
-def test_a_schedule_is_comma_separated_seconds(text: str, schedule: tuple[float, ...]) -> None:
-    assert parse_schedule(text) == schedule
-
-
-@pytest.mark.parametrize("text", ["", "a,b", "1,-1", "inf", "nan"])
-def test_a_schedule_that_is_not_waits_in_seconds_is_refused(text: str) -> None:
-    with pytest.raises(InvalidValueError):
-        parse_schedule(text)
 
 
 def test_check_url_returns_the_url_unchanged() -> None:

@@ -22,7 +22,7 @@ from application.contracts import ContractService
 from domain.contracts import changelog
 from domain.contracts.semver import SemVer
 from domain.errors import NotFoundError
-from interfaces.http.context import command_context, id_in_path, platform_of
+from interfaces.http.context import command_context, platform_of, tenant_in_path
 from interfaces.http.contracts.views import (
     Accepted,
     ContractDetail,
@@ -90,7 +90,7 @@ class ContractController(Controller):
         """Register a contract from an ODCS v3 document (YAML or JSON); its version becomes a draft."""
         service = contracts_of(state)
         document = _document(request, body, service)
-        result = service.register_contract(command_context(request), str(id_in_path(tenant_id)), document)
+        result = service.register_contract(command_context(request), tenant_in_path(tenant_id), document)
         return _accepted(result, str(document["id"]), str(document["version"]), 201, tenant_id)
 
     @post(
@@ -112,7 +112,7 @@ class ContractController(Controller):
         """Draft a new version of a contract (the document's id must be the contract's)."""
         service = contracts_of(state)
         document = _document(request, body, service)
-        result = service.add_version(command_context(request), str(id_in_path(tenant_id)), contract, document)
+        result = service.add_version(command_context(request), tenant_in_path(tenant_id), contract, document)
         return _accepted(result, contract, str(document["version"]), 201, tenant_id)
 
     @post("/{contract:str}/propose", sync_to_thread=True, status_code=202, opt={"action": "propose_contract"})
@@ -126,7 +126,7 @@ class ContractController(Controller):
     ) -> Response[Accepted]:
         """Put a draft version up for approval."""
         service, context = contracts_of(state), command_context(request)
-        result = service.propose_version(context, str(id_in_path(tenant_id)), contract, data.version)
+        result = service.propose_version(context, tenant_in_path(tenant_id), contract, data.version)
         return _accepted(result, contract, data.version, 202, tenant_id)
 
     @post("/{contract:str}/approve", sync_to_thread=True, status_code=202, opt={"action": "approve_contract"})
@@ -140,7 +140,7 @@ class ContractController(Controller):
     ) -> Response[Accepted]:
         """Approve a proposed version (not one's own: 409 four-eyes); it becomes the active version."""
         service, context = contracts_of(state), command_context(request)
-        result = service.approve_version(context, str(id_in_path(tenant_id)), contract, data.version)
+        result = service.approve_version(context, tenant_in_path(tenant_id), contract, data.version)
         return _accepted(result, contract, data.version, 202, tenant_id)
 
     @post("/{contract:str}/reject", sync_to_thread=True, status_code=202, opt={"action": "reject_contract"})
@@ -154,7 +154,7 @@ class ContractController(Controller):
     ) -> Response[Accepted]:
         """Reject a proposed version, with a reason."""
         service, context = contracts_of(state), command_context(request)
-        result = service.reject_version(context, str(id_in_path(tenant_id)), contract, data.version, data.reason)
+        result = service.reject_version(context, tenant_in_path(tenant_id), contract, data.version, data.reason)
         return _accepted(result, contract, data.version, 202, tenant_id)
 
     @post("/{contract:str}/deprecate", sync_to_thread=True, status_code=202, opt={"action": "deprecate_contract"})
@@ -168,7 +168,7 @@ class ContractController(Controller):
     ) -> Response[Accepted]:
         """Deprecate the active version (optional reason); it stays in force until retired or superseded."""
         service, context = contracts_of(state), command_context(request)
-        result = service.deprecate_version(context, str(id_in_path(tenant_id)), contract, data.version, data.reason)
+        result = service.deprecate_version(context, tenant_in_path(tenant_id), contract, data.version, data.reason)
         return _accepted(result, contract, data.version, 202, tenant_id)
 
     @post("/{contract:str}/retire", sync_to_thread=True, status_code=202, opt={"action": "retire_contract"})
@@ -182,7 +182,7 @@ class ContractController(Controller):
     ) -> Response[Accepted]:
         """Retire an approved version for good (optional reason)."""
         service, context = contracts_of(state), command_context(request)
-        result = service.retire_version(context, str(id_in_path(tenant_id)), contract, data.version, data.reason)
+        result = service.retire_version(context, tenant_in_path(tenant_id), contract, data.version, data.reason)
         return _accepted(result, contract, data.version, 202, tenant_id)
 
     # Queries, served from the contract read models
@@ -199,7 +199,7 @@ class ContractController(Controller):
     ) -> ContractPage:
         """The tenant's contracts by id; ``q`` matches every word in ids, names, descriptions, tags and fields."""
         with platform_of(state).read_models.engine.connect() as connection:
-            rows = connection.execute(list_query(str(id_in_path(tenant_id)), q, status, after, limit)).all()
+            rows = connection.execute(list_query(tenant_in_path(tenant_id), q, status, after, limit)).all()
         items = [view_of(row, ContractView) for row in rows]
         return ContractPage(items=items, next_after=items[-1].contract if len(items) == limit else None)
 
@@ -207,7 +207,7 @@ class ContractController(Controller):
     def read_contract(self, state: State, tenant_id: FromPath[str], contract: FromPath[str]) -> ContractDetail:
         """One contract with its versions, oldest first."""
         with platform_of(state).read_models.engine.connect() as connection:
-            row = _found(connection.execute(contract_query(str(id_in_path(tenant_id)), contract)).first(), contract)
+            row = _found(connection.execute(contract_query(tenant_in_path(tenant_id), contract)).first(), contract)
             versions = connection.execute(versions_query(row.contract_id)).all()
         summaries = [view_of(v, VersionSummary) for v in versions]
         return view_of(row, ContractDetail, versions=summaries)
@@ -219,7 +219,7 @@ class ContractController(Controller):
         """One version: its status, the normalized ODCS document, its typed form, and its changes against the
         version that was active when it was drafted (``base_version``)."""
         with platform_of(state).read_models.engine.connect() as connection:
-            row = _found(connection.execute(contract_query(str(id_in_path(tenant_id)), contract)).first(), contract)
+            row = _found(connection.execute(contract_query(tenant_in_path(tenant_id), contract)).first(), contract)
             found = _found(connection.execute(version_query(row.contract_id, version)).first(), contract, version)
             base = connection.execute(version_query(row.contract_id, found.base_version or "")).first()
         changes = [dict(c) for c in changelog(base.spec, found.spec)] if base else []
@@ -236,7 +236,7 @@ class ContractController(Controller):
     ) -> DiffView:
         """The changelog from one version to another, each change marked breaking or not."""
         with platform_of(state).read_models.engine.connect() as connection:
-            row = _found(connection.execute(contract_query(str(id_in_path(tenant_id)), contract)).first(), contract)
+            row = _found(connection.execute(contract_query(tenant_in_path(tenant_id), contract)).first(), contract)
             old = _found(
                 connection.execute(version_query(row.contract_id, from_version)).first(), contract, from_version
             )
@@ -250,7 +250,7 @@ class ContractController(Controller):
     def history(self, state: State, tenant_id: FromPath[str], contract: FromPath[str]) -> list[HistoryEntry]:
         """Every status change of every version, in the order they happened."""
         with platform_of(state).read_models.engine.connect() as connection:
-            row = _found(connection.execute(contract_query(str(id_in_path(tenant_id)), contract)).first(), contract)
+            row = _found(connection.execute(contract_query(tenant_in_path(tenant_id), contract)).first(), contract)
             rows = connection.execute(history_query(row.contract_id)).all()
         return [msgspec.convert(r, HistoryEntry, from_attributes=True) for r in rows]
 
