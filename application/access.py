@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID, uuid5
 
-from application.commands import CommandContext, CommandResult, CommandRunner
+from application.commands import CommandContext, CommandResult, CommandRunner, replay
 from domain.access import ACCESS_NAMESPACE, ApiKey, Denial, Principal, principal_id_for
 from domain.errors import ConflictError
 from domain.values import TenantId
@@ -66,7 +66,7 @@ class AccessService:
 
     def current(self, aggregate_id: UUID) -> Principal | ApiKey | None:
         """A principal or API key as its events say now (for decisions that must not wait for a read model)."""
-        found: Principal | ApiKey | None = self.runner.get(aggregate_id)
+        found: Principal | ApiKey | None = replay(self.runner.store.read_stream(aggregate_id))
         return found
 
     def register_principal(

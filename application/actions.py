@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from application.action_triggers import Found, TriggerFinder, find_all, watch_of
-from application.commands import CommandContext, CommandResult, CommandRunner
+from application.commands import CommandContext, CommandResult, CommandRunner, replay
 from application.contracts import ContractService
 from domain.action_rules import (
     check_condition,
@@ -132,7 +132,7 @@ class ActionService:
         )
 
     def template(self, tenant_id: TenantId, template_id: UUID) -> ActionTemplate:
-        found = self.runner.get(template_id)
+        found = replay(self.runner.store.read_stream(template_id))
         if not isinstance(found, ActionTemplate) or found.tenant_id != tenant_id_of(tenant_id):
             raise NotFoundError(f"no such action template: {template_id}")
         return found
@@ -183,7 +183,7 @@ class ActionService:
         return self._change(context, "pause_playbook", tenant_id, playbook_id, lambda p: p.pause(context.actor))
 
     def playbook(self, tenant_id: TenantId, playbook_id: UUID) -> Playbook:
-        found = self.runner.get(playbook_id)
+        found = replay(self.runner.store.read_stream(playbook_id))
         if not isinstance(found, Playbook) or found.tenant_id != tenant_id_of(tenant_id):
             raise NotFoundError(f"no such playbook: {playbook_id}")
         return found
@@ -239,7 +239,7 @@ class ActionService:
             return None
 
     def run(self, tenant_id: TenantId, run_id: UUID) -> ActionRun:
-        found = self.runner.get(run_id)
+        found = replay(self.runner.store.read_stream(run_id))
         if not isinstance(found, ActionRun) or found.tenant_id != tenant_id_of(tenant_id):
             raise NotFoundError(f"no such action run: {run_id}")
         return found

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from uuid import UUID
 
-from application.commands import CommandContext, CommandResult, CommandRunner
+from application.commands import CommandContext, CommandResult, CommandRunner, replay
 from domain.deadletters import DeadLetter
 from domain.errors import ConflictError, NotFoundError
 from domain.values import TenantId
@@ -66,7 +66,7 @@ class DeadLetterService:
             )
 
     def get(self, letter_id: UUID) -> DeadLetter:
-        found: DeadLetter | None = self.runner.get(letter_id)
+        found: DeadLetter | None = replay(self.runner.store.read_stream(letter_id))
         if found is None:
             raise NotFoundError(f"no such dead letter: {letter_id}")
         return found

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
-from application.commands import CommandContext, CommandResult, CommandRunner
+from application.commands import CommandContext, CommandResult, CommandRunner, replay
 from domain.errors import ConflictError
 from domain.policy import InvalidPolicyError, Policy, PolicyAnalysis, check_name, check_text, policy_id_for, problems_of
 from domain.values import TenantId
@@ -48,12 +48,12 @@ class PolicyService:
 
     def current_policy(self, tenant_id: TenantId | None, name: str) -> Policy | None:
         """The policy as its events say now."""
-        found: Policy | None = self.runner.get(policy_id_for(tenant_id, check_name(name)), Policy)
+        found: Policy | None = replay(self.runner.store.read_stream(policy_id_for(tenant_id, check_name(name))))
         return found
 
     def policy_with_id(self, policy_id: UUID) -> Policy | None:
         """The policy with this id as its events say now (None when the id names no policy)."""
-        found = self.runner.get(policy_id)
+        found = replay(self.runner.store.read_stream(policy_id))
         return found if isinstance(found, Policy) else None
 
     def judge_policy(self, tenant_id: TenantId | None, cedar: str) -> None:

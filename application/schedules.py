@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from application.commands import CommandContext, CommandResult, CommandRunner
+from application.commands import CommandContext, CommandResult, CommandRunner, replay
 from application.cron import check_cron, count_between, latest_until, next_after
 from domain.errors import ConflictError, NotFoundError
 from domain.schedules import (
@@ -128,7 +128,7 @@ class SchedulerService:
         return self.runner.update(context, name, schedule_id, decide, _schedule_tenant)
 
     def schedule(self, tenant_id: TenantId, schedule_id: UUID) -> Schedule:
-        found: Schedule | None = self.runner.get(schedule_id)
+        found: Schedule | None = replay(self.runner.store.read_stream(schedule_id))
         if not isinstance(found, Schedule) or found.tenant_id != tenant_id:
             raise NotFoundError(f"no such schedule: {schedule_id}")
         return found

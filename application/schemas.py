@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from application.commands import CommandContext, CommandResult, CommandRunner
+from application.commands import CommandContext, CommandResult, CommandRunner, replay
 from domain.errors import ConflictError, NotFoundError
 from domain.schemas import Subject, check_subject, fingerprint, parse_schema, schema_dict, subject_id_for
 
@@ -47,7 +47,7 @@ class SchemaRegistryService:
 
     def current(self, subject: str) -> Subject | None:
         """The subject as its events say now."""
-        found: Subject | None = self.runner.get(subject_id_for(check_subject(subject)), Subject)
+        found: Subject | None = replay(self.runner.store.read_stream(subject_id_for(check_subject(subject))))
         return found
 
     def register_schema(self, context: CommandContext, subject: str, schema: Mapping[str, Any]) -> SchemaRegistered:

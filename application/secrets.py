@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
-from application.commands import CommandContext, CommandResult, CommandRunner
+from application.commands import CommandContext, CommandResult, CommandRunner, replay
 from domain.errors import ConflictError, InvalidValueError, NotFoundError
 from domain.secrets import Secret, check_secret_name, check_secret_value, secret_id_for
 from domain.tenants import Tenant, TenantNotActiveError
@@ -88,7 +88,7 @@ class SecretService:
     def reveal_secret(self, tenant_id: TenantId, name: str) -> str:
         """The current value, read from the event log (for platform code only: never send it in a response)."""
         secret_id = secret_id_for(tenant_id_of(tenant_id), check_secret_name(name))
-        secret = self.runner.get(secret_id)
+        secret = replay(self.runner.store.read_stream(secret_id))
         if not isinstance(secret, Secret) or secret.deleted:
             msg = f"no such secret: {name}"
             raise NotFoundError(msg)
@@ -109,7 +109,7 @@ class SecretService:
         )
 
     def _require_active_tenant(self, tenant_id: TenantId) -> None:
-        tenant = self.runner.get(tenant_uuid(tenant_id), Tenant)
+        tenant = replay(self.runner.store.read_stream(tenant_uuid(tenant_id)))
         if not isinstance(tenant, Tenant):
             msg = f"no such tenant: {tenant_id}"
             raise NotFoundError(msg)

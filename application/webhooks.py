@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from application.commands import CommandContext, CommandResult, CommandRunner
+from application.commands import CommandContext, CommandResult, CommandRunner, replay
 from application.secrets import SecretService
 from domain.errors import ConflictError, NotFoundError
 from domain.values import TenantId, tenant_id_of
@@ -139,7 +139,7 @@ class WebhookService:
 
     def endpoint(self, tenant_id: TenantId, endpoint_id: UUID) -> WebhookEndpoint:
         """The endpoint as its events say now."""
-        found = self.runner.get(endpoint_id)
+        found = replay(self.runner.store.read_stream(endpoint_id))
         if not isinstance(found, WebhookEndpoint) or found.tenant_id != tenant_id_of(tenant_id):
             raise NotFoundError(f"no such webhook endpoint: {endpoint_id}")
         return found

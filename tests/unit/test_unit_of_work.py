@@ -1,5 +1,6 @@
-"""The unit of work over the in-memory event store: each aggregate loaded once, snapshots taken and used, and a
-command's idempotency kept behind a snapshot; snapshots of sealed stores are sealed whole."""
+"""The unit of work over the in-memory event store: each aggregate loaded once (per command, per block, per HTTP
+request), snapshots taken and used, and a command's idempotency kept behind a snapshot; snapshots of sealed stores
+are sealed whole."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from uuid import UUID, uuid4
 
 import msgspec
 import pytest
+from litestar import Litestar, get
+from litestar.testing import TestClient
 
 from application.commands import CommandContext, CommandRunner, IdempotencyKeyReusedError, replay
 from application.tenants import TenantService
@@ -22,6 +25,7 @@ from eventstore.adapters import open_event_store
 from eventstore.cipher import KeyErasedError
 from eventstore.recorder_store import RecorderEventStore
 from eventstore.snapshots import Snapshot, encode, state_of
+from interfaces.http.unit_of_work import unit_of_work_middleware
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 INTERVAL = SNAPSHOT_INTERVALS[Tenant]
@@ -211,3 +215,21 @@ def test_a_product_with_many_versions_loads_from_its_snapshot_as_it_replays(stor
     assert loaded is not None
     assert state_of(loaded) == state_of(replay(store.read_stream(product_id)))
     assert loaded.latest == SNAPSHOT_INTERVALS[DataProduct]
+
+
+def test_an_http_request_is_one_unit_of_work_across_its_worker_threads(store: RecorderEventStore) -> None:
+    tenant_id = grown(store, 0)
+    counted = Counted(store)
+    runner = CommandRunner(counted, lambda: NOW)
+
+    @get("/tenant", sync_to_thread=True)
+    def read_twice() -> str:
+        first, second = runner.get(tenant_id, Tenant), runner.get(tenant_id, Tenant)
+        return "same" if first is second else "reloaded"
+
+    app = Litestar([read_twice], middleware=[unit_of_work_middleware(runner)])
+    with TestClient(app) as client:
+        answers = [client.get("/tenant").text for _ in range(2)]
+
+    assert answers == ["same", "same"]
+    assert counted.reads == [(tenant_id, None), (tenant_id, None)]  # once per request
