@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 
 from application.checkpoints import Checkpoint, Checkpoints, Fact, MemoryCheckpoints
@@ -55,8 +56,11 @@ class Follower:
         members: Sequence[ProcessManager],
         checkpoints: Checkpoints | None = None,
         batch: int = BATCH,
+        unit_of_work: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> None:
         self.store = store
+        self.unit_of_work = unit_of_work
+        """Opened around each round of reading and working, so a round loads each aggregate once."""
         self.members = list(members)
         self.checkpoints = checkpoints if checkpoints is not None else MemoryCheckpoints()
         self.batch = batch
@@ -102,8 +106,9 @@ class Follower:
         with self.lock:
             done = 0
             while True:
-                self.read()
-                progressed = sum(member.work() for member in self.members)
+                with self.unit_of_work():
+                    self.read()
+                    progressed = sum(member.work() for member in self.members)
                 if not progressed:
                     break
                 done += progressed

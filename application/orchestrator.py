@@ -16,7 +16,7 @@ from uuid import UUID
 
 from application.checkpoints import Checkpoints, MemoryCheckpoints
 from application.deadletters import DeadLetterService
-from application.following import Background, Follower
+from application.following import Background, Follower, ProcessManager
 from application.pipeline import PipelineCompute, PipelineService
 from application.process_managers.compensations import Compensations
 from application.process_managers.dead_letters import DeadLetterForwarding
@@ -46,7 +46,8 @@ class Orchestrator:
         self.exports = Exports(pipeline, compute)
         self.letters = DeadLetterForwarding(dead_letters)
         self.compensations = Compensations(store, pipeline)
-        self.follower = Follower(store, [self.letters, self.compensations, self.steps, self.exports], checkpoints)
+        members: list[ProcessManager] = [self.letters, self.compensations, self.steps, self.exports]
+        self.follower = Follower(store, members, checkpoints, unit_of_work=pipeline.runner.unit_of_work)
         self._background = Background("orchestrator", self.catch_up, interval=0.2)
 
     def catch_up(self) -> int:
@@ -56,7 +57,7 @@ class Orchestrator:
     def handle(self, stream_id: UUID) -> int:
         """Does the work one event points at (its run's due steps, or its export), as a work-queue consumer does
         when several processes share the events: the log is read to its end first, so the state is current."""
-        with self.follower.lock:
+        with self.follower.lock, self.follower.unit_of_work():
             self.follower.read()
             done = self.letters.work() + self.compensations.work()
             done += self.steps.handle(stream_id) + self.exports.handle(stream_id)
