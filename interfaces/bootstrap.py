@@ -17,8 +17,10 @@ from adapters.actions.senders import SendersByKind
 from adapters.auth.authenticator import Authenticator
 from adapters.auth.cedar import PolicyEngine
 from adapters.auth.decision_log import DecisionLog
+from adapters.auth.simulation import DecisionLogReplay
 from adapters.auth.tokens import TokenVerifier
 from adapters.compute.steps import ComputeSteps, tenant_salts
+from adapters.contracts import read_odcs
 from adapters.datasets.blobs import DatasetBlobs
 from adapters.datasets.bounds import Bounds
 from adapters.datasets.scratch import sweep
@@ -40,6 +42,7 @@ from adapters.telemetry import MeteredCommandRunner, Telemetry
 from application.access import AccessService
 from application.action_engine import ActionEngine
 from application.actions import ActionService
+from application.contract_uploads import ContractUploads
 from application.contracts import ContractService
 from application.deadletters import DeadLetterService
 from application.jobs import PlatformJobs
@@ -47,10 +50,12 @@ from application.orchestrator import Orchestrator
 from application.personal_data import PersonalDataService
 from application.pipeline import PipelineService
 from application.policies import PolicyService
+from application.policy_simulation import PolicySimulation
 from application.scheduler import Scheduler
 from application.schedules import SchedulerService
 from application.schemas import SchemaRegistryService
 from application.secrets import SecretService
+from application.tenant_access import TenantAccess
 from application.tenants import TenantService
 from application.webhook_dispatcher import WebhookDispatcher, parse_shard
 from application.webhooks import WebhookService
@@ -58,7 +63,13 @@ from domain.webhooks import parse_schedule
 from eventstore.adapters import open_event_store
 from eventstore.port import EventStore
 from interfaces.settings import Settings
-from projections.policies import ActivePolicies
+from projections.access import AccessQueries
+from projections.contract_queries import ContractQueries
+from projections.personal_data import PersonalDataQueries
+from projections.policies import ActivePolicies, PolicyQueries
+from projections.schemas import SchemaQueries
+from projections.secrets import SecretQueries
+from projections.tenant_directory import TenantQueries
 
 
 def utc_now() -> datetime:
@@ -99,6 +110,16 @@ class Platform:
     ledger: Ledger
     actions: ActionService
     action_engine: ActionEngine
+    tenant_queries: TenantQueries
+    access_queries: AccessQueries
+    tenant_access: TenantAccess
+    secret_queries: SecretQueries
+    personal_data_queries: PersonalDataQueries
+    schema_queries: SchemaQueries
+    policy_queries: PolicyQueries
+    policy_simulation: PolicySimulation
+    contract_queries: ContractQueries
+    contract_uploads: ContractUploads
 
     def close(self) -> None:
         self.scheduler.stop()
@@ -235,6 +256,9 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         backoff=settings.pipeline_backoff,
     )
     tenants = TenantService(runner, cipher, datasets)
+    access = AccessService(runner)
+    policy_documents = PolicyService(runner, policies)
+    decisions = open_decision_log(settings, read_models)
     schedules = SchedulerService(runner)
     ledger = open_ledger(
         store,
@@ -260,7 +284,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         store=store,
         read_models=read_models,
         tenants=tenants,
-        access=AccessService(runner),
+        access=access,
         worker=ProjectionWorker(store, read_models),
         authenticator=Authenticator(read_models, token_verifier(settings), utc_now, health=health),
         policies=policies,
@@ -268,8 +292,8 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         cipher=cipher,
         schemas=schemas,
         contracts=contracts,
-        policy_documents=PolicyService(runner, policies),
-        decisions=open_decision_log(settings, read_models),
+        policy_documents=policy_documents,
+        decisions=decisions,
         personal_data=PersonalDataService(runner),
         datasets=datasets,
         compute=compute,
@@ -286,6 +310,16 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         ledger=ledger,
         actions=actions,
         action_engine=action_engine,
+        tenant_queries=TenantQueries(read_models.engine),
+        access_queries=AccessQueries(read_models.engine, read_models.opened),
+        tenant_access=TenantAccess(access),
+        secret_queries=SecretQueries(read_models.engine),
+        personal_data_queries=PersonalDataQueries(read_models.engine),
+        schema_queries=SchemaQueries(read_models.engine),
+        policy_queries=PolicyQueries(read_models.engine),
+        policy_simulation=PolicySimulation(policy_documents, DecisionLogReplay(policies, decisions)),
+        contract_queries=ContractQueries(read_models.engine),
+        contract_uploads=ContractUploads(contracts, read_odcs),
     )
 
 

@@ -14,6 +14,7 @@ import anyio
 import msgspec
 from litestar import Controller, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from adapters.catalogue.asyncapi import asyncapi_document
@@ -21,6 +22,7 @@ from adapters.catalogue.events import EventType, event_types, json_schemas
 from domain.errors import NotFoundError
 from interfaces.bootstrap import Platform
 from interfaces.http.context import platform_of
+from interfaces.settings import Settings
 
 READ_EVENT_TYPES = "read_event_types"
 ASYNCAPI_PATH = "/asyncapi"
@@ -66,20 +68,18 @@ class EventCatalogueController(Controller):
     tags = ["events"]
 
     @get("/", opt={"action": READ_EVENT_TYPES})
-    async def list_event_types(self, state: State) -> EventTypeList:
+    async def list_event_types(self, settings: NamedDependency[Settings]) -> EventTypeList:
         """Every CloudEvents type the platform emits, with the JSON Schema (2020-12) of its ``data``."""
-        prefix = platform_of(state).settings.nats_subject_prefix
-        views = [view_of(t, prefix) for t in event_types()]
+        views = [view_of(t, settings.nats_subject_prefix) for t in event_types()]
         return EventTypeList(views, len(views))
 
     @get("/{event_type:str}", opt={"action": READ_EVENT_TYPES})
-    async def read_event_type(self, state: State, event_type: FromPath[str]) -> EventTypeView:
+    async def read_event_type(self, settings: NamedDependency[Settings], event_type: FromPath[str]) -> EventTypeView:
         """One event type by its CloudEvents type, e.g. ``platform.tenants.TenantOnboarded``."""
-        prefix = platform_of(state).settings.nats_subject_prefix
         found = next((t for t in event_types() if t.type == event_type), None)
         if found is None:
             raise NotFoundError(f"no such event type: {event_type}")
-        return view_of(found, prefix)
+        return view_of(found, settings.nats_subject_prefix)
 
 
 def build_asyncapi(platform: Platform) -> dict[str, Any]:
