@@ -19,6 +19,7 @@ from adapters.auth.cedar import PolicyEngine
 from adapters.auth.decision_log import DecisionLog
 from adapters.auth.simulation import DecisionLogReplay
 from adapters.auth.tokens import TokenVerifier
+from adapters.catalogue.queries import EventCatalogue
 from adapters.compute.steps import ComputeSteps, tenant_salts
 from adapters.contracts import read_odcs
 from adapters.datasets.blobs import DatasetBlobs
@@ -120,6 +121,7 @@ class Platform:
     policy_simulation: PolicySimulation
     contract_queries: ContractQueries
     contract_uploads: ContractUploads
+    event_catalogue: EventCatalogue
 
     def close(self) -> None:
         self.scheduler.stop()
@@ -320,6 +322,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         policy_simulation=PolicySimulation(policy_documents, DecisionLogReplay(policies, decisions)),
         contract_queries=ContractQueries(read_models.engine),
         contract_uploads=ContractUploads(contracts, read_odcs),
+        event_catalogue=EventCatalogue(settings.nats_subject_prefix),
     )
 
 
