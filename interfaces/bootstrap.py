@@ -17,9 +17,12 @@ from adapters.actions.senders import SendersByKind
 from adapters.auth.authenticator import Authenticator, NoAuthentication
 from adapters.auth.cedar import PolicyEngine
 from adapters.auth.decision_log import DecisionLog
+from adapters.auth.simulation import DecisionLogReplay
 from adapters.auth.tokens import TokenVerifier
+from adapters.catalogue.queries import EventCatalogue
 from adapters.compute.batch_check import ContractBatchCheck
 from adapters.compute.steps import ComputeSteps, tenant_salts
+from adapters.contracts import read_odcs
 from adapters.datasets.blobs import DatasetBlobs
 from adapters.datasets.bounds import Bounds
 from adapters.datasets.raw import RawBatches
@@ -47,6 +50,7 @@ from application.actions import ActionService
 from application.authentication import Authentication
 from application.authorization import Authorization, PermitAll
 from application.commands import CommandRunner
+from application.contract_uploads import ContractUploads
 from application.contracts import ContractService
 from application.deadletters import DeadLetterService
 from application.export_links import ExportLinks
@@ -56,10 +60,12 @@ from application.orchestrator import Orchestrator
 from application.personal_data import PersonalDataService
 from application.pipeline import PipelineService
 from application.policies import PolicyService
+from application.policy_simulation import PolicySimulation
 from application.scheduler import Scheduler
 from application.schedules import SchedulerService
 from application.schemas import SchemaRegistryService
 from application.secrets import SecretService
+from application.tenant_access import TenantAccess
 from application.tenants import TenantService
 from application.webhook_dispatcher import WebhookDispatcher
 from application.webhooks import WebhookService
@@ -67,13 +73,19 @@ from eventstore.adapters import open_event_store
 from eventstore.port import EventStore
 from interfaces.settings import Settings
 from interfaces.settings.groups import KeySettings
+from projections.access import AccessQueries
 from projections.actions import ActionQueries
+from projections.contract_queries import ContractQueries
 from projections.deadletters import DeadLetterQueries
 from projections.exports import ExportQueries
-from projections.policies import ActivePolicies
+from projections.personal_data import PersonalDataQueries
+from projections.policies import ActivePolicies, PolicyQueries
 from projections.products import ProductQueries
 from projections.runs import RunQueries
 from projections.schedules import ScheduleQueries
+from projections.schemas import SchemaQueries
+from projections.secrets import SecretQueries
+from projections.tenant_directory import TenantQueries
 from projections.webhooks import WebhookQueries
 
 
@@ -127,6 +139,17 @@ class Platform:
     action_views: ActionQueries
     webhook_views: WebhookQueries
     lineage: LineageQueries
+    tenant_queries: TenantQueries
+    access_queries: AccessQueries
+    tenant_access: TenantAccess
+    secret_queries: SecretQueries
+    personal_data_queries: PersonalDataQueries
+    schema_queries: SchemaQueries
+    policy_queries: PolicyQueries
+    policy_simulation: PolicySimulation
+    contract_queries: ContractQueries
+    contract_uploads: ContractUploads
+    event_catalogue: EventCatalogue
 
     def close(self) -> None:
         self.scheduler.stop()
@@ -286,6 +309,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         authorize_step=authorization.authorize_step,
         checkpoints=checkpoints,
     )
+    policy_documents = PolicyService(runner, policies)
     schedules = SchedulerService(runner)
     ledger = open_ledger(
         store,
@@ -325,7 +349,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         cipher=cipher,
         schemas=schemas,
         contracts=contracts,
-        policy_documents=PolicyService(runner, policies),
+        policy_documents=policy_documents,
         decisions=decisions,
         personal_data=PersonalDataService(runner),
         datasets=datasets,
@@ -354,6 +378,17 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         action_views=ActionQueries(read_models.engine),
         webhook_views=WebhookQueries(read_models.engine, read_models.opened),
         lineage=LineageQueries(read_models.engine, datasets),
+        tenant_queries=TenantQueries(read_models.engine),
+        access_queries=AccessQueries(read_models.engine, read_models.opened),
+        tenant_access=TenantAccess(access),
+        secret_queries=SecretQueries(read_models.engine),
+        personal_data_queries=PersonalDataQueries(read_models.engine),
+        schema_queries=SchemaQueries(read_models.engine),
+        policy_queries=PolicyQueries(read_models.engine),
+        policy_simulation=PolicySimulation(policy_documents, DecisionLogReplay(policies, decisions)),
+        contract_queries=ContractQueries(read_models.engine),
+        contract_uploads=ContractUploads(contracts, read_odcs),
+        event_catalogue=EventCatalogue(settings.nats_subject_prefix),
     )
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Select, String, Table, select
+import msgspec
+from sqlalchemy import JSON, BigInteger, Column, Engine, Select, String, Table, select
 
 from domain.access import ApiKey, Denial, Principal
 from domain.tenants import Tenant
@@ -141,3 +143,77 @@ def memberships_query(identity: str) -> Select[Any]:
     """Every principal of one identity (the digest the read-model store made of ``identity_of``): its membership
     of each tenant, and its platform principal if any."""
     return select(principals).where(principals.c.identity == identity)
+
+
+class PrincipalView(msgspec.Struct, frozen=True):
+    principal_id: str
+    kind: str
+    issuer: str
+    subject: str
+    display_name: str
+    tenant_id: str | None
+    roles: list[str]
+    registered_at: str
+    position: int
+
+
+class KeyView(msgspec.Struct, frozen=True):
+    key_id: str
+    prefix: str
+    principal_id: str
+    status: str
+    expires_at: str | None
+    created_at: str
+
+
+class DenialView(msgspec.Struct, frozen=True):
+    denial_id: str
+    principal_id: str | None
+    action: str
+    resource: str
+    reasons: list[str]
+    recorded_at: str
+    position: int
+
+
+OpenRow = Callable[[Table, Any], dict[str, Any]]
+"""Opens a row's sealed columns (the read-model store's ``opened``): subjects and names are personal data."""
+
+
+class AccessQueries:
+    """A tenant's principals, API keys and denials as the query API answers them."""
+
+    def __init__(self, engine: Engine, open_row: OpenRow) -> None:
+        self.engine = engine
+        self.open_row = open_row
+
+    def principals(self, tenant_id: str) -> list[PrincipalView]:
+        """The tenant's principals by subject; sorted once opened, since SQL cannot order sealed subjects."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(principals).where(principals.c.tenant_id == tenant_id)).all()
+        opened = [self.open_row(principals, row) for row in rows]
+        opened.sort(key=lambda row: (row["subject"], row["principal_id"]))
+        return [msgspec.convert(row, PrincipalView) for row in opened]
+
+    def principal(self, tenant_id: str, principal_id: str) -> PrincipalView | None:
+        """The principal, only if it belongs to the tenant."""
+        with self.engine.connect() as connection:
+            row = connection.execute(principal_query(principal_id)).first()
+        if row is None or row.tenant_id != tenant_id:
+            return None
+        return msgspec.convert(self.open_row(principals, row), PrincipalView)
+
+    def keys(self, tenant_id: str) -> list[KeyView]:
+        """The tenant's API keys, oldest first (prefixes and status; never secrets)."""
+        query = select(api_keys).where(api_keys.c.tenant_id == tenant_id).order_by(api_keys.c.created_at)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [msgspec.convert(row, KeyView, from_attributes=True) for row in rows]
+
+    def denials(self, tenant_id: str | None, limit: int) -> list[DenialView]:
+        """Refused attempts, newest first: of the tenant's principals, or (None) in the platform's own log."""
+        column = denials.c.tenant_id
+        query = select(denials).where(column.is_(None) if tenant_id is None else column == tenant_id)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query.order_by(denials.c.position.desc()).limit(limit)).all()
+        return [msgspec.convert(row, DenialView, from_attributes=True) for row in rows]

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, Select, String, Table, exists, select
+import msgspec
+from sqlalchemy import JSON, BigInteger, Column, Engine, Index, Integer, Select, String, Table, exists, select
 
 from domain.personal_data import PersonalDataAccess
 from projections.base import Change, EventView, Projection, Upsert, metadata
@@ -124,3 +125,41 @@ def list_query(tenant_id: str, wanted: AccessFilter, before: int | None, limit: 
     if before is not None:
         query = query.where(table.c.position < before)
     return query.order_by(table.c.position.desc()).limit(limit)
+
+
+class AccessView(msgspec.Struct, frozen=True):
+    """One recorded access: who was served which personal-data fields unmasked, from what, when and why."""
+
+    access_id: str
+    tenant_id: str
+    principal_id: str
+    principal_kind: str
+    product: str
+    version: int
+    dataset: str
+    fields: list[str]
+    rows: int
+    operation: str
+    route: str
+    request_id: str
+    accessed_at: str
+    position: int
+
+
+class AccessPage(msgspec.Struct, frozen=True):
+    accesses: list[AccessView]
+    next_before: int | None
+
+
+class PersonalDataQueries:
+    """A tenant's recorded accesses ("who saw my data") as the query API answers them."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def page(self, tenant_id: str, wanted: AccessFilter, before: int | None, limit: int) -> AccessPage:
+        """The accesses matching ``wanted``, newest first; ``next_before`` is the last position of a full page."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(list_query(tenant_id, wanted, before, limit)).all()
+        accesses = [msgspec.convert(row, AccessView, from_attributes=True) for row in rows]
+        return AccessPage(accesses, accesses[-1].position if len(accesses) == limit else None)

@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from sqlalchemy import Column, Engine, Integer, Select, String, Table, Text, select
 
-from domain.policy import Policy
+from domain.policy import Policy, check_name, policy_id_for
+from domain.values import tenant_id_or_none
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata
 
 policies = Table(
@@ -129,3 +131,49 @@ class ActivePolicies:
         with self.engine.connect() as connection:
             rows = connection.execute(active_query()).all()
         return [ActiveDocument(row.name, row.version, row.tenant_id, row.cedar) for row in rows]
+
+
+class PolicyVersionView(msgspec.Struct, frozen=True):
+    version: int
+    cedar: str
+    sha256: str
+    description: str
+    drafted_at: str
+
+
+class PolicyView(msgspec.Struct, frozen=True):
+    policy_id: str
+    name: str
+    tenant_id: str | None
+    status: str
+    active_version: int | None
+    latest_version: int
+    created_at: str
+    updated_at: str
+    versions: list[PolicyVersionView] | None = None
+    """Listed when one policy is read, not in a list of them."""
+
+
+class PolicyQueries:
+    """Policy documents as the query API answers them; ``tenant_id`` None means the platform's own."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def policies(self, tenant_id: str | None) -> list[PolicyView]:
+        """The tenant's policies by name, with their status."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(list_query(tenant_id)).all()
+        return [msgspec.convert(row, PolicyView, from_attributes=True) for row in rows]
+
+    def policy(self, tenant_id: str | None, name: str) -> PolicyView | None:
+        """One policy with the Cedar text of every version."""
+        policy_id = str(policy_id_for(tenant_id_or_none(tenant_id), check_name(name)))
+        with self.engine.connect() as connection:
+            row = connection.execute(select(policies).where(policies.c.policy_id == policy_id)).first()
+            versions = connection.execute(versions_query(policy_id)).all()
+        if row is None:
+            return None
+        view = msgspec.convert(row, PolicyView, from_attributes=True)
+        drafted = [msgspec.convert(v, PolicyVersionView, from_attributes=True) for v in versions]
+        return msgspec.structs.replace(view, versions=drafted)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import JSON, Column, Integer, Select, String, Table, select
+import msgspec
+from sqlalchemy import JSON, Column, Engine, Integer, Select, String, Table, select
 
 from domain.schemas import Subject, subject_id_for
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata
@@ -87,3 +88,45 @@ def versions_query(subject: str) -> Select[Any]:
 def version_query(subject: str, version: int) -> Select[Any]:
     subject_id = str(subject_id_for(subject))
     return select(versions).where(versions.c.subject_id == subject_id, versions.c.version == version)
+
+
+class SchemaVersion(msgspec.Struct, frozen=True):
+    subject: str
+    version: int
+    schema: dict[str, Any]
+    fingerprint: str
+    registered_at: str
+
+
+class SchemaQueries:
+    """The schema registry as the query API answers it; subjects are full (``<tenant_id>.<name>``)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def subjects(self, tenant_id: str) -> list[str]:
+        """The tenant's subjects that have a registered version, by name."""
+        with self.engine.connect() as connection:
+            return list(connection.execute(subjects_query(tenant_id)).scalars())
+
+    def versions(self, subject: str) -> list[int]:
+        """The subject's version numbers (none: no such subject)."""
+        with self.engine.connect() as connection:
+            return list(connection.execute(versions_query(subject)).scalars())
+
+    def compatibility(self, subject: str) -> str | None:
+        """The subject's compatibility mode (None: no such subject)."""
+        with self.engine.connect() as connection:
+            row = connection.execute(subject_query(subject)).first()
+        return None if row is None else str(row.compatibility)
+
+    def version(self, subject: str, number: int | Literal["latest"]) -> SchemaVersion | None:
+        """One version of the subject's schema, ``latest`` for the newest (None: no such subject or version)."""
+        with self.engine.connect() as connection:
+            if number == "latest":
+                found = connection.execute(subject_query(subject)).first()
+                number = found.latest_version if found is not None else 0
+            row = connection.execute(version_query(subject, number)).first()
+        if row is None:
+            return None
+        return SchemaVersion(subject, row.version, row.schema, row.fingerprint, row.registered_at)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, Select, String, Table, select
+import msgspec
+from sqlalchemy import BigInteger, Column, Engine, Integer, Select, String, Table, select
 
 from domain.secrets import Secret
 from domain.tenants import Tenant
@@ -60,3 +61,30 @@ def list_query(tenant_id: str, after: str | None, limit: int) -> Select[Any]:
     if after:
         query = query.where(secrets.c.name > after)
     return query.order_by(secrets.c.name).limit(limit)
+
+
+class SecretView(msgspec.Struct, frozen=True):
+    name: str
+    version: int
+    fingerprint: str | None
+    created_at: str
+    updated_at: str
+
+
+class SecretPage(msgspec.Struct, frozen=True):
+    items: list[SecretView]
+    next_after: str | None
+
+
+class SecretQueries:
+    """The secret directory as the query API answers it: names, versions and fingerprints, never values."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def page(self, tenant_id: str, after: str | None, limit: int) -> SecretPage:
+        """The tenant's live secrets by name after ``after``; ``next_after`` names the last when the page is full."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(list_query(tenant_id, after, limit)).all()
+        items = [msgspec.convert(row, SecretView, from_attributes=True) for row in rows]
+        return SecretPage(items=items, next_after=items[-1].name if len(items) == limit else None)

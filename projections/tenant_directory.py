@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Integer, Select, String, Table, Text, select
+import msgspec
+from sqlalchemy import JSON, BigInteger, Column, Engine, Integer, Select, String, Table, Text, select
 
 from domain.tenants import Tenant
 from domain.values import TenantStatus
@@ -77,3 +78,42 @@ def list_query(status: str | None, after: str | None, limit: int, tenant_id: str
 
 def get_query(tenant_id: str) -> Select[Any]:
     return select(tenants).where(tenants.c.tenant_id == tenant_id)
+
+
+class TenantView(msgspec.Struct, frozen=True):
+    tenant_id: str
+    slug: str
+    display_name: str
+    plan: str
+    status: str
+    status_reason: str | None
+    features: list[str]
+    quotas: dict[str, int]
+    onboarded_at: str
+    updated_at: str
+    version: int
+    position: int
+
+
+class TenantPage(msgspec.Struct, frozen=True):
+    items: list[TenantView]
+    next_after: str | None
+
+
+class TenantQueries:
+    """The tenant directory as the query API answers it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def page(self, status: str | None, after: str | None, limit: int, tenant_id: str | None = None) -> TenantPage:
+        """Tenants by slug after ``after``; ``next_after`` names the last slug when the page is full."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(list_query(status, after, limit, tenant_id)).all()
+        items = [msgspec.convert(row, TenantView, from_attributes=True) for row in rows]
+        return TenantPage(items=items, next_after=items[-1].slug if len(items) == limit else None)
+
+    def tenant(self, tenant_id: str) -> TenantView | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(get_query(tenant_id)).first()
+        return None if row is None else msgspec.convert(row, TenantView, from_attributes=True)

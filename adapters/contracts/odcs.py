@@ -21,11 +21,10 @@ from jsonschema.exceptions import best_match
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 
+from application.contract_uploads import YAML_MEDIA_TYPES
 from domain.contracts.document import sized_json
 from domain.contracts.errors import ContractInvalidError, Issue
 
-YAML_MEDIA_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
-JSON_MEDIA_TYPES = ("application/json",)
 MAX_ISSUES = 50
 MAX_MESSAGE = 300
 TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"

@@ -3,22 +3,20 @@ platform's own)."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
-from sqlalchemy import select
 
-from application.access import PLATFORM_ISSUER
-from domain.access import ApiKey, Principal
+from application.access import PLATFORM_ISSUER, IssuedKey
+from application.tenant_access import TenantAccess
 from domain.errors import NotFoundError
-from domain.values import tenant_id_of
-from interfaces.http.context import command_context, id_in_path, platform_of, tenant_in_path
-from projections.access import api_keys, denials, principals
+from domain.values import TenantId
+from interfaces.http.context import command_context, id_in_path, tenant_in_path
+from projections.access import AccessQueries, DenialView, KeyView, PrincipalView
 
 
 class RegisterPrincipal(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -40,44 +38,29 @@ class RevokeKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
 
 
-class PrincipalView(msgspec.Struct, frozen=True):
+class PrincipalAccepted(msgspec.Struct, frozen=True):
     principal_id: str
-    kind: str
-    issuer: str
-    subject: str
-    display_name: str
-    tenant_id: str | None
-    roles: list[str]
-    registered_at: str
     position: int
 
 
-class KeyView(msgspec.Struct, frozen=True):
+class KeyIssued(msgspec.Struct, frozen=True):
     key_id: str
-    prefix: str
-    principal_id: str
-    status: str
-    expires_at: str | None
-    created_at: str
-
-
-class DenialView(msgspec.Struct, frozen=True):
-    denial_id: str
-    principal_id: str | None
-    action: str
-    resource: str
-    reasons: list[str]
-    recorded_at: str
+    api_key: str | None
+    """The key's secret, in this answer only (none when a repeated Idempotency-Key replays the command)."""
     position: int
 
 
-def _owned(state: State, kind: type[Principal] | type[ApiKey], raw_id: str, tenant_id: str) -> Any:
-    """The principal or key as its events say now, only if it belongs to the tenant in the path (else 404)."""
-    what = "principal" if kind is Principal else "API key"
-    found = platform_of(state).access.current(id_in_path(raw_id, what))
-    if not isinstance(found, kind) or found.tenant_id != str(id_in_path(tenant_id, "tenant")):
-        raise NotFoundError(f"no such {what}: {raw_id}")
-    return found
+class KeyAccepted(msgspec.Struct, frozen=True):
+    key_id: str
+    position: int
+
+
+def _issued(issued: IssuedKey) -> KeyIssued:
+    return KeyIssued(str(issued.key_id), issued.token or None, issued.result.position)
+
+
+def _tenant(tenant_id: str) -> TenantId:
+    return tenant_in_path(tenant_id)
 
 
 class AccessController(Controller):
@@ -88,50 +71,48 @@ class AccessController(Controller):
 
     @post("/principals", sync_to_thread=True, status_code=201, opt={"action": "register_principal"})
     def register(
-        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], data: JSONBody[RegisterPrincipal]
-    ) -> dict[str, Any]:
+        self,
+        request: Request[Any, Any, Any],
+        tenant_access: NamedDependency[TenantAccess],
+        tenant_id: FromPath[str],
+        data: JSONBody[RegisterPrincipal],
+    ) -> PrincipalAccepted:
         """Register a person (by identity-provider issuer and subject) or a service of this tenant."""
-        access = platform_of(state).access
-        tenant = tenant_in_path(tenant_id)
-        result = access.register_principal(
-            command_context(request), data.kind, data.issuer, data.subject, data.display_name, tenant
+        context, tenant = command_context(request), _tenant(tenant_id)
+        result = tenant_access.register_principal(
+            context, tenant, data.kind, data.issuer, data.subject, data.display_name
         )
-        return {"principal_id": str(result.aggregate_id), "position": result.position}
+        return PrincipalAccepted(str(result.aggregate_id), result.position)
 
     @get("/principals", sync_to_thread=True, opt={"action": "list_principals"})
-    def list_principals(self, state: State, tenant_id: FromPath[str]) -> list[PrincipalView]:
+    def list_principals(
+        self, access_queries: NamedDependency[AccessQueries], tenant_id: FromPath[str]
+    ) -> list[PrincipalView]:
         """The tenant's principals and their roles."""
-        query = select(principals).where(principals.c.tenant_id == str(id_in_path(tenant_id, "tenant")))
-        read_models = platform_of(state).read_models
-        with read_models.engine.connect() as connection:
-            rows = [read_models.opened(principals, row) for row in connection.execute(query).all()]
-        # Sorted once opened: the subjects are sealed in the database, so SQL cannot order them.
-        rows.sort(key=lambda row: (row["subject"], row["principal_id"]))
-        return [msgspec.convert(row, PrincipalView) for row in rows]
+        return access_queries.principals(_tenant(tenant_id))
 
     @get("/principals/{principal_id:str}", sync_to_thread=True, opt={"action": "read_principal"})
-    def read_principal(self, state: State, tenant_id: FromPath[str], principal_id: FromPath[str]) -> PrincipalView:
-        query = select(principals).where(principals.c.principal_id == str(id_in_path(principal_id, "principal")))
-        read_models = platform_of(state).read_models
-        with read_models.engine.connect() as connection:
-            row = connection.execute(query).first()
-        if row is None or row.tenant_id != str(id_in_path(tenant_id, "tenant")):
+    def read_principal(
+        self, access_queries: NamedDependency[AccessQueries], tenant_id: FromPath[str], principal_id: FromPath[str]
+    ) -> PrincipalView:
+        found = access_queries.principal(_tenant(tenant_id), str(id_in_path(principal_id, "principal")))
+        if found is None:
             raise NotFoundError(f"no such principal: {principal_id}")
-        return msgspec.convert(read_models.opened(principals, row), PrincipalView)
+        return found
 
     @post("/principals/{principal_id:str}/roles", sync_to_thread=True, status_code=202, opt={"action": "grant_role"})
     def grant_role(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        tenant_access: NamedDependency[TenantAccess],
         tenant_id: FromPath[str],
         principal_id: FromPath[str],
         data: JSONBody[GrantRole],
-    ) -> dict[str, Any]:
+    ) -> PrincipalAccepted:
         """Grant a role to one of the tenant's principals."""
-        _owned(state, Principal, principal_id, tenant_id)
-        result = platform_of(state).access.grant_role(command_context(request), uuid.UUID(principal_id), data.role)
-        return {"principal_id": principal_id, "position": result.position}
+        principal = id_in_path(principal_id, "principal")
+        result = tenant_access.grant_role(command_context(request), _tenant(tenant_id), principal, data.role)
+        return PrincipalAccepted(principal_id, result.position)
 
     @delete(
         "/principals/{principal_id:str}/roles/{role:str}",
@@ -142,15 +123,15 @@ class AccessController(Controller):
     def revoke_role(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        tenant_access: NamedDependency[TenantAccess],
         tenant_id: FromPath[str],
         principal_id: FromPath[str],
         role: FromPath[str],
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[PrincipalAccepted]:
         """Take a role away from one of the tenant's principals."""
-        _owned(state, Principal, principal_id, tenant_id)
-        result = platform_of(state).access.revoke_role(command_context(request), uuid.UUID(principal_id), role)
-        return Response({"principal_id": principal_id, "position": result.position}, status_code=202)
+        principal = id_in_path(principal_id, "principal")
+        result = tenant_access.revoke_role(command_context(request), _tenant(tenant_id), principal, role)
+        return Response(PrincipalAccepted(principal_id, result.position), status_code=202)
 
     @post(
         "/principals/{principal_id:str}/api-keys",
@@ -159,79 +140,63 @@ class AccessController(Controller):
         opt={"action": "create_api_key"},
     )
     def create_key(
-        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], principal_id: FromPath[str]
-    ) -> dict[str, Any]:
+        self,
+        request: Request[Any, Any, Any],
+        tenant_access: NamedDependency[TenantAccess],
+        tenant_id: FromPath[str],
+        principal_id: FromPath[str],
+    ) -> KeyIssued:
         """Issue an API key; its secret is in this answer only (a repeated Idempotency-Key gets no secret)."""
-        _owned(state, Principal, principal_id, tenant_id)
-        access = platform_of(state).access
-        issued = access.create_api_key(
-            command_context(request), uuid.UUID(principal_id), tenant_id_of(uuid.UUID(tenant_id))
-        )
-        return {"key_id": str(issued.key_id), "api_key": issued.token or None, "position": issued.result.position}
+        principal = id_in_path(principal_id, "principal")
+        return _issued(tenant_access.create_api_key(command_context(request), _tenant(tenant_id), principal))
 
     @get("/api-keys", sync_to_thread=True, opt={"action": "list_principals"})
-    def list_keys(self, state: State, tenant_id: FromPath[str]) -> list[KeyView]:
+    def list_keys(self, access_queries: NamedDependency[AccessQueries], tenant_id: FromPath[str]) -> list[KeyView]:
         """The tenant's API keys (prefixes and status; never secrets)."""
-        query = select(api_keys).where(api_keys.c.tenant_id == str(id_in_path(tenant_id, "tenant")))
-        with platform_of(state).read_models.engine.connect() as connection:
-            rows = connection.execute(query.order_by(api_keys.c.created_at)).all()
-        return [msgspec.convert(row, KeyView, from_attributes=True) for row in rows]
+        return access_queries.keys(_tenant(tenant_id))
 
     @post("/api-keys/{key_id:str}/rotate", sync_to_thread=True, status_code=201, opt={"action": "rotate_api_key"})
     def rotate_key(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        tenant_access: NamedDependency[TenantAccess],
         tenant_id: FromPath[str],
         key_id: FromPath[str],
         data: JSONBody[RotateKey],
-    ) -> dict[str, Any]:
+    ) -> KeyIssued:
         """Issue a successor key; the old one keeps working for overlap_seconds, then expires."""
-        key = _owned(state, ApiKey, key_id, tenant_id)
-        issued = platform_of(state).access.rotate_api_key(
-            command_context(request),
-            uuid.UUID(key_id),
-            uuid.UUID(key.principal_id),
-            key.tenant_id,
-            timedelta(seconds=data.overlap_seconds),
-        )
-        return {"key_id": str(issued.key_id), "api_key": issued.token or None, "position": issued.result.position}
+        key, overlap = id_in_path(key_id, "API key"), timedelta(seconds=data.overlap_seconds)
+        return _issued(tenant_access.rotate_api_key(command_context(request), _tenant(tenant_id), key, overlap))
 
     @post("/api-keys/{key_id:str}/revoke", sync_to_thread=True, status_code=202, opt={"action": "revoke_api_key"})
     def revoke_key(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        tenant_access: NamedDependency[TenantAccess],
         tenant_id: FromPath[str],
         key_id: FromPath[str],
         data: JSONBody[RevokeKey],
-    ) -> dict[str, Any]:
+    ) -> KeyAccepted:
         """Revoke an API key at once."""
-        _owned(state, ApiKey, key_id, tenant_id)
-        result = platform_of(state).access.revoke_api_key(command_context(request), uuid.UUID(key_id), data.reason)
-        return {"key_id": key_id, "position": result.position}
+        key = id_in_path(key_id, "API key")
+        result = tenant_access.revoke_api_key(command_context(request), _tenant(tenant_id), key, data.reason)
+        return KeyAccepted(key_id, result.position)
 
     @get("/denials", sync_to_thread=True, opt={"action": "list_denials"})
     def list_denials(
         self,
-        state: State,
+        access_queries: NamedDependency[AccessQueries],
         tenant_id: FromPath[str],
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> list[DenialView]:
         """Refused attempts of this tenant's own principals, newest first."""
-        return _denials(state, str(id_in_path(tenant_id, "tenant")), limit)
+        return access_queries.denials(_tenant(tenant_id), limit)
 
 
 @get("/v1/denials", sync_to_thread=True, tags=["access"], opt={"action": "list_platform_denials"})
-def list_platform_denials(state: State, limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100) -> list[DenialView]:
+def list_platform_denials(
+    access_queries: NamedDependency[AccessQueries], limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100
+) -> list[DenialView]:
     """Refused attempts recorded in the platform's own log (among them, every attempt on a tenant the caller
     could not see), newest first: platform admins only."""
-    return _denials(state, None, limit)
-
-
-def _denials(state: State, tenant_id: str | None, limit: int) -> list[DenialView]:
-    column = denials.c.tenant_id
-    query = select(denials).where(column.is_(None) if tenant_id is None else column == tenant_id)
-    with platform_of(state).read_models.engine.connect() as connection:
-        rows = connection.execute(query.order_by(denials.c.position.desc()).limit(limit)).all()
-    return [msgspec.convert(row, DenialView, from_attributes=True) for row in rows]
+    return access_queries.denials(None, limit)

@@ -14,10 +14,12 @@ import anyio
 import msgspec
 from litestar import Controller, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from adapters.catalogue.asyncapi import asyncapi_document
-from adapters.catalogue.events import EventType, event_types, json_schemas
+from adapters.catalogue.events import event_types
+from adapters.catalogue.queries import EventCatalogue, EventTypeList, EventTypeView
 from domain.errors import NotFoundError
 from interfaces.bootstrap import Platform
 from interfaces.http.context import platform_of
@@ -26,60 +28,24 @@ READ_EVENT_TYPES = "read_event_types"
 ASYNCAPI_PATH = "/asyncapi"
 
 
-class EventTypeView(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One event type: its CloudEvents type, where it is published, and the JSON Schema of its data."""
-
-    type: str
-    context: str
-    aggregate: str
-    name: str
-    schema_version: int
-    subject: str
-    topic: str
-    description: str
-    encrypted_fields: list[str]
-    data_schema: dict[str, Any]
-
-
-class EventTypeList(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    event_types: list[EventTypeView]
-    count: int
-
-
-def view_of(event_type: EventType, prefix: str) -> EventTypeView:
-    return EventTypeView(
-        type=event_type.type,
-        context=event_type.context,
-        aggregate=event_type.aggregate,
-        name=event_type.name,
-        schema_version=event_type.schema_version,
-        subject=event_type.subject(prefix),
-        topic=event_type.topic,
-        description=event_type.description,
-        encrypted_fields=list(event_type.encrypted_fields),
-        data_schema=json_schemas()[event_type.type],
-    )
-
-
 class EventCatalogueController(Controller):
     path = "/v1/event-types"
     tags = ["events"]
 
     @get("/", opt={"action": READ_EVENT_TYPES})
-    async def list_event_types(self, state: State) -> EventTypeList:
+    async def list_event_types(self, event_catalogue: NamedDependency[EventCatalogue]) -> EventTypeList:
         """Every CloudEvents type the platform emits, with the JSON Schema (2020-12) of its ``data``."""
-        prefix = platform_of(state).settings.nats_subject_prefix
-        views = [view_of(t, prefix) for t in event_types()]
-        return EventTypeList(views, len(views))
+        return event_catalogue.event_types()
 
     @get("/{event_type:str}", opt={"action": READ_EVENT_TYPES})
-    async def read_event_type(self, state: State, event_type: FromPath[str]) -> EventTypeView:
+    async def read_event_type(
+        self, event_catalogue: NamedDependency[EventCatalogue], event_type: FromPath[str]
+    ) -> EventTypeView:
         """One event type by its CloudEvents type, e.g. ``platform.tenants.TenantOnboarded``."""
-        prefix = platform_of(state).settings.nats_subject_prefix
-        found = next((t for t in event_types() if t.type == event_type), None)
+        found = event_catalogue.event_type(event_type)
         if found is None:
             raise NotFoundError(f"no such event type: {event_type}")
-        return view_of(found, prefix)
+        return found
 
 
 def build_asyncapi(platform: Platform) -> dict[str, Any]:
@@ -93,11 +59,30 @@ def build_asyncapi(platform: Platform) -> dict[str, Any]:
     )
 
 
+class AsyncApiInfo(msgspec.Struct, frozen=True):
+    title: str
+    version: str
+    description: str
+
+
+class AsyncApiDocument(msgspec.Struct, frozen=True, omit_defaults=True, rename={"content_type": "defaultContentType"}):
+    """An AsyncAPI 3.0 document; its channels, operations and components are the standard's free-form objects."""
+
+    asyncapi: str
+    info: AsyncApiInfo
+    content_type: str
+    channels: dict[str, Any]
+    operations: dict[str, Any]
+    components: dict[str, Any]
+    servers: dict[str, Any] | None = None
+
+
 @get(ASYNCAPI_PATH, tags=["events"], opt={"action": READ_EVENT_TYPES})
-async def asyncapi(state: State) -> dict[str, Any]:
+async def asyncapi(state: State) -> AsyncApiDocument:
     """The AsyncAPI 3.0 document of the platform's NATS subjects: the relay's channels and the consumers'."""
-    cached: dict[str, Any] | None = state.get("asyncapi_document")
+    cached: AsyncApiDocument | None = state.get("asyncapi_document")
     if cached is None:
-        cached = await anyio.to_thread.run_sync(build_asyncapi, platform_of(state))
+        document = await anyio.to_thread.run_sync(build_asyncapi, platform_of(state))
+        cached = msgspec.convert(document, AsyncApiDocument)
         state["asyncapi_document"] = cached
     return cached

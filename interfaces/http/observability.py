@@ -19,8 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
+import msgspec
 from litestar import Request, Response, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -82,18 +84,24 @@ async def metrics(request: Request[Any, Any, Any], state: State) -> Response[byt
     return Response(body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
 
+class Ready(msgspec.Struct, frozen=True):
+    status: str
+    log_end: int | None
+    max_lag_events: int | None
+    """How far the furthest read model is behind the end of the log."""
+
+
 @get(READY_PATH, tags=["operations"], opt={"public": True, "problems": (503,)})
-async def ready(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+async def ready(request: Request[Any, Any, Any], telemetry: NamedDependency[Telemetry]) -> Response[Ready]:
     """Ready to serve: the event store answers, the read models are within PLATFORM_READY_MAX_LAG events, and none
     has a parked event or is stuck (PLATFORM_READ_MODEL_STALL_AFTER)."""
-    telemetry = platform_of(state).telemetry
     readiness = Readiness((f"the event store and read models did not answer within {READY_TIMEOUT} s",))
     with anyio.move_on_after(READY_TIMEOUT):
         readiness = await anyio.to_thread.run_sync(telemetry.readiness, abandon_on_cancel=True)
     if not readiness.ready:
         detail = "; ".join(readiness.problems)
         return problem(request, 503, "not-ready", detail, problems=list(readiness.problems))
-    body = {"status": "ready", "log_end": readiness.log_end, "max_lag_events": readiness.max_lag_events}
+    body = Ready("ready", readiness.log_end, readiness.max_lag_events)
     return Response(body, headers={"Cache-Control": "no-store"})
 
 

@@ -13,23 +13,23 @@ from typing import Annotated, Any
 
 import anyio
 from litestar import Controller, Request, get
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
+from application.personal_data import PersonalDataService
 from domain.personal_data import Purpose, ServedData
 from domain.values import TenantId
-from interfaces.bootstrap import Platform
-from interfaces.http.context import command_context, id_in_path, platform_of
+from interfaces.http.context import command_context, id_in_path
 from interfaces.http.gateway import request_id
 from interfaces.http.problems import BadRequestError
-from projections.personal_data import AccessFilter, list_query, utc_time
+from projections.personal_data import AccessFilter, AccessPage, PersonalDataQueries, utc_time
 
 PATH = "/v1/tenants/{tenant_id:str}/personal-data-accesses"
 MAX_PAGE = 500
 
 
 async def record_unmasked(
-    request: Request[Any, Any, Any], platform: Platform, tenant_id: TenantId, served: ServedData
+    request: Request[Any, Any, Any], personal_data: PersonalDataService, tenant_id: TenantId, served: ServedData
 ) -> int | None:
     """Records that the caller is served ``served`` unmasked (fields: the personal-data fields in the answer);
     returns the event's position, or None when the answer holds no personal data."""
@@ -38,7 +38,7 @@ async def record_unmasked(
     context = command_context(request)
     why = Purpose(str(request.route_handler.opt.get("action", "")), _route(request), request_id(request.scope))
     kind = str(getattr(request.auth, "kind", "unknown"))
-    result = await anyio.to_thread.run_sync(platform.personal_data.record_access, context, tenant_id, kind, served, why)
+    result = await anyio.to_thread.run_sync(personal_data.record_access, context, tenant_id, kind, served, why)
     return result.position
 
 
@@ -60,23 +60,18 @@ class PersonalDataAccessController(Controller):
     @get("/", sync_to_thread=True, opt={"action": "list_personal_data_accesses"})
     def list_accesses(
         self,
-        state: State,
+        personal_data_queries: NamedDependency[PersonalDataQueries],
         tenant_id: FromPath[str],
-        principal: Annotated[str | None, QueryParameter(query="principal", max_length=64)] = None,
-        product: Annotated[str | None, QueryParameter(query="product", max_length=200)] = None,
-        field: Annotated[str | None, QueryParameter(query="field", max_length=200)] = None,
-        since: Annotated[str | None, QueryParameter(query="since", max_length=40)] = None,
-        until: Annotated[str | None, QueryParameter(query="until", max_length=40)] = None,
-        before: Annotated[int | None, QueryParameter(query="before", ge=0)] = None,
-        limit: Annotated[int, QueryParameter(query="limit", ge=1, le=MAX_PAGE)] = 50,
-    ) -> dict[str, Any]:
+        principal: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        product: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        field: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        since: Annotated[str | None, QueryParameter(max_length=40)] = None,
+        until: Annotated[str | None, QueryParameter(max_length=40)] = None,
+        before: Annotated[int | None, QueryParameter(ge=0)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+    ) -> AccessPage:
         """Who was served this tenant's personal data unmasked, newest first: by ``principal`` (id), ``product``,
         ``field``, ``since`` and ``until`` (ISO times, [since, until)); ``before`` is the previous page's
         ``next_before``."""
         wanted = AccessFilter(principal, product, field, _time("since", since), _time("until", until))
-        tenant = str(id_in_path(tenant_id))
-        with platform_of(state).read_models.engine.connect() as connection:
-            rows = connection.execute(list_query(tenant, wanted, before, limit)).mappings().all()
-        accesses = [dict(row) for row in rows]
-        next_before = accesses[-1]["position"] if len(accesses) == limit else None
-        return {"accesses": accesses, "next_before": next_before}
+        return personal_data_queries.page(str(id_in_path(tenant_id)), wanted, before, limit)

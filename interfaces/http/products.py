@@ -158,7 +158,7 @@ class ProductController(Controller):
         if unmasked:  # recorded before a byte is served: no record, no data
             personal = [f for f in found["masked"] if f in page.column_names]
             served = ServedData(product, version, dataset, personal, page.num_rows)
-            await record_unmasked(request, platform, tenant, served)
+            await record_unmasked(request, platform.personal_data, tenant, served)
         small = page.num_rows <= INLINE_ROWS
         body = encode(page, media_type) if small else await anyio.to_thread.run_sync(encode, page, media_type)
         masked = [] if unmasked else found["masked"]

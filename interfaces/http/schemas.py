@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, get, post, put
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from application.schemas import SchemaRegistryService
@@ -19,7 +19,7 @@ from domain.schemas import check_subject
 from domain.values import TenantId
 from interfaces.http.context import command_context, tenant_in_path
 from interfaces.input_rules import integer_text
-from projections.schemas import subject_query, subjects_query, version_query, versions_query
+from projections.schemas import SchemaQueries, SchemaVersion
 
 
 class Field(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -46,14 +46,6 @@ class Registered(msgspec.Struct, frozen=True):
     subject: str
     version: int
     position: int
-
-
-class SchemaVersion(msgspec.Struct, frozen=True):
-    subject: str
-    version: int
-    schema: dict[str, Any]
-    fingerprint: str
-    registered_at: str
 
 
 class CompatibilityAnswer(msgspec.Struct, frozen=True):
@@ -88,23 +80,10 @@ def version_number(raw: str) -> int | Literal["latest"]:
     return number
 
 
-def _registry(state: State) -> SchemaRegistryService:
-    registry: SchemaRegistryService = state.platform.schemas
-    return registry
-
-
-def _subject_row(state: State, subject: str) -> Any:
-    with state.platform.read_models.engine.connect() as connection:
-        row = connection.execute(subject_query(subject)).first()
-    if row is None:
-        raise NotFoundError(f"no such subject: {subject}")
-    return row
-
-
 def _check(
-    state: State, subject: str, data: RegisterSchema, version: int | Literal["latest"] | None
+    schemas: SchemaRegistryService, subject: str, data: RegisterSchema, version: int | Literal["latest"] | None
 ) -> CompatibilityAnswer:
-    answer = _registry(state).check_compatibility(subject, msgspec.to_builtins(data.schema), version)
+    answer = schemas.check_compatibility(subject, msgspec.to_builtins(data.schema), version)
     return CompatibilityAnswer(answer.is_compatible, answer.messages)
 
 
@@ -115,41 +94,41 @@ class SchemaRegistryController(Controller):
     tags = ["schemas"]
 
     @get("/subjects", sync_to_thread=True, opt={"action": "list_schema_subjects"})
-    def list_subjects(self, state: State, tenant_id: FromPath[str]) -> list[str]:
+    def list_subjects(self, schema_queries: NamedDependency[SchemaQueries], tenant_id: FromPath[str]) -> list[str]:
         """The tenant's subjects that have a registered version."""
-        with state.platform.read_models.engine.connect() as connection:
-            return list(connection.execute(subjects_query(tenant_key(tenant_id))).scalars())
+        return schema_queries.subjects(tenant_key(tenant_id))
 
     @get("/subjects/{subject:str}/versions", sync_to_thread=True, opt={"action": "read_schema"})
-    def list_versions(self, state: State, tenant_id: FromPath[str], subject: FromPath[str]) -> list[int]:
+    def list_versions(
+        self, schema_queries: NamedDependency[SchemaQueries], tenant_id: FromPath[str], subject: FromPath[str]
+    ) -> list[int]:
         """The subject's version numbers."""
         name = full_subject(tenant_id, subject)
-        with state.platform.read_models.engine.connect() as connection:
-            found = list(connection.execute(versions_query(name)).scalars())
+        found = schema_queries.versions(name)
         if not found:
             raise NotFoundError(f"no such subject: {name}")
         return found
 
     @get("/subjects/{subject:str}/versions/{version:str}", sync_to_thread=True, opt={"action": "read_schema"})
     def read_version(
-        self, state: State, tenant_id: FromPath[str], subject: FromPath[str], version: FromPath[str]
+        self,
+        schema_queries: NamedDependency[SchemaQueries],
+        tenant_id: FromPath[str],
+        subject: FromPath[str],
+        version: FromPath[str],
     ) -> SchemaVersion:
         """One version of the subject's schema (``latest`` for the newest)."""
         name = full_subject(tenant_id, subject)
-        number = version_number(version)
-        if number == "latest":
-            number = _subject_row(state, name).latest_version
-        with state.platform.read_models.engine.connect() as connection:
-            row = connection.execute(version_query(name, number)).first()
-        if row is None:
+        found = schema_queries.version(name, version_number(version))
+        if found is None:
             raise NotFoundError(f"subject {name} has no version {version}")
-        return SchemaVersion(name, row.version, row.schema, row.fingerprint, row.registered_at)
+        return found
 
     @post("/subjects/{subject:str}/versions", sync_to_thread=True, status_code=200, opt={"action": "register_schema"})
     def register(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        schemas: NamedDependency[SchemaRegistryService],
         tenant_id: FromPath[str],
         subject: FromPath[str],
         data: JSONBody[RegisterSchema],
@@ -159,7 +138,7 @@ class SchemaRegistryController(Controller):
         A schema identical to a registered version registers nothing and answers that version.
         """
         name = full_subject(tenant_id, subject)
-        result = _registry(state).register_schema(command_context(request), name, msgspec.to_builtins(data.schema))
+        result = schemas.register_schema(command_context(request), name, msgspec.to_builtins(data.schema))
         return Registered(name, result.version, result.position)
 
     @post(
@@ -169,11 +148,15 @@ class SchemaRegistryController(Controller):
         opt={"action": "check_schema_compatibility"},
     )
     def check(
-        self, state: State, tenant_id: FromPath[str], subject: FromPath[str], data: JSONBody[RegisterSchema]
+        self,
+        schemas: NamedDependency[SchemaRegistryService],
+        tenant_id: FromPath[str],
+        subject: FromPath[str],
+        data: JSONBody[RegisterSchema],
     ) -> CompatibilityAnswer:
         """Would registering the schema be accepted now (under the subject's mode, transitive forms included), and
         why not? Nothing is recorded."""
-        return _check(state, full_subject(tenant_id, subject), data, None)
+        return _check(schemas, full_subject(tenant_id, subject), data, None)
 
     @post(
         "/compatibility/subjects/{subject:str}/versions/{version:str}",
@@ -183,7 +166,7 @@ class SchemaRegistryController(Controller):
     )
     def check_version(
         self,
-        state: State,
+        schemas: NamedDependency[SchemaRegistryService],
         tenant_id: FromPath[str],
         subject: FromPath[str],
         version: FromPath[str],
@@ -191,24 +174,29 @@ class SchemaRegistryController(Controller):
     ) -> CompatibilityAnswer:
         """Is the schema compatible, under the subject's mode, with that one version (``latest`` too), and why not?
         Nothing is recorded."""
-        return _check(state, full_subject(tenant_id, subject), data, version_number(version))
+        return _check(schemas, full_subject(tenant_id, subject), data, version_number(version))
 
     @put("/config/{subject:str}", sync_to_thread=True, status_code=200, opt={"action": "set_schema_compatibility"})
     def set_config(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        schemas: NamedDependency[SchemaRegistryService],
         tenant_id: FromPath[str],
         subject: FromPath[str],
         data: JSONBody[SetCompatibility],
     ) -> Config:
         """Set the subject's compatibility mode (BACKWARD, FORWARD, FULL, their _TRANSITIVE forms, or NONE)."""
         name = full_subject(tenant_id, subject)
-        result = _registry(state).set_compatibility(command_context(request), name, data.compatibility)
+        result = schemas.set_compatibility(command_context(request), name, data.compatibility)
         return Config(name, data.compatibility, result.position)
 
     @get("/config/{subject:str}", sync_to_thread=True, opt={"action": "read_schema_config"})
-    def read_config(self, state: State, tenant_id: FromPath[str], subject: FromPath[str]) -> Config:
+    def read_config(
+        self, schema_queries: NamedDependency[SchemaQueries], tenant_id: FromPath[str], subject: FromPath[str]
+    ) -> Config:
         """The subject's compatibility mode."""
         name = full_subject(tenant_id, subject)
-        return Config(name, _subject_row(state, name).compatibility)
+        compatibility = schema_queries.compatibility(name)
+        if compatibility is None:
+            raise NotFoundError(f"no such subject: {name}")
+        return Config(name, compatibility)

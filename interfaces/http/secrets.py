@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, put
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from application.secrets import SecretWritten
+from application.secrets import SecretService, SecretWritten
 from domain.secrets import MAX_VALUE_CHARS
-from interfaces.http.context import command_context, id_in_path, platform_of, tenant_in_path
-from projections.secrets import list_query
+from interfaces.http.context import command_context, tenant_in_path
+from projections.secrets import SecretPage, SecretQueries
 
 
 class PutSecret(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -23,19 +23,6 @@ class SecretAccepted(msgspec.Struct, frozen=True):
     name: str
     version: int
     position: int
-
-
-class SecretView(msgspec.Struct, frozen=True):
-    name: str
-    version: int
-    fingerprint: str | None
-    created_at: str
-    updated_at: str
-
-
-class SecretPage(msgspec.Struct, frozen=True):
-    items: list[SecretView]
-    next_after: str | None
 
 
 def _accepted(written: SecretWritten) -> SecretAccepted:
@@ -57,35 +44,32 @@ class SecretController(Controller):
     def put_secret(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        secrets: NamedDependency[SecretService],
         tenant_id: FromPath[str],
         name: FromPath[str],
         data: JSONBody[PutSecret],
     ) -> SecretAccepted:
         """Store a secret under a name, or give it a new value (a new version). The value is never echoed."""
-        secrets = platform_of(state).secrets
         return _accepted(secrets.put_secret(command_context(request), tenant_in_path(tenant_id), name, data.value))
 
     @delete("/{name:str}", sync_to_thread=True, status_code=202, opt={"action": "delete_secret"})
     def delete_secret(
-        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], name: FromPath[str]
+        self,
+        request: Request[Any, Any, Any],
+        secrets: NamedDependency[SecretService],
+        tenant_id: FromPath[str],
+        name: FromPath[str],
     ) -> SecretAccepted:
         """Delete a secret."""
-        secrets = platform_of(state).secrets
         return _accepted(secrets.delete_secret(command_context(request), tenant_in_path(tenant_id), name))
 
     @get("/", sync_to_thread=True, opt={"action": "list_secrets"})
     def list_secrets(
         self,
-        request: Request[Any, Any, Any],
-        state: State,
+        secret_queries: NamedDependency[SecretQueries],
         tenant_id: FromPath[str],
         after: Annotated[str | None, QueryParameter(max_length=128)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> SecretPage:
         """List a tenant's secrets by name (names, versions and fingerprints only); page on with next_after."""
-        platform = platform_of(state)
-        with platform.read_models.engine.connect() as connection:
-            rows = connection.execute(list_query(str(id_in_path(tenant_id)), after, limit)).all()
-        items = [msgspec.convert(row, SecretView, from_attributes=True) for row in rows]
-        return SecretPage(items=items, next_after=items[-1].name if len(items) == limit else None)
+        return secret_queries.page(str(tenant_in_path(tenant_id)), after, limit)

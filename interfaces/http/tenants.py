@@ -6,15 +6,16 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from application.authorization import Identity
 from application.commands import CommandResult
 from application.keys import ERASURE_NOTE
+from application.tenants import TenantService
 from domain.errors import NotFoundError
-from interfaces.http.context import command_context, id_in_path, platform_of, tenant_in_path
-from projections.tenant_directory import get_query, list_query
+from interfaces.http.context import command_context, tenant_in_path
+from projections.tenant_directory import TenantPage, TenantQueries, TenantView
 
 
 class OnboardTenant(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -49,26 +50,6 @@ class Offboarded(msgspec.Struct, frozen=True, omit_defaults=True):
     """With erase: how the erasure is completed (rotate the KEK, retire the old ones)."""
 
 
-class TenantView(msgspec.Struct, frozen=True):
-    tenant_id: str
-    slug: str
-    display_name: str
-    plan: str
-    status: str
-    status_reason: str | None
-    features: list[str]
-    quotas: dict[str, int]
-    onboarded_at: str
-    updated_at: str
-    version: int
-    position: int
-
-
-class TenantPage(msgspec.Struct, frozen=True):
-    items: list[TenantView]
-    next_after: str | None
-
-
 def _accepted(result: CommandResult, status: int) -> Response[Accepted]:
     headers = {"Location": f"/v1/tenants/{result.aggregate_id}"} if status == 201 else {}
     return Response(Accepted(str(result.aggregate_id), result.position), status_code=status, headers=headers)
@@ -84,10 +65,9 @@ class TenantController(Controller):
 
     @post("/", sync_to_thread=True, status_code=201, opt={"action": "onboard_tenant"})
     def onboard(
-        self, request: Request[Any, Any, Any], state: State, data: JSONBody[OnboardTenant]
+        self, request: Request[Any, Any, Any], tenants: NamedDependency[TenantService], data: JSONBody[OnboardTenant]
     ) -> Response[Accepted]:
         """Onboard a tenant under a new slug."""
-        tenants = platform_of(state).tenants
         result = tenants.onboard_tenant(command_context(request), data.slug, data.display_name, data.plan)
         return _accepted(result, 201)
 
@@ -95,12 +75,11 @@ class TenantController(Controller):
     def change_entitlements(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        tenants: NamedDependency[TenantService],
         tenant_id: FromPath[str],
         data: JSONBody[ChangeEntitlements],
     ) -> Response[Accepted]:
         """Replace a tenant's features and quotas."""
-        tenants = platform_of(state).tenants
         result = tenants.change_entitlements(
             command_context(request), tenant_in_path(tenant_id), list(data.features), dict(data.quotas)
         )
@@ -108,26 +87,33 @@ class TenantController(Controller):
 
     @post("/{tenant_id:str}/suspend", sync_to_thread=True, status_code=202, opt={"action": "suspend_tenant"})
     def suspend(
-        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], data: JSONBody[Reason]
+        self,
+        request: Request[Any, Any, Any],
+        tenants: NamedDependency[TenantService],
+        tenant_id: FromPath[str],
+        data: JSONBody[Reason],
     ) -> Response[Accepted]:
         """Suspend an active tenant."""
-        tenants = platform_of(state).tenants
         result = tenants.suspend_tenant(command_context(request), tenant_in_path(tenant_id), data.reason)
         return _accepted(result, 202)
 
     @post("/{tenant_id:str}/reinstate", sync_to_thread=True, status_code=202, opt={"action": "reinstate_tenant"})
-    def reinstate(self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str]) -> Response[Accepted]:
+    def reinstate(
+        self, request: Request[Any, Any, Any], tenants: NamedDependency[TenantService], tenant_id: FromPath[str]
+    ) -> Response[Accepted]:
         """Reinstate a suspended tenant."""
-        tenants = platform_of(state).tenants
         return _accepted(tenants.reinstate_tenant(command_context(request), tenant_in_path(tenant_id)), 202)
 
     @post("/{tenant_id:str}/offboard", sync_to_thread=True, status_code=202, opt={"action": "offboard_tenant"})
     def offboard(
-        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], data: JSONBody[Offboard]
+        self,
+        request: Request[Any, Any, Any],
+        tenants: NamedDependency[TenantService],
+        tenant_id: FromPath[str],
+        data: JSONBody[Offboard],
     ) -> Response[Offboarded]:
         """Offboard an active tenant for good; with erase, its data key is destroyed (crypto-shredding), and the
         answer says how to complete the erasure (rotate the key-encryption key, retire the old one)."""
-        tenants = platform_of(state).tenants
         context = command_context(request)
         result = tenants.offboard_tenant(context, tenant_in_path(tenant_id), data.reason, erase=data.erase)
         erasure = ERASURE_NOTE if data.erase else None
@@ -139,27 +125,21 @@ class TenantController(Controller):
     def list_tenants(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        tenant_queries: NamedDependency[TenantQueries],
         status: Annotated[str | None, QueryParameter(pattern="^(active|suspended|offboarded)$")] = None,
         after: Annotated[str | None, QueryParameter(max_length=63)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> TenantPage:
         """List tenants by slug (a tenant's own principals see only their tenant); page on with next_after."""
-        platform = platform_of(state)
         identity: Identity = request.auth
         only = None if identity.platform_admin else identity.tenant_id or "-"
-        with platform.read_models.engine.connect() as connection:
-            rows = connection.execute(list_query(status, after, limit, only)).all()
-        items = [msgspec.convert(row, TenantView, from_attributes=True) for row in rows]
-        return TenantPage(items=items, next_after=items[-1].slug if len(items) == limit else None)
+        return tenant_queries.page(status, after, limit, only)
 
     @get("/{tenant_id:str}", sync_to_thread=True, opt={"action": "read_tenant"})
-    def get_tenant(self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str]) -> TenantView:
+    def get_tenant(self, tenant_queries: NamedDependency[TenantQueries], tenant_id: FromPath[str]) -> TenantView:
         """One tenant as the read model has it."""
-        platform = platform_of(state)
-        with platform.read_models.engine.connect() as connection:
-            row = connection.execute(get_query(str(id_in_path(tenant_id)))).first()
-        if row is None:
+        found = tenant_queries.tenant(str(tenant_in_path(tenant_id)))
+        if found is None:
             msg = f"no such tenant: {tenant_id}"
             raise NotFoundError(msg)
-        return msgspec.convert(row, TenantView, from_attributes=True)
+        return found

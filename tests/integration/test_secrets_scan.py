@@ -28,6 +28,7 @@ from application.commands import CommandContext
 from domain.access import principal_id_for
 from domain.errors import DomainError
 from interfaces.bootstrap import Platform, bootstrap
+from interfaces.http.deps import dependencies
 from interfaces.http.problems import EXCEPTION_HANDLERS
 from interfaces.http.secrets import SecretController
 from interfaces.settings import Settings
@@ -200,7 +201,11 @@ def scan(platform: Platform, tmp_path: Path, caplog: pytest.LogCaptureFixture, r
     caplog.set_level(logging.DEBUG, logger="sqlalchemy")  # SQLAlchemy quiets itself to WARNING unless told
     # logging_config=None: Litestar's default config would replace the root logger's handlers (and caplog's)
     app = Litestar(
-        route_handlers=[SecretController], exception_handlers=EXCEPTION_HANDLERS, debug=False, logging_config=None
+        route_handlers=[SecretController],
+        exception_handlers=EXCEPTION_HANDLERS,
+        dependencies=dependencies(platform),
+        debug=False,
+        logging_config=None,
     )
     app.state.platform = platform
     with TestClient(app, raise_server_exceptions=False) as client:

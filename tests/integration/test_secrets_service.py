@@ -22,6 +22,7 @@ from application.secrets import SecretService
 from domain.errors import InvalidValueError, NotFoundError
 from domain.tenants import TenantNotActiveError
 from interfaces.bootstrap import Platform, bootstrap
+from interfaces.http.deps import dependencies
 from interfaces.http.problems import EXCEPTION_HANDLERS
 from interfaces.http.secrets import SecretController
 from interfaces.settings import Settings
@@ -62,7 +63,12 @@ def vault(platform: Platform) -> SecretService:
 
 @pytest.fixture
 def client(platform: Platform) -> Iterator[TestClient[Any]]:
-    app = Litestar(route_handlers=[SecretController], exception_handlers=EXCEPTION_HANDLERS, debug=False)
+    app = Litestar(
+        route_handlers=[SecretController],
+        exception_handlers=EXCEPTION_HANDLERS,
+        dependencies=dependencies(platform),
+        debug=False,
+    )
     app.state.platform = platform
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
