@@ -30,7 +30,7 @@ from application.commands import CommandContext
 from application.following import Background, read_to_end
 from application.webhook_dispatcher import DeadLetters
 from domain.action_rules import secret_names
-from domain.actions import ActionRun, RunClosedError
+from domain.actions.runs import ActionRun, RunClosedError
 from domain.deadletters import DeadLetter, dead_letter_id_for
 from domain.errors import DomainError
 from eventstore.codec import event_id_for

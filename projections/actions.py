@@ -11,7 +11,9 @@ from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Float, Integer, Select, String, Table, Text, select
 
-from domain.actions import ActionRun, ActionTemplate, Playbook
+from domain.actions.playbooks import Playbook
+from domain.actions.runs import ActionRun
+from domain.actions.templates import ActionTemplate
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata
 
 templates = Table(

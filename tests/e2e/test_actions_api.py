@@ -20,7 +20,7 @@ from aiosmtpd.controller import Controller as SmtpController
 from litestar.testing import TestClient
 
 from application.commands import CommandContext
-from domain.actions import ActionRun
+from domain.actions.runs import ActionRun
 from domain.pipeline import PipelineRun
 from interfaces.bootstrap import Platform, bootstrap
 from interfaces.http.app import create_app
