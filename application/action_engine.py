@@ -31,7 +31,7 @@ from application.commands import CommandContext
 from application.following import Background, Follower
 from application.webhook_dispatcher import DeadLetters
 from domain.action_rules import secret_names
-from domain.actions import ActionRun, RunClosedError
+from domain.actions.runs import ActionRun, RunClosedError
 from domain.deadletters import DeadLetter, dead_letter_id_for
 from domain.errors import DomainError
 from domain.values import TenantId, backoff_delay, tenant_id_of, tenant_id_or_none

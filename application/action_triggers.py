@@ -16,7 +16,8 @@ from typing import Any
 from uuid import UUID
 
 from domain.action_rules import Series, decide, dimension_key, matches
-from domain.actions import Playbook, Step, Trigger, run_id_for
+from domain.actions.playbooks import Playbook, Step
+from domain.actions.runs import Trigger, run_id_for
 from domain.pipeline import PipelineRun
 from domain.values import TenantId, tenant_id_or_none
 

@@ -24,16 +24,9 @@ from domain.action_rules import (
     check_parameters,
     check_params,
 )
-from domain.actions import (
-    ActionRun,
-    ActionTemplate,
-    Playbook,
-    Spec,
-    Step,
-    Trigger,
-    playbook_id_for,
-    template_id_for,
-)
+from domain.actions.playbooks import Playbook, Step, playbook_id_for
+from domain.actions.runs import ActionRun, Trigger
+from domain.actions.templates import ActionTemplate, Spec, template_id_for
 from domain.errors import ConflictError, InvalidValueError, NotFoundError
 from domain.values import TenantId, tenant_id_of
 

@@ -1,6 +1,6 @@
 """Action rules: parameter schemas, connector settings, playbook conditions and their evaluation over KPI values.
 
-Pure functions over plain data, shared by the aggregates in ``domain/actions.py``, the action engine and the
+Pure functions over plain data, shared by the aggregates in ``domain/actions/``, the action engine and the
 backtest, so the engine and a backtest decide alike. A condition compares one KPI value for one dimension
 combination with a threshold:
 

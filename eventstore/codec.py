@@ -28,6 +28,9 @@ from eventsourcing.utils import get_topic, resolve_topic
 from eventstore.blobs import BlobStore, BlobStoreMissingError, blob_fields_of, canonical, owner_of
 from eventstore.cipher import FieldCipher, KeyErasedError, encrypted_fields_of
 from eventstore.envelope import Metadata, RecordedEvent
+from eventstore.moved_topics import register_moved_topics
+
+register_moved_topics()  # before any event is decoded: the log holds the old topics of moved classes for ever
 
 MAX_EVENT_BYTES = 256 * 1024
 """Far below EventStoreDB's 1 MiB append limit: events carry references, never rows."""
@@ -68,8 +71,10 @@ def type_name(cls: type) -> str:
 
 
 def context_of(cls: type) -> str:
-    """The bounded context an event belongs to: its module's name under ``domain``."""
-    return cls.__module__.rsplit(".", 1)[-1]
+    """The bounded context an event belongs to: its module's name under ``domain`` (a package's name for the
+    modules inside it, as ``domain.actions.runs`` is the actions context)."""
+    parts = cls.__module__.split(".")
+    return parts[1] if parts[0] == "domain" and len(parts) > 1 else parts[-1]
 
 
 def class_version(cls: type) -> int:

@@ -1,6 +1,6 @@
 """What no edge accepts, whoever sends it: control characters in text, integers beyond 64 bits, deep nesting.
 
-The HTTP input guard (interfaces/http/input_guard.py) and the CLI (interfaces/cli.py) apply these rules before a
+The HTTP input guard (interfaces/http/input_guard.py) and the CLI (interfaces/cli/main.py) apply these rules before a
 request or command reaches the application, so nothing refused here is ever written to the event log.
 """
 

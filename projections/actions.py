@@ -12,7 +12,9 @@ from typing import Any, TypeVar
 import msgspec
 from sqlalchemy import JSON, BigInteger, Column, Engine, Float, Integer, Select, String, Table, Text, select
 
-from domain.actions import ActionRun, ActionTemplate, Playbook
+from domain.actions.playbooks import Playbook
+from domain.actions.runs import ActionRun
+from domain.actions.templates import ActionTemplate
 from domain.values import ActionRunStatus
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata, plain
 

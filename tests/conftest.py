@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -25,24 +26,23 @@ def _libpq(url: str) -> str:
     return url.split("?", 1)[0]
 
 
-@pytest.fixture
-def pg_schema() -> Iterator[str]:
-    """A fresh PostgreSQL schema name, dropped with everything in it after the test."""
+@contextmanager
+def new_pg_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema name, dropped with everything in it at the end."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     yield schema
     with psycopg.connect(_libpq(POSTGRES_URL), autocommit=True) as connection:
         connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-@pytest.fixture
-def pg_event_store_url(pg_schema: str) -> str:
-    """An event-store URL (PostgreSQL) whose tables live in a schema of their own."""
-    return f"{_libpq(POSTGRES_URL)}?schema={pg_schema}"
+def event_store_url_in(schema: str) -> str:
+    """An event-store URL (PostgreSQL) whose tables live in the schema."""
+    return f"{_libpq(POSTGRES_URL)}?schema={schema}"
 
 
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database URL (for read models), dropped after the test."""
+@contextmanager
+def new_pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database URL (for read models), dropped at the end."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = _libpq(POSTGRES_URL)
     with psycopg.connect(admin, autocommit=True) as connection:
@@ -50,6 +50,26 @@ def pg_database() -> Iterator[str]:
     yield admin.rsplit("/", 1)[0] + f"/{name}"
     with psycopg.connect(admin, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema name, dropped with everything in it after the test."""
+    with new_pg_schema() as schema:
+        yield schema
+
+
+@pytest.fixture
+def pg_event_store_url(pg_schema: str) -> str:
+    """An event-store URL (PostgreSQL) whose tables live in a schema of their own."""
+    return event_store_url_in(pg_schema)
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database URL (for read models), dropped after the test."""
+    with new_pg_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from uuid import UUID
 from adapters.nats.cloudevents import event_type
 from adapters.telemetry.metrics import Metrics
 from adapters.telemetry.slo import Signal
-from domain.actions import ActionRun
+from domain.actions.runs import ActionRun
 from domain.exports import Export
 from domain.pipeline import PipelineRun
 from domain.schedules import JobRun

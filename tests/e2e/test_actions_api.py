@@ -21,7 +21,7 @@ from litestar.testing import TestClient
 
 from adapters.auth.tokens import LOCAL_ISSUER
 from application.commands import CommandContext
-from domain.actions import ActionRun
+from domain.actions.runs import ActionRun
 from domain.pipeline import PipelineRun
 from interfaces.bootstrap import Platform, bootstrap
 from interfaces.http.app import create_app

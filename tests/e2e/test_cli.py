@@ -47,13 +47,15 @@ def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen([*PLATFORM, *args], env=env, stderr=subprocess.PIPE, text=True)
 
 
-def stop(process: subprocess.Popen[str]) -> None:
+def stop(process: subprocess.Popen[str]) -> str:
+    """Stops the process and returns what it printed on stderr, whose pipe is then closed (warnings are errors)."""
     process.send_signal(signal.SIGTERM)
     try:
-        process.wait(timeout=15)
+        _, printed = process.communicate(timeout=15)
     except subprocess.TimeoutExpired:
         process.kill()
-        process.wait()
+        _, printed = process.communicate()
+    return printed or ""
 
 
 @pytest.fixture
@@ -162,8 +164,7 @@ def test_first_start_prints_a_bootstrap_admin_key_once_into_an_owner_only_file(e
         try:
             wait_until_up(base, process)
         finally:
-            stop(process)
-        printed = process.stderr.read() if process.stderr else ""
+            printed = stop(process)
         key_file = Path(env["PLATFORM_KEYS_DIR"]) / "bootstrap-admin.key"
         assert (key_file.read_text().strip() in printed) == (attempt == 0)
         assert oct(key_file.stat().st_mode & 0o777) == "0o600"

@@ -16,14 +16,15 @@ PUBLIC = {("get", "/health"), ("get", "/ready")}
 """Operations anyone may call: liveness and readiness (the document itself is not one of its operations)."""
 
 
-@pytest.fixture(params=["sqlite"])  # the document does not depend on the store
-def settings(settings: Settings) -> Settings:
-    return settings
+@pytest.fixture(scope="module", params=["sqlite"])  # the document does not depend on the store
+def module_settings(module_settings: Settings) -> Settings:
+    return module_settings
 
 
-@pytest.fixture
-def document(client: TestClient) -> dict[str, Any]:
-    response = client.get("/schema/openapi.json", headers={"Authorization": ""})
+@pytest.fixture(scope="module")
+def document(module_client: TestClient) -> dict[str, Any]:
+    """One platform and one read of the document for the module: its tests only read it."""
+    response = module_client.get("/schema/openapi.json", headers={"Authorization": ""})
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body

@@ -21,7 +21,8 @@ from adapters.auth.decision_log import decisions, stamp
 from adapters.auth.tokens import LOCAL_ISSUER
 from eventstore.port import EventStoreUnavailableError
 from interfaces.bootstrap import Platform
-from interfaces.cli import main, sweep_decisions
+from interfaces.cli import main
+from interfaces.cli.serve import sweep_decisions
 from tests.e2e.test_pipeline_api import api, assert_problem, people, published, tenant  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.usefixtures("published")

@@ -297,4 +297,4 @@ def test_platform_serve_speaks_https_with_the_given_certificate(pki: Pki, tmp_pa
             httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=15)
+        process.communicate(timeout=15)  # waits, and closes the stderr pipe (an unclosed one warns)

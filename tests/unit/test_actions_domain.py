@@ -17,7 +17,9 @@ from domain.action_rules import (
     check_params,
     decide,
 )
-from domain.actions import ActionRun, ActionTemplate, Playbook, RunClosedError, Step, Trigger, run_id_for
+from domain.actions.playbooks import Playbook, Step
+from domain.actions.runs import ActionRun, RunClosedError, Trigger, run_id_for
+from domain.actions.templates import ActionTemplate
 from domain.errors import ConflictError, InvalidValueError
 from domain.lineage import ACTION_DELIVERED
 from domain.pipeline import PipelineRun, manifest

@@ -40,7 +40,8 @@ def declared_event_types() -> set[str]:
     """CloudEvents types read from the source: classes nested in an aggregate that extend an event class."""
     found = set()
     for path in DOMAIN.rglob("*.py"):
-        context = path.parent.name if path.name == "__init__.py" else path.stem
+        inside = path.relative_to(DOMAIN).parts
+        context = inside[0] if len(inside) > 1 else path.stem  # a package under domain/ is one context
         for node in ast.parse(path.read_text(encoding="utf-8")).body:
             if not isinstance(node, ast.ClassDef) or "Aggregate" not in {_dotted(b) for b in node.bases}:
                 continue

@@ -1,12 +1,4 @@
-"""Actions: versioned action templates, playbooks on KPI conditions, and action runs from trigger to delivery.
-
-An ``ActionTemplate`` is a reusable, versioned action: its kind (http, webhook, nats, email), a parameter schema,
-a body template and connector settings that name secrets, never hold them. A ``Playbook`` binds a KPI of a
-contract to a condition, an optional dimension filter, a cooldown and ordered steps (template version, parameters,
-whether a person must approve). An ``ActionRun`` is one firing: its id derives from the playbook, the KPI version
-(SHA-256 of the KPI dataset) and the dimension combination, so the same build never fires a playbook twice. Its
-events link trigger (the decision's data) -> approvals -> delivery attempts -> delivered or failed.
-"""
+"""An action run: one firing of a playbook, from its trigger through approvals and attempts to delivered or failed."""
 
 from __future__ import annotations
 
@@ -15,35 +7,15 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import event
 
-from domain.action_rules import Condition, Parameter
+from domain.action_rules import Condition
+from domain.actions import ACTIONS_NAMESPACE
+from domain.actions.playbooks import Step
 from domain.aggregate import Aggregate
-from domain.errors import ConflictError, InvalidValueError
+from domain.errors import ConflictError
 from domain.lineage import ACTION_DELIVERED
 from domain.values import ActionRunStatus, TenantId
 
-ACTIONS_NAMESPACE = UUID("8d1e4b6a-27c3-4f95-a0d8-6b3e9c1f2a57")
 MAX_ERROR = 2000
-
-
-class Step(TypedDict):
-    template_id: str
-    version: int
-    params: dict[str, Any]
-    requires_approval: bool
-
-
-class Spec(TypedDict):
-    parameters: list[Parameter]
-    body: str
-    connector: dict[str, Any]
-
-
-def template_id_for(tenant_id: TenantId, name: str) -> UUID:
-    return uuid5(ACTIONS_NAMESPACE, f"template|{tenant_id}|{name}")
-
-
-def playbook_id_for(tenant_id: TenantId, name: str) -> UUID:
-    return uuid5(ACTIONS_NAMESPACE, f"playbook|{tenant_id}|{name}")
 
 
 def run_id_for(playbook_id: UUID | str, kpi_sha256: str, dimension_key: str) -> UUID:
@@ -53,133 +25,6 @@ def run_id_for(playbook_id: UUID | str, kpi_sha256: str, dimension_key: str) -> 
 
 class RunClosedError(ConflictError):
     """The action run has ended (delivered, failed or rejected), or is not at that step."""
-
-
-class ActionTemplate(Aggregate):
-    """A reusable action, in versions numbered from 1; runs name the version they use."""
-
-    class Defined(Aggregate.Created):
-        tenant_id: TenantId
-        name: str
-        kind: str
-        spec: Spec
-
-    class Revised(Aggregate.Event):
-        version: int
-        spec: Spec
-
-    @classmethod
-    def define(cls, tenant_id: TenantId, name: str, kind: str, spec: Spec) -> ActionTemplate:
-        return cls._create(
-            cls.Defined, id=template_id_for(tenant_id, name), tenant_id=tenant_id, name=name, kind=kind, spec=spec
-        )
-
-    def __init__(self, tenant_id: TenantId, name: str, kind: str, spec: Spec) -> None:
-        self.tenant_id = tenant_id
-        self.name = name
-        self.kind = kind
-        self.versions: dict[int, Spec] = {1: spec}
-
-    @property
-    def latest(self) -> int:
-        return max(self.versions)
-
-    def revise(self, spec: Spec) -> None:
-        """A new version; earlier ones stay as they were, for the playbooks that name them."""
-        if spec == self.versions[self.latest]:
-            raise ConflictError(f"version {self.latest} of template {self.name} is the same")
-        self._revised(self.latest + 1, spec)
-
-    @event(Revised)
-    def _revised(self, version: int, spec: Spec) -> None:
-        self.versions[version] = spec
-
-    def spec_of(self, number: int) -> Spec:
-        if number not in self.versions:
-            raise InvalidValueError(f"template {self.name} has no version {number}")
-        return self.versions[number]
-
-
-class Playbook(Aggregate):
-    """A KPI condition and the steps to take when it holds; defined paused, then activated and paused at will."""
-
-    class Defined(Aggregate.Created):
-        tenant_id: TenantId
-        name: str
-        contract: str
-        kpi: str
-        condition: Condition
-        dimensions: dict[str, str]
-        cooldown: int
-        steps: list[Step]
-
-    class Activated(Aggregate.Event):
-        by: str
-
-    class Paused(Aggregate.Event):
-        by: str
-
-    @classmethod
-    def define(
-        cls,
-        tenant_id: TenantId,
-        name: str,
-        target: tuple[str, str],
-        condition: Condition,
-        dimensions: dict[str, str],
-        cooldown: int,
-        steps: list[Step],
-    ) -> Playbook:
-        if not steps:
-            raise InvalidValueError("a playbook has at least one step")
-        if cooldown < 0:
-            raise InvalidValueError("a cooldown is zero or more seconds")
-        contract, kpi = target
-        return cls._create(
-            cls.Defined,
-            id=playbook_id_for(tenant_id, name),
-            tenant_id=tenant_id,
-            name=name,
-            contract=contract,
-            kpi=kpi,
-            condition=condition,
-            dimensions=dimensions,
-            cooldown=cooldown,
-            steps=steps,
-        )
-
-    def __init__(
-        self,
-        tenant_id: TenantId,
-        name: str,
-        contract: str,
-        kpi: str,
-        condition: Condition,
-        dimensions: dict[str, str],
-        cooldown: int,
-        steps: list[Step],
-    ) -> None:
-        self.tenant_id, self.name, self.contract, self.kpi = tenant_id, name, contract, kpi
-        self.condition, self.dimensions, self.cooldown, self.steps = condition, dimensions, cooldown, steps
-        self.active = False
-
-    def activate(self, by: str) -> None:
-        if self.active:
-            raise ConflictError(f"playbook {self.name} is active already")
-        self._activated(by)
-
-    @event(Activated)
-    def _activated(self, by: str) -> None:
-        self.active = True
-
-    def pause(self, by: str) -> None:
-        if not self.active:
-            raise ConflictError(f"playbook {self.name} is paused already")
-        self._paused(by)
-
-    @event(Paused)
-    def _paused(self, by: str) -> None:
-        self.active = False
 
 
 class Trigger(TypedDict):

@@ -35,7 +35,8 @@ from adapters.telemetry.slo import BurnRates
 from application.commands import CommandContext, CommandRunner
 from application.tenants import SlugTakenError, TenantService
 from domain.action_rules import Condition
-from domain.actions import ActionRun, Step, Trigger
+from domain.actions.playbooks import Step
+from domain.actions.runs import ActionRun, Trigger
 from domain.deadletters import DeadLetter
 from domain.pipeline import PipelineRun, manifest, run_id_for
 from domain.schedules import JobRun
