@@ -186,13 +186,16 @@ class PipelineSteps:
         return CommandContext(ACTOR, f"{run.id}|{name}", correlation_id=str(run.id), causation_id=str(run.id))
 
     def _record(self, run: PipelineRun, name: str, change: Callable[[PipelineRun], None]) -> None:
-        """Records the change, and makes it to the run in hand too, so the run is not loaded again; StepDoneError
-        when the command had been recorded before (the run in hand is behind)."""
+        """Records the change, and makes it to the run in hand too (unless the run in hand is the one the unit of
+        work keeps, which the command changed), so the run is not loaded again; StepDoneError when the command had
+        been recorded before (the run in hand is behind)."""
+        before = run.version
         result = self.pipeline.record_step(self._context(run, name), run.id, change)
         if result.replayed:
             raise StepDoneError(f"run {run.id}: {name} was recorded before")
-        change(run)
-        run.collect_events()
+        if run.version == before:
+            change(run)
+            run.collect_events()
 
     def _do(self, run: PipelineRun, step: str, target: Target, started: str) -> None:
         match step:

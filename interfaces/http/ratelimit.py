@@ -176,7 +176,7 @@ def open_buckets(location: str, clock: Clock, max_buckets: int) -> BucketStore:
 
         return RedisBuckets(location, clock, max_buckets)
     msg = f"PLATFORM_RATE_LIMIT_STORE={location!r} is neither 'memory' nor a redis:// URL"
-    raise SettingsError(msg)
+    raise SettingsError(msg)  # settings read from the environment never get here: they were checked at start
 
 
 def _decision(allowed: bool, buckets: list[_Bucket]) -> Decision:

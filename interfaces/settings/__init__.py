@@ -215,7 +215,7 @@ class Settings:
     """PLATFORM_LEDGER_ORIGIN: the checkpoints' origin line and key name (a schema-less URL: no spaces, no '+')."""
     kek_file: str = ""
     """PLATFORM_KEK_FILE: file holding the key-encryption keyring; created under PLATFORM_KEYS_DIR when empty."""
-    rate_limit_store: str = "memory"
+    rate_limit_store: str = field(default="memory", metadata=reads(read.bucket_store))
     """PLATFORM_RATE_LIMIT_STORE: where the rate-limit buckets live: 'memory' (each process limits alone) or a
     redis://host:6379/0 URL every API process shares (optional ?prefix=... for its keys); while Redis does not
     answer, each process limits alone."""

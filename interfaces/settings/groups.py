@@ -54,6 +54,7 @@ class LimitSettings:
     rate_limit_tenant: Quota | None
     rate_limit_client: Quota | None
     rate_limit_auth_failures: Quota | None
+    rate_limit_store: str
 
 
 @dataclass(frozen=True)

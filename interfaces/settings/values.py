@@ -190,6 +190,13 @@ def url(*schemes: str) -> Callable[[str], str]:
     return read
 
 
+def bucket_store(text: str) -> str:
+    """Where rate-limit buckets live: ``memory`` or a Redis URL."""
+    if text != "memory" and not text.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("is neither 'memory' nor a redis:// URL")
+    return text
+
+
 def sql_url(text: str) -> str:
     """A SQLAlchemy URL of a database the read models support."""
     if not text.startswith(("sqlite:///", "postgresql")):

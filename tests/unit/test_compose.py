@@ -21,7 +21,7 @@ import pytest
 import yaml
 from compose_spec import PyCompose
 
-from interfaces.cli import parser
+from interfaces.cli.main import parser
 from interfaces.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
