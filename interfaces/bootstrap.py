@@ -19,8 +19,12 @@ from adapters.auth.cedar import PolicyEngine
 from adapters.auth.decision_log import DecisionLog
 from adapters.auth.simulation import DecisionLogReplay
 from adapters.auth.tokens import TokenVerifier
-from adapters.catalogue.queries import EventCatalogue
+from adapters.catalogue.asyncapi import asyncapi_document
+from adapters.catalogue.events import event_types
+from adapters.catalogue.queries import EventCatalogue, EventTypeList, EventTypeView
 from adapters.compute.batch_check import ContractBatchCheck
+from adapters.compute.encodings import MEDIA_TYPES, encode, negotiate
+from adapters.compute.rows import parse_query, run_query
 from adapters.compute.steps import ComputeSteps, tenant_salts
 from adapters.contracts import read_odcs
 from adapters.datasets.blobs import DatasetBlobs
@@ -35,15 +39,16 @@ from adapters.delivery.signing import new_secret
 from adapters.keys import EnvelopeCipher, open_envelope_cipher
 from adapters.keys.local import local_secret
 from adapters.keys.rowseal import RowSealer
-from adapters.ledger import Ledger, open_ledger
-from adapters.lineage.queries import LineageQueries
+from adapters.ledger import Ledger, StoredCheckpoint, open_ledger
+from adapters.ledger.tables import Leaf
+from adapters.lineage.queries import LineageQueries, LineageWalk, ObligationReport
 from adapters.nats.cloudevents import event_type
 from adapters.parked_letters import ParkedLetters
 from adapters.process_checkpoints import SqlCheckpoints
 from adapters.projection_worker import ProjectionWorker
 from adapters.readmodel_health import ReadModelHealth
 from adapters.readmodels import ReadModelStore
-from adapters.telemetry import MeteredCommandRunner, Telemetry
+from adapters.telemetry import CONTENT_TYPE, MeteredCommandRunner, Readiness, Telemetry, module_of
 from application.access import AccessService
 from application.action_engine import ActionEngine
 from application.actions import ActionService
@@ -87,6 +92,44 @@ from projections.schemas import SchemaQueries
 from projections.secrets import SecretQueries
 from projections.tenant_directory import TenantQueries
 from projections.webhooks import WebhookQueries
+
+__all__ = [  # the composition root's own names, and what the HTTP handlers use of the adapters (named here so that
+    # no handler imports an adapter module itself: tests/unit/test_dependency_rule.py)
+    "CONTENT_TYPE",
+    "MEDIA_TYPES",
+    "ComputeSteps",
+    "DatasetStore",
+    "EventCatalogue",
+    "EventTypeList",
+    "EventTypeView",
+    "Leaf",
+    "Ledger",
+    "LineageQueries",
+    "LineageWalk",
+    "ObligationReport",
+    "Platform",
+    "Readiness",
+    "StoredCheckpoint",
+    "Telemetry",
+    "asyncapi_document",
+    "bootstrap",
+    "encode",
+    "event_types",
+    "module_of",
+    "negotiate",
+    "open_authenticator",
+    "open_authorization",
+    "open_datasets",
+    "open_decision_log",
+    "open_field_cipher",
+    "open_read_models",
+    "open_store",
+    "parse_query",
+    "run_query",
+    "sweep_scratch",
+    "token_verifier",
+    "utc_now",
+]
 
 
 def utc_now() -> datetime:

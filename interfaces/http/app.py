@@ -8,7 +8,7 @@ from typing import Any
 
 from litestar import Litestar, Request, get
 
-from adapters.contracts import JSON_MEDIA_TYPES, YAML_MEDIA_TYPES
+from application.contract_uploads import JSON_MEDIA_TYPES, YAML_MEDIA_TYPES
 from interfaces.bootstrap import Platform
 from interfaces.http.access import AccessController, list_platform_denials
 from interfaces.http.actions import ActionRunController, ActionTemplateController, PlaybookController

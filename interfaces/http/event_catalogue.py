@@ -17,11 +17,8 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
-from adapters.catalogue.asyncapi import asyncapi_document
-from adapters.catalogue.events import event_types
-from adapters.catalogue.queries import EventCatalogue, EventTypeList, EventTypeView
 from domain.errors import NotFoundError
-from interfaces.bootstrap import Platform
+from interfaces.bootstrap import EventCatalogue, EventTypeList, EventTypeView, Platform, asyncapi_document, event_types
 from interfaces.http.context import platform_of
 
 READ_EVENT_TYPES = "read_event_types"

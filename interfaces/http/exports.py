@@ -14,14 +14,12 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Stream
 
-from adapters.compute.rows import parse_query
-from adapters.compute.steps import ComputeSteps
-from adapters.datasets.store import DatasetStore
 from application.export_links import ExportLinks
 from application.pipeline import PipelineService
 from domain.errors import InvalidValueError, NotFoundError
 from domain.exports import EXPORT_FORMATS
 from domain.values import TenantId
+from interfaces.bootstrap import ComputeSteps, DatasetStore, parse_query
 from interfaces.http.context import command_context, id_in_path, tenant_in_path
 from interfaces.http.erased import TENANT_DATA
 from projections.exports import ExportQueries, ExportView

@@ -19,9 +19,8 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
-from adapters.ledger import Ledger, StoredCheckpoint
-from adapters.ledger.tables import Leaf
 from application.authorization import Identity, Resource
+from interfaces.bootstrap import Leaf, Ledger, StoredCheckpoint
 from interfaces.http.auth import find_resource
 from interfaces.http.context import platform_of
 from interfaces.http.problems import BadRequestError

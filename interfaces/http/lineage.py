@@ -13,10 +13,9 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
-from adapters.lineage.queries import LineageQueries, LineageWalk, ObligationReport
 from domain.errors import NotFoundError
 from domain.values import TenantId
-from interfaces.bootstrap import Platform
+from interfaces.bootstrap import LineageQueries, LineageWalk, ObligationReport, Platform
 from interfaces.http.auth import resolve_resource
 from interfaces.http.context import id_in_path, platform_of, tenant_in_path
 from interfaces.http.erased import TENANT_DATA

@@ -27,10 +27,9 @@ from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.telemetry import CONTENT_TYPE, Readiness, Telemetry, module_of
 from application.authentication import AuthenticationError
 from application.authorization import Identity, Resource
-from interfaces.bootstrap import Platform
+from interfaces.bootstrap import CONTENT_TYPE, Platform, Readiness, Telemetry, module_of
 from interfaces.http.context import platform_of
 from interfaces.http.problems import problem
 

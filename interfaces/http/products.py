@@ -19,15 +19,13 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from adapters.compute.encodings import MEDIA_TYPES, encode, negotiate
-from adapters.compute.rows import parse_query, run_query
 from application.authorization import Resource
 from application.pipeline import PipelineService
 from domain.errors import NotFoundError
 from domain.personal_data import ServedData
 from domain.products import VersionRetractedError
 from domain.values import TenantId
-from interfaces.bootstrap import Platform
+from interfaces.bootstrap import MEDIA_TYPES, Platform, encode, negotiate, parse_query, run_query
 from interfaces.http.auth import RecentResources, resolve_resource
 from interfaces.http.context import command_context, platform_of, tenant_in_path
 from interfaces.http.erased import TENANT_DATA

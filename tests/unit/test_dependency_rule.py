@@ -172,3 +172,52 @@ def test_relative_imports_resolve_against_the_files_package() -> None:
     imports = imports_of("from ..readmodels import ReadModelStore\nfrom . import codec\n", "adapters/nats/relay.py")
     assert [i.module for i in imports] == ["adapters.readmodels.ReadModelStore", "adapters.nats.codec"]
     assert [i.module for i in imports_of("from .errors import X\n", "domain/__init__.py")] == ["domain.errors.X"]
+
+
+# --- handlers hold no business rules: they reach adapters only through the composition root -----------------------
+
+ROUTE_DECORATORS = frozenset({"get", "post", "put", "patch", "delete", "route"})
+
+
+def defines_handlers(source: str) -> bool:
+    """Whether a module of interfaces/http defines route handlers (a Controller, or a function under @get/@post...)."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef) and any(getattr(b, "id", "") == "Controller" for b in node.bases):
+            return True
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for decorator in node.decorator_list:
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                if getattr(target, "id", "") in ROUTE_DECORATORS:
+                    return True
+    return False
+
+
+def handler_violations(relative_path: str, source: str) -> list[str]:
+    """Adapter imports in a module of route handlers: what a handler needs of an adapter, the composition root
+    (interfaces/bootstrap.py) builds, injects and names."""
+    if not defines_handlers(source):
+        return []
+    return [
+        f"{relative_path}:{i.line}: `{i.text}` (a handler module imports an adapter; inject it through "
+        "interfaces/bootstrap.py instead)"
+        for i in imports_of(source, relative_path)
+        if i.module.split(".", 1)[0] == "adapters"
+    ]
+
+
+def test_handlers_import_no_adapter_but_through_the_composition_root() -> None:
+    handler_files = sorted((ROOT / "interfaces" / "http").rglob("*.py"))
+    sources = {path.relative_to(ROOT).as_posix(): path.read_text(encoding="utf-8") for path in handler_files}
+    assert sum(defines_handlers(source) for source in sources.values()) >= 15, "the handler modules were not found"
+    problems = [problem for path, source in sources.items() for problem in handler_violations(path, source)]
+    assert not problems, "handlers reach adapters directly:\n" + "\n".join(problems)
+
+
+def test_the_handler_check_names_an_adapter_import_in_a_controller_module() -> None:
+    source = "from litestar import Controller\nfrom adapters.ledger import Ledger\nclass C(Controller):\n    pass\n"
+    [problem] = handler_violations("interfaces/http/x.py", source)
+    assert problem.startswith("interfaces/http/x.py:2:")
+    helper = "from adapters.ledger import Ledger\ndef f() -> None:\n    pass\n"
+    assert handler_violations("interfaces/http/y.py", helper) == []
+    routed = "from litestar import get\nimport adapters.telemetry\n@get('/x')\nasync def x() -> None:\n    pass\n"
+    assert len(handler_violations("interfaces/http/z.py", routed)) == 1
