@@ -216,6 +216,21 @@ class Authorization:
         tenant = self.tenants.current_tenant(tenant_id_of(tenant_id))
         return None if tenant is None else Resource.tenant(tenant_id, tenant.status, list(tenant.features))
 
+    def require_for_tenant(
+        self,
+        identity: Identity,
+        action: str,
+        tenant_id: str,
+        context: dict[str, Any] | None = None,
+        *,
+        command: CommandContext | None = None,
+    ) -> None:
+        """``require`` about a tenant as its events say now; a tenant that does not exist is answered as hidden."""
+        resource = self.tenant_now(tenant_id)
+        if resource is None:
+            raise TenantHidden(tenant_id)
+        self.require(identity, action, resource, context, command=command)
+
     def refusal_to_land(
         self, caller: object, tenant_id: str, contract_status: str, context: CommandContext
     ) -> str | None:

@@ -1,6 +1,7 @@
 """Dependency injection for the handlers: each service of the composition root is a Litestar dependency named
 after its field of ``Platform`` (``pipeline``, ``contracts``, ``read_models``, ...), so a handler names what it
-uses as a parameter, ``def read_run(self, runs: RunQueries, ...)``, instead of fetching the platform from app state.
+uses as a parameter, ``def read_run(self, runs: NamedDependency[RunQueries], ...)``, instead of fetching the
+platform from app state.
 
 New services become injectable by being a field of ``Platform`` (``interfaces/bootstrap.py``); nothing here
 changes."""

@@ -9,15 +9,14 @@ from typing import Annotated, Any, Literal
 
 import anyio
 from litestar import Controller, Request, get
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
+from application.authorization import Authorization
 from domain.errors import NotFoundError
 from domain.values import TenantId
-from interfaces.bootstrap import LineageQueries, LineageWalk, ObligationReport, Platform
-from interfaces.http.auth import resolve_resource
-from interfaces.http.context import id_in_path, platform_of, tenant_in_path
+from interfaces.bootstrap import LineageQueries, LineageWalk, ObligationReport
+from interfaces.http.context import id_in_path, tenant_in_path
 from interfaces.http.erased import TENANT_DATA
 
 PATH = "/v1/tenants/{tenant_id:str}/lineage"
@@ -38,12 +37,6 @@ def _walk(lineage: LineageQueries, tenant: str, sha256: str, upstream: bool, dep
     if found is None:
         raise NotFoundError(f"no dataset version of this tenant has the SHA-256 {sha256}")
     return found
-
-
-def _verify_allowed(request: Request[Any, Any, Any], platform: Platform, tenant: str) -> None:
-    """Hashing every raw batch again reads the whole raw store: only for those allowed to ask it."""
-    resource = resolve_resource(platform, {"tenant_id": tenant}, False)
-    platform.authorization.require(request.auth, "verify_lineage_checksums", resource)
 
 
 class LineageController(Controller):
@@ -87,7 +80,7 @@ class LineageController(Controller):
     async def obligations(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        authorization: NamedDependency[Authorization],
         lineage: NamedDependency[LineageQueries],
         tenant_id: FromPath[str],
         status: Annotated[Literal["satisfied", "violated", "pending"] | None, QueryParameter()] = None,
@@ -97,5 +90,7 @@ class LineageController(Controller):
         violations); ``verify=true`` hashes every raw batch again first."""
         tenant = _tenant(tenant_id)
         if verify:
-            await anyio.to_thread.run_sync(_verify_allowed, request, platform_of(state), tenant)
+            # Hashing every raw batch again reads the whole raw store: only for those allowed to ask it.
+            allowed = authorization.require_for_tenant
+            await anyio.to_thread.run_sync(allowed, request.auth, "verify_lineage_checksums", tenant)
         return await anyio.to_thread.run_sync(lineage.obligations, tenant, verify, status)

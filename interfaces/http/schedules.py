@@ -14,17 +14,16 @@ from typing import Annotated, Any
 import anyio
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
+from application.authorization import Authorization
 from application.commands import CommandResult
 from application.schedules import SchedulerService, next_due
 from domain.errors import NotFoundError
 from domain.values import TenantId
-from interfaces.bootstrap import Platform, utc_now
-from interfaces.http.auth import resolve_resource
-from interfaces.http.context import command_context, id_in_path, platform_of, tenant_in_path
+from interfaces.bootstrap import utc_now
+from interfaces.http.context import command_context, id_in_path, tenant_in_path
 from projections.schedules import ScheduleQueries, ScheduleRow, ScheduleRunRow
 
 PATH = "/v1/tenants/{tenant_id:str}/schedules"
@@ -74,15 +73,6 @@ def _tenant(tenant_id: str) -> TenantId:
     return tenant_in_path(tenant_id)
 
 
-async def _check_job_policy(request: Request[Any, Any, Any], platform: Platform, tenant_id: str, kind: str) -> None:
-    """The data policy ``schedule_job``: may this principal schedule a job of this kind for this tenant?"""
-    resource = await anyio.to_thread.run_sync(resolve_resource, platform, {"tenant_id": tenant_id}, True)
-    command = command_context(request)
-    await anyio.to_thread.run_sync(
-        lambda: platform.authorization.require(request.auth, "schedule_job", resource, {"kind": kind}, command=command)
-    )
-
-
 class ScheduleCreated(msgspec.Struct):
     schedule_id: str
     status: str
@@ -130,18 +120,25 @@ class ScheduleController(Controller):
 
     @post("/", status_code=201, opt={"action": "create_schedule"})
     async def create_schedule(
-        self, request: Request[Any, Any, Any], state: State, tenant_id: FromPath[str], data: JSONBody[CreateSchedule]
+        self,
+        request: Request[Any, Any, Any],
+        authorization: NamedDependency[Authorization],
+        schedules: NamedDependency[SchedulerService],
+        tenant_id: FromPath[str],
+        data: JSONBody[CreateSchedule],
     ) -> Response[ScheduleCreated]:
         """Schedule a job (kpi_rebuild, export or ledger_checkpoint) on a cron expression (UTC) or once at a time."""
-        platform = platform_of(state)
         tenant = _tenant(tenant_id)
         job = _job(data)
         context = command_context(request)
-        await _check_job_policy(request, platform, tenant, job["kind"])
-        result = await anyio.to_thread.run_sync(
-            lambda: platform.schedules.create_schedule(
-                context, tenant, data.name, job, data.cron, data.at, data.timezone
+        # The data policy ``schedule_job``: may this principal schedule a job of this kind for this tenant?
+        await anyio.to_thread.run_sync(
+            lambda: authorization.require_for_tenant(
+                request.auth, "schedule_job", tenant, {"kind": job["kind"]}, command=context
             )
+        )
+        result = await anyio.to_thread.run_sync(
+            lambda: schedules.create_schedule(context, tenant, data.name, job, data.cron, data.at, data.timezone)
         )
         location = f"/v1/tenants/{tenant}/schedules/{result.aggregate_id}"
         body = ScheduleCreated(str(result.aggregate_id), "active", result.position, location)
