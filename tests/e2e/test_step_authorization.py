@@ -1,6 +1,6 @@
 """Pipeline steps are authorized: a tenant suspended while its run is between steps sees the run stop with a
-StepDenied event (status "denied"), not an error, a retry or a dead letter. The orchestrator here asks a stand-in
-for the policy engine that refuses every step of a suspended tenant, reading the tenant through TenantService."""
+StepDenied event (status "denied"), not an error, a retry or a dead letter. The orchestrator asks the platform's
+one authorization path (Cedar, as the platform acting for the tenant, against the tenant as its events say now)."""
 
 from __future__ import annotations
 
@@ -38,15 +38,6 @@ class SuspendedDuringNormalize:
         return getattr(self.compute, name)
 
 
-def refuse_suspended(platform: Platform) -> Any:
-    def authorize_step(tenant_id: str, action: str) -> list[str]:
-        found = platform.tenants.current_tenant(UUID(tenant_id))
-        status = "gone" if found is None else found.status
-        return [] if status == "active" else [f"the tenant is {status}: {action} is not allowed"]
-
-    return authorize_step
-
-
 def test_a_tenant_suspended_between_steps_stops_its_run_with_a_denial(
     api: TestClient, platform: Platform, tenant: str, people: dict[str, dict[str, str]], tmp_path: Path
 ) -> None:
@@ -55,7 +46,7 @@ def test_a_tenant_suspended_between_steps_stops_its_run_with_a_denial(
     assert landed.status_code == 202, landed.text
     run_id = landed.json()["run_id"]
     compute = SuspendedDuringNormalize(platform.compute, platform)
-    authorize = refuse_suspended(platform)
+    authorize = platform.authorization.authorize_step
     orchestrator = Orchestrator(
         platform.store, platform.pipeline, compute, platform.dead_letters, utc_now, authorize_step=authorize
     )
@@ -67,7 +58,9 @@ def test_a_tenant_suspended_between_steps_stops_its_run_with_a_denial(
     assert [type(e).__name__ for e in history] == ["Ingested", "Normalized", "StepDenied"]
     denied = history[-1]
     assert isinstance(denied, PipelineRun.StepDenied)
-    assert (denied.step, denied.reasons) == ("build_kpis", ["the tenant is suspended: build_kpis is not allowed"])
+    assert denied.step == "build_kpis"
+    assert denied.reasons[0] == "the tenant is suspended, so it accepts no changes until it is reinstated"
+    assert "forbidden by pipeline-steps-run-only-for-an-active-entitled-tenant" in denied.reasons
     run = api.get(f"/v1/tenants/{tenant}/runs/{run_id}")
     assert run.status_code == 200, run.text
     assert run.json()["status"] == "denied"
