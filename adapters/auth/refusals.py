@@ -14,7 +14,7 @@ from application.authorization import Decision, Resource
 
 INACTIVE_TENANTS = "inactive-tenants-are-read-only"
 LANDING = "batches-land-only-under-an-active-contract-of-an-entitled-tenant"
-STEPS = "pipeline-steps-run-only-for-an-active-entitled-tenant"
+STEPS = "pipeline-steps-run-only-for-an-active-tenant"
 
 
 def unmet_conditions(decision: Decision, resource: Resource, context: Mapping[str, Any] | None = None) -> list[str]:
@@ -25,7 +25,7 @@ def unmet_conditions(decision: Decision, resource: Resource, context: Mapping[st
     if forbidden_by & {INACTIVE_TENANTS, LANDING, STEPS} and status != "active":
         found.append(_inactive(str(status)))
     entitled = "ingestion" in resource.attrs.get("features", ())
-    if forbidden_by & {LANDING, STEPS} and not entitled:
+    if LANDING in forbidden_by and not entitled:
         found.append('the tenant does not hold the "ingestion" entitlement')
     if LANDING in forbidden_by and (context or {}).get("contract_status") != "active":
         found.append("the contract has no active version (none is approved and in force)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -31,6 +32,7 @@ from interfaces.http.policies import PlatformPolicyController, TenantPolicyContr
 from interfaces.http.problems import EXCEPTION_HANDLERS, UnsupportedMediaTypeError
 from interfaces.http.products import CatalogController, ProductController
 from interfaces.http.ratelimit import RateLimits
+from interfaces.http.ratelimit_stores import open_buckets
 from interfaces.http.schedules import ScheduleController
 from interfaces.http.schemas import SchemaRegistryController
 from interfaces.http.secrets import SecretController
@@ -67,7 +69,8 @@ async def health() -> dict[str, str]:
 
 def create_app(platform: Platform) -> Litestar:
     settings = platform.settings
-    limits = RateLimits(settings, public_paths=PUBLIC_PATHS)
+    buckets = open_buckets(settings.rate_limit_store, time.monotonic)
+    limits = RateLimits(settings, public_paths=PUBLIC_PATHS, buckets=buckets)
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:

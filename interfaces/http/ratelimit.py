@@ -25,7 +25,7 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from interfaces.http.gateway import Headers, add_missing_headers, send_problem
-from interfaces.settings import Quota, Settings, SettingsError
+from interfaces.settings import Quota, Settings
 
 Clock = Callable[[], float]
 _EPSILON = 1e-9
@@ -167,18 +167,6 @@ class ProcessBuckets:
         return None
 
 
-def open_buckets(location: str, clock: Clock, max_buckets: int) -> BucketStore:
-    """The bucket store PLATFORM_RATE_LIMIT_STORE names: ``memory`` or a ``redis://`` (``rediss://``) URL."""
-    if location == "memory":
-        return ProcessBuckets(TokenBuckets(clock, max_buckets))
-    if location.startswith(("redis://", "rediss://", "unix://")):
-        from interfaces.http.ratelimit_redis import RedisBuckets  # here: that module builds on this one
-
-        return RedisBuckets(location, clock, max_buckets)
-    msg = f"PLATFORM_RATE_LIMIT_STORE={location!r} is neither 'memory' nor a redis:// URL"
-    raise SettingsError(msg)  # settings read from the environment never get here: they were checked at start
-
-
 def _decision(allowed: bool, buckets: list[_Bucket]) -> Decision:
     binding = min(buckets, key=lambda bucket: (bucket.remaining(), -bucket.reset()))
     empty = [bucket.seconds_until(1) for bucket in buckets if bucket.tokens < 1 - _EPSILON]
@@ -245,7 +233,8 @@ class RateLimits:
     ``by_address`` goes BEFORE the authentication middleware: it limits requests that prove no identity by client
     address, counts failed authentications (the NotAuthorizedException raised inside it) and refuses an address
     whose failures are used up. ``by_principal`` goes AFTER it: it reads the identity from scope["auth"]
-    (``principal_id``, ``tenant_id``). The buckets live where PLATFORM_RATE_LIMIT_STORE says (see open_buckets).
+    (``principal_id``, ``tenant_id``). The buckets are this process's own unless ``buckets`` is given
+    (``ratelimit_stores.open_buckets``: where PLATFORM_RATE_LIMIT_STORE says).
     """
 
     def __init__(
@@ -254,12 +243,13 @@ class RateLimits:
         clock: Clock = time.monotonic,
         max_buckets: int = 100_000,
         public_paths: Sequence[str] = (),
+        buckets: BucketStore | None = None,
     ) -> None:
         self.principal = settings.rate_limit_principal
         self.tenant = settings.rate_limit_tenant
         self.client = settings.rate_limit_client
         self.failures = settings.rate_limit_auth_failures
-        self.buckets = open_buckets(settings.rate_limit_store, clock, max_buckets)
+        self.buckets = buckets or ProcessBuckets(TokenBuckets(clock, max_buckets))
         self.auth_off = settings.auth == "off"
         self.public_paths = tuple(public_paths)
 

@@ -60,7 +60,7 @@ def test_a_tenant_suspended_between_steps_stops_its_run_with_a_denial(
     assert isinstance(denied, PipelineRun.StepDenied)
     assert denied.step == "build_kpis"
     assert denied.reasons[0] == "the tenant is suspended, so it accepts no changes until it is reinstated"
-    assert "forbidden by pipeline-steps-run-only-for-an-active-entitled-tenant" in denied.reasons
+    assert "forbidden by pipeline-steps-run-only-for-an-active-tenant" in denied.reasons
     run = api.get(f"/v1/tenants/{tenant}/runs/{run_id}")
     assert run.status_code == 200, run.text
     assert run.json()["status"] == "denied"

@@ -8,8 +8,9 @@ import logging
 
 import pytest
 
-from interfaces.http.ratelimit import Quota, TokenBuckets, open_buckets
+from interfaces.http.ratelimit import Quota, TokenBuckets
 from interfaces.http.ratelimit_redis import RedisBuckets, split_prefix
+from interfaces.http.ratelimit_stores import open_buckets
 from interfaces.settings import SettingsError
 from tests.s3 import free_port
 

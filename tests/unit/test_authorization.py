@@ -112,18 +112,16 @@ def test_a_suspended_tenants_steps_are_refused_naming_the_suspension(
     recorded.tenants[T].status = "suspended"
     reasons = authorization.authorize_step(T, "build_kpis")
     assert reasons[0] == "the tenant is suspended, so it accepts no changes until it is reinstated"
-    assert "forbidden by pipeline-steps-run-only-for-an-active-entitled-tenant" in reasons
+    assert "forbidden by pipeline-steps-run-only-for-an-active-tenant" in reasons
     assert recorded.decisions == [("platform", "build_kpis", False)]
     assert recorded.denials == []  # the process manager records the refusal on the run
 
 
-def test_a_tenant_without_the_ingestion_entitlement_runs_no_step(
+def test_steps_of_a_landed_batch_need_the_tenant_active_not_still_entitled(
     authorization: Authorization, recorded: Recorded
 ) -> None:
-    recorded.tenants[T].features = []
-    assert (
-        authorization.authorize_step(T, "normalize_batch")[0] == 'the tenant does not hold the "ingestion" entitlement'
-    )
+    recorded.tenants[T].features = []  # the entitlement was checked when the batch landed (land_batch)
+    assert authorization.authorize_step(T, "normalize_batch") == []
     assert authorization.authorize_step(OTHER, "normalize_batch") != []  # no such tenant
 
 
