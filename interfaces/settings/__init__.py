@@ -228,6 +228,12 @@ class Settings:
             if isinstance(value, str) and not isinstance(value, StrEnum) and _typed(setting_field):
                 object.__setattr__(self, setting_field.name, _read(setting_field, value))
 
+    def environment(self) -> dict[str, str]:
+        """The PLATFORM_* variables that give these settings back through ``from_env`` (for a process started with
+        them, such as a CLI command run on a test's stores); values without a text form keep their defaults."""
+        found = {f"PLATFORM_{f.name.upper()}": _text(getattr(self, f.name)) for f in fields(self)}
+        return {name: text for name, text in found.items() if text is not None}
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """The settings the environment gives (unset variables keep their defaults), then the overrides (the
@@ -280,6 +286,17 @@ class Settings:
     @property
     def ledger(self) -> LedgerSettings:
         return self._group(LedgerSettings)
+
+
+def _text(value: object) -> str | None:
+    """A value as its variable writes it, or None when it has no text form here."""
+    if value is None:
+        return "off"
+    if isinstance(value, Quota):
+        return f"{value.limit}/{value.window}"
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
 
 
 def _typed(setting_field: Any) -> bool:

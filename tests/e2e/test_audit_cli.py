@@ -4,7 +4,6 @@ a published number traced back to its raw bytes, time travel with replay --until
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import json
 import struct
@@ -32,8 +31,8 @@ pytestmark = pytest.mark.usefixtures("published")
 @pytest.fixture
 def cli(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> Platform:
     """`platform ...` in this process, on the test's own stores (settings through the environment)."""
-    for field in dataclasses.fields(platform.settings):
-        monkeypatch.setenv(f"PLATFORM_{field.name.upper()}", str(getattr(platform.settings, field.name)))
+    for name, value in platform.settings.environment().items():
+        monkeypatch.setenv(name, value)
     return platform
 
 

@@ -5,7 +5,6 @@ and held by the evidence ledger. Masked answers, and unmasked ones without perso
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 from datetime import UTC, datetime, timedelta
@@ -171,8 +170,8 @@ def test_the_ledger_holds_the_access_and_the_audit_cli_lists_it_from_the_log(
     assert b"personal_data:PersonalDataAccess.Recorded" in entry.content
     assert b"customer_email" in entry.content
 
-    for field in dataclasses.fields(platform.settings):
-        monkeypatch.setenv(f"PLATFORM_{field.name.upper()}", str(getattr(platform.settings, field.name)))
+    for name, value in platform.settings.environment().items():
+        monkeypatch.setenv(name, value)
     capsys.readouterr()
     assert main(["audit", "accesses", "--tenant", tenant, "--json", "--field", "customer_email"]) == 0
     [line] = capsys.readouterr().out.splitlines()

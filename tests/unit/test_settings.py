@@ -135,3 +135,9 @@ def test_a_schedule_is_comma_separated_seconds(text: str, schedule: tuple[float,
 def test_a_schedule_that_is_not_waits_in_seconds_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="schedule"):
         read.schedule(text)
+
+
+def test_the_environment_of_settings_gives_them_back() -> None:
+    settings = Settings(port=9, rate_limit_client=None, consistency_timeout=2.5)
+    assert Settings.from_env(settings.environment()) == settings
+    assert settings.environment()["PLATFORM_RATE_LIMIT_CLIENT"] == "off"
