@@ -115,17 +115,21 @@ class LedgerWriter:
             self._thread = None
 
     def _run_logged(self) -> None:
+        failed = False
         while not self._stop.is_set():
             try:
+                if failed:  # reloading may fail too while the database is away: it is retried with the rest
+                    with self._lock:
+                        self._reload()
+                    failed = False
                 self.run()
             except LedgerIntegrityError:
                 log.exception("the ledger no longer matches its checkpoints; run `platform audit verify`")
                 return
             except Exception:
                 log.exception("ledger writer failed; restarting from its stored state")
+                failed = True
                 self._stop.wait(1.0)
-                with self._lock:
-                    self._reload()
 
     def _append(self, events: list[RawEvent]) -> None:
         hashes = leaf_hashes(events)
