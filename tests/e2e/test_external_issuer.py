@@ -65,6 +65,7 @@ def jwks_server(keys: dict[str, object]) -> Iterator[str]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
     server.shutdown()
+    server.server_close()
 
 
 def platform_for(tmp_path: Path, **settings: str) -> Platform:
