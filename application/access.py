@@ -11,7 +11,7 @@ from uuid import UUID, uuid5
 
 from application.commands import CommandContext, CommandResult, CommandRunner, replay
 from domain.access import ACCESS_NAMESPACE, ApiKey, Denial, Principal, principal_id_for
-from domain.errors import ConflictError
+from domain.errors import ConflictError, InvalidValueError
 from domain.values import TenantId
 
 KEY_SCHEME = "gdp"
@@ -40,6 +40,12 @@ class IssuedKey:
 def key_digest(salt: str, secret: str) -> str:
     """SHA-256 over salt and secret: API keys carry 256 random bits, so a fast salted hash is enough."""
     return hashlib.sha256(bytes.fromhex(salt) + secret.encode()).hexdigest()
+
+
+def new_api_key() -> str:
+    """A fresh API key ``gdp_<prefix>_<secret>`` (12 characters of prefix, 256 random bits of secret)."""
+    prefix = "".join(secrets.choice(PREFIX_ALPHABET) for _ in range(12))
+    return f"{KEY_SCHEME}_{prefix}_{secrets.token_urlsafe(32)}"
 
 
 def split_token(token: str) -> tuple[str, str] | None:
@@ -106,11 +112,16 @@ class AccessService:
         """Takes a role away from a principal."""
         return self.runner.update(context, "revoke_role", principal_id, lambda p: p.revoke(role), _principal_tenant)
 
-    def create_api_key(self, context: CommandContext, principal_id: UUID, tenant_id: TenantId | None) -> IssuedKey:
-        """Issues an API key for a principal; the returned token is the only time its secret exists in clear."""
+    def create_api_key(
+        self, context: CommandContext, principal_id: UUID, tenant_id: TenantId | None, token: str | None = None
+    ) -> IssuedKey:
+        """Issues an API key for a principal (a new one, or ``token`` made beforehand by the operator); the returned
+        token is the only time its secret exists in clear."""
         key_id = uuid5(ACCESS_NAMESPACE, f"api-key|{context.command_id}")
-        prefix = "".join(secrets.choice(PREFIX_ALPHABET) for _ in range(12))
-        secret, salt = secrets.token_urlsafe(32), secrets.token_hex(16)
+        prefix, secret = split_token(token or new_api_key()) or ("", "")
+        if not secret:
+            raise InvalidValueError("an API key is shaped gdp_<12-character prefix>_<secret>")
+        salt = secrets.token_hex(16)
         result = self.runner.create(
             context,
             "create_api_key",
@@ -170,8 +181,9 @@ class AccessService:
 BOOTSTRAP_SUBJECT = "bootstrap-admin"
 
 
-def bootstrap_admin(access: AccessService, command_id: str) -> IssuedKey | None:
-    """On first start, a platform-admin principal with an API key; None when the platform has one already.
+def bootstrap_admin(access: AccessService, command_id: str, token: str | None = None) -> IssuedKey | None:
+    """On first start, a platform-admin principal with an API key (a new one, or ``token`` when the operator made
+    it beforehand); None when the platform has one already.
 
     Its steps are idempotent by command id, so a crash between them is finished by the next start.
     """
@@ -181,7 +193,7 @@ def bootstrap_admin(access: AccessService, command_id: str) -> IssuedKey | None:
         return None
     context = CommandContext("platform", f"{BOOTSTRAP_SUBJECT}|register", "bootstrap")
     access.register_principal(context, "person", PLATFORM_ISSUER, BOOTSTRAP_SUBJECT, "Bootstrap administrator", None)
-    issued = access.create_api_key(CommandContext("platform", command_id, "bootstrap"), principal_id, None)
+    issued = access.create_api_key(CommandContext("platform", command_id, "bootstrap"), principal_id, None, token)
     access.grant_role(
         CommandContext("platform", f"{BOOTSTRAP_SUBJECT}|grant", "bootstrap"), principal_id, "platform-admin"
     )

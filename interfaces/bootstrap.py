@@ -36,8 +36,7 @@ from adapters.delivery.events import webhook_event_types, webhook_payload
 from adapters.delivery.guard import AddressGuard
 from adapters.delivery.http import HttpSender
 from adapters.delivery.signing import new_secret
-from adapters.keys import EnvelopeCipher, open_envelope_cipher
-from adapters.keys.local import local_secret
+from adapters.keys import EnvelopeCipher
 from adapters.keys.rowseal import RowSealer
 from adapters.ledger import Ledger, StoredCheckpoint, open_ledger
 from adapters.ledger.tables import Leaf
@@ -76,6 +75,7 @@ from application.webhook_dispatcher import WebhookDispatcher
 from application.webhooks import WebhookService
 from eventstore.adapters import open_event_store
 from eventstore.port import EventStore
+from interfaces.platform_keys import check_shared_key_files, field_cipher, local_issuer_key, platform_secret
 from interfaces.settings import Settings
 from interfaces.settings.groups import KeySettings
 from projections.access import AccessQueries
@@ -218,7 +218,7 @@ def open_read_models(settings: Settings, cipher: EnvelopeCipher | None = None) -
 def open_field_cipher(settings: Settings) -> EnvelopeCipher:
     """Envelope encryption of personal and secret event fields: the keyring (PLATFORM_KEK_FILE, or created under
     PLATFORM_KEYS_DIR) and the data-key database (PLATFORM_KEYS_URL, else a file under PLATFORM_KEYS_DIR)."""
-    return open_envelope_cipher(settings.keys_dir, settings.kek_file, settings.keys_url)
+    return field_cipher(settings.keys)
 
 
 def open_decision_log(settings: Settings, read_models: ReadModelStore) -> DecisionLog:
@@ -264,6 +264,7 @@ def open_authenticator(settings: Settings, read_models: ReadModelStore, health: 
 
 def bootstrap(settings: Settings | None = None) -> Platform:
     settings = settings or Settings.from_env()
+    check_shared_key_files(settings.keys)
     cipher = open_field_cipher(settings)
     datasets = open_datasets(settings, cipher)
     store = open_store(settings, cipher, datasets)
@@ -284,8 +285,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
     policies = PolicyEngine(source=ActivePolicies(read_models.engine))
     schemas = SchemaRegistryService(runner)
     contracts = ContractService(runner, schemas, settings.max_contract_bytes)
-    keys_dir = Path(settings.keys_dir)
-    salts = tenant_salts(local_secret(keys_dir, "masking.key"))
+    salts = tenant_salts(platform_secret(settings.keys, "masking_key_file"))
     bounds = Bounds(settings.max_batch_rows, settings.max_expansion)
     compute = ComputeSteps(datasets, Path(settings.scratch_dir), salts, bounds)
     pipeline = PipelineService(runner, contracts)
@@ -404,7 +404,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         webhook_dispatcher=webhook_dispatcher,
         schedules=schedules,
         scheduler=scheduler,
-        fingerprint_secret=local_secret(keys_dir, "fingerprints.key"),
+        fingerprint_secret=platform_secret(settings.keys, "fingerprint_key_file"),
         telemetry=telemetry,
         ledger=ledger,
         actions=actions,
@@ -414,7 +414,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         ingestion=ingestion,
         runs=RunQueries(read_models.engine),
         exports=ExportQueries(read_models.engine),
-        export_links=ExportLinks(local_secret(keys_dir, "links.key"), settings.export_link_ttl),
+        export_links=ExportLinks(platform_secret(settings.keys, "link_key_file"), settings.export_link_ttl),
         dead_letter_views=DeadLetterQueries(read_models.engine),
         schedule_views=ScheduleQueries(read_models.engine),
         products=ProductQueries(read_models.engine),
@@ -443,5 +443,5 @@ def sweep_scratch(settings: Settings) -> list[Path]:
 
 def token_verifier(keys: KeySettings) -> TokenVerifier:
     return TokenVerifier.from_files(
-        keys.jwt_issuer, keys.jwt_audience, keys.jwt_leeway, keys.jwks_file, keys.jwks_url, Path(keys.keys_dir)
+        keys.jwt_issuer, keys.jwt_audience, keys.jwt_leeway, keys.jwks_file, keys.jwks_url, local_issuer_key(keys)
     )

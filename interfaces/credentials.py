@@ -5,26 +5,31 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from adapters.auth.tokens import LOCAL_ISSUER, local_signing_key, mint_token, private_file
+from adapters.auth.tokens import LOCAL_ISSUER, mint_token, private_file
+from adapters.keys.shared import BOOTSTRAP_ADMIN_FILE
 from application.access import bootstrap_admin
 from application.commands import CommandContext
 from domain.access import PLATFORM_ADMIN
 from domain.errors import InvalidValueError, NotFoundError
 from domain.values import tenant_id_or_none
 from interfaces.bootstrap import Platform
-
-BOOTSTRAP_FILE = "bootstrap-admin.key"
+from interfaces.platform_keys import jwt_signing_key, shared_bootstrap_key
 
 
 def ensure_bootstrap_credential(platform: Platform) -> Path | None:
-    """Creates the platform-admin API key on first start; writes it to a file only its owner can read.
+    """Registers the platform-admin API key on first start: the one PLATFORM_BOOTSTRAP_ADMIN_KEY_FILE holds, else a
+    new one written to a file under PLATFORM_KEYS_DIR only its owner can read. Returns the file holding the key.
 
-    The read models are brought up to date before the file appears, so the key works as soon as it can be read."""
-    issued = bootstrap_admin(platform.access, str(uuid.uuid4()))
+    The read models are brought up to date before, so the key works as soon as the start is announced."""
+    shared = shared_bootstrap_key(platform.settings.keys)
+    command_id = f"bootstrap-admin|key|{shared.split('_')[1]}" if shared else str(uuid.uuid4())
+    issued = bootstrap_admin(platform.access, command_id, shared)
     if issued is None or not issued.token:
         return None
     platform.worker.catch_up()
-    path = Path(platform.settings.keys_dir) / BOOTSTRAP_FILE
+    if shared:
+        return Path(platform.settings.bootstrap_admin_key_file)
+    path = Path(platform.settings.keys_dir) / BOOTSTRAP_ADMIN_FILE
     private_file(path, (issued.token + "\n").encode())
     return path
 
@@ -53,8 +58,7 @@ def dev_token(platform: Platform, role: str, tenant_id: str | None) -> str:
     grant = CommandContext("platform-cli", f"dev-token|{subject}|grant|{role}", "dev-token")
     platform.access.grant_role(grant, principal_id, role)
     platform.worker.catch_up()
-    key = local_signing_key(Path(platform.settings.keys_dir))
-    return mint_token(key, subject, platform.settings.jwt_audience)
+    return mint_token(jwt_signing_key(platform.settings.keys), subject, platform.settings.jwt_audience)
 
 
 def _uuid(raw: str) -> uuid.UUID:

@@ -12,11 +12,13 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from adapters.keys.local import new_file
 from application.authentication import AuthenticationError
 
 ALGORITHMS = ["EdDSA", "RS256"]
 LOCAL_ISSUER = "platform-local"
 LOCAL_KID = "platform-local-1"
+SIGNING_KEY_FILE = "jwt-signing-key.pem"
 
 
 def private_file(path: Path, content: bytes) -> None:
@@ -27,18 +29,29 @@ def private_file(path: Path, content: bytes) -> None:
         handle.write(content)
 
 
-def local_signing_key(keys_dir: Path) -> Ed25519PrivateKey:
-    """The local development signing key, created on first use."""
-    path = keys_dir / "jwt-signing-key.pem"
-    if not path.exists():
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        private_file(path, pem)
-    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    assert isinstance(loaded, Ed25519PrivateKey)
+def new_signing_key_pem() -> bytes:
+    """A new Ed25519 private key as PKCS#8 PEM."""
+    pem, pkcs8 = serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8
+    return Ed25519PrivateKey.generate().private_bytes(pem, pkcs8, serialization.NoEncryption())
+
+
+def signing_key_from(path: Path) -> Ed25519PrivateKey:
+    """The Ed25519 private key of a PEM file; ValueError when the file holds none (OSError when it cannot be read)."""
+    try:
+        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (ValueError, TypeError):
+        loaded = None
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise ValueError("does not hold an Ed25519 private key (PEM)")
     return loaded
+
+
+def local_signing_key(keys_dir: Path) -> Ed25519PrivateKey:
+    """The local development signing key under ``keys_dir``, created on first use."""
+    path = keys_dir / SIGNING_KEY_FILE
+    if not path.exists():
+        new_file(path, new_signing_key_pem())
+    return signing_key_from(path)
 
 
 def mint_token(key: Ed25519PrivateKey, subject: str, audience: str, ttl_seconds: int = 12 * 3600) -> str:
@@ -70,10 +83,9 @@ class TokenVerifier:
 
     @classmethod
     def from_files(
-        cls, issuer: str, audience: str, leeway: float, jwks_file: str, jwks_url: str, keys_dir: Path
+        cls, issuer: str, audience: str, leeway: float, jwks_file: str, jwks_url: str, local: Ed25519PrivateKey | None
     ) -> TokenVerifier:
         jwks = json.loads(Path(jwks_file).read_text()) if jwks_file else None
-        local = local_signing_key(keys_dir) if issuer == LOCAL_ISSUER else None
         return cls(issuer, audience, leeway, jwks, jwks_url, local)
 
     def verify(self, token: str) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from adapters.keys.datakeys import CACHE_SECONDS, DataKeyStore
 from adapters.keys.envelope import EnvelopeCipher
 from adapters.keys.keyring import KeyRing, KeyRingError
 from adapters.keys.rotation import Rotation, retire_kek, rotate_kek
+from adapters.keys.shared import KEYRING_FILE
 
-KEYRING_FILE = "kek.json"
 KEYS_DATABASE = "keys.db"
 
 __all__ = [

@@ -89,14 +89,15 @@ def api_arguments(command: argparse.ArgumentParser) -> None:
 
 def api_client(settings: Settings, args: argparse.Namespace) -> Client:
     """The API client of `ingest` and `demo`: --url/--api-key, else PLATFORM_URL/PLATFORM_API_KEY, else the local
-    platform and its bootstrap admin key."""
+    platform and its bootstrap admin key (PLATFORM_BOOTSTRAP_ADMIN_KEY_FILE, else the one under PLATFORM_KEYS_DIR)."""
+    from adapters.keys.shared import BOOTSTRAP_ADMIN_FILE
     from interfaces.client import Client
-    from interfaces.credentials import BOOTSTRAP_FILE
+    from interfaces.platform_keys import shared_bootstrap_key
 
     url = args.url or settings.url or f"http://{settings.host}:{settings.port}"
-    key = args.api_key or settings.api_key
+    key = args.api_key or settings.api_key or shared_bootstrap_key(settings.keys)
     if not key:
-        path = Path(settings.keys_dir) / BOOTSTRAP_FILE
+        path = Path(settings.keys_dir) / BOOTSTRAP_ADMIN_FILE
         if not path.exists():
             raise CliError(f"no API key: pass --api-key, set PLATFORM_API_KEY, or start the platform once ({path})")
         key = path.read_text().strip()

@@ -1,8 +1,11 @@
-"""`platform keys` (rotate or retire the key-encryption key, seal plaintext datasets) and `platform token`."""
+"""`platform keys` (make the shared keys, rotate or retire the key-encryption key, seal plaintext datasets) and
+`platform token`."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from domain.access import ROLES
 from interfaces.cli.common import CliError, Command, operator_context
@@ -29,6 +32,10 @@ def keys(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.action == "retire" and not args.kek_id:
         raise CliError("retire needs the KEK id to retire")
+    if (args.action == "init") != bool(args.dir):
+        raise CliError("init needs --dir DIR, and only init takes it")
+    if args.action == "init":
+        return _init(Path(args.dir))
     if args.action == "encrypt-datasets":
         return _encrypt_datasets(settings)
     cipher = open_field_cipher(settings)
@@ -50,6 +57,18 @@ def keys(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         store.close()
         cipher.close()
+    return 0
+
+
+def _init(directory: Path) -> int:
+    """Makes the shared key files once and prints the settings that name them (for every process to share)."""
+    from adapters.keys.shared import make_shared_keys
+    from interfaces.platform_keys import SHARED_KEY_SETTINGS, variable
+
+    made = {path.name: path.resolve() for path in make_shared_keys(directory)}
+    print(f"shared keys written to {directory.resolve()}; give every platform process these settings:", file=sys.stderr)
+    for setting, name in SHARED_KEY_SETTINGS.items():
+        print(f"{variable(setting)}={made[name]}")
     return 0
 
 
@@ -76,14 +95,15 @@ def token_arguments(command: argparse.ArgumentParser) -> None:
 
 
 def keys_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument("action", choices=("rotate", "retire", "encrypt-datasets"), help="what to do")
+    command.add_argument("action", choices=("init", "rotate", "retire", "encrypt-datasets"), help="what to do")
     command.add_argument("kek_id", nargs="?", metavar="KEK_ID", help="the key-encryption key to retire")
+    command.add_argument("--dir", metavar="DIR", help="init: the directory to write the shared key files into")
 
 
 TOKEN = Command(token, "print a development bearer token for a role (signed with the local key)", token_arguments)
 KEYS = Command(
     keys,
-    "rotate the key-encryption key (re-wrapping every data key), retire an old one, or encrypt-datasets"
-    " (seal the dataset files written in plaintext)",
+    "init --dir DIR (make the keys every process shares, once), rotate the key-encryption key (re-wrapping every"
+    " data key), retire an old one, or encrypt-datasets (seal the dataset files written in plaintext)",
     keys_arguments,
 )

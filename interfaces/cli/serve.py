@@ -58,11 +58,14 @@ def sweep_decisions(platform: Platform) -> None:
 
 
 def announce_bootstrap_credential(platform: Platform) -> None:
-    """On first start: print the platform-admin API key once (it is also in a file only its owner can read)."""
+    """On first start: print the platform-admin API key once (it is also in a file only its owner can read), or
+    where it came from when the operator made it (PLATFORM_BOOTSTRAP_ADMIN_KEY_FILE)."""
     from interfaces.credentials import ensure_bootstrap_credential
 
     path = ensure_bootstrap_credential(platform)
-    if path is not None:
+    if path is not None and platform.settings.bootstrap_admin_key_file:
+        print(f"bootstrap platform-admin API key registered from {path}", file=sys.stderr)
+    elif path is not None:
         token = path.read_text().strip()
         print(f"bootstrap platform-admin API key (shown once; also in {path}):\n  {token}", file=sys.stderr)
 

@@ -214,7 +214,20 @@ class Settings:
     ledger_origin: str = field(default="governed-data-platform.local/ledger", metadata=reads(read.origin_line))
     """PLATFORM_LEDGER_ORIGIN: the checkpoints' origin line and key name (a schema-less URL: no spaces, no '+')."""
     kek_file: str = ""
-    """PLATFORM_KEK_FILE: file holding the key-encryption keyring; created under PLATFORM_KEYS_DIR when empty."""
+    """PLATFORM_KEK_FILE: file holding the key-encryption keyring, shared by every process and never made by one;
+    empty: created under PLATFORM_KEYS_DIR on first start."""
+    masking_key_file: str = ""
+    """PLATFORM_MASKING_KEY_FILE: the 32-byte secret the tenants' masking salts derive from (shared; empty: made
+    under PLATFORM_KEYS_DIR). Like every *_KEY_FILE, made with the others by `platform keys init --dir DIR`."""
+    fingerprint_key_file: str = ""
+    """PLATFORM_FINGERPRINT_KEY_FILE: the 32-byte secret of the requests' idempotency fingerprints (shared)."""
+    link_key_file: str = ""
+    """PLATFORM_LINK_KEY_FILE: the 32-byte secret export download links are signed with (shared)."""
+    jwt_signing_key_file: str = ""
+    """PLATFORM_JWT_SIGNING_KEY_FILE: the Ed25519 PEM key of the platform-local issuer's tokens (shared)."""
+    bootstrap_admin_key_file: str = ""
+    """PLATFORM_BOOTSTRAP_ADMIN_KEY_FILE: the platform-admin API key the first start registers (shared; empty: the
+    first start makes one and writes it under PLATFORM_KEYS_DIR)."""
     rate_limit_store: str = field(default="memory", metadata=reads(read.bucket_store))
     """PLATFORM_RATE_LIMIT_STORE: where the rate-limit buckets live: 'memory' (each process limits alone) or a
     redis://host:6379/0 URL every API process shares (optional ?prefix=... for its keys); while Redis does not

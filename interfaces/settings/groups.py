@@ -93,11 +93,17 @@ class WebhookSettings:
 
 @dataclass(frozen=True)
 class KeySettings:
-    """Keys on this machine and the token issuer trusted."""
+    """The platform's keys (each from a shared file a setting names, else under the keys directory) and the token
+    issuer trusted."""
 
     keys_dir: str
     kek_file: str
     keys_url: str
+    masking_key_file: str
+    fingerprint_key_file: str
+    link_key_file: str
+    jwt_signing_key_file: str
+    bootstrap_admin_key_file: str
     jwt_issuer: str
     jwt_audience: str
     jwks_file: str
