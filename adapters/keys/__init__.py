@@ -11,9 +11,8 @@ from pathlib import Path
 
 from adapters.keys.datakeys import CACHE_SECONDS, DataKeyStore
 from adapters.keys.envelope import EnvelopeCipher
-from adapters.keys.keyring import KeyRing, KeyRingError
+from adapters.keys.keyring import KEYRING_FILE, KeyRing, KeyRingError
 from adapters.keys.rotation import Rotation, retire_kek, rotate_kek
-from adapters.keys.shared import KEYRING_FILE
 
 KEYS_DATABASE = "keys.db"
 

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 KEY_BYTES = 32
 NONCE_BYTES = 12
 FORMAT = 1
+KEYRING_FILE = "kek.json"
+"""The keyring's name in a keys directory."""
 
 
 class KeyRingError(ValueError):

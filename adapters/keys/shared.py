@@ -7,11 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapters.auth.tokens import SIGNING_KEY_FILE, new_signing_key_pem
-from adapters.keys.keyring import KeyRing
+from adapters.keys.keyring import KEYRING_FILE, KeyRing
 from adapters.keys.local import new_file, random_secret
 from application.access import new_api_key
 
-KEYRING_FILE = "kek.json"
 MASKING_FILE = "masking.key"
 FINGERPRINT_FILE = "fingerprints.key"
 LINK_FILE = "links.key"
