@@ -12,14 +12,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.auth.tokens import LOCAL_ISSUER, SIGNING_KEY_FILE, local_signing_key, signing_key_from
 from adapters.keys import EnvelopeCipher, KeyRing, KeyRingError, open_envelope_cipher
+from adapters.keys.keyring import KEYRING_FILE
 from adapters.keys.local import local_secret, read_secret
-from adapters.keys.shared import (
-    BOOTSTRAP_ADMIN_FILE,
-    FINGERPRINT_FILE,
-    KEYRING_FILE,
-    LINK_FILE,
-    MASKING_FILE,
-)
+from adapters.keys.shared import BOOTSTRAP_ADMIN_FILE, FINGERPRINT_FILE, LINK_FILE, MASKING_FILE
 from application.access import split_token
 from interfaces.settings import SettingsError
 from interfaces.settings.groups import KeySettings
