@@ -28,7 +28,7 @@ GDP = "dataset=gdp&fields=order_id,line,customer_email&limit=1000"
 @pytest.fixture
 def shared(tmp_path: Path) -> dict[str, str]:
     """The shared key files, made once by `platform keys init`, as the settings it prints."""
-    made = run(["keys", "init", "--dir", str(tmp_path / "shared")], {"PATH": "/usr/bin:/bin"})
+    made = run(["keys", "init", "--dir", str(tmp_path / "common-keys")], {"PATH": "/usr/bin:/bin"})
     assert made.returncode == 0, made.stderr
     settings = dict(line.split("=", 1) for line in made.stdout.splitlines())
     assert set(settings) == {
@@ -180,7 +180,7 @@ BAD_FILES = [
 def test_a_shared_key_file_missing_or_malformed_stops_the_start_naming_its_setting(
     shared: dict[str, str], tmp_path: Path, variable: str, file: str, reason: str
 ) -> None:
-    named = str(tmp_path / "shared" / file)
+    named = str(tmp_path / "common-keys" / file)
     local = tmp_path / "local"
     env = {
         "PATH": "/usr/bin:/bin",

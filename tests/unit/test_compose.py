@@ -21,7 +21,9 @@ import pytest
 import yaml
 from compose_spec import PyCompose
 
+from adapters.keys.shared import SHARED_FILES
 from interfaces.cli.main import parser
+from interfaces.platform_keys import SHARED_KEY_SETTINGS, variable
 from interfaces.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,8 +104,10 @@ def test_every_setting_named_exists(services: dict[str, dict[str, Any]]) -> None
 
 def test_credentials_arrive_as_secret_files(compose: dict[str, Any], services: dict[str, dict[str, Any]]) -> None:
     made = (ROOT / "deploy" / "make-secrets.sh").read_text()
+    by_keys_init = set(SHARED_FILES) if 'platform keys init --dir "$dir"' in made else set()
     for secret in compose["secrets"].values():
-        assert f'"$dir/{Path(secret["file"]).name}"' in made  # deploy/make-secrets.sh writes every one
+        name = Path(secret["file"]).name
+        assert name in by_keys_init or f'"$dir/{name}"' in made  # deploy/make-secrets.sh writes every one
     for name, service in services.items():
         values = " ".join(str(v) for v in (service.get("environment") or {}).values())
         assert not re.search(r"://[^/@\s]*:[^/@\s]*@", values), f"{name}: a password in the environment"
@@ -111,9 +115,17 @@ def test_credentials_arrive_as_secret_files(compose: dict[str, Any], services: d
         assert (ROOT / config["file"]).is_file()
 
 
-def test_every_platform_service_shares_the_keys_volume(services: dict[str, dict[str, Any]]) -> None:
+def test_every_platform_service_reads_the_same_shared_key_files(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    """Each shared key setting names a file mounted from the secret `platform keys init` made for it, in every
+    platform service alike; no service keeps keys of its own (no volume at the keys folder)."""
     for name, service in platform_services(services).items():
-        assert "platform-keys:/app/var/keys" in service["volumes"], name
+        mounted = {f"/run/secrets/{s['target']}": compose["secrets"][s["source"]]["file"] for s in service["secrets"]}
+        for setting, file in SHARED_KEY_SETTINGS.items():
+            named = service["environment"][variable(setting)]
+            assert Path(mounted[named]).name == file, f"{name}: {variable(setting)}"
+        assert not [v for v in service.get("volumes", []) if v.endswith(":/app/var/keys")], name
 
 
 def dockerfile() -> list[tuple[str, str]]:
