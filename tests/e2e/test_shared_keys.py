@@ -1,8 +1,9 @@
-"""Keys survive a platform process recreated from scratch: `platform serve` on PostgreSQL (event store, read models,
+"""Keys survive platform processes recreated from scratch: `platform serve` on PostgreSQL (event store, read models,
 data keys) with the shared key files `platform keys init` made is stopped, its local folder (keys directory,
-scratch) wiped, and a fresh process started with only the shared configuration: sealed fields open, the export
-link verifies, tokens and API keys still work, and the masking salts are the same. No process makes a key of its
-own, and a shared key file missing or malformed stops the start with one line naming its setting."""
+scratch) wiped, and a fresh API server and a fresh `platform orchestrator` worker are started with only the shared
+configuration: sealed fields open, the export link verifies, tokens and API keys still work, and the worker masks
+with the same salts. No process makes a key of its own, and a shared key file missing or malformed stops the start
+with one line naming its setting."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def env(tmp_path: Path, shared: dict[str, str], pg_event_store_url: str, pg_data
 
 @pytest.fixture
 def served(env: dict[str, str]) -> Iterator[list[subprocess.Popen[str]]]:
-    """The `platform serve` processes a test starts (`serve`), each stopped at the end."""
+    """The platform processes a test starts, each stopped at the end."""
     processes: list[subprocess.Popen[str]] = []
     yield processes
     for process in processes:
@@ -131,7 +132,7 @@ def display_names(base: str, tenant: str, auth: dict[str, str]) -> set[str]:
     return {principal["display_name"] for principal in listed.json()}
 
 
-def test_keys_survive_a_process_recreated_with_only_the_shared_configuration(
+def test_keys_survive_processes_recreated_with_only_the_shared_configuration(
     env: dict[str, str], served: list[subprocess.Popen[str]], tmp_path: Path
 ) -> None:
     admin = bearer(Path(env["PLATFORM_BOOTSTRAP_ADMIN_KEY_FILE"]).read_text().strip())
@@ -149,8 +150,9 @@ def test_keys_survive_a_process_recreated_with_only_the_shared_configuration(
     assert {"Dana Engineer", "Sam Steward", "Nightly Loader"} <= names
     stop(served.pop())
 
-    shutil.rmtree(tmp_path / "local")
-    again = serve(env, served)
+    shutil.rmtree(tmp_path / "local")  # recreated from scratch: the API server, and a worker that publishes
+    again = serve(env | {"PLATFORM_ORCHESTRATOR": "off"}, served)
+    served.append(start(["orchestrator"], env))
     for auth in (admin, engineer, service):  # the bootstrap admin key, the token signed before, an API key
         assert httpx.get(f"{again}/v1/tenants/{tenant}", headers=auth, timeout=10).status_code == 200
     assert display_names(again, tenant, admin) == names  # sealed personal data opens with the shared keyring
@@ -163,7 +165,7 @@ def test_keys_survive_a_process_recreated_with_only_the_shared_configuration(
     remasked = masked_emails(again, tenant, 2, engineer)
     remasked.pop(CORRECTED)
     assert len(remasked) > 50
-    assert remasked == {line: masked[line] for line in remasked}  # the same salt: the same masked values
+    assert remasked == {line: masked[line] for line in remasked}  # the worker's salts are the first server's
     assert not (tmp_path / "local" / "keys").exists()  # no process made a key of its own
 
 
