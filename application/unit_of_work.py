@@ -4,7 +4,9 @@ An aggregate is loaded from its newest snapshot and the events after it (or its 
 asked for, then kept, with the command ids its events recorded, for the rest of the unit. A command on a kept
 aggregate decides on it and appends at its version: if someone else wrote the stream meanwhile, the append fails,
 the aggregate is loaded again and the command decides again, so keeping it never loses a write. A command that
-refuses (raises) drops the aggregate it may have half-changed.
+refuses (raises) drops the aggregate it may have half-changed. A process manager may hand the unit a stream it read
+whole from the log (``adopt``): it is kept as a loaded one would be. The unit notes the events its commands appended,
+so a process-manager pass hands them on without reading the log back (``recorded_after``).
 
 Snapshots are taken after a save that takes a stream past a multiple of ``SNAPSHOT_INTERVALS[class]`` events, for
 aggregates whose streams grow without bound (a product gains a version per published batch, a tenant an event per
