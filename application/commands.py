@@ -195,8 +195,9 @@ class CommandRunner:
             if not pending:
                 return CommandResult(stream_id, loaded.position)
             tenant_id = tenant_of(aggregate)
+            written = self._with_metadata(context, pending, tenant_id)
             try:
-                positions = self.store.append(self._with_metadata(context, pending, tenant_id))
+                positions = self.store.append(written)
             except ConcurrencyError:
                 return None  # the caller loads the stream again
         except BaseException:
@@ -205,6 +206,7 @@ class CommandRunner:
         loaded.aggregate, loaded.unread = aggregate, False
         loaded.remember(context.command_id, positions[-1], context.request_fingerprint, tenant_id)
         unit.saved(stream_id, loaded, len(pending))
+        unit.wrote(written, positions)
         return CommandResult(stream_id, positions[-1])
 
     def _with_metadata(

@@ -8,6 +8,11 @@ that the follower saves at the end of a pass, so a restart resumes there instead
 
 Saving the checkpoint after the effects are recorded is safe: every effect is a command under an id derived from
 what caused it, and commands are idempotent, so work done again after a crash between the two records nothing twice.
+
+After a round that recorded events, the next round does not read the log again when those events directly follow
+the end of the last read (their positions are the next ones, so nothing else was appended in between): it hands
+them on as a read would have, from what the round's unit of work appended. When another writer interleaved (or the
+store's positions have gaps) it reads. Events appended after them are read by the next pass.
 """
 
 from __future__ import annotations
@@ -47,6 +52,20 @@ class ProcessManager(Protocol):
         """The facts about finished work seen since the last call, to be saved with the checkpoint."""
 
 
+class Writes(Protocol):
+    """What a unit of work appended (``application.unit_of_work.UnitOfWork``)."""
+
+    def recorded_after(self, position: int) -> list[RecordedEvent]:
+        """The events it appended after ``position``, in log order, as a read of the log gives them back."""
+        ...
+
+
+def directly_follow(end: int | None, written: Sequence[RecordedEvent]) -> bool:
+    """Whether ``written`` are the next events of the log after ``end``: their positions are end+1, end+2, ... with
+    no room between them for another writer's event."""
+    return end is not None and bool(written) and all(r.position == end + n for n, r in enumerate(written, 1))
+
+
 class Follower:
     """Reads the log once per pass for several process managers, each with its own checkpoint."""
 
@@ -56,7 +75,7 @@ class Follower:
         members: Sequence[ProcessManager],
         checkpoints: Checkpoints | None = None,
         batch: int = BATCH,
-        unit_of_work: Callable[[], AbstractContextManager[object]] = nullcontext,
+        unit_of_work: Callable[[], AbstractContextManager[Writes | None]] = nullcontext,
     ) -> None:
         self.store = store
         self.unit_of_work = unit_of_work
@@ -66,6 +85,9 @@ class Follower:
         self.batch = batch
         self.lock = threading.RLock()
         self.positions: dict[str, int] = {}
+        self.end: int | None = None
+        """The log's end as the last read found it (moved past this follower's own writes that directly followed
+        it); None before the first read."""
         self._saved: dict[str, Checkpoint] = {}
         self._resumed = False
 
@@ -91,9 +113,11 @@ class Follower:
                 for recorded in events:
                     self._hand(recorded)
                 count += len(events)
+                if events:
+                    after = events[-1].position
                 if len(events) < self.batch:
+                    self.end = after
                     return count
-                after = events[-1].position
 
     def _hand(self, recorded: RecordedEvent) -> None:
         for member in self.members:
@@ -101,14 +125,30 @@ class Follower:
                 member.see(recorded)
                 self.positions[member.name] = recorded.position
 
+    def written(self, unit: Writes | None) -> list[RecordedEvent]:
+        """What the unit of work appended after the log's end as last read (none without a unit)."""
+        return [] if unit is None or self.end is None else unit.recorded_after(self.end)
+
+    def read_on(self, written: Sequence[RecordedEvent]) -> None:
+        """Brings every process manager to the log's end after a round that appended ``written``: past them without
+        reading when they directly follow the last read's end, else by reading."""
+        with self.lock:
+            if not directly_follow(self.end, written):
+                self.read()
+                return
+            for recorded in written:
+                self._hand(recorded)
+            self.end = written[-1].position
+
     def catch_up(self) -> int:
         """Reads and works until nothing is due, then saves the checkpoints; the number of things done."""
         with self.lock:
-            done = 0
+            done, written = 0, list[RecordedEvent]()
             while True:
-                with self.unit_of_work():
-                    self.read()
+                with self.unit_of_work() as unit:
+                    self.read_on(written)
                     progressed = sum(member.work() for member in self.members)
+                    written = self.written(unit)
                 if not progressed:
                     break
                 done += progressed

@@ -57,11 +57,11 @@ class Orchestrator:
     def handle(self, stream_id: UUID) -> int:
         """Does the work one event points at (its run's due steps, or its export), as a work-queue consumer does
         when several processes share the events: the log is read to its end first, so the state is current."""
-        with self.follower.lock, self.follower.unit_of_work():
+        with self.follower.lock, self.follower.unit_of_work() as unit:
             self.follower.read()
             done = self.letters.work() + self.compensations.work()
             done += self.steps.handle(stream_id) + self.exports.handle(stream_id)
-            self.follower.read()
+            self.follower.read_on(self.follower.written(unit))
             done += self.letters.work()
             self.follower.save()
             return done

@@ -4,7 +4,9 @@ An aggregate is loaded from its newest snapshot and the events after it (or its 
 asked for, then kept, with the command ids its events recorded, for the rest of the unit. A command on a kept
 aggregate decides on it and appends at its version: if someone else wrote the stream meanwhile, the append fails,
 the aggregate is loaded again and the command decides again, so keeping it never loses a write. A command that
-refuses (raises) drops the aggregate it may have half-changed.
+refuses (raises) drops the aggregate it may have half-changed. A process manager may hand the unit a stream it read
+whole from the log (``adopt``): it is kept as a loaded one would be. The unit notes the events its commands appended,
+so a process-manager pass hands them on without reading the log back (``recorded_after``).
 
 Snapshots are taken after a save that takes a stream past a multiple of ``SNAPSHOT_INTERVALS[class]`` events, for
 aggregates whose streams grow without bound (a product gains a version per published batch, a tenant an event per
@@ -27,8 +29,9 @@ from domain.policy import Policy
 from domain.products import DataProduct
 from domain.schemas import Subject
 from domain.tenants import Tenant
+from eventstore.codec import as_read
 from eventstore.envelope import RecordedEvent
-from eventstore.port import EventStore, EventStoreUnavailableError
+from eventstore.port import EventStore, EventStoreUnavailableError, PendingEvent
 from eventstore.snapshots import Snapshot, restore, state_of
 
 A = TypeVar("A", bound=Aggregate)
@@ -104,6 +107,7 @@ class UnitOfWork:
     def __init__(self, store: EventStore) -> None:
         self.store = store
         self._loaded: dict[UUID, Loaded] = {}
+        self._written: list[tuple[int, PendingEvent]] = []
 
     def get(self, stream_id: UUID, cls: type[A] | None = None) -> A | None:
         """The aggregate of a stream as this unit knows it (loaded on first use); None when the stream is empty.
@@ -125,6 +129,11 @@ class UnitOfWork:
         self.forget(stream_id)
         return self.loaded(stream_id, cls)
 
+    def adopt(self, stream_id: UUID, loaded: Loaded) -> None:
+        """Keeps a stream as the caller read it whole from the log (every event since its first, as a load would
+        give them), unless the unit holds it already; a command on it appends at its version, as on a loaded one."""
+        self._loaded.setdefault(stream_id, loaded)
+
     def forget(self, stream_id: UUID) -> None:
         self._loaded.pop(stream_id, None)
 
@@ -132,3 +141,12 @@ class UnitOfWork:
         """Keeps the aggregate as it is after ``appended`` new events were appended; snapshots it when due."""
         self._loaded[stream_id] = loaded
         snapshot_if_due(self.store, stream_id, loaded, appended)
+
+    def wrote(self, events: Sequence[PendingEvent], positions: Sequence[int]) -> None:
+        """Notes the events a command of this unit appended, at their positions."""
+        self._written.extend(zip(positions, events, strict=True))
+
+    def recorded_after(self, position: int) -> list[RecordedEvent]:
+        """The events this unit appended after ``position``, in log order, as a read of the log gives them back."""
+        mine = sorted(((p, e) for p, e in self._written if p > position), key=lambda written: written[0])
+        return [as_read(p, e.event, e.metadata) for p, e in mine]

@@ -152,6 +152,13 @@ def encode(
     )
 
 
+def as_read(position: int, event: Any, metadata: Metadata) -> RecordedEvent:
+    """An event just appended at ``position``, as a read of the log gives it back: through its stored JSON, so its
+    fields have the types a read gives them (the fields a read opens or fetches are taken as they are, in clear)."""
+    state = _encoder.encode(_Stored(meta=metadata, data=event_data(event)))
+    return decode_row(position, event.originator_id, event.originator_version, get_topic(type(event)), state)
+
+
 def upcast(cls: type, data: dict[str, Any], from_version: int) -> dict[str, Any]:
     """Applies the class's ``upcast_vN_vM`` static methods until the data has the current shape."""
     version = from_version

@@ -4,6 +4,11 @@ It keeps in memory only the runs with work left (and the dead-lettered ones, whi
 data of finished normalizations, which every later KPI build of the same contract version and object reads, is a
 fact kept with its checkpoint (``application.checkpoints``) and read back when a build needs it.
 
+A run it saw ingested it builds from the events it sees, as a load of its stream would (every event since the
+first), and hands it to the pass's unit of work, so the run's stream is not read again; a command on it appends at
+its version, so a run someone else moved on meanwhile is loaded again and decided on again. After a restart, or once
+a pass took it, a run is loaded from its stream.
+
 Effects are exactly-once: each step is recorded under a command id derived from the run and the step, a run only
 accepts the step it is waiting for, dataset files are content-addressed and write-once, and a product publishes a
 run once; so work done again after a restart from an older checkpoint builds nothing twice.
@@ -29,6 +34,7 @@ from opentelemetry import trace
 from application.checkpoints import Checkpoints, Fact
 from application.commands import CommandContext
 from application.pipeline import PipelineCompute, PipelineService, Target, UnprocessableBatchError
+from application.unit_of_work import Loaded
 from domain.errors import DomainError
 from domain.pipeline import Manifest, PipelineRun, StepDoneError
 from domain.values import tenant_id_of
@@ -78,11 +84,14 @@ class PipelineSteps:
         """Runs not yet ended (dead-lettered ones included): their tenant, golden-data key and ingestion position."""
         self.facts: list[Fact] = []
         """Golden data of normalizations seen since the last checkpoint."""
+        self.whole: dict[UUID, Loaded] = {}
+        """Due runs seen whole in the log (from their Ingested event on) that no pass has taken yet; not saved."""
 
     # --- the state
 
     def see(self, recorded: RecordedEvent) -> None:
         event, run_id = recorded.event, recorded.event.originator_id
+        self._build(run_id, recorded)
         match event:
             case PipelineRun.Ingested():
                 key = _key(event.tenant_id, event.contract, event.contract_version, event.object)
@@ -93,10 +102,26 @@ class PipelineSteps:
             case PipelineRun.Normalized():
                 self._learn_gdp(run_id, event.gdp)
             case PipelineRun.DeadLettered():
-                self.due.pop(run_id, None)
+                self._not_due(run_id)
             case PipelineRun.Published() | PipelineRun.Rejected() | PipelineRun.StepDenied():
-                self.due.pop(run_id, None)
+                self._not_due(run_id)
                 self.open.pop(run_id, None)
+
+    def _build(self, run_id: UUID, recorded: RecordedEvent) -> None:
+        """Applies a run's event to the run being built from the log (one starts at its Ingested event)."""
+        if isinstance(recorded.event, PipelineRun.Ingested) and recorded.version == 0:
+            self.whole[run_id] = Loaded(None)
+        built = self.whole.get(run_id)
+        if built is None:
+            return
+        if recorded.version == built.version + 1:
+            built.seen([recorded])
+        else:  # not the next event of the stream as built: leave the run to a load
+            del self.whole[run_id]
+
+    def _not_due(self, run_id: UUID) -> None:
+        self.due.pop(run_id, None)
+        self.whole.pop(run_id, None)
 
     def _learn_gdp(self, run_id: UUID, gdp: Manifest) -> None:
         if run_id in self.open:
@@ -130,6 +155,7 @@ class PipelineSteps:
     def advance(self, run_id: UUID) -> int:
         """Does the run's due steps in order, loading the run once; stops at a rejection, a denial or a dead
         letter. The number of steps done, a denial or a dead letter counting as one."""
+        self._hand_over(run_id)
         run: PipelineRun | None = self.pipeline.run(tenant_id_of(self.open[run_id][0]), run_id)
         done, target = 0, None
         while run is not None and (step := run.next_step) is not None:
@@ -141,8 +167,16 @@ class PipelineSteps:
             run = self._attempt(run, step, target)
             done += 1
         if run is not None:
-            self.due.pop(run_id, None)
+            self._not_due(run_id)
         return done
+
+    def _hand_over(self, run_id: UUID) -> None:
+        """Gives the pass's unit of work the run as built from the log, so its stream is not read again (once: from
+        then on the unit's commands change it)."""
+        built = self.whole.pop(run_id, None)
+        if built is not None:
+            with self.pipeline.runner.unit_of_work() as unit:
+                unit.adopt(run_id, built)
 
     def _deny(self, run: PipelineRun, step: str, reasons: list[str]) -> None:
         log.info("run %s: %s denied: %s", run.id, step, "; ".join(reasons))

@@ -233,3 +233,19 @@ def test_an_http_request_is_one_unit_of_work_across_its_worker_threads(store: Re
 
     assert answers == ["same", "same"]
     assert counted.reads == [(tenant_id, None), (tenant_id, None)]  # once per request
+
+
+def test_the_events_a_unit_appended_come_back_as_a_read_of_the_log_gives_them(store: RecorderEventStore) -> None:
+    grown(store, 1)
+    before = store.last_position()
+    tenants = service(store)
+
+    with tenants.runner.unit_of_work() as unit:
+        acme = tenants.onboard_tenant(context(), "globex", "Globex Corp", "trial").aggregate_id
+        tenants.change_entitlements(context(), acme, ["exports"], {"seats": 3})
+        tenants.suspend_tenant(context(), acme, "unpaid")
+
+    written = unit.recorded_after(before)
+    assert [r.type for r in written] == ["TenantOnboarded", "TenantEntitlementsChanged", "TenantSuspended"]
+    assert written == store.read_all(before, 100)  # sealed display name included: a read opens it
+    assert unit.recorded_after(written[1].position) == written[2:]
