@@ -29,3 +29,7 @@ class Authentication(Protocol):
     ) -> Identity:
         """Proves the credential, acting through the membership of ``tenant_id``; else AuthenticationError."""
         ...
+
+    def tenants_of(self, authorization: str | None) -> list[str]:
+        """The tenants the credential may act in (a person's memberships); AuthenticationError when it is not ours."""
+        ...

@@ -44,6 +44,9 @@ class NoAuthentication:
     ) -> Identity:
         return ANONYMOUS_ADMIN
 
+    def tenants_of(self, authorization: str | None) -> list[str]:
+        return []
+
 
 class Authenticator:
     def __init__(
@@ -97,6 +100,24 @@ class Authenticator:
                 self._cache.popitem(last=False)
         return identity
 
+    def tenants_of(self, authorization: str | None) -> list[str]:
+        """The tenants a credential may act in: a person's memberships, an API key's one tenant (none: platform)."""
+        credential = _bearer(authorization)
+        if credential.startswith(f"{KEY_SCHEME}_"):
+            identity = self.authenticate(authorization)
+            return [identity.tenant_id] if identity.tenant_id else []
+        rows = self._memberships(self.tokens.verify(credential))
+        return sorted(row.tenant_id for row in rows if row.tenant_id)
+
+    def _memberships(self, claims: dict[str, Any]) -> Sequence[Any]:
+        """The principals registered for a token's subject, one per tenant (and one for the platform)."""
+        identity = identity_of(claims["iss"], claims["sub"])
+        sealer = self.read_models.sealer
+        if identity is None or sealer is None:
+            raise AuthenticationError(f"subject {claims['sub']!r} cannot be looked up")
+        with self.engine.connect() as connection:
+            return connection.execute(memberships_query(sealer.fingerprint(identity.text))).all()
+
     def _vouch(self, scopes: frozenset[str]) -> None:
         """Refuses (503) when the read models the identity came from cannot be trusted about it."""
         if self.health is None:
@@ -118,12 +139,7 @@ class Authenticator:
 
     def _by_token(self, token: str, tenant_id: str | None) -> Identity:
         claims = self.tokens.verify(token)
-        identity = identity_of(claims["iss"], claims["sub"])
-        sealer = self.read_models.sealer
-        if identity is None or sealer is None:
-            raise AuthenticationError(f"subject {claims['sub']!r} cannot be looked up")
-        with self.engine.connect() as connection:
-            rows = connection.execute(memberships_query(sealer.fingerprint(identity.text))).all()
+        rows = self._memberships(claims)
         if not rows:
             raise AuthenticationError(f"no principal is registered for subject {claims['sub']!r}")
         return _membership(rows, tenant_id, str(principal_id_for(claims["iss"], claims["sub"], None)))

@@ -40,6 +40,7 @@ from interfaces.http.tenants import TenantController
 from interfaces.http.tracing import tracing_middleware
 from interfaces.http.unit_of_work import unit_of_work_middleware
 from interfaces.http.webhooks import WebhookController
+from interfaces.web import template_config, web_routers
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 
@@ -124,7 +125,9 @@ def create_app(platform: Platform) -> Litestar:
             metrics,
             EventCatalogueController,
             asyncapi,
+            *web_routers(platform),
         ],
+        template_config=template_config(),
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=require_json,
         request_max_body_size=settings.max_body_bytes,

@@ -28,7 +28,8 @@ from interfaces.http.erased import TENANT_DATA, erased, gone
 from projections.tenant_directory import get_query
 
 log = logging.getLogger(__name__)
-PUBLIC_PATHS = ("/health", "/schema", "/ready", "/metrics")  # /metrics checks its credentials itself
+PUBLIC_PATHS = ("/health", "/schema", "/ready", "/metrics", "/web")  # /metrics checks its credentials itself;
+# /web: the apps' sign-in pages and static files (interfaces/web)
 COMMAND_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 

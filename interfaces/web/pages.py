@@ -1,0 +1,60 @@
+"""What every web page shares: its template response, its headers, and the wait that lets a page read its write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from litestar import Request
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import ResponseHeader
+from litestar.exceptions import HTTPException
+from litestar.response import Redirect, Template
+from litestar.template.config import TemplateConfig
+
+from application.commands import CommandResult
+from interfaces.bootstrap import Platform
+from interfaces.http.problems import ReadModelBehindError
+
+HERE = Path(__file__).parent
+CSP_WEB = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+"""The apps' strict policy: scripts and styles only from the platform's own static files, never inline."""
+PAGE_HEADERS = [
+    ResponseHeader(name="Content-Security-Policy", value=CSP_WEB),
+    ResponseHeader(name="Cache-Control", value="no-store"),
+]
+FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    return TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine)
+
+
+def page(name: str, request: Request[Any, Any, Any], status_code: int = 200, **context: Any) -> Template:
+    """A page of the apps: its template with who is signed in (``identity``) and the path's tenant."""
+    identity = request.scope.get("auth")
+    tenant_id = request.path_params.get("tenant_id")
+    context = {"identity": identity, "tenant_id": tenant_id, **context}
+    return Template(template_name=name, context=context, status_code=status_code)
+
+
+async def forms_only(request: Request[Any, Any, Any]) -> None:
+    """The apps' posts are HTML forms (the API's rule is JSON bodies): anything else is refused with 415."""
+    if request.method != "POST":
+        return
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type not in FORM_MEDIA_TYPES:
+        raise HTTPException(status_code=415, detail=f"the apps take HTML forms, not {media_type or 'no body'}")
+
+
+def after_command(platform: Platform, result: CommandResult, url: str) -> Redirect:
+    """Waits until the read models have the command's event (as X-Consistent-Position does), then redirects
+    (303), so the next page shows what was just done."""
+    timeout = platform.settings.consistency_timeout
+    if not platform.read_models.wait_for(result.position, tuple(platform.read_models.projections), timeout):
+        msg = f"the read model did not reach position {result.position} within {timeout:g} s; reload shortly"
+        raise ReadModelBehindError(msg)
+    return Redirect(url, status_code=303)

@@ -1,0 +1,108 @@
+"""The web apps' sign-in session: an encrypted cookie holding the credential a person signed in with.
+
+Every page proves that credential again through the platform's one authentication port (exactly as the API proves
+an Authorization header), acting through the membership of the tenant the path names; the app-wide Cedar guard
+then decides on the route's action. The cookie is HttpOnly, SameSite=Lax and Secure when the platform serves TLS;
+the apps keep nothing else. CSRF tokens guard every form (Litestar's CSRF middleware, form field ``_csrf_token``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+import anyio
+from litestar.config.csrf import CSRFConfig
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.middleware.base import DefineMiddleware
+from litestar.middleware.csrf import CSRFMiddleware
+from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.types import ASGIApp, Middleware
+
+from application.authentication import AuthenticationError
+from interfaces.bootstrap import Platform
+
+CREDENTIAL = "credential"
+"""The session key holding the credential (a bearer token or an API key)."""
+SESSION_HOURS = 8
+PUBLIC_PAGE = "web_public_page"
+"""An opt key no web route sets: the session middleware's own exclusion key, apart from the API's."""
+
+
+def _derived(platform: Platform, label: bytes) -> bytes:
+    """A 32-byte secret of its own for each use, derived from the platform's fingerprint key."""
+    return hmac.new(platform.fingerprint_secret, b"web|" + label, hashlib.sha256).digest()
+
+
+def served_over_tls(platform: Platform) -> bool:
+    return bool(platform.settings.tls_cert)
+
+
+def session_config(platform: Platform) -> CookieBackendConfig:
+    return CookieBackendConfig(
+        secret=_derived(platform, b"session"),
+        key="platform_session",
+        max_age=SESSION_HOURS * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=served_over_tls(platform),
+    )
+
+
+def csrf_config(platform: Platform) -> CSRFConfig:
+    return CSRFConfig(
+        secret=_derived(platform, b"csrf").hex(),
+        cookie_name="platform_csrf",
+        cookie_httponly=True,
+        cookie_samesite="lax",
+        cookie_secure=served_over_tls(platform),
+    )
+
+
+def bearer(credential: str) -> str:
+    return f"Bearer {credential}"
+
+
+class SessionAuthenticationMiddleware(AbstractAuthenticationMiddleware):
+    """The signed-in person, proven from the session's credential as the membership of the path's tenant."""
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        credential = connection.session.get(CREDENTIAL) if connection.scope.get("session") else None
+        if not credential:
+            raise NotAuthorizedException("sign in first")
+        platform: Platform = connection.app.state.platform
+        authorization, tenant_id = bearer(credential), connection.path_params.get("tenant_id")
+        identity = platform.authenticator.recently_proven(authorization, None, tenant_id)
+        if identity is None:
+            try:
+                identity = await anyio.to_thread.run_sync(
+                    platform.authenticator.authenticate, authorization, None, tenant_id
+                )
+            except AuthenticationError:
+                raise NotAuthorizedException("the session's credential is no longer valid; sign in again") from None
+        return AuthenticationResult(user=identity, auth=identity)
+
+
+def session_middleware(platform: Platform) -> Middleware:
+    """The session middleware, made when the app builds its routes: its cipher cannot be copied with a router."""
+    config = session_config(platform)
+
+    def make(app: ASGIApp) -> ASGIApp:
+        middleware: ASGIApp = config.middleware(app)
+        return middleware
+
+    return make
+
+
+def public_middleware(platform: Platform) -> list[Middleware]:
+    """Sign-in pages: a session (to write) and CSRF, no identity yet."""
+    return [session_middleware(platform), DefineMiddleware(CSRFMiddleware, config=csrf_config(platform))]
+
+
+def signed_in_middleware(platform: Platform) -> list[Middleware]:
+    """App pages: the session, CSRF, then the signed-in identity (which the app-wide guard authorizes)."""
+    signed_in = DefineMiddleware(SessionAuthenticationMiddleware, exclude_from_auth_key=PUBLIC_PAGE)
+    return [*public_middleware(platform), signed_in]
