@@ -13,6 +13,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
+from application.authorization import Identity
 from application.tenants import TenantService
 from interfaces.http.context import command_context, platform_of, tenant_in_path
 from interfaces.web.pages import after_command, page
@@ -45,7 +46,9 @@ class AdminPagesController(Controller):
         after: Annotated[str | None, QueryParameter(max_length=63)] = None,
     ) -> Template:
         """Every tenant by slug, a page at a time, with the onboarding form."""
-        found = tenant_queries.page(status or None, after, 100)
+        identity: Identity = request.auth
+        only = None if identity.platform_admin else identity.tenant_id or "-"  # as GET /v1/tenants: own tenant only
+        found = tenant_queries.page(status or None, after, 100, only)
         return page(
             "tenants.html", request, tenants=found.items, next_after=found.next_after, status=status, plans=PLANS
         )
@@ -77,7 +80,11 @@ class AdminPagesController(Controller):
 
     @post("/tenants/{tenant_id:str}/reinstate", sync_to_thread=True, opt={"action": "reinstate_tenant"})
     def reinstate(
-        self, request: Request[Any, Any, Any], state: State, tenants: NamedDependency[TenantService], tenant_id: str
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        tenants: NamedDependency[TenantService],
+        tenant_id: FromPath[str],
     ) -> Redirect:
         """Reinstate a suspended tenant."""
         result = tenants.reinstate_tenant(command_context(request), tenant_in_path(tenant_id))

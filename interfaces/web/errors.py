@@ -13,6 +13,7 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.response import Redirect, Template
 
 from interfaces.http.problems import EXCEPTION_HANDLERS
+from interfaces.web.pages import HEADER_VALUES
 
 SIGN_IN = "/web/sign-in"
 Handler = Callable[[Request[Any, Any, Any], Exception], Response[Any]]
@@ -35,7 +36,8 @@ def as_page(api_handler: Handler) -> Handler:
             "tenant_id": request.path_params.get("tenant_id"),
             "problem": about,
         }
-        return Template("error.html", context=context, status_code=problem.status_code or 500)
+        status = problem.status_code or 500
+        return Template("error.html", context=context, status_code=status, headers=HEADER_VALUES)
 
     return handle
 

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Request
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import ResponseHeader
 from litestar.exceptions import HTTPException
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
@@ -22,10 +22,9 @@ CSP_WEB = (
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 """The apps' strict policy: scripts and styles only from the platform's own static files, never inline."""
-PAGE_HEADERS = [
-    ResponseHeader(name="Content-Security-Policy", value=CSP_WEB),
-    ResponseHeader(name="Cache-Control", value="no-store"),
-]
+HEADER_VALUES = {"Content-Security-Policy": CSP_WEB, "Cache-Control": "no-store"}
+PAGE_HEADERS = [ResponseHeader(name=name, value=value) for name, value in HEADER_VALUES.items()]
+"""On every page a handler answers; error pages (answered outside the handler) set HEADER_VALUES themselves."""
 FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 

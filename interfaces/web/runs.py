@@ -42,7 +42,11 @@ class RunPagesController(Controller):
 
     @get("/{run_id:str}", sync_to_thread=True, opt={"action": "read_run"})
     def run(
-        self, request: Request[Any, Any, Any], runs: NamedDependency[RunQueries], tenant_id: FromPath[str], run_id: str
+        self,
+        request: Request[Any, Any, Any],
+        runs: NamedDependency[RunQueries],
+        tenant_id: FromPath[str],
+        run_id: FromPath[str],
     ) -> Template:
         """One run: its steps with durations, rows in and out, rejects and errors."""
         found = runs.run(tenant_in_path(tenant_id), str(id_in_path(run_id, "run")))
