@@ -1,0 +1,152 @@
+"""The web apps' edges over HTTP: sign-in into a secure session cookie, CSRF on every form, the strict CSP, the tenant
+picker for a person of several tenants, sign-out, and the same Cedar decisions as the API's."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from litestar.testing import TestClient
+
+from adapters.auth.tokens import LOCAL_ISSUER, mint_token
+from application.commands import CommandContext
+from domain.values import tenant_id_of
+from interfaces.bootstrap import Platform
+from interfaces.credentials import dev_token
+from interfaces.http.app import create_app
+from interfaces.platform_keys import jwt_signing_key
+from interfaces.web.pages import CSP_WEB
+from sample.retail import CONTRACT
+
+TOKEN_FIELD = re.compile(r'name="_csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture
+def web(platform: Platform) -> Iterator[TestClient]:
+    with TestClient(create_app(platform), raise_server_exceptions=False) as client:
+        yield client
+
+
+def csrf(client: TestClient, path: str) -> str:
+    found = TOKEN_FIELD.search(client.get(path).text)
+    assert found is not None, f"no CSRF field on {path}"
+    return found.group(1)
+
+
+def sign_in(client: TestClient, credential: str) -> str:
+    answer = client.post(
+        "/web/sign-in",
+        data={"credential": credential, "_csrf_token": csrf(client, "/web/sign-in")},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    return str(answer.headers["location"])
+
+
+def onboard(platform: Platform, slug: str) -> str:
+    result = platform.tenants.onboard_tenant(CommandContext("test", f"onboard-{slug}", "t"), slug, slug, "trial")
+    platform.worker.catch_up()
+    return str(result.aggregate_id)
+
+
+def test_the_session_cookie_is_http_only_same_site_and_pages_carry_the_strict_csp(
+    web: TestClient, platform: Platform
+) -> None:
+    page = web.get("/web/sign-in")
+    assert page.headers["content-security-policy"] == CSP_WEB
+    assert "unsafe-inline" not in CSP_WEB
+    answer = web.post(
+        "/web/sign-in",
+        data={
+            "credential": dev_token(platform, "platform-admin", None),
+            "_csrf_token": TOKEN_FIELD.findall(page.text)[0],
+        },
+        follow_redirects=False,
+    )
+    cookie = answer.headers["set-cookie"].lower()
+    assert cookie.startswith("platform_session=")
+    assert "httponly" in cookie
+    assert "samesite=lax" in cookie
+    assert "secure" not in cookie  # served without TLS here; PLATFORM_TLS_CERT makes it Secure
+    assert web.get("/admin/").headers["content-security-policy"] == CSP_WEB
+
+
+def test_a_bad_credential_is_refused_and_nothing_is_kept(web: TestClient) -> None:
+    answer = web.post("/web/sign-in", data={"credential": "not-a-token", "_csrf_token": csrf(web, "/web/sign-in")})
+    assert answer.status_code == 401
+    assert "not valid here" in answer.text
+    assert web.get("/admin/", follow_redirects=False).headers["location"] == "/web/sign-in?next=/admin"
+
+
+def test_a_form_without_its_csrf_token_is_refused_and_writes_no_event(web: TestClient, platform: Platform) -> None:
+    sign_in(web, dev_token(platform, "platform-admin", None))
+    before = platform.store.last_position()
+    answer = web.post("/admin/tenants", data={"slug": "forged", "display_name": "Forged"})
+    assert answer.status_code == 403
+    assert "CSRF" in answer.text
+    assert platform.store.last_position() == before
+    token = csrf(web, "/admin/")
+    answer = web.post("/admin/tenants", data={"slug": "real", "display_name": "Real", "_csrf_token": token})
+    assert answer.status_code == 200  # followed to the tenants page
+    assert "real" in answer.text
+
+
+def test_a_person_of_several_tenants_picks_one_and_acts_by_that_membership(web: TestClient, platform: Platform) -> None:
+    first, second = onboard(platform, "north"), onboard(platform, "south")
+    for tenant, role in ((first, "data-steward"), (second, "analyst")):
+        context = CommandContext("test", f"member-{tenant}", "t")
+        platform.access.register_principal(context, "person", LOCAL_ISSUER, "ada", "Ada", tenant_id_of(tenant))
+        member = platform.access.membership_id(LOCAL_ISSUER, "ada", tenant_id_of(tenant))
+        platform.access.grant_role(CommandContext("test", f"grant-{tenant}", "t"), member, role)
+    platform.worker.catch_up()
+    token = mint_token(jwt_signing_key(platform.settings.keys), "ada", platform.settings.jwt_audience)
+    assert sign_in(web, token) == "/app/"
+    picker = web.get("/app/").text
+    assert f"/app/t/{first}/catalog" in picker
+    assert f"/app/t/{second}/catalog" in picker
+    assert "data-steward" in web.get(f"/app/t/{first}/catalog").text
+    assert "analyst" in web.get(f"/app/t/{second}/catalog").text
+    assert web.get(f"/app/t/{onboard(platform, 'west')}/catalog").status_code == 404  # not theirs: no such tenant
+
+
+def test_sign_in_follows_only_the_apps_own_paths_and_sign_out_forgets(web: TestClient, platform: Platform) -> None:
+    admin = dev_token(platform, "platform-admin", None)
+    token = csrf(web, "/web/sign-in")
+    for target, landed in (("/admin/?status=active", "/admin/?status=active"), ("https://evil.example/", "/admin/")):
+        answer = web.post(
+            "/web/sign-in", data={"credential": admin, "next": target, "_csrf_token": token}, follow_redirects=False
+        )
+        assert answer.headers["location"] == landed
+    out = web.post("/web/sign-out", data={"_csrf_token": csrf(web, "/admin/")}, follow_redirects=False)
+    assert out.headers["location"] == "/web/sign-in"
+    assert web.get("/admin/", follow_redirects=False).status_code == 303
+
+
+def test_an_analyst_is_told_why_they_cannot_approve_and_refused_as_by_the_api(
+    web: TestClient, platform: Platform
+) -> None:
+    tenant = onboard(platform, "east")
+    engineer = {"Authorization": f"Bearer {dev_token(platform, 'data-engineer', tenant)}"}
+    body = CONTRACT.read_bytes()
+    created = web.post(
+        f"/v1/tenants/{tenant}/contracts", content=body, headers=engineer | {"content-type": "application/yaml"}
+    )
+    version = created.json()["version"]
+    web.post(f"/v1/tenants/{tenant}/contracts/retail-sales/propose", json={"version": version}, headers=engineer)
+    platform.worker.catch_up()
+    analyst = dev_token(platform, "analyst", tenant)
+    sign_in(web, analyst)
+    page = web.get(f"/app/t/{tenant}/contracts/retail-sales")
+    assert "Your role cannot approve or reject contracts" in page.text
+    token = TOKEN_FIELD.findall(page.text)[0]
+    refused = web.post(
+        f"/app/t/{tenant}/contracts/retail-sales/approve", data={"version": version, "_csrf_token": token}
+    )
+    assert refused.status_code == 403
+    api = web.post(
+        f"/v1/tenants/{tenant}/contracts/retail-sales/approve",
+        json={"version": version},
+        headers={"Authorization": f"Bearer {analyst}"},
+    )
+    assert api.status_code == 403
