@@ -90,8 +90,14 @@ def test_an_engineer_opens_the_run_of_their_batch(served: Served, visitor: Any, 
     assert "rejected" in person.page.locator("dl.facts").inner_text()
 
     person.page.get_by_role("link", name="Catalog").click()
-    person.page.get_by_label("Search products").fill("retail")
-    person.page.get_by_role("button", name="Search").click()
+    search = person.page.get_by_label("Search products")
+    search.fill("no-such-product")
+    search.press("Enter")
+    assert person.page.locator("#results").inner_text().startswith("0 products")
+    search.fill("retail")  # htmx asks as they type: the results change without a page load
+    person.page.wait_for_url("**q=retail**")
+    person.page.locator("#results h2 a").first.wait_for()
+    assert person.page.locator("#results").inner_text().startswith("1 product")
     person.check()
     person.page.locator("#results h2 a").first.click()
     person.check()
