@@ -24,12 +24,15 @@ from interfaces.http.app import create_app
 from interfaces.settings import Settings
 
 PUBLIC = ("/health", "/schema", "/ready")
+WEB_APPS = ("/web", "/app", "/admin")
+"""The web apps' pages answer people (redirects to sign-in, HTML, CSRF on forms): their own matrix is in
+tests/e2e/test_web_session.py."""
 PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}")
 
 
 def routes(app: Litestar) -> Iterator[tuple[str, str, dict]]:
     for route in app.routes:
-        if not isinstance(route, HTTPRoute) or route.path.startswith(PUBLIC):
+        if not isinstance(route, HTTPRoute) or route.path.startswith(PUBLIC + WEB_APPS):
             continue
         for handler in route.route_handlers:
             for method in sorted(handler.http_methods - {"OPTIONS", "HEAD"}):

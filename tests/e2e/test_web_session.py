@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 
 from adapters.auth.tokens import LOCAL_ISSUER, mint_token
@@ -19,6 +21,7 @@ from interfaces.platform_keys import jwt_signing_key
 from interfaces.web.pages import CSP_WEB
 from sample.retail import CONTRACT
 
+PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 TOKEN_FIELD = re.compile(r'name="_csrf_token" value="([^"]+)"')
 
 
@@ -150,3 +153,41 @@ def test_an_analyst_is_told_why_they_cannot_approve_and_refused_as_by_the_api(
         headers={"Authorization": f"Bearer {analyst}"},
     )
     assert api.status_code == 403
+
+
+def app_routes(client: TestClient) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every page and form of the apps (the signed-in ones: /app and /admin)."""
+    return [
+        (method, route.path, handler.opt)
+        for route in client.app.routes
+        if isinstance(route, HTTPRoute) and route.path.startswith(("/app", "/admin"))
+        for handler in route.route_handlers
+        for method in sorted(handler.http_methods - {"OPTIONS", "HEAD"})
+    ]
+
+
+def filled(path: str, tenant_id: str) -> str:
+    return PARAM.sub(lambda m: tenant_id if m.group(1) == "tenant_id" else "x", path)
+
+
+def test_every_app_route_declares_a_cedar_action_and_wants_a_session(web: TestClient, platform: Platform) -> None:
+    tenant = onboard(platform, "matrix")
+    found = app_routes(web)
+    assert len(found) >= 10
+    assert [f"{m} {p}" for m, p, opt in found if not opt.get("action")] == []
+    for method, path, _ in found:
+        answer = web.request(method, filled(path, tenant), follow_redirects=False)
+        refused = 403 if method == "POST" else 303  # a form without its CSRF token is refused before anything else
+        assert answer.status_code == refused, (method, path, answer.status_code)
+
+
+def test_other_tenants_are_invisible_in_the_apps(web: TestClient, platform: Platform) -> None:
+    own, other = onboard(platform, "mine"), onboard(platform, "theirs")
+    sign_in(web, dev_token(platform, "tenant-admin", own))
+    token = csrf(web, f"/app/t/{own}/catalog")
+    for method, path, _ in app_routes(web):
+        if "{tenant_id" not in path:
+            continue
+        form = {"_csrf_token": token, "version": "1.0.0", "reason": "r"} if method == "POST" else None
+        answer = web.request(method, filled(path, other), data=form, follow_redirects=False)
+        assert answer.status_code == 404, (method, path, answer.status_code)
