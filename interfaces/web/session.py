@@ -24,6 +24,7 @@ from litestar.types import ASGIApp, Middleware
 
 from application.authentication import AuthenticationError
 from interfaces.bootstrap import Platform
+from interfaces.http.context import id_in_path
 
 CREDENTIAL = "credential"
 """The session key holding the credential (a bearer token or an API key)."""
@@ -74,7 +75,8 @@ class SessionAuthenticationMiddleware(AbstractAuthenticationMiddleware):
         if not credential:
             raise NotAuthorizedException("sign in first")
         platform: Platform = connection.app.state.platform
-        authorization, tenant_id = bearer(credential), connection.path_params.get("tenant_id")
+        named = connection.path_params.get("tenant_id")
+        authorization, tenant_id = bearer(credential), str(id_in_path(named)) if named is not None else None
         identity = platform.authenticator.recently_proven(authorization, None, tenant_id)
         if identity is None:
             try:

@@ -4,6 +4,7 @@ picker for a person of several tenants, sign-out, and the same Cedar decisions a
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 
+from adapters.auth.authenticator import CACHE_SECONDS
 from adapters.auth.tokens import LOCAL_ISSUER, mint_token
 from application.commands import CommandContext
 from domain.values import tenant_id_of
@@ -191,3 +193,24 @@ def test_other_tenants_are_invisible_in_the_apps(web: TestClient, platform: Plat
         form = {"_csrf_token": token, "version": "1.0.0", "reason": "r"} if method == "POST" else None
         answer = web.request(method, filled(path, other), data=form, follow_redirects=False)
         assert answer.status_code == 404, (method, path, answer.status_code)
+
+
+def test_a_revoked_api_key_signs_its_session_out(web: TestClient, platform: Platform) -> None:
+    tenant = onboard(platform, "keyed")
+    admin = {"Authorization": f"Bearer {dev_token(platform, 'tenant-admin', tenant)}"}
+    base = f"/v1/tenants/{tenant}"
+    principal = web.post(
+        f"{base}/principals", json={"kind": "service", "subject": "bot", "display_name": "Bot"}, headers=admin
+    ).json()["principal_id"]
+    web.post(f"{base}/principals/{principal}/roles", json={"role": "service"}, headers=admin).raise_for_status()
+    issued = web.post(f"{base}/principals/{principal}/api-keys", headers=admin).json()
+    platform.worker.catch_up()
+    assert sign_in(web, issued["api_key"]) == f"/app/t/{tenant}/catalog"
+    assert web.get(f"/app/t/{tenant}/catalog").status_code == 200
+    revoked = web.post(f"{base}/api-keys/{issued['key_id']}/revoke", json={"reason": "leaked"}, headers=admin)
+    assert revoked.status_code == 202, revoked.text
+    platform.worker.catch_up()
+    time.sleep(CACHE_SECONDS + 0.1)  # a proven credential is trusted this long, on the API as here
+    answer = web.get(f"/app/t/{tenant}/catalog", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith("/web/sign-in")
