@@ -9,18 +9,16 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, QueryParameter
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
 from application.authorization import Identity
 from application.tenants import TenantService
 from interfaces.http.context import command_context, platform_of, tenant_in_path
-from interfaces.web.pages import after_command, page
+from interfaces.web.pages import Form, after_command, page
 from projections.tenant_directory import TenantQueries
 
 PLANS = ("trial", "standard", "enterprise")
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
 class OnboardForm(msgspec.Struct, frozen=True):

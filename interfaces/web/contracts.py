@@ -10,16 +10,16 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, QueryParameter
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
 from application.authorization import Identity
+from application.contract_uploads import YAML_MEDIA_TYPES, ContractUploads
 from application.contracts import ContractService
 from interfaces.bootstrap import Platform
 from interfaces.http.auth import resolve_resource
 from interfaces.http.context import command_context, platform_of, tenant_in_path
-from interfaces.web.pages import after_command, page
+from interfaces.web.pages import Form, after_command, page
 from projections.contract_queries import ContractQueries, VersionSummary
 
 OWN_DRAFT = "You drafted this version: four eyes means someone else, a data steward, must approve or reject it."
@@ -29,6 +29,10 @@ Version = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 
 class VersionForm(msgspec.Struct, frozen=True):
     version: Version
+
+
+class DraftForm(msgspec.Struct, frozen=True):
+    document: Annotated[str, msgspec.Meta(min_length=1)]
 
 
 class RejectForm(msgspec.Struct, frozen=True):
@@ -77,6 +81,34 @@ class ContractPagesController(Controller):
         history = contract_queries.history(tenant, contract)
         return page("contract.html", request, contract=found, refusals=refusals, history=history)
 
+    @post("/", sync_to_thread=True, opt={"action": "register_contract"})
+    def draft(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        contract_uploads: NamedDependency[ContractUploads],
+        tenant_id: FromPath[str],
+        data: Annotated[DraftForm, Form],
+    ) -> Redirect:
+        """Register a contract from an ODCS document pasted as YAML (or JSON); errors name their JSON pointers."""
+        context, tenant = command_context(request), tenant_in_path(tenant_id)
+        uploaded = contract_uploads.upload_contract(context, tenant, data.document.encode(), YAML_MEDIA_TYPES[0])
+        return after_command(platform_of(state), uploaded.result, f"{request.url.path.rstrip('/')}/{uploaded.contract}")
+
+    @post("/{contract:str}/propose", sync_to_thread=True, opt={"action": "propose_contract"})
+    def propose(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        contracts: NamedDependency[ContractService],
+        tenant_id: FromPath[str],
+        contract: FromPath[str],
+        data: Annotated[VersionForm, Form],
+    ) -> Redirect:
+        """Put a draft version up for approval (the API's propose_version)."""
+        result = contracts.propose_version(command_context(request), tenant_in_path(tenant_id), contract, data.version)
+        return after_command(platform_of(state), result, request.url.path.rsplit("/", 1)[0])
+
     @post("/{contract:str}/approve", sync_to_thread=True, opt={"action": "approve_contract"})
     def approve(
         self,
@@ -85,7 +117,7 @@ class ContractPagesController(Controller):
         contracts: NamedDependency[ContractService],
         tenant_id: FromPath[str],
         contract: FromPath[str],
-        data: Annotated[VersionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: Annotated[VersionForm, Form],
     ) -> Redirect:
         """Approve a proposed version (the API's approve_version)."""
         result = contracts.approve_version(command_context(request), tenant_in_path(tenant_id), contract, data.version)
@@ -99,7 +131,7 @@ class ContractPagesController(Controller):
         contracts: NamedDependency[ContractService],
         tenant_id: FromPath[str],
         contract: FromPath[str],
-        data: Annotated[RejectForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: Annotated[RejectForm, Form],
     ) -> Redirect:
         """Reject a proposed version with a reason (the API's reject_version)."""
         tenant, context = tenant_in_path(tenant_id), command_context(request)

@@ -10,13 +10,12 @@ import anyio
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, QueryParameter
+from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 
 from application.authentication import AuthenticationError
 from interfaces.http.context import platform_of
-from interfaces.web.pages import page
+from interfaces.web.pages import Form, page
 from interfaces.web.session import CREDENTIAL, bearer
 
 PUBLIC_PREFIX = "/web"
@@ -37,7 +36,8 @@ def landing(platform_admin: bool, tenants: list[str]) -> str:
 
 def _safe_next(target: str) -> str | None:
     """Only a path of the apps themselves (never another site): an open redirect would help phishing."""
-    return target if target.startswith(("/app/", "/admin/")) and "//" not in target and "\\" not in target else None
+    ours = target in ("/app", "/admin") or target.startswith(("/app/", "/admin/"))
+    return target if ours and "//" not in target and "\\" not in target else None
 
 
 class SignInController(Controller):
@@ -56,7 +56,7 @@ class SignInController(Controller):
         self,
         request: Request[Any, Any, Any],
         state: State,
-        data: Annotated[SignInForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: Annotated[SignInForm, Form],
     ) -> Redirect | Template:
         """Proves the credential; the session keeps it, and the person lands where they may work."""
         credential, authenticator = data.credential.strip(), platform_of(state).authenticator

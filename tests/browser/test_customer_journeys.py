@@ -35,14 +35,26 @@ def drafted(served: Served, tenant: str) -> str:
 
 def test_a_steward_approves_what_an_engineer_drafted(served: Served, visitor: Any) -> None:
     tenant = onboarded(served, "umbrella")
-    version = drafted(served, tenant)
-    contract_page = f"/app/t/{tenant}/contracts/retail-sales"
+    contracts = f"/app/t/{tenant}/contracts/"
 
     engineer = visitor("engineer")
     engineer.sign_in(served.token("data-engineer", tenant))
-    engineer.open(contract_page)
+    engineer.open(contracts)
+    document = engineer.page.get_by_label("ODCS v3 document (YAML or JSON)")
+    document.fill("apiVersion: v3.1.0\nkind: DataContract\nid: broken\n")
+    engineer.page.get_by_role("button", name="Register draft").click()
+    assert "422" in engineer.page.get_by_role("heading", level=1).inner_text()
+    assert "'version' is a required property" in engineer.page.locator("main ul").inner_text()
+    assert engineer.page.locator("main ul code").first.inner_text().startswith("#")  # each error at its JSON pointer
+    engineer.check(refused=True)
+    engineer.open(contracts)
+    engineer.page.get_by_label("ODCS v3 document (YAML or JSON)").fill(CONTRACT.read_text())
+    engineer.page.get_by_role("button", name="Register draft").click()
+    version = "1.0.0"
+    engineer.page.get_by_role("button", name=f"Propose version {version}").click()
     assert "You drafted this version: four eyes" in engineer.page.get_by_role("note").inner_text()
     assert engineer.page.get_by_role("button", name=f"Approve version {version}").count() == 0
+    engineer.check()
 
     steward = visitor("steward")
     steward.sign_in(served.token("data-steward", tenant))

@@ -38,6 +38,8 @@ def test_admins_land_in_the_admin_app_one_tenant_straight_in_several_pick() -> N
     [
         ("/app/t/x/runs", "/app/t/x/runs"),
         ("/admin/", "/admin/"),
+        ("/app", "/app"),
+        ("/application", None),
         ("https://evil.example/app/", None),
         ("//evil.example/app/", None),
         ("/app/..//evil.example", None),
