@@ -99,6 +99,7 @@ def test_an_engineer_opens_the_run_of_their_batch(served: Served, visitor: Any, 
     normalize = steps.filter(has_text="normalize").inner_text()
     assert "rows in" in normalize
     assert "rejected" in normalize  # the batch's defective lines
+    assert "quarantine" in normalize  # and the file they were quarantined to
     assert "rejected" in person.page.locator("dl.facts").inner_text()
 
     person.page.get_by_role("link", name="Catalog").click()
