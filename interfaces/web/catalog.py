@@ -14,8 +14,9 @@ from litestar.response import Template
 
 from domain.errors import NotFoundError
 from interfaces.http.context import platform_of, tenant_in_path
-from interfaces.web.pages import page
+from interfaces.web.pages import may, page
 from interfaces.web.session import CREDENTIAL, bearer
+from projections.contract_queries import ContractQueries
 from projections.products import CatalogEntry, ProductQueries
 from projections.tenant_directory import TenantQueries
 
@@ -29,6 +30,16 @@ Text = Annotated[str, QueryParameter(max_length=200)]
 def facet_counts(entries: list[CatalogEntry]) -> dict[str, list[tuple[str, int]]]:
     """For each facet, its values among the entries with how many have each, most frequent first."""
     return {facet: Counter(str(getattr(e, facet) or "none") for e in entries).most_common() for facet in FACETS}
+
+
+def classifications(document: dict[str, Any]) -> dict[str, str]:
+    """Each classified field of an ODCS document (``classification`` of a schema property), by field name."""
+    return {
+        str(field["name"]): str(field["classification"])
+        for table in document.get("schema") or []
+        for field in table.get("properties") or []
+        if field.get("classification")
+    }
 
 
 def chosen(entries: list[CatalogEntry], picks: dict[str, str]) -> list[CatalogEntry]:
@@ -78,13 +89,20 @@ class CatalogPagesController(Controller):
     def product(
         self,
         request: Request[Any, Any, Any],
+        state: State,
         products: NamedDependency[ProductQueries],
+        contract_queries: NamedDependency[ContractQueries],
         tenant_id: FromPath[str],
         product: FromPath[str],
     ) -> Template:
         """A product: description, owner, contract, its versions with rows and quality, the latest schema."""
-        found = products.product(tenant_in_path(tenant_id), product)
+        tenant = tenant_in_path(tenant_id)
+        found = products.product(tenant, product)
         if found is None:
             raise NotFoundError(f"no such product: {product}")
         latest = found.versions[-1] if found.versions else None
-        return page("product.html", request, product=found, latest=latest)
+        document: dict[str, Any] = {}
+        contract, version = found.contract, found.contract_version
+        if contract and version and may(platform_of(state), request.auth, "read_contract", tenant):
+            document = contract_queries.version(tenant, contract, version).document
+        return page("product.html", request, product=found, latest=latest, classified=classifications(document))

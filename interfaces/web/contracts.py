@@ -17,9 +17,8 @@ from application.authorization import Identity
 from application.contract_uploads import YAML_MEDIA_TYPES, ContractUploads
 from application.contracts import ContractService
 from interfaces.bootstrap import Platform
-from interfaces.http.auth import resolve_resource
 from interfaces.http.context import command_context, platform_of, tenant_in_path
-from interfaces.web.pages import Form, after_command, page
+from interfaces.web.pages import Form, after_command, may, page
 from projections.contract_queries import ContractQueries, VersionSummary
 
 OWN_DRAFT = "You drafted this version: four eyes means someone else, a data steward, must approve or reject it."
@@ -44,8 +43,7 @@ def why_not_approve(platform: Platform, identity: Identity, tenant_id: str, vers
     """Why this person cannot approve this proposed version (None: they may), asked as the approve route asks."""
     if version.author == identity.principal_id:
         return OWN_DRAFT
-    resource = resolve_resource(platform, {"tenant_id": tenant_id}, False)
-    return None if platform.authorization.decide(identity, "approve_contract", resource).allowed else NO_ROLE
+    return None if may(platform, identity, "approve_contract", tenant_id) else NO_ROLE
 
 
 class ContractPagesController(Controller):

@@ -14,8 +14,10 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
+from application.authorization import Identity
 from application.commands import CommandResult
 from interfaces.bootstrap import Platform
+from interfaces.http.auth import resolve_resource
 from interfaces.http.problems import ReadModelBehindError
 
 HERE = Path(__file__).parent
@@ -61,3 +63,10 @@ def after_command(platform: Platform, result: CommandResult, url: str) -> Redire
         msg = f"the read model did not reach position {result.position} within {timeout:g} s; reload shortly"
         raise ReadModelBehindError(msg)
     return Redirect(url, status_code=303)
+
+
+def may(platform: Platform, identity: Identity, action: str, tenant_id: str) -> bool:
+    """Whether the signed-in person may also do ``action`` in the tenant: the question a page asks before it shows
+    what another route serves (a button, a contract's classifications), decided as that route's guard decides."""
+    resource = resolve_resource(platform, {"tenant_id": tenant_id}, False)
+    return platform.authorization.decide(identity, action, resource).allowed

@@ -115,3 +115,5 @@ def test_an_engineer_opens_the_run_of_their_batch(served: Served, visitor: Any, 
     person.page.locator("#results h2 a").first.click()
     person.check()
     assert person.page.get_by_role("heading", name="Versions").count() == 1
+    email = person.page.get_by_role("row").filter(has_text="customer_email").first.inner_text()
+    assert "pii, masked" in email  # its classification in the contract, and masked in what is served

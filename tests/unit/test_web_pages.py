@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from interfaces.web.catalog import chosen, facet_counts
+from interfaces.web.catalog import chosen, classifications, facet_counts
 from interfaces.web.runs import timeline
 from interfaces.web.signin import _safe_next, landing
 from projections.products import CatalogEntry
@@ -93,3 +93,14 @@ def test_web_handlers_import_no_adapter() -> None:
     assert sum(defines_handlers(source) for source in sources.values()) >= 5, "the web controllers were not found"
     problems = [problem for path, source in sources.items() for problem in handler_violations(path, source)]
     assert problems == []
+
+
+def test_classifications_are_read_from_the_contract_document() -> None:
+    document = {
+        "schema": [
+            {"name": "a", "properties": [{"name": "email", "classification": "pii"}, {"name": "amount"}]},
+            {"name": "b", "properties": [{"name": "note", "classification": "internal"}]},
+        ]
+    }
+    assert classifications(document) == {"email": "pii", "note": "internal"}
+    assert classifications({}) == {}
