@@ -34,6 +34,7 @@ MODULES = (
     "bench.dataset_sealing",
     "bench.flow_loads",
     "bench.process_managers",
+    "bench.web_pages",
 )
 """Modules whose figures are registered on import."""
 
