@@ -157,6 +157,7 @@ class Container:
             own = {f"{host}:{listens_on}": f"{LOOPBACK}:{port}" for host in (LOOPBACK, "localhost")}
             environment |= {"PLATFORM_PORT": str(port)} if platform_image(self.service) else {}
         env = {"PATH": f"{Path(sys.executable).parent}:{os.defpath}", "TMPDIR": str(self._made("tmp"))}
+        environment = {name: self.in_container(value) for name, value in environment.items()}
         env |= {"SECRETS_DIR": str(self.path(SECRETS))} | self.local.environment(environment)
         command = self.service.get("command") or list(self.image.command)
         entrypoint = [*executable, *(self.mapped(part) for part in self.image.entrypoint)]
@@ -174,12 +175,14 @@ class Container:
         return self.root / container_path.lstrip("/")
 
     def mapped(self, text: str) -> str:
-        """A text with the container's paths (WORKDIR, secrets, mounts) made paths of its folder, and compose's
-        addresses made local ones."""
+        """A text with the container's paths made paths of its folder, and compose's addresses made local ones."""
+        return self.local.text(self.in_container(text))
+
+    def in_container(self, text: str) -> str:
+        """A text with the container's paths (WORKDIR, secrets, mounts) made paths of its folder."""
         known = sorted({self.image.workdir, SECRETS, *self.mounts} - {"/"}, key=len, reverse=True)
         pattern = "|".join(re.escape(path) for path in known)
-        text = re.sub(rf"(?<![\w/.])(?:{pattern})(?=[/\s\"']|$)", lambda m: str(self.path(m[0])), text)
-        return self.local.text(text)
+        return re.sub(rf"(?<![\w/.])(?:{pattern})(?=[/\s\"']|$)", lambda m: str(self.path(m[0])), text)
 
     def _made(self, container_path: str) -> Path:
         folder = self.path(container_path)
