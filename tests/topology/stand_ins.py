@@ -3,7 +3,8 @@
 | compose image | stands in here |
 |---|---|
 | postgres | the machine's PostgreSQL: a fresh database per test, reached as its trusted local user |
-| kurrentdb | the machine's PostgreSQL as the event store (a schema of its own): no KurrentDB server can run here |
+| kurrentdb | the machine's PostgreSQL as the event store (a schema of its own, a small pool): no KurrentDB server can |
+|           | run here |
 | minio | the moto S3 server the tests start (``tests/s3.py``); it takes any access key, so the secret's key is kept |
 | nats | a nats-server of the test's own, run with compose's command, config (``deploy/nats.conf``: JetStream on the |
 |      | volume, a login required) and the auth secret ``deploy/make-secrets.sh`` wrote; only its ports are mapped |
@@ -31,6 +32,9 @@ from tests.topology.compose_local import LOOPBACK, ROOT, Container, Image, Local
 from tests.topology.local_process import LocalProcess
 
 PROXY_IMAGES = {"caddy"}
+EVENT_STORE_POOL = "pool_size=1&max_overflow=4"
+"""Here the event store shares the machine's PostgreSQL (100 connections) with the read models and other tests:
+eventsourcing's default pool (5 kept open, up to 15) times a dozen processes would use it up."""
 SBIN = "/usr/sbin:/usr/local/sbin:/usr/local/bin:/usr/bin"
 
 
@@ -58,7 +62,8 @@ def infrastructure(compose: dict[str, Any], folder: Path, s3: S3Server) -> Itera
                 local.databases[name] = stack.enter_context(new_pg_database())
                 local.addresses[f"{name}:5432"] = postgres
             elif image == "kurrentdb":
-                local.event_store_url = event_store_url_in(stack.enter_context(new_pg_schema()))
+                schema = stack.enter_context(new_pg_schema())
+                local.event_store_url = f"{event_store_url_in(schema)}&{EVENT_STORE_POOL}"
                 local.addresses[f"{name}:2113"] = postgres
             elif image == "minio":
                 local.addresses[f"{name}:9000"] = s3.endpoint

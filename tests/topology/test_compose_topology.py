@@ -118,6 +118,8 @@ def test_the_compose_topology_runs_the_demo_through_a_crash_of_every_kind(
         process.wait_healthy()
     assert all(process.alive() for process in services.processes.values()), "a process died after its restart"
     assert set(admin.served) == set(services.api_bases()), "both API servers served the flow"
+    refused = [p.name for p in services.of_kind("serve") if "authentication failed" in p.log.read_text()]
+    assert refused == [], "the demo tried a key before the read models had it"
     assert_every_run_completed_once(services, runs=2)
     replay = services.run("projections", "platform", "replay")
     assert replay.returncode == 0, replay.stdout + replay.stderr
