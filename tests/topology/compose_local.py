@@ -54,6 +54,12 @@ def start_order(services: dict[str, dict[str, Any]], names: set[str]) -> list[st
     return list(TopologicalSorter(graph).static_order())
 
 
+def replicas(service: dict[str, Any]) -> list[int]:
+    """The replica numbers of a service compose runs several times (``deploy.replicas``), or [0] for one."""
+    count = int((service.get("deploy") or {}).get("replicas", 1))
+    return list(range(1, count + 1)) if count > 1 else [0]
+
+
 def platform_image(service: dict[str, Any]) -> bool:
     """Whether the service runs the image this repository builds (the Dockerfile)."""
     return "build" in service
@@ -122,6 +128,8 @@ class Spec:
     """A service ready to run here: its command line, environment, working folder and healthcheck command."""
 
     name: str
+    """The container's name: the service's, or with its replica's number when compose runs several."""
+    service: str
     entrypoint: list[str]
     command: list[str]
     env: dict[str, str]
@@ -138,10 +146,13 @@ class Spec:
 class Container:
     """One compose service's folder, standing for its container's file system, and the spec to run it here."""
 
-    def __init__(self, compose: dict[str, Any], name: str, image: Image, local: Local, project: Path) -> None:
-        self.compose, self.name, self.image, self.local, self.project = compose, name, image, local, project
+    def __init__(
+        self, compose: dict[str, Any], name: str, image: Image, local: Local, project: Path, replica: int = 0
+    ) -> None:
+        self.compose, self.service_name, self.image, self.local, self.project = compose, name, image, local, project
+        self.name = f"{name}-{replica}" if replica else name
         self.service: dict[str, Any] = compose["services"][name]
-        self.root = local.folder / "containers" / name
+        self.root = local.folder / "containers" / self.name
         self.mounts: dict[str, Path] = {}
 
     def spec(self, executable: tuple[str, ...] = ()) -> Spec:
@@ -153,7 +164,7 @@ class Container:
         port = free_port() if listens_on is not None else None
         own: dict[str, str] = {}
         if port is not None:
-            self.local.addresses[f"{self.name}:{listens_on}"] = f"{LOOPBACK}:{port}"
+            self.local.addresses.setdefault(f"{self.service_name}:{listens_on}", f"{LOOPBACK}:{port}")
             own = {f"{host}:{listens_on}": f"{LOOPBACK}:{port}" for host in (LOOPBACK, "localhost")}
             environment |= {"PLATFORM_PORT": str(port)} if platform_image(self.service) else {}
         env = {"PATH": f"{Path(sys.executable).parent}:{os.defpath}", "TMPDIR": str(self._made("tmp"))}
@@ -163,7 +174,7 @@ class Container:
         entrypoint = [*executable, *(self.mapped(part) for part in self.image.entrypoint)]
         command = [self.mapped(interpolate(part)) for part in command]
         cwd = self.path(self.image.workdir)
-        return Spec(self.name, entrypoint, command, env, cwd, self._healthcheck(own), port)
+        return Spec(self.name, self.service_name, entrypoint, command, env, cwd, self._healthcheck(own), port)
 
     def listens_on(self) -> int | None:
         """The container port the service's healthcheck probes on its own loopback, if it does."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.topology.compose_local import ROOT, Container, Image, Local, interpolate, load
+from tests.topology.compose_local import ROOT, Container, Image, Local, interpolate, load, replicas
 from tests.topology.stand_ins import make_secrets
 
 
@@ -69,3 +69,16 @@ def test_natss_config_finds_its_volume_and_its_login_in_the_container_folder(tmp
     assert "include ./auth.conf" in config
     assert (root / "etc" / "nats" / "auth.conf").read_text().startswith("authorization {")
     assert (root / "data").resolve() == tmp_path / "volumes" / "nats-data"
+
+
+def test_a_service_compose_runs_several_times_gets_a_container_per_replica(tmp_path: Path) -> None:
+    compose = load()
+    compose["services"]["consumers"]["deploy"] = {"replicas": 2}
+    make_secrets(tmp_path)
+    assert replicas(compose["services"]["consumers"]) == [1, 2]
+    assert replicas(compose["services"]["relay"]) == [0]
+    image, local = Image.built_here(), local_in(tmp_path)
+    specs = [Container(compose, "consumers", image, local, tmp_path, replica).spec() for replica in (1, 2)]
+    assert [(spec.name, spec.service) for spec in specs] == [("consumers-1", "consumers"), ("consumers-2", "consumers")]
+    assert specs[0].cwd != specs[1].cwd
+    assert (specs[0].cwd / "var" / "keys").resolve() == (specs[1].cwd / "var" / "keys").resolve()
