@@ -75,6 +75,7 @@ class Crashes:
         self.plan = {**KILLS, LAST_KILL: KILLS.get(LAST_KILL, set()) | (services.kinds() - planned)}
 
     def say(self, line: str) -> None:
+        print(line)  # shown when the test fails
         for (demo, progress), kinds in self.plan.items():
             if demo == self.demo and progress in line:
                 for kind in sorted(kinds):
