@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SECRETS = "/run/secrets"
 EVERY_INTERFACE = "0.0.0.0"
 LOOPBACK = "127.0.0.1"
+KURRENTDB_SCHEMES = ("esdb", "kurrentdb")
 
 
 def load(path: Path = ROOT / "compose.yaml") -> dict[str, Any]:
@@ -76,9 +77,12 @@ class Local:
     event_store_url: str = ""
 
     def text(self, text: str) -> str:
-        """A value with each compose ``host:port`` replaced by its local address, and a URL of a database service
-        by the local database's."""
+        """A value with each compose ``host:port`` replaced by its local address, a URL of a database service by
+        the local database's, and a KurrentDB URL by the event store standing in for it (in the environment or in
+        a secret file alike)."""
         parts = urlsplit(text) if re.match(r"^[a-z][\w+.-]*://", text) else None
+        if parts is not None and parts.scheme.split("+")[0] in KURRENTDB_SCHEMES:
+            return self.event_store_url
         if parts is not None and parts.scheme.startswith("postgres") and parts.hostname in self.databases:
             local = urlsplit(self.databases[parts.hostname])
             return urlunsplit(parts._replace(netloc=local.netloc, path=local.path))
@@ -89,7 +93,7 @@ class Local:
         mapped = {name: self.text(value) for name, value in environment.items()}
         mapped = {name: LOOPBACK if value == EVERY_INTERFACE else value for name, value in mapped.items()}
         if mapped.get("PLATFORM_EVENT_STORE") == "eventstoredb":
-            mapped |= {"PLATFORM_EVENT_STORE": "postgres", "PLATFORM_EVENT_STORE_URL": self.event_store_url}
+            mapped["PLATFORM_EVENT_STORE"] = "postgres"
         return mapped
 
     def volume(self, name: str) -> Path:

@@ -26,6 +26,7 @@ def test_compose_names_become_local_addresses_and_postgres_stands_in_for_kurrent
     )
     assert local.text("postgresql://platform:pw@postgres:5432/platform") == "postgresql://postgres@127.0.0.1:5432/t_1"
     assert local.text("natsy:4222 nats:42220") == "natsy:4222 nats:42220"
+    assert local.text("kurrentdb+discover://kurrentdb:2113?Tls=true") == local.event_store_url
     given = {"PLATFORM_EVENT_STORE": "eventstoredb", "PLATFORM_EVENT_STORE_URL": "esdb://kurrentdb:2113?Tls=false"}
     assert local.environment(given | {"PLATFORM_HOST": "0.0.0.0"}) == {
         "PLATFORM_EVENT_STORE": "postgres",
