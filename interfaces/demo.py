@@ -109,20 +109,20 @@ def _person(admin: Client, tenant: str, role: str, name: str) -> Client:
         f"/v1/tenants/{tenant}/principals", {"kind": "person", "subject": subject, "display_name": name}
     )["principal_id"]
     admin.post(f"/v1/tenants/{tenant}/principals/{principal}/roles", {"role": role})
-    key = admin.post(f"/v1/tenants/{tenant}/principals/{principal}/api-keys")["api_key"]
-    client = admin.as_key(key)
-    _until_known(client, tenant)
-    return client
+    issued = admin.post(f"/v1/tenants/{tenant}/principals/{principal}/api-keys")
+    _until_read(admin, tenant, issued["position"])
+    return admin.as_key(issued["api_key"])
 
 
-def _until_known(client: Client, tenant: str, timeout: float = 10.0) -> None:
-    """A new key works once the read models have it: wait (bounded) for that."""
+def _until_read(admin: Client, tenant: str, position: int, timeout: float = 30.0) -> None:
+    """A new key works once the read models have its event: the admin's query waits for that position (503 while
+    they are behind), so the key is never tried before it can work. Trying it instead would count failed
+    authentications, which the API limits per client address, across every API server when they share the limits."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            client.get(f"/v1/tenants/{tenant}")
+            admin.get(f"/v1/tenants/{tenant}", None, **{"X-Consistent-Position": str(position)})
             return
         except ApiError as error:
-            if error.status not in (401, 403) or time.monotonic() > deadline:
+            if error.status != 503 or time.monotonic() > deadline:
                 raise
-            time.sleep(0.2)

@@ -146,6 +146,7 @@ def create_app(platform: Platform) -> Litestar:
         guards=[authorize],
         dependencies=dependencies(platform),
         debug=False,
+        logging_config=None,  # the process's logging is the CLI's (PLATFORM_LOG_FORMAT): Litestar's would replace it
     )
     complete_document(app)
     app.state.platform = platform
