@@ -231,7 +231,12 @@ class Container:
         self.mounts[target] = self.path(target)
         found = self.project / file if (self.project / file).exists() else ROOT / file
         self.path(target).parent.mkdir(parents=True, exist_ok=True)
-        text = found.read_text()
+        content = found.read_bytes()
+        try:
+            text = content.decode()
+        except UnicodeDecodeError:  # a key made by `platform keys init`: bytes, copied as they are
+            self.path(target).write_bytes(content)
+            return
         self.path(target).write_text(self.mapped(text) if kind == "configs" else self.local.text(text))
 
     def _healthcheck(self, own: dict[str, str]) -> list[str]:

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from interfaces.credentials import BOOTSTRAP_FILE
+from adapters.keys.shared import BOOTSTRAP_ADMIN_FILE
+from interfaces.platform_keys import shared_bootstrap_key
 from interfaces.settings import Settings
 from tests.topology.compose_local import Container, Image, Local, platform_image, replicas, start_order
 from tests.topology.local_process import HEALTH_TIMEOUT, LocalProcess
@@ -99,6 +100,8 @@ class PlatformServices:
         return Settings.from_env(spec.env | given, **inside)
 
     def bootstrap_key(self) -> str:
-        """The bootstrap platform-admin key the first API server wrote into the shared keys folder."""
-        first = self.of_kind("serve")[0]
-        return (Path(self.settings(first.spec.service).keys_dir) / BOOTSTRAP_FILE).read_text().strip()
+        """The bootstrap platform-admin key: the shared key file compose names, else the one the first API server
+        wrote into its keys folder."""
+        settings = self.settings(self.of_kind("serve")[0].spec.service)
+        shared = shared_bootstrap_key(settings.keys)
+        return shared or (Path(settings.keys_dir) / BOOTSTRAP_ADMIN_FILE).read_text().strip()

@@ -57,7 +57,8 @@ def test_an_api_server_runs_the_images_entry_with_its_secrets_volume_and_own_por
     nats_password = re.findall(r'password: "([^"]+)"', (tmp_path / "secrets" / "nats_auth.conf").read_text())[0]
     assert (secrets / "PLATFORM_NATS_URL").read_text() == f"nats://platform:{nats_password}@127.0.0.1:4999"
     assert (secrets / "PLATFORM_READ_MODEL_URL").read_text() == "postgresql://postgres@127.0.0.1:5432/t_1"
-    assert (app / "var" / "keys").resolve() == tmp_path / "volumes" / "platform-keys"
+    masking = Path(spec.env["PLATFORM_MASKING_KEY_FILE"])  # a shared key: the secret file, at its local path
+    assert masking.read_bytes() == (tmp_path / "secrets" / "masking.key").read_bytes()
 
 
 def test_natss_config_finds_its_volume_and_its_login_in_the_container_folder(tmp_path: Path) -> None:
@@ -82,4 +83,5 @@ def test_a_service_compose_runs_several_times_gets_a_container_per_replica(tmp_p
     specs = [Container(compose, "consumers", image, local, tmp_path, replica).spec() for replica in (1, 2)]
     assert [(spec.name, spec.service) for spec in specs] == [("consumers-1", "consumers"), ("consumers-2", "consumers")]
     assert specs[0].cwd != specs[1].cwd
-    assert (specs[0].cwd / "var" / "keys").resolve() == (specs[1].cwd / "var" / "keys").resolve()
+    keys = [Path(spec.env["PLATFORM_MASKING_KEY_FILE"]).read_bytes() for spec in specs]
+    assert keys[0] == keys[1]  # each replica reads the same shared key
