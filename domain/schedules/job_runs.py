@@ -15,7 +15,7 @@ from eventsourcing.domain import event
 from domain.aggregate import Aggregate
 from domain.errors import ConflictError
 from domain.schedules.jobs import slot_key
-from domain.values import TenantId
+from domain.values import JobRunStatus, TenantId
 
 JOB_RUN_NAMESPACE = UUID("a1d94c62-07be-4f35-8e1a-6c3b2d5f9047")
 MAX_ERROR = 2000
@@ -77,7 +77,7 @@ class JobRun(Aggregate):
         self.schedule_id = schedule_id
         self.slot = slot
         self.job = job
-        self.status = "due"
+        self.status = JobRunStatus.DUE
         self.attempt = 0
         self.started_at: datetime | None = None
 
@@ -86,19 +86,19 @@ class JobRun(Aggregate):
         if attempt != self.attempt + 1:
             raise RunClaimedError(f"run {self.id} is at attempt {self.attempt}, not {attempt - 1}")
         stale = self.started_at is not None and (now - self.started_at).total_seconds() >= stale_after
-        if self.status == "due" or (self.status == "started" and stale):
+        if self.status == JobRunStatus.DUE or (self.status == JobRunStatus.STARTED and stale):
             self._started(attempt, by, slot_key(now))
             return
         raise RunClaimedError(f"run {self.id} is {self.status}")
 
     @event(Started)
     def _started(self, attempt: int, by: str, at: str) -> None:
-        self.status = "started"
+        self.status = JobRunStatus.STARTED
         self.attempt = attempt
         self.started_at = datetime.fromisoformat(at)
 
     def _require_attempt(self, attempt: int) -> None:
-        if self.status != "started" or attempt != self.attempt:
+        if self.status != JobRunStatus.STARTED or attempt != self.attempt:
             raise StaleAttemptError(f"run {self.id} is {self.status} at attempt {self.attempt}, not {attempt}")
 
     def succeed(self, attempt: int, now: datetime, outcome: dict[str, Any]) -> None:
@@ -108,7 +108,7 @@ class JobRun(Aggregate):
 
     @event(Succeeded)
     def _succeeded(self, attempt: int, at: str, outcome: dict[str, Any]) -> None:
-        self.status = "succeeded"
+        self.status = JobRunStatus.SUCCEEDED
 
     def fail(self, attempt: int, now: datetime, error: str) -> None:
         """Records why the job did not run; the schedule's next slot tries again."""
@@ -117,4 +117,4 @@ class JobRun(Aggregate):
 
     @event(Failed)
     def _failed(self, attempt: int, at: str, error: str) -> None:
-        self.status = "failed"
+        self.status = JobRunStatus.FAILED

@@ -16,7 +16,7 @@ from eventsourcing.domain import event
 from domain.aggregate import Aggregate
 from domain.errors import ConflictError, InvalidValueError
 from domain.schedules.jobs import check_job, slot_key
-from domain.values import TenantId
+from domain.values import ScheduleStatus, TenantId
 
 SCHEDULE_NAMESPACE = UUID("5e0f7a3c-8b21-4d6e-a9c4-2f71d08b3e95")
 TIMEZONES = ("UTC",)
@@ -122,36 +122,36 @@ class Schedule(Aggregate):
         self.at = at
         self.starts_at = starts_at
         self.resumed_at: str | None = None
-        self.status = "active"
+        self.status = ScheduleStatus.ACTIVE
 
-    def _require(self, *statuses: str) -> None:
+    def _require(self, *statuses: ScheduleStatus) -> None:
         if self.status not in statuses:
             raise ScheduleStateError(f"schedule {self.name!r} is {self.status}")
 
     def pause(self, by: str) -> None:
         """Stops firing until resumed; slots that pass meanwhile are skipped, not caught up."""
-        self._require("active")
+        self._require(ScheduleStatus.ACTIVE)
         self._paused(by)
 
     @event(Paused)
     def _paused(self, by: str) -> None:
-        self.status = "paused"
+        self.status = ScheduleStatus.PAUSED
 
     def resume(self, by: str, now: datetime) -> None:
         """Fires again from the first slot after ``now``."""
-        self._require("paused")
+        self._require(ScheduleStatus.PAUSED)
         self._resumed(by, slot_key(now))
 
     @event(Resumed)
     def _resumed(self, by: str, at: str) -> None:
-        self.status = "active"
+        self.status = ScheduleStatus.ACTIVE
         self.resumed_at = at
 
     def delete(self, by: str) -> None:
         """Fires no more; its runs stay as evidence."""
-        self._require("active", "paused")
+        self._require(ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED)
         self._deleted(by)
 
     @event(Deleted)
     def _deleted(self, by: str) -> None:
-        self.status = "deleted"
+        self.status = ScheduleStatus.DELETED
