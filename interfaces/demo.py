@@ -15,11 +15,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from adapters.datasets.formats import MEDIA_TYPES, format_for_path
+from domain.values import RunStatus
 from interfaces.client import ApiError, Client
 from sample.retail import CONTRACT, write_csv
 
 Say = Callable[[str], None]
-DONE = ("succeeded", "rejected", "dead-lettered")
+DONE = (RunStatus.SUCCEEDED, RunStatus.REJECTED, RunStatus.DEAD_LETTERED)
 MEDIA_OF = {fmt: media for media, fmt in reversed(list(MEDIA_TYPES.items()))}
 
 
@@ -81,7 +82,7 @@ def run_demo(admin: Client, workdir: Path, rows: int, say: Say) -> dict[str, Any
     run = wait_for_run(engineer, accepted["location"])
     for line in describe_run(run):
         say(line)
-    if run["status"] != "succeeded":
+    if run["status"] != RunStatus.SUCCEEDED:
         raise RuntimeError(f"the run {run['status']}: {'; '.join(run.get('reasons') or [])}")
     product_version = run["product_version"]
     base = f"/v1/tenants/{tenant}/products/retail-sales/versions/{product_version}"

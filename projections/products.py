@@ -9,7 +9,7 @@ import msgspec
 from sqlalchemy import JSON, BigInteger, Column, Engine, Integer, Select, String, Table, Text, func, select
 
 from domain.products import DataProduct, product_id_for
-from domain.values import TenantId
+from domain.values import ProductVersionStatus, TenantId
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata, plain
 
 products = Table(
@@ -76,7 +76,7 @@ def evolve(recorded: EventView) -> list[Change]:
             version = {
                 "tenant_id": recorded.tenant_id,
                 "name": event.contract,
-                "status": "published",
+                "status": ProductVersionStatus.PUBLISHED,
                 "contract": event.contract,
                 "contract_version": event.contract_version,
                 "run_id": event.run_id,
@@ -91,7 +91,7 @@ def evolve(recorded: EventView) -> list[Change]:
             return [Update(products, {"product_id": product_id}, about | stamp), Upsert(versions, key, version)]
         case DataProduct.VersionRetracted():
             key = {"product_id": product_id, "version": event.version}
-            retracted = {"status": "retracted", "retracted_at": at, "retract_reason": event.reason}
+            retracted = {"status": ProductVersionStatus.RETRACTED, "retracted_at": at, "retract_reason": event.reason}
             return [Update(versions, key, retracted), Update(products, {"product_id": product_id}, stamp)]
     return []
 
@@ -108,7 +108,7 @@ def _served() -> Any:
             func.count().label("served_versions"),
             func.max(versions.c.published_at).label("freshness"),
         )
-        .where(versions.c.status == "published")
+        .where(versions.c.status == ProductVersionStatus.PUBLISHED)
         .group_by(versions.c.product_id)
         .subquery()
     )
