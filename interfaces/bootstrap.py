@@ -41,7 +41,7 @@ from adapters.keys.local import local_secret
 from adapters.keys.rowseal import RowSealer
 from adapters.ledger import Ledger, StoredCheckpoint, open_ledger
 from adapters.ledger.tables import Leaf
-from adapters.lineage.queries import LineageQueries, LineageWalk, ObligationReport
+from adapters.lineage.queries import LineageQueries, LineageWalk, ObligationReport, RunEvent
 from adapters.nats.cloudevents import event_type
 from adapters.parked_letters import ParkedLetters
 from adapters.process_checkpoints import SqlCheckpoints
@@ -109,6 +109,7 @@ __all__ = [  # the composition root's own names, and what the HTTP handlers use 
     "ObligationReport",
     "Platform",
     "Readiness",
+    "RunEvent",
     "StoredCheckpoint",
     "Telemetry",
     "asyncapi_document",
