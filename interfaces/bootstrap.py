@@ -76,8 +76,17 @@ from application.webhook_dispatcher import WebhookDispatcher
 from application.webhooks import WebhookService
 from eventstore.adapters import open_event_store
 from eventstore.port import EventStore
-from interfaces.settings import Settings
-from interfaces.settings.groups import KeySettings
+from interfaces.settings import Settings, Switch
+from interfaces.settings.groups import (
+    HttpSettings,
+    KeySettings,
+    NatsSettings,
+    PipelineSettings,
+    ProcessManagerSettings,
+    StoreSettings,
+    TelemetrySettings,
+    WebhookSettings,
+)
 from projections.access import AccessQueries
 from projections.actions import ActionQueries
 from projections.contract_queries import ContractQueries
@@ -209,177 +218,228 @@ class Platform:
         self.cipher.close()
 
 
-def open_read_models(settings: Settings, cipher: EnvelopeCipher | None = None) -> ReadModelStore:
-    """The read models, sealing their personal columns with the tenants' data keys (the key store of the settings
-    unless ``cipher`` is given)."""
-    sealer = RowSealer(cipher or open_field_cipher(settings))
-    return ReadModelStore(settings.read_model_url, projections.ALL, sealer)
+def open_read_models(stores: StoreSettings, cipher: EnvelopeCipher) -> ReadModelStore:
+    """The read models, sealing their personal columns with the tenants' data keys."""
+    return ReadModelStore(stores.read_model_url, projections.ALL, RowSealer(cipher))
 
 
-def open_field_cipher(settings: Settings) -> EnvelopeCipher:
+def open_field_cipher(keys: KeySettings) -> EnvelopeCipher:
     """Envelope encryption of personal and secret event fields: the keyring (PLATFORM_KEK_FILE, or created under
     PLATFORM_KEYS_DIR) and the data-key database (PLATFORM_KEYS_URL, else a file under PLATFORM_KEYS_DIR)."""
-    return open_envelope_cipher(settings.keys_dir, settings.kek_file, settings.keys_url)
+    return open_envelope_cipher(keys.keys_dir, keys.kek_file, keys.keys_url)
 
 
-def open_decision_log(settings: Settings, read_models: ReadModelStore) -> DecisionLog:
+def open_decision_log(telemetry: TelemetrySettings, read_models: ReadModelStore) -> DecisionLog:
     """The decision log in the read-model database, kept PLATFORM_DECISION_LOG_RETENTION_DAYS (0: forever)."""
-    days = settings.decision_log_retention_days
+    days = telemetry.decision_log_retention_days
     return DecisionLog(read_models.engine, utc_now, timedelta(days=days) if days else None)
 
 
-def open_datasets(settings: Settings, cipher: EnvelopeCipher | None = None) -> DatasetStore:
+def open_datasets(stores: StoreSettings, cipher: EnvelopeCipher | None = None) -> DatasetStore:
     """The dataset store; with the cipher's key store, files of the sealed stages are sealed under their tenant's
     data key (without it, only blobs can be read and written)."""
     keys = cipher.keys if cipher is not None else None
-    return DatasetStore.open(settings.datasets, Path(settings.scratch_dir), keys)
+    return DatasetStore.open(stores.datasets, Path(stores.scratch_dir), keys)
 
 
-def open_store(settings: Settings, cipher: EnvelopeCipher, datasets: DatasetStore | None = None) -> EventStore:
+def open_store(stores: StoreSettings, cipher: EnvelopeCipher, datasets: DatasetStore | None = None) -> EventStore:
     """The event store the settings name, sealing and opening encrypted fields with the cipher and keeping the
     fields events store apart (contract documents) in the dataset store."""
-    blobs = DatasetBlobs(datasets or open_datasets(settings))
+    blobs = DatasetBlobs(datasets or open_datasets(stores))
     return open_event_store(
-        settings.event_store,
-        settings.event_store_url,
-        poll_interval=settings.poll_interval,
-        cipher=cipher,
-        blobs=blobs,
+        stores.event_store, stores.event_store_url, poll_interval=stores.poll_interval, cipher=cipher, blobs=blobs
     )
 
 
 def open_authorization(
-    settings: Settings, policies: PolicyEngine, decisions: DecisionLog, access: AccessService, tenants: TenantService
+    http: HttpSettings, policies: PolicyEngine, decisions: DecisionLog, access: AccessService, tenants: TenantService
 ) -> Authorization:
     """The one authorization path; with PLATFORM_AUTH=off (benchmarks only) it permits everything."""
-    engine = PermitAll() if settings.auth == "off" else policies
+    engine = PermitAll() if http.auth == Switch.OFF else policies
     return Authorization(engine, decisions, access, tenants)
 
 
-def open_authenticator(settings: Settings, read_models: ReadModelStore, health: ReadModelHealth) -> Authentication:
+def open_authenticator(
+    http: HttpSettings, keys: KeySettings, read_models: ReadModelStore, health: ReadModelHealth
+) -> Authentication:
     """Bearer JWTs and API keys; with PLATFORM_AUTH=off, every caller is the anonymous platform admin."""
-    if settings.auth == "off":
+    if http.auth == Switch.OFF:
         return NoAuthentication()
-    return Authenticator(read_models, token_verifier(settings.keys), utc_now, health=health)
+    return Authenticator(read_models, token_verifier(keys), utc_now, health=health)
 
 
-def bootstrap(settings: Settings | None = None) -> Platform:
-    settings = settings or Settings.from_env()
-    cipher = open_field_cipher(settings)
-    datasets = open_datasets(settings, cipher)
-    store = open_store(settings, cipher, datasets)
-    read_models = open_read_models(settings, cipher)
-    health = ReadModelHealth(store, read_models, settings.read_model_stall_after)
-    checkpoints = SqlCheckpoints(read_models.engine)
-    telemetry = Telemetry(
+def open_telemetry(
+    telemetry: TelemetrySettings, nats: NatsSettings, store: EventStore, read_models: ReadModelStore
+) -> Telemetry:
+    """Metrics, readiness and the read models' health (PLATFORM_READY_MAX_LAG, PLATFORM_READ_MODEL_STALL_AFTER)."""
+    health = ReadModelHealth(store, read_models, telemetry.read_model_stall_after)
+    return Telemetry(
         store,
         read_models,
         utc_now,
         health=health,
-        nats_url=settings.nats_url,
-        nats_stream=settings.nats_stream,
-        scrape_token=settings.metrics_token,
-        ready_max_lag=settings.ready_max_lag,
+        nats_url=nats.nats_url,
+        nats_stream=nats.nats_stream,
+        scrape_token=telemetry.metrics_token,
+        ready_max_lag=telemetry.ready_max_lag,
     )
-    runner = MeteredCommandRunner(store, utc_now, telemetry.metrics)
-    policies = PolicyEngine(source=ActivePolicies(read_models.engine))
-    schemas = SchemaRegistryService(runner)
-    contracts = ContractService(runner, schemas, settings.max_contract_bytes)
-    keys_dir = Path(settings.keys_dir)
-    salts = tenant_salts(local_secret(keys_dir, "masking.key"))
-    bounds = Bounds(settings.max_batch_rows, settings.max_expansion)
-    compute = ComputeSteps(datasets, Path(settings.scratch_dir), salts, bounds)
-    pipeline = PipelineService(runner, contracts)
-    dead_letters = DeadLetterService(runner)
-    ParkedLetters(store, read_models, dead_letters).wire()
-    dead_letters.retry_handlers["pipeline"] = lambda context, letter: pipeline.revive(
-        context, UUID(letter.subject), letter.step
+
+
+def _action_senders(webhooks: WebhookSettings, nats: NatsSettings, guard: AddressGuard) -> SendersByKind:
+    timeout = webhooks.webhook_timeout
+    return SendersByKind(
+        {
+            "http": HttpActionSender(guard, timeout=timeout),
+            "webhook": WebhookActionSender(HttpSender(guard, timeout=timeout)),
+            "email": SmtpActionSender(guard, timeout=timeout),
+            "nats": NatsActionSender(guard, nats.nats_url),
+        }
     )
-    secrets = SecretService(runner, cipher)
-    guard = AddressGuard(settings.webhook_allowed_networks)
-    webhooks = WebhookService(runner, secrets, guard, webhook_event_types(), new_secret)
-    webhook_dispatcher = WebhookDispatcher(
-        store,
-        webhooks,
-        HttpSender(guard, timeout=settings.webhook_timeout),
+
+
+@dataclass(frozen=True)
+class _Core:
+    """What every process manager is built on: the log, its command runner, checkpoints and dead letters."""
+
+    store: EventStore
+    runner: CommandRunner
+    checkpoints: SqlCheckpoints
+    dead_letters: DeadLetterService
+
+
+def _webhooks(
+    webhooks: WebhookSettings, core: _Core, secrets: SecretService, guard: AddressGuard
+) -> tuple[WebhookService, WebhookDispatcher]:
+    service = WebhookService(core.runner, secrets, guard, webhook_event_types(), new_secret)
+    dispatcher = WebhookDispatcher(
+        core.store,
+        service,
+        HttpSender(guard, timeout=webhooks.webhook_timeout),
         webhook_payload,
         event_type,
         utc_now,
-        settings.webhook_retry_schedule,
-        dead_letters=dead_letters,
-        shard=settings.webhook_shard,
-        checkpoints=checkpoints,
+        webhooks.webhook_retry_schedule,
+        dead_letters=core.dead_letters,
+        shard=webhooks.webhook_shard,
+        checkpoints=core.checkpoints,
     )
-    dead_letters.retry_handlers["webhook"] = lambda context, letter: webhooks.requeue_delivery(
+    core.dead_letters.retry_handlers["webhook"] = lambda context, letter: service.requeue_delivery(
         context, UUID(letter.subject), f"dead letter {letter.id}"
     )
+    return service, dispatcher
+
+
+def _actions(
+    settings: Settings, core: _Core, contracts: ContractService, secrets: SecretService, guard: AddressGuard
+) -> tuple[ActionService, ActionEngine]:
     renderer = JinjaRenderer()
-    actions = ActionService(runner, contracts, renderer, guard)
-    action_sender = SendersByKind(
-        {
-            "http": HttpActionSender(guard, timeout=settings.webhook_timeout),
-            "webhook": WebhookActionSender(HttpSender(guard, timeout=settings.webhook_timeout)),
-            "email": SmtpActionSender(guard, timeout=settings.webhook_timeout),
-            "nats": NatsActionSender(guard, settings.nats_url),
-        }
-    )
-    action_engine = ActionEngine(
-        store,
-        actions,
+    service = ActionService(core.runner, contracts, renderer, guard)
+    managers = settings.process_managers
+    engine = ActionEngine(
+        core.store,
+        service,
         renderer,
-        action_sender,
+        _action_senders(settings.webhooks, settings.nats, guard),
         secrets,
-        dead_letters,
+        core.dead_letters,
         utc_now,
-        attempts=settings.action_attempts,
-        backoff=settings.action_backoff,
-        checkpoints=checkpoints,
+        attempts=managers.action_attempts,
+        backoff=managers.action_backoff,
+        checkpoints=core.checkpoints,
     )
-    dead_letters.retry_handlers["action"] = lambda context, letter: actions.revive_step(
+    core.dead_letters.retry_handlers["action"] = lambda context, letter: service.revive_step(
         context, UUID(letter.subject), int(letter.step.removeprefix("step-"))
     )
-    tenants = TenantService(runner, cipher, datasets)
-    access = AccessService(runner)
-    decisions = open_decision_log(settings, read_models)
-    authorization = open_authorization(settings, policies, decisions, access, tenants)
-    orchestrator = Orchestrator(
-        store,
+    return service, engine
+
+
+def _orchestrator(
+    pipeline_settings: PipelineSettings,
+    core: _Core,
+    pipeline: PipelineService,
+    compute: ComputeSteps,
+    authorization: Authorization,
+) -> Orchestrator:
+    core.dead_letters.retry_handlers["pipeline"] = lambda context, letter: pipeline.revive(
+        context, UUID(letter.subject), letter.step
+    )
+    return Orchestrator(
+        core.store,
         pipeline,
         compute,
-        dead_letters,
+        core.dead_letters,
         utc_now,
-        attempts=settings.pipeline_attempts,
-        backoff=settings.pipeline_backoff,
+        attempts=pipeline_settings.pipeline_attempts,
+        backoff=pipeline_settings.pipeline_backoff,
         authorize_step=authorization.authorize_step,
-        checkpoints=checkpoints,
+        checkpoints=core.checkpoints,
     )
-    policy_documents = PolicyService(runner, policies)
-    schedules = SchedulerService(runner)
-    ledger = open_ledger(
+
+
+def _ledger(settings: Settings, store: EventStore, read_models: ReadModelStore, cipher: EnvelopeCipher) -> Ledger:
+    ledger = settings.ledger
+    return open_ledger(
         store,
         read_models.engine,
         cipher.keys,
-        settings.ledger_origin,
-        checkpoint_every=settings.ledger_checkpoint_every,
-        checkpoint_interval=settings.ledger_checkpoint_interval,
-        poll_interval=settings.poll_interval,
+        ledger.ledger_origin,
+        checkpoint_every=ledger.ledger_checkpoint_every,
+        checkpoint_interval=ledger.ledger_checkpoint_interval,
+        poll_interval=settings.stores.poll_interval,
     )
-    # kpi_rebuild runs fail, saying so, until its callable is given here.
-    jobs = PlatformJobs(pipeline, tenants, checkpoint_ledger=ledger.scheduled_checkpoint)
-    scheduler = Scheduler(
-        store,
+
+
+def _scheduler(
+    managers: ProcessManagerSettings, core: _Core, schedules: SchedulerService, jobs: PlatformJobs
+) -> Scheduler:
+    return Scheduler(
+        core.store,
         schedules,
         jobs,
         utc_now,
-        interval=settings.scheduler_interval,
-        stale_after=settings.scheduler_stale_after,
-        checkpoints=checkpoints,
+        interval=managers.scheduler_interval,
+        stale_after=managers.scheduler_stale_after,
+        checkpoints=core.checkpoints,
     )
+
+
+def bootstrap(settings: Settings | None = None) -> Platform:
+    settings = settings or Settings.from_env()
+    stores, limits, keys_dir = settings.stores, settings.limits, Path(settings.keys.keys_dir)
+    cipher = open_field_cipher(settings.keys)
+    datasets = open_datasets(stores, cipher)
+    store = open_store(stores, cipher, datasets)
+    read_models = open_read_models(stores, cipher)
+    telemetry = open_telemetry(settings.telemetry, settings.nats, store, read_models)
+    runner = MeteredCommandRunner(store, utc_now, telemetry.metrics)
+    dead_letters = DeadLetterService(runner)
+    ParkedLetters(store, read_models, dead_letters).wire()
+    core = _Core(store, runner, SqlCheckpoints(read_models.engine), dead_letters)
+    policies = PolicyEngine(source=ActivePolicies(read_models.engine))
+    schemas = SchemaRegistryService(runner)
+    contracts = ContractService(runner, schemas, limits.max_contract_bytes)
+    salts = tenant_salts(local_secret(keys_dir, "masking.key"))
+    bounds = Bounds(limits.max_batch_rows, limits.max_expansion)
+    compute = ComputeSteps(datasets, Path(stores.scratch_dir), salts, bounds)
+    pipeline = PipelineService(runner, contracts)
+    secrets = SecretService(runner, cipher)
+    guard = AddressGuard(settings.webhooks.webhook_allowed_networks)
+    webhooks, webhook_dispatcher = _webhooks(settings.webhooks, core, secrets, guard)
+    actions, action_engine = _actions(settings, core, contracts, secrets, guard)
+    tenants = TenantService(runner, cipher, datasets)
+    access = AccessService(runner)
+    decisions = open_decision_log(settings.telemetry, read_models)
+    authorization = open_authorization(settings.http, policies, decisions, access, tenants)
+    orchestrator = _orchestrator(settings.pipeline, core, pipeline, compute, authorization)
+    policy_documents = PolicyService(runner, policies)
+    schedules = SchedulerService(runner)
+    ledger = _ledger(settings, store, read_models, cipher)
+    # kpi_rebuild runs fail, saying so, until its callable is given here.
+    jobs = PlatformJobs(pipeline, tenants, checkpoint_ledger=ledger.scheduled_checkpoint)
+    scheduler = _scheduler(settings.process_managers, core, schedules, jobs)
     raw = RawBatches(datasets)
     batch_check = ContractBatchCheck(compute)
-    ingestion = IngestionService(
-        contracts, pipeline, authorization, raw, batch_check, utc_now, settings.max_ingest_bytes
-    )
+    ingestion = IngestionService(contracts, pipeline, authorization, raw, batch_check, utc_now, limits.max_ingest_bytes)
     return Platform(
         settings=settings,
         store=store,
@@ -387,7 +447,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         tenants=tenants,
         access=access,
         worker=ProjectionWorker(store, read_models),
-        authenticator=open_authenticator(settings, read_models, health),
+        authenticator=open_authenticator(settings.http, settings.keys, read_models, telemetry.health),
         policies=policies,
         secrets=secrets,
         cipher=cipher,
@@ -415,7 +475,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         ingestion=ingestion,
         runs=RunQueries(read_models.engine),
         exports=ExportQueries(read_models.engine),
-        export_links=ExportLinks(local_secret(keys_dir, "links.key"), settings.export_link_ttl),
+        export_links=ExportLinks(local_secret(keys_dir, "links.key"), settings.http.export_link_ttl),
         dead_letter_views=DeadLetterQueries(read_models.engine),
         schedule_views=ScheduleQueries(read_models.engine),
         products=ProductQueries(read_models.engine),
@@ -432,14 +492,14 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         policy_simulation=PolicySimulation(policy_documents, DecisionLogReplay(policies, decisions)),
         contract_queries=ContractQueries(read_models.engine),
         contract_uploads=ContractUploads(contracts, read_odcs),
-        event_catalogue=EventCatalogue(settings.nats_subject_prefix),
+        event_catalogue=EventCatalogue(settings.nats.nats_subject_prefix),
     )
 
 
-def sweep_scratch(settings: Settings) -> list[Path]:
+def sweep_scratch(stores: StoreSettings) -> list[Path]:
     """At the start of a process that stages files (serve, orchestrator, consumers): removes the staging files and
     work directories dead processes left under PLATFORM_SCRATCH_DIR, never one a live process holds."""
-    return sweep(Path(settings.scratch_dir), time.time())
+    return sweep(Path(stores.scratch_dir), time.time())
 
 
 def token_verifier(keys: KeySettings) -> TokenVerifier:

@@ -41,6 +41,7 @@ from interfaces.http.tenants import TenantController
 from interfaces.http.tracing import tracing_middleware
 from interfaces.http.unit_of_work import unit_of_work_middleware
 from interfaces.http.webhooks import WebhookController
+from interfaces.settings import Placement
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 
@@ -73,23 +74,23 @@ async def health() -> Health:
 
 
 def create_app(platform: Platform) -> Litestar:
-    settings = platform.settings
-    buckets = open_buckets(settings.rate_limit_store, time.monotonic)
-    limits = RateLimits(settings, public_paths=PUBLIC_PATHS, buckets=buckets)
+    settings, placements = platform.settings, platform.settings.process_managers
+    buckets = open_buckets(settings.limits.rate_limit_store, time.monotonic)
+    limits = RateLimits(settings.limits, settings.auth, public_paths=PUBLIC_PATHS, buckets=buckets)
     resources = Resources(platform.authorization, platform.tenant_queries)
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
-        if platform.settings.projections == "inprocess":
+        if placements.projections == Placement.INPROCESS:
             platform.worker.start()
             platform.ledger.start()
-        if platform.settings.orchestrator == "inprocess":
+        if placements.orchestrator == Placement.INPROCESS:
             platform.orchestrator.start()
-        if platform.settings.webhook_dispatcher == "inprocess":
+        if placements.webhook_dispatcher == Placement.INPROCESS:
             platform.webhook_dispatcher.start()
-        if platform.settings.scheduler == "inprocess":
+        if placements.scheduler == Placement.INPROCESS:
             platform.scheduler.start()
-        if platform.settings.action_engine == "inprocess":
+        if placements.action_engine == Placement.INPROCESS:
             platform.action_engine.start()
         try:
             yield
@@ -133,13 +134,13 @@ def create_app(platform: Platform) -> Litestar:
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=require_json,
-        request_max_body_size=settings.max_body_bytes,
+        request_max_body_size=settings.limits.max_body_bytes,
         lifespan=[lifespan],
         openapi_config=openapi_config(),
         middleware=[
             metrics_middleware(platform.telemetry),
             tracing_middleware,
-            *gateway_middleware(settings),
+            *gateway_middleware(settings.limits),
             limits.by_address,  # before authentication: anonymous requests and failed authentications per address
             authentication_middleware(platform.authenticator),
             limits.by_principal,  # after authentication: it limits per principal and tenant
@@ -148,7 +149,7 @@ def create_app(platform: Platform) -> Litestar:
             unit_of_work_middleware(platform.runner),  # innermost: the guard and the handler load each aggregate once
         ],
         before_send=[security_headers_hook],
-        cors_config=cors_config(settings),
+        cors_config=cors_config(settings.http),
         guards=[authorization_guard(platform, resources)],
         dependencies=dependencies(platform, resources=provided(resources), asyncapi_spec=asyncapi_dependency(platform)),
         debug=False,
