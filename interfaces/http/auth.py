@@ -116,10 +116,12 @@ class Resources:
 
     def seen_by_queries(self, tenant_id: str) -> Resource:
         """The tenant as queries see it (404 for no such tenant), remembered for the next second."""
-        resource = self.recent.get(tenant_id) or self.find({"tenant_id": tenant_id}, False)
+        resource = self.recent.get(tenant_id)
         if resource is None:
-            raise TenantHidden(tenant_id)
-        self.recent.put(resource)
+            resource = self.find({"tenant_id": tenant_id}, False)
+            if resource is None:
+                raise TenantHidden(tenant_id)
+            self.recent.put(resource)  # only a fresh read: what was seen stays at most a second
         return resource
 
     def allows(self, identity: Identity, action: str, resource: Resource) -> bool:
