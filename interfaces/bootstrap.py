@@ -6,14 +6,8 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from uuid import UUID
 
 import projections
-from adapters.actions.email import SmtpActionSender
-from adapters.actions.http import HttpActionSender, WebhookActionSender
-from adapters.actions.nats import NatsActionSender
-from adapters.actions.rendering import JinjaRenderer
-from adapters.actions.senders import SendersByKind
 from adapters.auth.authenticator import Authenticator, NoAuthentication
 from adapters.auth.cedar import PolicyEngine
 from adapters.auth.decision_log import DecisionLog
@@ -32,17 +26,13 @@ from adapters.datasets.bounds import Bounds
 from adapters.datasets.raw import RawBatches
 from adapters.datasets.scratch import sweep
 from adapters.datasets.store import DatasetStore
-from adapters.delivery.events import webhook_event_types, webhook_payload
 from adapters.delivery.guard import AddressGuard
-from adapters.delivery.http import HttpSender
-from adapters.delivery.signing import new_secret
 from adapters.keys import EnvelopeCipher, open_envelope_cipher
 from adapters.keys.local import local_secret
 from adapters.keys.rowseal import RowSealer
-from adapters.ledger import Ledger, StoredCheckpoint, open_ledger
+from adapters.ledger import Ledger, StoredCheckpoint
 from adapters.ledger.tables import Leaf
 from adapters.lineage.queries import LineageQueries, LineageWalk, ObligationReport, RunEvent
-from adapters.nats.cloudevents import event_type
 from adapters.parked_letters import ParkedLetters
 from adapters.process_checkpoints import SqlCheckpoints
 from adapters.projection_worker import ProjectionWorker
@@ -76,16 +66,14 @@ from application.webhook_dispatcher import WebhookDispatcher
 from application.webhooks import WebhookService
 from eventstore.adapters import open_event_store
 from eventstore.port import EventStore
+from interfaces import background_parts as parts
 from interfaces.settings import Settings, Switch
 from interfaces.settings.groups import (
     HttpSettings,
     KeySettings,
     NatsSettings,
-    PipelineSettings,
-    ProcessManagerSettings,
     StoreSettings,
     TelemetrySettings,
-    WebhookSettings,
 )
 from projections.access import AccessQueries
 from projections.actions import ActionQueries
@@ -285,124 +273,6 @@ def open_telemetry(
     )
 
 
-def _action_senders(webhooks: WebhookSettings, nats: NatsSettings, guard: AddressGuard) -> SendersByKind:
-    timeout = webhooks.webhook_timeout
-    return SendersByKind(
-        {
-            "http": HttpActionSender(guard, timeout=timeout),
-            "webhook": WebhookActionSender(HttpSender(guard, timeout=timeout)),
-            "email": SmtpActionSender(guard, timeout=timeout),
-            "nats": NatsActionSender(guard, nats.nats_url),
-        }
-    )
-
-
-@dataclass(frozen=True)
-class _Core:
-    """What every process manager is built on: the log, its command runner, checkpoints and dead letters."""
-
-    store: EventStore
-    runner: CommandRunner
-    checkpoints: SqlCheckpoints
-    dead_letters: DeadLetterService
-
-
-def _webhooks(
-    webhooks: WebhookSettings, core: _Core, secrets: SecretService, guard: AddressGuard
-) -> tuple[WebhookService, WebhookDispatcher]:
-    service = WebhookService(core.runner, secrets, guard, webhook_event_types(), new_secret)
-    dispatcher = WebhookDispatcher(
-        core.store,
-        service,
-        HttpSender(guard, timeout=webhooks.webhook_timeout),
-        webhook_payload,
-        event_type,
-        utc_now,
-        webhooks.webhook_retry_schedule,
-        dead_letters=core.dead_letters,
-        shard=webhooks.webhook_shard,
-        checkpoints=core.checkpoints,
-    )
-    core.dead_letters.retry_handlers["webhook"] = lambda context, letter: service.requeue_delivery(
-        context, UUID(letter.subject), f"dead letter {letter.id}"
-    )
-    return service, dispatcher
-
-
-def _actions(
-    settings: Settings, core: _Core, contracts: ContractService, secrets: SecretService, guard: AddressGuard
-) -> tuple[ActionService, ActionEngine]:
-    renderer = JinjaRenderer()
-    service = ActionService(core.runner, contracts, renderer, guard)
-    managers = settings.process_managers
-    engine = ActionEngine(
-        core.store,
-        service,
-        renderer,
-        _action_senders(settings.webhooks, settings.nats, guard),
-        secrets,
-        core.dead_letters,
-        utc_now,
-        attempts=managers.action_attempts,
-        backoff=managers.action_backoff,
-        checkpoints=core.checkpoints,
-    )
-    core.dead_letters.retry_handlers["action"] = lambda context, letter: service.revive_step(
-        context, UUID(letter.subject), int(letter.step.removeprefix("step-"))
-    )
-    return service, engine
-
-
-def _orchestrator(
-    pipeline_settings: PipelineSettings,
-    core: _Core,
-    pipeline: PipelineService,
-    compute: ComputeSteps,
-    authorization: Authorization,
-) -> Orchestrator:
-    core.dead_letters.retry_handlers["pipeline"] = lambda context, letter: pipeline.revive(
-        context, UUID(letter.subject), letter.step
-    )
-    return Orchestrator(
-        core.store,
-        pipeline,
-        compute,
-        core.dead_letters,
-        utc_now,
-        attempts=pipeline_settings.pipeline_attempts,
-        backoff=pipeline_settings.pipeline_backoff,
-        authorize_step=authorization.authorize_step,
-        checkpoints=core.checkpoints,
-    )
-
-
-def _ledger(settings: Settings, store: EventStore, read_models: ReadModelStore, cipher: EnvelopeCipher) -> Ledger:
-    ledger = settings.ledger
-    return open_ledger(
-        store,
-        read_models.engine,
-        cipher.keys,
-        ledger.ledger_origin,
-        checkpoint_every=ledger.ledger_checkpoint_every,
-        checkpoint_interval=ledger.ledger_checkpoint_interval,
-        poll_interval=settings.stores.poll_interval,
-    )
-
-
-def _scheduler(
-    managers: ProcessManagerSettings, core: _Core, schedules: SchedulerService, jobs: PlatformJobs
-) -> Scheduler:
-    return Scheduler(
-        core.store,
-        schedules,
-        jobs,
-        utc_now,
-        interval=managers.scheduler_interval,
-        stale_after=managers.scheduler_stale_after,
-        checkpoints=core.checkpoints,
-    )
-
-
 def bootstrap(settings: Settings | None = None) -> Platform:
     settings = settings or Settings.from_env()
     stores, limits, keys_dir = settings.stores, settings.limits, Path(settings.keys.keys_dir)
@@ -414,7 +284,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
     runner = MeteredCommandRunner(store, utc_now, telemetry.metrics)
     dead_letters = DeadLetterService(runner)
     ParkedLetters(store, read_models, dead_letters).wire()
-    core = _Core(store, runner, SqlCheckpoints(read_models.engine), dead_letters)
+    core = parts.Core(store, runner, SqlCheckpoints(read_models.engine), dead_letters, utc_now)
     policies = PolicyEngine(source=ActivePolicies(read_models.engine))
     schemas = SchemaRegistryService(runner)
     contracts = ContractService(runner, schemas, limits.max_contract_bytes)
@@ -424,19 +294,19 @@ def bootstrap(settings: Settings | None = None) -> Platform:
     pipeline = PipelineService(runner, contracts)
     secrets = SecretService(runner, cipher)
     guard = AddressGuard(settings.webhooks.webhook_allowed_networks)
-    webhooks, webhook_dispatcher = _webhooks(settings.webhooks, core, secrets, guard)
-    actions, action_engine = _actions(settings, core, contracts, secrets, guard)
+    webhooks, webhook_dispatcher = parts.webhooks_and_dispatcher(settings.webhooks, core, secrets, guard)
+    actions, action_engine = parts.actions_and_engine(settings, core, contracts, secrets, guard)
     tenants = TenantService(runner, cipher, datasets)
     access = AccessService(runner)
     decisions = open_decision_log(settings.telemetry, read_models)
     authorization = open_authorization(settings.http, policies, decisions, access, tenants)
-    orchestrator = _orchestrator(settings.pipeline, core, pipeline, compute, authorization)
+    orchestrator = parts.orchestrator(settings.pipeline, core, pipeline, compute, authorization)
     policy_documents = PolicyService(runner, policies)
     schedules = SchedulerService(runner)
-    ledger = _ledger(settings, store, read_models, cipher)
+    ledger = parts.ledger(settings, store, read_models, cipher)
     # kpi_rebuild runs fail, saying so, until its callable is given here.
     jobs = PlatformJobs(pipeline, tenants, checkpoint_ledger=ledger.scheduled_checkpoint)
-    scheduler = _scheduler(settings.process_managers, core, schedules, jobs)
+    scheduler = parts.scheduler(settings.process_managers, core, schedules, jobs)
     raw = RawBatches(datasets)
     batch_check = ContractBatchCheck(compute)
     ingestion = IngestionService(contracts, pipeline, authorization, raw, batch_check, utc_now, limits.max_ingest_bytes)
