@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import JSON, BigInteger, Column, Engine, Integer, Select, String, Table, Text, func, select
 
-from domain.products import DataProduct, product_id_for
+from domain.products import DataProduct, Dataset, product_id_for
 from domain.values import ProductVersionStatus, TenantId
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata, plain
 
@@ -235,6 +235,14 @@ class CatalogPage(msgspec.Struct):
     next_after: str | None
 
 
+class StoredVersion(msgspec.Struct, frozen=True):
+    """A version as stored: its status and its datasets, with the manifests of their served and source files."""
+
+    status: str
+    retract_reason: str | None
+    datasets: list[Dataset]
+
+
 class ProductQueries:
     """The products read model, read: the catalog, products and their versions."""
 
@@ -257,11 +265,15 @@ class ProductQueries:
         return msgspec.convert(plain(row) | {"versions": [_version(plain(v)) for v in listed]}, ProductView)
 
     def version(self, tenant_id: str, name: str, version: int) -> VersionView | None:
-        found = self.stored_version(tenant_id, name, version)
+        found = self._version_row(tenant_id, name, version)
         return None if found is None else msgspec.convert(_version(found), VersionView)
 
-    def stored_version(self, tenant_id: str, name: str, version: int) -> dict[str, Any] | None:
-        """A version's row as stored: its datasets with the manifests of their served and source files."""
+    def stored_version(self, tenant_id: str, name: str, version: int) -> StoredVersion | None:
+        """A version as stored: its datasets with the manifests of their served and source files."""
+        found = self._version_row(tenant_id, name, version)
+        return None if found is None else msgspec.convert(found, StoredVersion)
+
+    def _version_row(self, tenant_id: str, name: str, version: int) -> dict[str, Any] | None:
         query = version_query(tenant_id, str(product_id_for(TenantId(tenant_id), name)), version)
         with self.engine.connect() as connection:
             row = connection.execute(query).mappings().first()

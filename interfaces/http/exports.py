@@ -11,6 +11,7 @@ import anyio
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Stream
 
@@ -32,6 +33,7 @@ MEDIA = {
     "parquet": "application/vnd.apache.parquet",
 }
 CHUNK = 1 << 20
+EXPORTED_ROWS = "The exported file; as JSON, an array of the dataset's rows, keyed by the columns its contract names"
 
 
 class ExportRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -137,6 +139,7 @@ class ExportController(Controller):
     @get(
         "/{export_id:str}/download",
         opt={"action": "download_export", "problems": (410,), "media_types": tuple(dict.fromkeys(MEDIA.values()))},
+        responses={200: ResponseSpec(list[dict[str, Any]], description=EXPORTED_ROWS, generate_examples=False)},
     )
     async def download(
         self,
