@@ -19,7 +19,7 @@ from application.export_links import ExportLinks
 from application.pipeline import PipelineService
 from domain.errors import InvalidValueError, NotFoundError
 from domain.exports import EXPORT_FORMATS
-from domain.values import TenantId
+from domain.values import ExportStatus, TenantId
 from interfaces.bootstrap import ComputeSteps, DatasetStore, parse_query
 from interfaces.http.context import command_context, id_in_path, tenant_in_path
 from interfaces.http.erased import TENANT_DATA
@@ -64,7 +64,7 @@ def _tenant(tenant_id: str) -> TenantId:
 
 def _view(links: ExportLinks, found: ExportView) -> ExportView:
     """A completed export with a fresh download link."""
-    if found.status != "completed":
+    if found.status != ExportStatus.COMPLETED:
         return found
     url, expires = links.link(found.tenant_id, found.export_id)
     return msgspec.structs.replace(found, download_url=url, download_expires_at=expires)
@@ -108,7 +108,7 @@ class ExportController(Controller):
             )
         )
         location = f"/v1/tenants/{tenant}/exports/{result.aggregate_id}"
-        body = ExportStarted(str(result.aggregate_id), "requested", result.position, location)
+        body = ExportStarted(str(result.aggregate_id), ExportStatus.REQUESTED, result.position, location)
         return Response(body, status_code=202, headers={"Location": location})
 
     @get("/", sync_to_thread=True, opt={"action": "list_exports"})

@@ -26,7 +26,7 @@ from domain.errors import NotFoundError
 from domain.personal_data import ServedData
 from domain.pipeline import Manifest
 from domain.products import Dataset, VersionRetractedError
-from domain.values import TenantId
+from domain.values import ProductVersionStatus, TenantId
 from interfaces.bootstrap import MEDIA_TYPES, ComputeSteps, encode, negotiate, parse_query, run_query
 from interfaces.http.auth import Resources
 from interfaces.http.context import command_context, tenant_in_path
@@ -72,7 +72,7 @@ def _served_dataset(products: ProductQueries, tenant: TenantId, product: str, ve
     found = products.stored_version(tenant, product, version)
     if found is None:
         raise NotFoundError(f"no such product version: {product} v{version}")
-    if found.status == "retracted":
+    if found.status == ProductVersionStatus.RETRACTED:
         raise VersionRetractedError(f"version {version} of {product} was retracted: {found.retract_reason}")
     dataset = next((d for d in found.datasets if d["name"] == name), None)
     if dataset is None:
@@ -200,7 +200,7 @@ class ProductController(Controller):
     ) -> Retracted:
         """Retract a version: no longer served (410), still in the evidence. A reason is required."""
         result = pipeline.retract(command_context(request), _tenant(tenant_id), product, version, data.reason)
-        return Retracted(product, version, "retracted", result.position)
+        return Retracted(product, version, ProductVersionStatus.RETRACTED, result.position)
 
 
 class CatalogController(Controller):
