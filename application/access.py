@@ -7,10 +7,10 @@ import secrets
 import string
 from dataclasses import dataclass
 from datetime import timedelta
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from application.commands import CommandContext, CommandResult, CommandRunner, replay
-from domain.access import ACCESS_NAMESPACE, ApiKey, Denial, Principal, principal_id_for
+from domain.access import ApiKey, Denial, Principal, api_key_id_for, denial_id_for, principal_id_for
 from domain.errors import ConflictError, InvalidValueError
 from domain.values import TenantId
 
@@ -117,7 +117,7 @@ class AccessService:
     ) -> IssuedKey:
         """Issues an API key for a principal (a new one, or ``token`` made beforehand by the operator); the returned
         token is the only time its secret exists in clear."""
-        key_id = uuid5(ACCESS_NAMESPACE, f"api-key|{context.command_id}")
+        key_id = api_key_id_for(context.command_id)
         prefix, secret = split_token(token or new_api_key()) or ("", "")
         if not secret:
             raise InvalidValueError("an API key is shaped gdp_<12-character prefix>_<secret>")
@@ -167,7 +167,7 @@ class AccessService:
         tenant_id: TenantId | None,
     ) -> CommandResult:
         """Records a refused attempt; the same request recorded twice is one denial."""
-        denial_id = uuid5(ACCESS_NAMESPACE, f"denial|{context.command_id}|{action}|{resource}")
+        denial_id = denial_id_for(context.command_id, action, resource)
         return self.runner.create(
             context,
             "record_denial",

@@ -6,7 +6,7 @@ when the composition root switches authentication off); the edges depend on this
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from application.authorization import Identity
 
@@ -15,6 +15,7 @@ class AuthenticationError(Exception):
     """The credentials are missing, malformed, expired, revoked or not ours; the reason stays in the logs."""
 
 
+@runtime_checkable  # handlers are given it by dependency injection, which checks what it hands out
 class Authentication(Protocol):
     """Who is calling, from the request's credentials (an Authorization header or an X-API-Key)."""
 

@@ -27,7 +27,7 @@ from application.contracts import ContractService
 from application.pipeline import PipelineService, Target, target_of
 from domain.errors import DomainError, NotFoundError
 from domain.pipeline import manifest
-from domain.values import TenantId
+from domain.values import ContractStatus, TenantId
 
 ContextOf = Callable[[], CommandContext]
 """The command's context, asked for when it is needed: an HTTP Idempotency-Key's fingerprint covers the body, so
@@ -191,7 +191,7 @@ class IngestionService:
         found = self.contracts.current_contract(batch.tenant_id, batch.contract)
         if found is None:
             raise NotFoundError(f"no such contract: {batch.contract}")
-        status = "active" if found.current is not None else "none"
+        status = ContractStatus.ACTIVE if found.current is not None else "none"
         refusal = self.policy.refusal_to_land(caller, batch.tenant_id, status, context)
         if refusal is not None:
             raise LandingRefusedError(refusal)

@@ -18,7 +18,7 @@ from application.commands import CommandContext
 from application.pipeline import PipelineService
 from application.tenants import TenantService
 from domain.errors import ConflictError, InvalidValueError, NotFoundError
-from domain.values import TenantId, TenantStatus
+from domain.values import ProductVersionStatus, TenantId, TenantStatus
 
 
 class TenantNotActiveError(ConflictError):
@@ -125,7 +125,7 @@ class PlatformJobs:
 
     def _latest(self, tenant_id: TenantId, product: str) -> int:
         found = self.pipeline.product(tenant_id, product)
-        served = [number for number, status in found.versions.items() if status == "published"]
+        served = [number for number, status in found.versions.items() if status == ProductVersionStatus.PUBLISHED]
         if not served:
             raise NotFoundError(f"product {product} has no version being served")
         return max(served)

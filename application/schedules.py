@@ -25,7 +25,7 @@ from domain.schedules import (
     job_run_id_for,
     schedule_id_for,
 )
-from domain.values import TenantId
+from domain.values import ScheduleStatus, TenantId
 
 MISSED_CAP = 1000
 """Missed slots are counted up to this many (an every-minute job down for a week stands for 1000+)."""
@@ -142,7 +142,7 @@ class SchedulerService:
 
         ScheduleStateError when the schedule has been paused or deleted since the caller read the log."""
         schedule = self.schedule(tenant_id, schedule_id)
-        if schedule.status != "active":
+        if schedule.status != ScheduleStatus.ACTIVE:
             raise ScheduleStateError(f"schedule {schedule.name!r} is {schedule.status}")
         return self.runner.create(
             context,

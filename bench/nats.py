@@ -52,7 +52,7 @@ from bench.jetstream import (
 )
 from eventstore.adapters import open_event_store
 from eventstore.recorder_store import RecorderEventStore
-from interfaces.bootstrap import open_read_models
+from interfaces.bootstrap import open_field_cipher, open_read_models
 from interfaces.consumers import build_consumers_app
 from interfaces.settings import Settings
 
@@ -181,7 +181,7 @@ def relay_publish(config: Config) -> Iterator[Pair]:
 async def feed(settings: Settings, count: int) -> Sample:
     """The consumers app feeding a fresh read model until the server has routed ``count`` acks."""
     durable = durable_name(settings.nats_subject_prefix, READ_MODEL)
-    read_models = open_read_models(settings)
+    read_models = open_read_models(settings.stores, open_field_cipher(settings.keys))
     try:
         async with counting_acks(settings.nats_stream, durable, count) as acks:
             started = time.perf_counter()
@@ -195,7 +195,7 @@ async def feed(settings: Settings, count: int) -> Sample:
 
 def feed_trial(settings: Settings, streams: Streams, last_position: int, count: int) -> Sample:
     sample = asyncio.run(feed(settings, count))
-    read_models = open_read_models(settings)
+    read_models = open_read_models(settings.stores, open_field_cipher(settings.keys))
     try:
         _same("read-model checkpoint", last_position, read_models.checkpoint(READ_MODEL))
     finally:

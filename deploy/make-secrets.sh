@@ -21,9 +21,11 @@ printf 'nats://platform:%s@nats:4222' "$nats" > "$dir/nats_url"
 printf 'redis://:%s@redis:6379/0' "$redis" > "$dir/rate_limit_store"
 printf 's3://%s:%s@datasets/platform?endpoint_override=minio:9000&scheme=http&region=us-east-1&allow_bucket_creation=true' \
   "$minio_user" "$minio" > "$dir/datasets"
-# The shared keys: with this checkout's environment (`make env`) when there is one, else with the image.
-if [ -x .venv/bin/platform ]; then
-  .venv/bin/platform keys init --dir "$dir" >/dev/null
+# The shared keys: with the environment of the checkout this script is in (`make env`) when there is one, else with
+# the image.
+repo=$(cd "$(dirname "$0")/.." && pwd)
+if [ -x "$repo/.venv/bin/platform" ]; then
+  "$repo/.venv/bin/platform" keys init --dir "$dir" >/dev/null
 else
   docker compose build api-1
   docker run --rm --user "$(id -u):$(id -g)" -v "$PWD/$dir:/keys" --entrypoint platform \

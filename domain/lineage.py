@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 DATASET, STEP, RUN, PRODUCT_VERSION = "dataset", "step", "run", "product_version"
@@ -135,21 +136,26 @@ class Facts:
 
 # --- checks: pure functions from facts (and the requirement's parameters) to a verdict
 
-SATISFIED, VIOLATED, PENDING = "satisfied", "violated", "pending"
-STATUSES = (SATISFIED, VIOLATED, PENDING)
+
+class ObligationStatus(StrEnum):
+    """How a subject stands against an obligation: satisfied, violated, or pending while steps are unfinished."""
+
+    SATISFIED = "satisfied"
+    VIOLATED = "violated"
+    PENDING = "pending"
 
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str
+    status: ObligationStatus
     reasons: tuple[str, ...] = ()
 
 
-OK = Verdict(SATISFIED)
+OK = Verdict(ObligationStatus.SATISFIED)
 
 
 def _violated(*reasons: str) -> Verdict:
-    return Verdict(VIOLATED, reasons)
+    return Verdict(ObligationStatus.VIOLATED, reasons)
 
 
 def _contract_version_approved(facts: Facts, params: Mapping[str, str]) -> Verdict:
@@ -183,7 +189,7 @@ def _traces_to_raw_batches(facts: Facts, params: Mapping[str, str]) -> Verdict:
     if facts.gaps:
         return _violated(*facts.gaps)
     if facts.waiting_for:
-        return Verdict(PENDING, tuple(f"{step} has not finished" for step in facts.waiting_for))
+        return Verdict(ObligationStatus.PENDING, tuple(f"{step} has not finished" for step in facts.waiting_for))
     if not facts.raw_batches:
         return _violated("no raw batch is upstream of it")
     return OK
@@ -288,7 +294,7 @@ class Result:
     subject: str
     kind: str
     label: str
-    status: str
+    status: ObligationStatus
     reasons: tuple[str, ...] = field(default=())
 
     def as_dict(self) -> dict[str, Any]:
@@ -308,7 +314,8 @@ def evaluate(obligation: Obligation, facts: Facts) -> Result:
     if obligation.subject != facts.kind:
         raise ValueError(f"{obligation.id} is about {obligation.subject} nodes, not {facts.kind}")
     verdicts = [CHECKS[r.check](facts, dict(r.params)) for r in obligation.requires]
-    status = next((s for s in (VIOLATED, PENDING) if any(v.status == s for v in verdicts)), SATISFIED)
+    worst = (ObligationStatus.VIOLATED, ObligationStatus.PENDING)
+    status = next((s for s in worst if any(v.status == s for v in verdicts)), ObligationStatus.SATISFIED)
     reasons = tuple(reason for v in verdicts if v.status == status for reason in v.reasons)
     return Result(obligation.id, obligation.version, facts.subject, facts.kind, facts.label, status, reasons)
 

@@ -25,7 +25,7 @@ from eventsourcing.domain import event
 
 from domain.aggregate import Aggregate
 from domain.errors import ConflictError, InvalidValueError, NotFoundError
-from domain.values import TenantId
+from domain.values import PolicyStatus, TenantId
 
 POLICY_NAMESPACE = UUID("7eecc584-3642-4ded-ac40-7ee33c35a67c")
 MAX_POLICY_BYTES = 64 * 1024
@@ -137,7 +137,7 @@ class Policy(Aggregate):
     def __init__(self, tenant_id: TenantId | None, name: str) -> None:
         self.tenant_id = tenant_id
         self.name = name
-        self.status = "draft"
+        self.status = PolicyStatus.DRAFT
         self.active_version: int | None = None
         self.texts: list[str] = []
         self.digests: list[str] = []
@@ -173,7 +173,7 @@ class Policy(Aggregate):
         """Makes a version (None: the latest) the active one; it is judged again, as the schema may have moved."""
         number = version if version is not None else len(self.texts)
         self.text(number)
-        if self.status == "active" and self.active_version == number:
+        if self.status == PolicyStatus.ACTIVE and self.active_version == number:
             msg = f"version {number} of policy {self.name} is already active"
             raise ConflictError(msg)
         problems = problems_of(self.tenant_id, analysis)
@@ -184,11 +184,11 @@ class Policy(Aggregate):
 
     @event(Activated)
     def _activated(self, version: int) -> None:
-        self.status = "active"
+        self.status = PolicyStatus.ACTIVE
         self.active_version = version
 
     def retire(self, reason: str) -> int:
-        if self.status != "active" or self.active_version is None:
+        if self.status != PolicyStatus.ACTIVE or self.active_version is None:
             msg = f"policy {self.name} is {self.status}; only an active policy can be retired"
             raise ConflictError(msg)
         version = self.active_version
@@ -197,5 +197,5 @@ class Policy(Aggregate):
 
     @event(Retired)
     def _retired(self, version: int, reason: str) -> None:
-        self.status = "retired"
+        self.status = PolicyStatus.RETIRED
         self.active_version = None

@@ -16,7 +16,7 @@ from eventsourcing.domain import event
 from domain.aggregate import Aggregate
 from domain.errors import ConflictError, InvalidValueError, NotFoundError
 from domain.pipeline import Manifest
-from domain.values import TenantId
+from domain.values import ProductVersionStatus, TenantId
 
 PRODUCT_NAMESPACE = UUID("8a2e6d14-3b7c-4f90-a1d5-6c9e2b4f7a31")
 DATASETS = ("kpis", "gdp")
@@ -74,7 +74,7 @@ class DataProduct(Aggregate):
     def __init__(self, tenant_id: TenantId, name: str) -> None:
         self.tenant_id = tenant_id
         self.name = name
-        self.versions: dict[int, str] = {}
+        self.versions: dict[int, ProductVersionStatus] = {}
         self.datasets: dict[int, list[Dataset]] = {}
         self.runs: dict[str, int] = {}
 
@@ -83,7 +83,7 @@ class DataProduct(Aggregate):
         status = self.versions.get(version)
         if status is None:
             raise NotFoundError(f"product {self.name} has no version {version}")
-        if status == "retracted":
+        if status == ProductVersionStatus.RETRACTED:
             raise VersionRetractedError(f"version {version} of {self.name} was retracted")
         return self.datasets[version]
 
@@ -128,7 +128,7 @@ class DataProduct(Aggregate):
         quality: str,
         summary: list[dict[str, Any]],
     ) -> None:
-        self.versions[version] = "published"
+        self.versions[version] = ProductVersionStatus.PUBLISHED
         self.datasets[version] = datasets
         self.runs[run_id] = version
 
@@ -140,10 +140,10 @@ class DataProduct(Aggregate):
         status = self.versions.get(version)
         if status is None:
             raise NotFoundError(f"product {self.name} has no version {version}")
-        if status == "retracted":
+        if status == ProductVersionStatus.RETRACTED:
             raise VersionRetractedError(f"version {version} of {self.name} is already retracted")
         self._version_retracted(version, cleaned, by)
 
     @event(VersionRetracted)
     def _version_retracted(self, version: int, reason: str, by: str) -> None:
-        self.versions[version] = "retracted"
+        self.versions[version] = ProductVersionStatus.RETRACTED

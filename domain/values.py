@@ -54,18 +54,85 @@ class RunStatus(StrEnum):
     DENIED = "denied"
 
 
+class StepStatus(StrEnum):
+    """Where one step of a pipeline run is, as the runs read model and lineage show it."""
+
+    SUCCEEDED = "succeeded"
+    RETRYING = "retrying"
+    FAILED = "failed"
+    DEAD_LETTERED = "dead-lettered"
+    DENIED = "denied"
+    REJECTED = "rejected"
+
+
 class TenantStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
     OFFBOARDED = "offboarded"
 
 
+class ContractStatus(StrEnum):
+    """Where a version of a data contract is in its lifecycle."""
+
+    DRAFT = "draft"
+    PROPOSED = "proposed"
+    ACTIVE = "active"
+    REJECTED = "rejected"
+    DEPRECATED = "deprecated"
+    RETIRED = "retired"
+
+
+class PolicyStatus(StrEnum):
+    """Where a Cedar policy is: drafted, one version active, or retired."""
+
+    DRAFT = "draft"
+    ACTIVE = "active"
+    RETIRED = "retired"
+
+
+class ProductVersionStatus(StrEnum):
+    """Where a version of a data product is."""
+
+    PUBLISHED = "published"
+    RETRACTED = "retracted"
+
+
+class ScheduleStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    DELETED = "deleted"
+
+
+class JobRunStatus(StrEnum):
+    """Where one slot's run of a schedule is."""
+
+    DUE = "due"
+    STARTED = "started"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class EndpointStatus(StrEnum):
+    """Where a webhook endpoint is (offboarded: its tenant was, as the read model shows it)."""
+
+    ACTIVE = "active"
+    DISABLED = "disabled"
+    OFFBOARDED = "offboarded"
+
+
 class DeliveryStatus(StrEnum):
-    """Where a webhook delivery is."""
+    """Where a webhook delivery is (retrying and failing: pending between attempts, as the read model shows it)."""
 
     PENDING = "pending"
+    RETRYING = "retrying"
+    FAILING = "failing"
     DELIVERED = "delivered"
     FAILED = "failed"
+
+
+class PlaybookStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
 
 
 class ActionRunStatus(StrEnum):
@@ -76,6 +143,16 @@ class ActionRunStatus(StrEnum):
     REJECTED = "rejected"
     FAILED = "failed"
     DELIVERED = "delivered"
+
+
+class ApiKeyStatus(StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
+
+
+class SecretStatus(StrEnum):
+    ACTIVE = "active"
+    DELETED = "deleted"
 
 
 class ExportStatus(StrEnum):

@@ -11,15 +11,30 @@ from __future__ import annotations
 
 from eventsourcing.utils import register_topic
 
+from domain.access.api_keys import ApiKey
+from domain.access.denials import Denial
+from domain.access.principals import Principal
 from domain.actions.playbooks import Playbook
 from domain.actions.runs import ActionRun
 from domain.actions.templates import ActionTemplate
+from domain.schedules.job_runs import JobRun
+from domain.schedules.schedules import Schedule
+from domain.webhooks.deliveries import Delivery
+from domain.webhooks.endpoints import WebhookEndpoint
 
 MOVED: dict[str, type] = {
     # issue 14: domain/actions.py became one module per aggregate
     "domain.actions:ActionTemplate": ActionTemplate,
     "domain.actions:Playbook": Playbook,
     "domain.actions:ActionRun": ActionRun,
+    # issue 14: domain/access.py, domain/webhooks.py and domain/schedules.py became one module per aggregate
+    "domain.access:Principal": Principal,
+    "domain.access:ApiKey": ApiKey,
+    "domain.access:Denial": Denial,
+    "domain.webhooks:WebhookEndpoint": WebhookEndpoint,
+    "domain.webhooks:Delivery": Delivery,
+    "domain.schedules:Schedule": Schedule,
+    "domain.schedules:JobRun": JobRun,
 }
 """Old topic -> the class it names now."""
 

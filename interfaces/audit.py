@@ -25,6 +25,7 @@ from adapters.ledger import Ledger, Report
 from adapters.ledger.bundle import Period, write_bundle
 from adapters.ledger.bundle_check import check_bundle
 from adapters.ledger.notes import NoteVerifier
+from domain.lineage import ObligationStatus
 
 if TYPE_CHECKING:
     from domain.lineage import Result
@@ -101,7 +102,7 @@ def bundle(platform: Platform, tenant: str, start: str | None, end: str | None, 
         datetime.now(UTC).isoformat(),
         progress=progress_to(err, "bundled"),
     )
-    violated = sum(1 for o in obligations if o.get("status") == "violated")
+    violated = sum(1 for o in obligations if o.get("status") == ObligationStatus.VIOLATED)
     first, after = manifest["leaf_range"]
     print(f"wrote {out_path}: {manifest['events']} events of tenant {tenant_id} with inclusion proofs")
     print(

@@ -6,14 +6,8 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from uuid import UUID
 
 import projections
-from adapters.actions.email import SmtpActionSender
-from adapters.actions.http import HttpActionSender, WebhookActionSender
-from adapters.actions.nats import NatsActionSender
-from adapters.actions.rendering import JinjaRenderer
-from adapters.actions.senders import SendersByKind
 from adapters.auth.authenticator import Authenticator, NoAuthentication
 from adapters.auth.cedar import PolicyEngine
 from adapters.auth.decision_log import DecisionLog
@@ -32,16 +26,12 @@ from adapters.datasets.bounds import Bounds
 from adapters.datasets.raw import RawBatches
 from adapters.datasets.scratch import sweep
 from adapters.datasets.store import DatasetStore
-from adapters.delivery.events import webhook_event_types, webhook_payload
 from adapters.delivery.guard import AddressGuard
-from adapters.delivery.http import HttpSender
-from adapters.delivery.signing import new_secret
 from adapters.keys import EnvelopeCipher
 from adapters.keys.rowseal import RowSealer
-from adapters.ledger import Ledger, StoredCheckpoint, open_ledger
+from adapters.ledger import Ledger, StoredCheckpoint
 from adapters.ledger.tables import Leaf
-from adapters.lineage.queries import LineageQueries, LineageWalk, ObligationReport
-from adapters.nats.cloudevents import event_type
+from adapters.lineage.queries import LineageQueries, LineageWalk, ObligationReport, RunEvent
 from adapters.parked_letters import ParkedLetters
 from adapters.process_checkpoints import SqlCheckpoints
 from adapters.projection_worker import ProjectionWorker
@@ -75,9 +65,16 @@ from application.webhook_dispatcher import WebhookDispatcher
 from application.webhooks import WebhookService
 from eventstore.adapters import open_event_store
 from eventstore.port import EventStore
+from interfaces import background_parts as parts
 from interfaces.platform_keys import check_shared_key_files, field_cipher, local_issuer_key, platform_secret
-from interfaces.settings import Settings
-from interfaces.settings.groups import KeySettings
+from interfaces.settings import Settings, Switch
+from interfaces.settings.groups import (
+    HttpSettings,
+    KeySettings,
+    NatsSettings,
+    StoreSettings,
+    TelemetrySettings,
+)
 from projections.access import AccessQueries
 from projections.actions import ActionQueries
 from projections.contract_queries import ContractQueries
@@ -109,6 +106,7 @@ __all__ = [  # the composition root's own names, and what the HTTP handlers use 
     "ObligationReport",
     "Platform",
     "Readiness",
+    "RunEvent",
     "StoredCheckpoint",
     "Telemetry",
     "asyncapi_document",
@@ -208,177 +206,111 @@ class Platform:
         self.cipher.close()
 
 
-def open_read_models(settings: Settings, cipher: EnvelopeCipher | None = None) -> ReadModelStore:
-    """The read models, sealing their personal columns with the tenants' data keys (the key store of the settings
-    unless ``cipher`` is given)."""
-    sealer = RowSealer(cipher or open_field_cipher(settings))
-    return ReadModelStore(settings.read_model_url, projections.ALL, sealer)
+def open_read_models(stores: StoreSettings, cipher: EnvelopeCipher) -> ReadModelStore:
+    """The read models, sealing their personal columns with the tenants' data keys."""
+    return ReadModelStore(stores.read_model_url, projections.ALL, RowSealer(cipher))
 
 
-def open_field_cipher(settings: Settings) -> EnvelopeCipher:
+def open_field_cipher(keys: KeySettings) -> EnvelopeCipher:
     """Envelope encryption of personal and secret event fields: the keyring (PLATFORM_KEK_FILE, or created under
     PLATFORM_KEYS_DIR) and the data-key database (PLATFORM_KEYS_URL, else a file under PLATFORM_KEYS_DIR)."""
-    return field_cipher(settings.keys)
+    return field_cipher(keys)
 
 
-def open_decision_log(settings: Settings, read_models: ReadModelStore) -> DecisionLog:
+def open_decision_log(telemetry: TelemetrySettings, read_models: ReadModelStore) -> DecisionLog:
     """The decision log in the read-model database, kept PLATFORM_DECISION_LOG_RETENTION_DAYS (0: forever)."""
-    days = settings.decision_log_retention_days
+    days = telemetry.decision_log_retention_days
     return DecisionLog(read_models.engine, utc_now, timedelta(days=days) if days else None)
 
 
-def open_datasets(settings: Settings, cipher: EnvelopeCipher | None = None) -> DatasetStore:
+def open_datasets(stores: StoreSettings, cipher: EnvelopeCipher | None = None) -> DatasetStore:
     """The dataset store; with the cipher's key store, files of the sealed stages are sealed under their tenant's
     data key (without it, only blobs can be read and written)."""
     keys = cipher.keys if cipher is not None else None
-    return DatasetStore.open(settings.datasets, Path(settings.scratch_dir), keys)
+    return DatasetStore.open(stores.datasets, Path(stores.scratch_dir), keys)
 
 
-def open_store(settings: Settings, cipher: EnvelopeCipher, datasets: DatasetStore | None = None) -> EventStore:
+def open_store(stores: StoreSettings, cipher: EnvelopeCipher, datasets: DatasetStore | None = None) -> EventStore:
     """The event store the settings name, sealing and opening encrypted fields with the cipher and keeping the
     fields events store apart (contract documents) in the dataset store."""
-    blobs = DatasetBlobs(datasets or open_datasets(settings))
+    blobs = DatasetBlobs(datasets or open_datasets(stores))
     return open_event_store(
-        settings.event_store,
-        settings.event_store_url,
-        poll_interval=settings.poll_interval,
-        cipher=cipher,
-        blobs=blobs,
+        stores.event_store, stores.event_store_url, poll_interval=stores.poll_interval, cipher=cipher, blobs=blobs
     )
 
 
 def open_authorization(
-    settings: Settings, policies: PolicyEngine, decisions: DecisionLog, access: AccessService, tenants: TenantService
+    http: HttpSettings, policies: PolicyEngine, decisions: DecisionLog, access: AccessService, tenants: TenantService
 ) -> Authorization:
     """The one authorization path; with PLATFORM_AUTH=off (benchmarks only) it permits everything."""
-    engine = PermitAll() if settings.auth == "off" else policies
+    engine = PermitAll() if http.auth == Switch.OFF else policies
     return Authorization(engine, decisions, access, tenants)
 
 
-def open_authenticator(settings: Settings, read_models: ReadModelStore, health: ReadModelHealth) -> Authentication:
+def open_authenticator(
+    http: HttpSettings, keys: KeySettings, read_models: ReadModelStore, health: ReadModelHealth
+) -> Authentication:
     """Bearer JWTs and API keys; with PLATFORM_AUTH=off, every caller is the anonymous platform admin."""
-    if settings.auth == "off":
+    if http.auth == Switch.OFF:
         return NoAuthentication()
-    return Authenticator(read_models, token_verifier(settings.keys), utc_now, health=health)
+    return Authenticator(read_models, token_verifier(keys), utc_now, health=health)
+
+
+def open_telemetry(
+    telemetry: TelemetrySettings, nats: NatsSettings, store: EventStore, read_models: ReadModelStore
+) -> Telemetry:
+    """Metrics, readiness and the read models' health (PLATFORM_READY_MAX_LAG, PLATFORM_READ_MODEL_STALL_AFTER)."""
+    health = ReadModelHealth(store, read_models, telemetry.read_model_stall_after)
+    return Telemetry(
+        store,
+        read_models,
+        utc_now,
+        health=health,
+        nats_url=nats.nats_url,
+        nats_stream=nats.nats_stream,
+        scrape_token=telemetry.metrics_token,
+        ready_max_lag=telemetry.ready_max_lag,
+    )
 
 
 def bootstrap(settings: Settings | None = None) -> Platform:
     settings = settings or Settings.from_env()
     check_shared_key_files(settings.keys)
-    cipher = open_field_cipher(settings)
-    datasets = open_datasets(settings, cipher)
-    store = open_store(settings, cipher, datasets)
-    read_models = open_read_models(settings, cipher)
-    health = ReadModelHealth(store, read_models, settings.read_model_stall_after)
-    checkpoints = SqlCheckpoints(read_models.engine)
-    telemetry = Telemetry(
-        store,
-        read_models,
-        utc_now,
-        health=health,
-        nats_url=settings.nats_url,
-        nats_stream=settings.nats_stream,
-        scrape_token=settings.metrics_token,
-        ready_max_lag=settings.ready_max_lag,
-    )
+    stores, limits = settings.stores, settings.limits
+    cipher = open_field_cipher(settings.keys)
+    datasets = open_datasets(stores, cipher)
+    store = open_store(stores, cipher, datasets)
+    read_models = open_read_models(stores, cipher)
+    telemetry = open_telemetry(settings.telemetry, settings.nats, store, read_models)
     runner = MeteredCommandRunner(store, utc_now, telemetry.metrics)
-    policies = PolicyEngine(source=ActivePolicies(read_models.engine))
-    schemas = SchemaRegistryService(runner)
-    contracts = ContractService(runner, schemas, settings.max_contract_bytes)
-    salts = tenant_salts(platform_secret(settings.keys, "masking_key_file"))
-    bounds = Bounds(settings.max_batch_rows, settings.max_expansion)
-    compute = ComputeSteps(datasets, Path(settings.scratch_dir), salts, bounds)
-    pipeline = PipelineService(runner, contracts)
     dead_letters = DeadLetterService(runner)
     ParkedLetters(store, read_models, dead_letters).wire()
-    dead_letters.retry_handlers["pipeline"] = lambda context, letter: pipeline.revive(
-        context, UUID(letter.subject), letter.step
-    )
+    core = parts.Core(store, runner, SqlCheckpoints(read_models.engine), dead_letters, utc_now)
+    policies = PolicyEngine(source=ActivePolicies(read_models.engine))
+    schemas = SchemaRegistryService(runner)
+    contracts = ContractService(runner, schemas, limits.max_contract_bytes)
+    salts = tenant_salts(platform_secret(settings.keys, "masking_key_file"))
+    bounds = Bounds(limits.max_batch_rows, limits.max_expansion)
+    compute = ComputeSteps(datasets, Path(stores.scratch_dir), salts, bounds)
+    pipeline = PipelineService(runner, contracts)
     secrets = SecretService(runner, cipher)
-    guard = AddressGuard(settings.webhook_allowed_networks)
-    webhooks = WebhookService(runner, secrets, guard, webhook_event_types(), new_secret)
-    webhook_dispatcher = WebhookDispatcher(
-        store,
-        webhooks,
-        HttpSender(guard, timeout=settings.webhook_timeout),
-        webhook_payload,
-        event_type,
-        utc_now,
-        settings.webhook_retry_schedule,
-        dead_letters=dead_letters,
-        shard=settings.webhook_shard,
-        checkpoints=checkpoints,
-    )
-    dead_letters.retry_handlers["webhook"] = lambda context, letter: webhooks.requeue_delivery(
-        context, UUID(letter.subject), f"dead letter {letter.id}"
-    )
-    renderer = JinjaRenderer()
-    actions = ActionService(runner, contracts, renderer, guard)
-    action_sender = SendersByKind(
-        {
-            "http": HttpActionSender(guard, timeout=settings.webhook_timeout),
-            "webhook": WebhookActionSender(HttpSender(guard, timeout=settings.webhook_timeout)),
-            "email": SmtpActionSender(guard, timeout=settings.webhook_timeout),
-            "nats": NatsActionSender(guard, settings.nats_url),
-        }
-    )
-    action_engine = ActionEngine(
-        store,
-        actions,
-        renderer,
-        action_sender,
-        secrets,
-        dead_letters,
-        utc_now,
-        attempts=settings.action_attempts,
-        backoff=settings.action_backoff,
-        checkpoints=checkpoints,
-    )
-    dead_letters.retry_handlers["action"] = lambda context, letter: actions.revive_step(
-        context, UUID(letter.subject), int(letter.step.removeprefix("step-"))
-    )
+    guard = AddressGuard(settings.webhooks.webhook_allowed_networks)
+    webhooks, webhook_dispatcher = parts.webhooks_and_dispatcher(settings.webhooks, core, secrets, guard)
+    actions, action_engine = parts.actions_and_engine(settings, core, contracts, secrets, guard)
     tenants = TenantService(runner, cipher, datasets)
     access = AccessService(runner)
-    decisions = open_decision_log(settings, read_models)
-    authorization = open_authorization(settings, policies, decisions, access, tenants)
-    orchestrator = Orchestrator(
-        store,
-        pipeline,
-        compute,
-        dead_letters,
-        utc_now,
-        attempts=settings.pipeline_attempts,
-        backoff=settings.pipeline_backoff,
-        authorize_step=authorization.authorize_step,
-        checkpoints=checkpoints,
-    )
+    decisions = open_decision_log(settings.telemetry, read_models)
+    authorization = open_authorization(settings.http, policies, decisions, access, tenants)
+    orchestrator = parts.orchestrator(settings.pipeline, core, pipeline, compute, authorization)
     policy_documents = PolicyService(runner, policies)
     schedules = SchedulerService(runner)
-    ledger = open_ledger(
-        store,
-        read_models.engine,
-        cipher.keys,
-        settings.ledger_origin,
-        checkpoint_every=settings.ledger_checkpoint_every,
-        checkpoint_interval=settings.ledger_checkpoint_interval,
-        poll_interval=settings.poll_interval,
-    )
+    ledger = parts.ledger(settings, store, read_models, cipher)
     # kpi_rebuild runs fail, saying so, until its callable is given here.
     jobs = PlatformJobs(pipeline, tenants, checkpoint_ledger=ledger.scheduled_checkpoint)
-    scheduler = Scheduler(
-        store,
-        schedules,
-        jobs,
-        utc_now,
-        interval=settings.scheduler_interval,
-        stale_after=settings.scheduler_stale_after,
-        checkpoints=checkpoints,
-    )
+    scheduler = parts.scheduler(settings.process_managers, core, schedules, jobs)
     raw = RawBatches(datasets)
     batch_check = ContractBatchCheck(compute)
-    ingestion = IngestionService(
-        contracts, pipeline, authorization, raw, batch_check, utc_now, settings.max_ingest_bytes
-    )
+    ingestion = IngestionService(contracts, pipeline, authorization, raw, batch_check, utc_now, limits.max_ingest_bytes)
     return Platform(
         settings=settings,
         store=store,
@@ -386,7 +318,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         tenants=tenants,
         access=access,
         worker=ProjectionWorker(store, read_models),
-        authenticator=open_authenticator(settings, read_models, health),
+        authenticator=open_authenticator(settings.http, settings.keys, read_models, telemetry.health),
         policies=policies,
         secrets=secrets,
         cipher=cipher,
@@ -414,7 +346,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         ingestion=ingestion,
         runs=RunQueries(read_models.engine),
         exports=ExportQueries(read_models.engine),
-        export_links=ExportLinks(platform_secret(settings.keys, "link_key_file"), settings.export_link_ttl),
+        export_links=ExportLinks(platform_secret(settings.keys, "link_key_file"), settings.http.export_link_ttl),
         dead_letter_views=DeadLetterQueries(read_models.engine),
         schedule_views=ScheduleQueries(read_models.engine),
         products=ProductQueries(read_models.engine),
@@ -431,14 +363,14 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         policy_simulation=PolicySimulation(policy_documents, DecisionLogReplay(policies, decisions)),
         contract_queries=ContractQueries(read_models.engine),
         contract_uploads=ContractUploads(contracts, read_odcs),
-        event_catalogue=EventCatalogue(settings.nats_subject_prefix),
+        event_catalogue=EventCatalogue(settings.nats.nats_subject_prefix),
     )
 
 
-def sweep_scratch(settings: Settings) -> list[Path]:
+def sweep_scratch(stores: StoreSettings) -> list[Path]:
     """At the start of a process that stages files (serve, orchestrator, consumers): removes the staging files and
     work directories dead processes left under PLATFORM_SCRATCH_DIR, never one a live process holds."""
-    return sweep(Path(settings.scratch_dir), time.time())
+    return sweep(Path(stores.scratch_dir), time.time())
 
 
 def token_verifier(keys: KeySettings) -> TokenVerifier:

@@ -42,8 +42,8 @@ def build_consumers_app(
         platform = bootstrap(settings)
     store = platform.read_models if platform is not None else read_models
     assert store is not None
-    cipher = platform.cipher if platform is not None else open_field_cipher(settings)
-    blobs = DatasetBlobs(platform.datasets if platform is not None else open_datasets(settings))
+    cipher = platform.cipher if platform is not None else open_field_cipher(settings.keys)
+    blobs = DatasetBlobs(platform.datasets if platform is not None else open_datasets(settings.stores))
     # one log line per message at INFO would drown the rest; faststream logs them at DEBUG here
     broker = NatsBroker(
         settings.nats_url, name="platform-consumers", max_reconnect_attempts=-1, log_level=logging.DEBUG

@@ -15,11 +15,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from adapters.datasets.formats import MEDIA_TYPES, format_for_path
+from domain.values import RunStatus
 from interfaces.client import ApiError, Client
 from sample.retail import CONTRACT, write_csv
 
 Say = Callable[[str], None]
-DONE = ("succeeded", "rejected", "dead-lettered")
+DONE = (RunStatus.SUCCEEDED, RunStatus.REJECTED, RunStatus.DEAD_LETTERED)
 MEDIA_OF = {fmt: media for media, fmt in reversed(list(MEDIA_TYPES.items()))}
 
 
@@ -81,7 +82,7 @@ def run_demo(admin: Client, workdir: Path, rows: int, say: Say) -> dict[str, Any
     run = wait_for_run(engineer, accepted["location"])
     for line in describe_run(run):
         say(line)
-    if run["status"] != "succeeded":
+    if run["status"] != RunStatus.SUCCEEDED:
         raise RuntimeError(f"the run {run['status']}: {'; '.join(run.get('reasons') or [])}")
     product_version = run["product_version"]
     base = f"/v1/tenants/{tenant}/products/retail-sales/versions/{product_version}"
@@ -109,20 +110,20 @@ def _person(admin: Client, tenant: str, role: str, name: str) -> Client:
         f"/v1/tenants/{tenant}/principals", {"kind": "person", "subject": subject, "display_name": name}
     )["principal_id"]
     admin.post(f"/v1/tenants/{tenant}/principals/{principal}/roles", {"role": role})
-    key = admin.post(f"/v1/tenants/{tenant}/principals/{principal}/api-keys")["api_key"]
-    client = admin.as_key(key)
-    _until_known(client, tenant)
-    return client
+    issued = admin.post(f"/v1/tenants/{tenant}/principals/{principal}/api-keys")
+    _until_read(admin, tenant, issued["position"])
+    return admin.as_key(issued["api_key"])
 
 
-def _until_known(client: Client, tenant: str, timeout: float = 10.0) -> None:
-    """A new key works once the read models have it: wait (bounded) for that."""
+def _until_read(admin: Client, tenant: str, position: int, timeout: float = 30.0) -> None:
+    """A new key works once the read models have its event: the admin's query waits for that position (503 while
+    they are behind), so the key is never tried before it can work. Trying it instead would count failed
+    authentications, which the API limits per client address, across every API server when they share the limits."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            client.get(f"/v1/tenants/{tenant}")
+            admin.get(f"/v1/tenants/{tenant}", None, **{"X-Consistent-Position": str(position)})
             return
         except ApiError as error:
-            if error.status not in (401, 403) or time.monotonic() > deadline:
+            if error.status != 503 or time.monotonic() > deadline:
                 raise
-            time.sleep(0.2)

@@ -13,24 +13,23 @@ from eventstore.cipher import FieldCipher
 from eventstore.port import EventStore
 from interfaces.bootstrap import open_field_cipher, open_store
 from interfaces.settings import Settings
+from interfaces.settings.groups import NatsSettings
 
 
 def build_relay(
-    settings: Settings, store: EventStore, progress: Progress | None = None, cipher: FieldCipher | None = None
+    nats: NatsSettings, store: EventStore, progress: Progress | None = None, cipher: FieldCipher | None = None
 ) -> Relay:
-    """The relay for these settings, reading the given event store (sealed fields stay sealed on NATS)."""
-    return Relay(
-        store, settings.nats_url, settings.nats_stream, settings.nats_subject_prefix, progress=progress, cipher=cipher
-    )
+    """The relay to this NATS stream, reading the given event store (sealed fields stay sealed on NATS)."""
+    return Relay(store, nats.nats_url, nats.nats_stream, nats.nats_subject_prefix, progress=progress, cipher=cipher)
 
 
 def run_relay(settings: Settings, stop: threading.Event | None = None, progress: Progress | None = None) -> None:
     """Runs the relay until ``stop`` is set; without one, until SIGINT or SIGTERM."""
-    cipher = open_field_cipher(settings)
-    store = open_store(settings, cipher)
+    cipher = open_field_cipher(settings.keys)
+    store = open_store(settings.stores, cipher)
     try:
         with _stop_event(stop) as stopping:
-            asyncio.run(build_relay(settings, store, progress, cipher).run(stopping))
+            asyncio.run(build_relay(settings.nats, store, progress, cipher).run(stopping))
     finally:
         store.close()
         cipher.close()

@@ -16,20 +16,21 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from interfaces.settings import Settings, SettingsError
+from interfaces.settings import SettingsError
+from interfaces.settings.groups import HttpSettings
 
 ASGIApp = Callable[..., Awaitable[None]]
 TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 
 
-def uvicorn_tls_options(settings: Settings) -> dict[str, Any]:
+def uvicorn_tls_options(http: HttpSettings) -> dict[str, Any]:
     """The uvicorn.run keyword arguments for HTTPS; empty when PLATFORM_TLS_CERT and PLATFORM_TLS_KEY are unset.
 
     With PLATFORM_TLS_CLIENT_CA, clients may present a certificate signed by it (ssl.CERT_OPTIONAL): one that does
     not verify fails the handshake, and none at all is allowed, so people can still use bearer tokens.
     Raises SettingsError (a ValueError) when only one of certificate and key is set or a file is missing or unusable.
     """
-    cert, key, client_ca = settings.tls_cert, settings.tls_key, settings.tls_client_ca
+    cert, key, client_ca = http.tls_cert, http.tls_key, http.tls_client_ca
     if not cert and not key:
         if client_ca:
             msg = "PLATFORM_TLS_CLIENT_CA needs HTTPS: set PLATFORM_TLS_CERT and PLATFORM_TLS_KEY too"

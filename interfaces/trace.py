@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from adapters.lineage.trace import format_trace, trace
+from domain.lineage import ObligationStatus
 from interfaces.bootstrap import bootstrap
 from interfaces.settings import Settings
 
@@ -38,4 +39,4 @@ def run_trace(
         print(json.dumps(found, indent=2, sort_keys=True), file=out)
     else:
         print("\n".join(format_trace(found)), file=out)
-    return 0 if all(r["status"] == "satisfied" for r in found["obligations"]) else 1
+    return 0 if all(r["status"] == ObligationStatus.SATISFIED for r in found["obligations"]) else 1

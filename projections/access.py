@@ -10,6 +10,7 @@ from sqlalchemy import JSON, BigInteger, Column, Engine, Select, String, Table, 
 
 from domain.access import ApiKey, Denial, Principal
 from domain.tenants import Tenant
+from domain.values import ApiKeyStatus
 from projections.base import (
     Change,
     EventView,
@@ -96,7 +97,7 @@ def evolve(recorded: EventView) -> list[Change]:
                 "tenant_id": event.tenant_id,
                 "salt": event.salt,
                 "digest": event.digest,
-                "status": "active",
+                "status": ApiKeyStatus.ACTIVE,
                 "expires_at": None,
                 "created_at": at,
                 "position": position,
@@ -105,7 +106,7 @@ def evolve(recorded: EventView) -> list[Change]:
         case ApiKey.ExpiryBrought():
             return [Update(api_keys, {"key_id": str(event.originator_id)}, {"expires_at": event.expires_at})]
         case ApiKey.Revoked():
-            return [Update(api_keys, {"key_id": str(event.originator_id)}, {"status": "revoked"})]
+            return [Update(api_keys, {"key_id": str(event.originator_id)}, {"status": ApiKeyStatus.REVOKED})]
         case Denial.Recorded():
             values = {
                 "principal_id": event.principal_id,

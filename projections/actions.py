@@ -15,7 +15,7 @@ from sqlalchemy import JSON, BigInteger, Column, Engine, Float, Integer, Select,
 from domain.actions.playbooks import Playbook
 from domain.actions.runs import ActionRun
 from domain.actions.templates import ActionTemplate
-from domain.values import ActionRunStatus
+from domain.values import ActionRunStatus, PlaybookStatus
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata, plain
 
 templates = Table(
@@ -121,13 +121,13 @@ def _playbook(event: Playbook.Event, stamp: dict[str, Any]) -> list[Change]:
             row = {
                 "tenant_id": event.tenant_id, "name": event.name, "contract": event.contract, "kpi": event.kpi,
                 "condition": dict(event.condition), "dimensions": dict(event.dimensions), "cooldown": event.cooldown,
-                "steps": list(event.steps), "status": "paused", "created_at": stamp["updated_at"],
+                "steps": list(event.steps), "status": PlaybookStatus.PAUSED, "created_at": stamp["updated_at"],
             }  # fmt: skip
             return [Upsert(playbooks, key, row | stamp)]
         case Playbook.Activated():
-            return [Update(playbooks, key, {"status": "active"} | stamp)]
+            return [Update(playbooks, key, {"status": PlaybookStatus.ACTIVE} | stamp)]
         case Playbook.Paused():
-            return [Update(playbooks, key, {"status": "paused"} | stamp)]
+            return [Update(playbooks, key, {"status": PlaybookStatus.PAUSED} | stamp)]
     return []
 
 

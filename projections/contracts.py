@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Integer, Select, String, Table, Text, UniqueConstraint, select
 
 from domain.contracts import DataContract
+from domain.values import ContractStatus
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata
 
 contracts = Table(
@@ -63,11 +64,11 @@ contract_history = Table(
 )
 
 STATUS_OF = {
-    DataContract.Proposed: "proposed",
-    DataContract.Approved: "active",
-    DataContract.Rejected: "rejected",
-    DataContract.Deprecated: "deprecated",
-    DataContract.Retired: "retired",
+    DataContract.Proposed: ContractStatus.PROPOSED,
+    DataContract.Approved: ContractStatus.ACTIVE,
+    DataContract.Rejected: ContractStatus.REJECTED,
+    DataContract.Deprecated: ContractStatus.DEPRECATED,
+    DataContract.Retired: ContractStatus.RETIRED,
 }
 
 
@@ -104,7 +105,7 @@ def _drafted(recorded: EventView) -> list[Change]:
         "tenant_id": event.tenant_id,
         "contract_key": event.key,
         "name": event.name,
-        "status": "draft",
+        "status": ContractStatus.DRAFT,
         "current_version": None,
         "latest_version": event.version,
         "search_text": search_text(event.key, event.document, event.spec),
@@ -113,7 +114,11 @@ def _drafted(recorded: EventView) -> list[Change]:
         "position": recorded.position,
     }
     row = Upsert(contracts, {"contract_id": str(event.originator_id)}, values)
-    return [row, _version_row(recorded, event.tenant_id, None), _history(recorded, event.tenant_id, "draft")]
+    return [
+        row,
+        _version_row(recorded, event.tenant_id, None),
+        _history(recorded, event.tenant_id, ContractStatus.DRAFT),
+    ]
 
 
 def _version_drafted(recorded: EventView) -> list[Change]:
@@ -125,7 +130,7 @@ def _version_drafted(recorded: EventView) -> list[Change]:
     return [
         Update(contracts, key, values),
         _version_row(recorded, tenant_id, event.base_version),
-        _history(recorded, tenant_id, "draft"),
+        _history(recorded, tenant_id, ContractStatus.DRAFT),
     ]
 
 
@@ -133,7 +138,7 @@ def _version_row(recorded: EventView, tenant_id: str, base: str | None) -> Upser
     event, at = recorded.event, recorded.recorded_at.isoformat()
     values = {
         "tenant_id": tenant_id,
-        "status": "draft",
+        "status": ContractStatus.DRAFT,
         "name": event.name,
         "author": event.by,
         "approver": None,
@@ -150,7 +155,9 @@ def _version_row(recorded: EventView, tenant_id: str, base: str | None) -> Upser
     return Upsert(contract_versions, {"contract_id": str(event.originator_id), "version": event.version}, values)
 
 
-def _status_changed(recorded: EventView, status: str, reason: str | None, version: str | None = None) -> list[Change]:
+def _status_changed(
+    recorded: EventView, status: ContractStatus, reason: str | None, version: str | None = None
+) -> list[Change]:
     event, tenant_id = recorded.event, recorded.tenant_id or ""
     version = version or event.version
     stamp = {"updated_at": recorded.recorded_at.isoformat(), "position": recorded.position}
@@ -162,9 +169,9 @@ def _status_changed(recorded: EventView, status: str, reason: str | None, versio
         ),
         _history(recorded, tenant_id, status, version, reason),
     ]
-    if status in ("deprecated", "retired") and version == event.version:
+    if status in (ContractStatus.DEPRECATED, ContractStatus.RETIRED) and version == event.version:
         in_force = {"contract_id": str(event.originator_id), "current_version": version}
-        after = {"status": status} | ({"current_version": None} if status == "retired" else {})
+        after = {"status": status} | ({"current_version": None} if status == ContractStatus.RETIRED else {})
         changes.append(Update(contracts, in_force, after | stamp))
     return changes
 
@@ -175,11 +182,14 @@ def _approved(recorded: EventView) -> list[Change]:
     changes: list[Change] = []
     if event.superseded:
         reason = f"superseded by {event.version}"
-        changes += _status_changed(recorded, "deprecated", reason, event.superseded)
-    changes += _status_changed(recorded, "active", None)
+        changes += _status_changed(recorded, ContractStatus.DEPRECATED, reason, event.superseded)
+    changes += _status_changed(recorded, ContractStatus.ACTIVE, None)
     changes.append(Update(contract_versions, _version_key(event), {"approver": event.by}))
     key = {"contract_id": str(event.originator_id)}
-    return [*changes, Update(contracts, key, {"status": "active", "current_version": event.version} | stamp)]
+    return [
+        *changes,
+        Update(contracts, key, {"status": ContractStatus.ACTIVE, "current_version": event.version} | stamp),
+    ]
 
 
 def _version_key(event: Any) -> dict[str, str]:
@@ -187,7 +197,7 @@ def _version_key(event: Any) -> dict[str, str]:
 
 
 def _history(
-    recorded: EventView, tenant_id: str, status: str, version: str | None = None, reason: str | None = None
+    recorded: EventView, tenant_id: str, status: ContractStatus, version: str | None = None, reason: str | None = None
 ) -> Upsert:
     event = recorded.event
     key = {"contract_id": str(event.originator_id), "position": recorded.position, "version": version or event.version}

@@ -21,6 +21,7 @@ from domain.contracts import DataContract, contract_id_for
 from domain.exports import Export
 from domain.pipeline import Manifest, PipelineRun
 from domain.products import DataProduct
+from domain.values import ContractStatus, ExportStatus, ProductVersionStatus, RunStatus, Step, StepStatus
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata
 
 NODE_ID = 320
@@ -108,7 +109,7 @@ class _Changes:
         return node_id
 
 
-def _finished(event: Any, status: str) -> dict[str, Any]:
+def _finished(event: Any, status: StepStatus) -> dict[str, Any]:
     return {"status": status, "started_at": event.started_at, "finished_at": event.finished_at, "error": None}
 
 
@@ -118,40 +119,44 @@ def _run(c: _Changes, event: PipelineRun.Event) -> None:
         case PipelineRun.Ingested():
             facts = {"run_id": run_id, "contract": event.contract, "contract_version": event.contract_version}
             facts |= {"object": event.object, "source": event.source, "at": event.at}
-            c.node(ln.run_node(run_id), f"{event.contract}/{event.object}", facts, status="running")
+            c.node(ln.run_node(run_id), f"{event.contract}/{event.object}", facts, status=RunStatus.RUNNING)
             governing = ln.contract_version_node(
                 str(contract_id_for(event.tenant_id, event.contract)), event.contract_version
             )
             c.edge(governing, ln.run_node(run_id), ln.GOVERNS)
             times = {"started_at": event.at, "finished_at": c.at}
-            c.step(run_id, "ingest", [], [event.raw], status="succeeded", attempts=1, **times)
+            c.step(run_id, Step.INGEST, [], [event.raw], status=StepStatus.SUCCEEDED, attempts=1, **times)
         case PipelineRun.StepFailed():
-            status = "retrying" if event.retry_in > 0 else "failed"
+            status = StepStatus.RETRYING if event.retry_in > 0 else StepStatus.FAILED
             c.step(
                 run_id, event.step, [], [], status=status, error=event.error, attempts=event.attempt, finished_at=c.at
             )
         case PipelineRun.DeadLettered():
-            c.update(ln.step_node(run_id, event.step), status="dead-lettered", error=event.error, finished_at=c.at)
-            c.update(ln.run_node(run_id), status="dead-lettered", error=event.error, finished_at=c.at)
+            c.update(
+                ln.step_node(run_id, event.step), status=StepStatus.DEAD_LETTERED, error=event.error, finished_at=c.at
+            )
+            c.update(ln.run_node(run_id), status=RunStatus.DEAD_LETTERED, error=event.error, finished_at=c.at)
         case PipelineRun.StepDenied():
             reasons = "; ".join(event.reasons)
-            c.update(ln.run_node(run_id), status="denied", error=reasons, finished_at=c.at)
+            c.update(ln.run_node(run_id), status=RunStatus.DENIED, error=reasons, finished_at=c.at)
         case PipelineRun.Revived():
-            c.update(ln.step_node(run_id, event.step), status="retrying", attempts=0)
-            c.update(ln.run_node(run_id), status="running", error=None, finished_at=None)
+            c.update(ln.step_node(run_id, event.step), status=StepStatus.RETRYING, attempts=0)
+            c.update(ln.run_node(run_id), status=RunStatus.RUNNING, error=None, finished_at=None)
         case PipelineRun.Normalized():
             outputs = [event.gdp, *([event.quarantine] if event.quarantine else [])]
-            c.step(run_id, "normalize", event.inputs, outputs, **_finished(event, "succeeded"))
+            c.step(run_id, Step.NORMALIZE, event.inputs, outputs, **_finished(event, StepStatus.SUCCEEDED))
         case PipelineRun.Rejected():
             outputs = [event.quarantine] if event.quarantine else []
             reasons = "; ".join(event.reasons)
-            c.step(run_id, event.step, event.inputs, outputs, **_finished(event, "rejected") | {"error": reasons})
-            c.update(ln.run_node(run_id), status="rejected", error=reasons, finished_at=event.finished_at)
+            c.step(
+                run_id, event.step, event.inputs, outputs, **_finished(event, StepStatus.REJECTED) | {"error": reasons}
+            )
+            c.update(ln.run_node(run_id), status=RunStatus.REJECTED, error=reasons, finished_at=event.finished_at)
         case PipelineRun.KpisBuilt():
-            c.step(run_id, "build_kpis", event.inputs, [event.kpis], **_finished(event, "succeeded"))
+            c.step(run_id, Step.BUILD_KPIS, event.inputs, [event.kpis], **_finished(event, StepStatus.SUCCEEDED))
         case PipelineRun.Published():
-            c.step(run_id, "publish", event.inputs, event.outputs, **_finished(event, "succeeded"))
-            c.update(ln.run_node(run_id), status="succeeded", finished_at=event.finished_at)
+            c.step(run_id, Step.PUBLISH, event.inputs, event.outputs, **_finished(event, StepStatus.SUCCEEDED))
+            c.update(ln.run_node(run_id), status=RunStatus.SUCCEEDED, finished_at=event.finished_at)
 
 
 def _product(c: _Changes, event: DataProduct.Event) -> None:
@@ -161,7 +166,7 @@ def _product(c: _Changes, event: DataProduct.Event) -> None:
             names = [d["name"] for d in event.datasets]
             facts = {"product": event.contract, "version": event.version, "contract": event.contract}
             facts |= {"contract_version": event.contract_version, "run_id": event.run_id, "datasets": names}
-            c.node(node_id, f"{event.contract} v{event.version}", facts, status="published")
+            c.node(node_id, f"{event.contract} v{event.version}", facts, status=ProductVersionStatus.PUBLISHED)
             publish = c.step(event.run_id, "publish", [], [])
             for dataset in event.datasets:
                 served = c.dataset(dataset["served"], dataset["columns"])
@@ -172,7 +177,7 @@ def _product(c: _Changes, event: DataProduct.Event) -> None:
                     c.edge(publish, source, ln.OUTPUT, dataset["source"]["sha256"])
         case DataProduct.VersionRetracted():
             node_id = ln.product_version_node(str(event.originator_id), event.version)
-            c.update(node_id, status="retracted", error=event.reason)
+            c.update(node_id, status=ProductVersionStatus.RETRACTED, error=event.reason)
 
 
 def _export(c: _Changes, event: Export.Event) -> None:
@@ -182,14 +187,14 @@ def _export(c: _Changes, event: Export.Event) -> None:
             facts = {"product": event.product, "version": event.version, "dataset": event.dataset}
             facts |= {"format": event.format, "by": event.by}
             name = f"{event.product} v{event.version} {event.dataset} as {event.format}"
-            c.node(node_id, name, facts, status="requested", started_at=c.at)
+            c.node(node_id, name, facts, status=ExportStatus.REQUESTED, started_at=c.at)
         case Export.Completed():
-            c.update(node_id, status="completed", finished_at=c.at)
+            c.update(node_id, status=ExportStatus.COMPLETED, finished_at=c.at)
             for file in event.inputs:
                 c.edge(c.dataset(file), node_id, ln.INPUT, file["sha256"])
             c.edge(node_id, c.dataset(event.file), ln.OUTPUT, event.file["sha256"])
         case Export.Failed():
-            c.update(node_id, status="failed", error=event.error, finished_at=c.at)
+            c.update(node_id, status=ExportStatus.FAILED, error=event.error, finished_at=c.at)
 
 
 def _contract(c: _Changes, event: DataContract.Event) -> None:
@@ -199,19 +204,24 @@ def _contract(c: _Changes, event: DataContract.Event) -> None:
         case DataContract.Drafted() | DataContract.VersionDrafted():
             key = event.key if isinstance(event, DataContract.Drafted) else str(event.document.get("id", ""))
             facts = {"contract": key, "version": event.version, "author": event.by, "document_sha256": event.sha256}
-            c.node(node_id, f"{key} {event.version}", facts | {"kpis": list(event.spec["kpis"])}, status="draft")
+            c.node(
+                node_id,
+                f"{key} {event.version}",
+                facts | {"kpis": list(event.spec["kpis"])},
+                status=ContractStatus.DRAFT,
+            )
         case DataContract.Proposed():
-            c.update(node_id, status="proposed")
+            c.update(node_id, status=ContractStatus.PROPOSED)
         case DataContract.Approved():
-            c.update(node_id, status="active")
+            c.update(node_id, status=ContractStatus.ACTIVE)
             if event.superseded is not None:
-                c.update(ln.contract_version_node(contract_id, event.superseded), status="deprecated")
+                c.update(ln.contract_version_node(contract_id, event.superseded), status=ContractStatus.DEPRECATED)
             approval = ln.approval_node(contract_id, event.version)
             approved = {"version": event.version, "by": event.by, "position": c.position, "at": c.at}
             c.node(approval, f"approval of {event.version} by {event.by}", approved, status="approved")
             c.edge(approval, node_id, ln.APPROVES)
         case DataContract.Rejected() | DataContract.Deprecated() | DataContract.Retired():
-            c.update(node_id, status=type(event).__name__.lower(), error=event.reason or None)
+            c.update(node_id, status=ContractStatus(type(event).__name__.lower()), error=event.reason or None)
 
 
 def evolve(recorded: EventView) -> list[Change]:

@@ -13,7 +13,7 @@ import msgspec
 from sqlalchemy import Column, Engine, Integer, Select, String, Table, Text, select
 
 from domain.policy import Policy, check_name, policy_id_for
-from domain.values import tenant_id_or_none
+from domain.values import PolicyStatus, tenant_id_or_none
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata
 
 policies = Table(
@@ -58,7 +58,7 @@ def evolve(recorded: EventView) -> list[Change]:
     stamp: dict[str, Any] = {"updated_at": at, "position": position}
     match event:
         case Policy.Created():
-            values: dict[str, Any] = {"tenant_id": event.tenant_id, "name": event.name, "status": "draft"}
+            values: dict[str, Any] = {"tenant_id": event.tenant_id, "name": event.name, "status": PolicyStatus.DRAFT}
             values |= {"active_version": None, "latest_version": 0, "created_at": at}
             return [Upsert(policies, key, values | stamp)]
         case Policy.Drafted():
@@ -70,12 +70,12 @@ def evolve(recorded: EventView) -> list[Change]:
             ]
         case Policy.Activated():
             return [
-                Update(policies, key, {"status": "active", "active_version": event.version} | stamp),
+                Update(policies, key, {"status": PolicyStatus.ACTIVE, "active_version": event.version} | stamp),
                 Upsert(policy_set, ACTIVE, {"version": position}),
             ]
         case Policy.Retired():
             return [
-                Update(policies, key, {"status": "retired", "active_version": None} | stamp),
+                Update(policies, key, {"status": PolicyStatus.RETIRED, "active_version": None} | stamp),
                 Upsert(policy_set, ACTIVE, {"version": position}),
             ]
     return []
@@ -103,7 +103,12 @@ def active_query() -> Select[Any]:
         & (policy_versions.c.version == policies.c.active_version),
     )
     columns = (policies.c.name, policies.c.tenant_id, policy_versions.c.version, policy_versions.c.cedar)
-    return select(*columns).select_from(joined).where(policies.c.status == "active").order_by(policies.c.policy_id)
+    return (
+        select(*columns)
+        .select_from(joined)
+        .where(policies.c.status == PolicyStatus.ACTIVE)
+        .order_by(policies.c.policy_id)
+    )
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,7 @@ class ActivePolicies:
 
     def version(self) -> int:
         with self.engine.connect() as connection:
-            found = connection.execute(select(policy_set.c.version).where(policy_set.c.name == "active")).scalar()
+            found = connection.execute(select(policy_set.c.version).where(policy_set.c.name == ACTIVE["name"])).scalar()
         return int(found or 0)
 
     def documents(self) -> list[ActiveDocument]:

@@ -8,8 +8,8 @@ from typing import Any
 import msgspec
 from sqlalchemy import JSON, BigInteger, Column, Engine, Integer, Select, String, Table, Text, func, select
 
-from domain.products import DataProduct, product_id_for
-from domain.values import TenantId
+from domain.products import DataProduct, Dataset, product_id_for
+from domain.values import ProductVersionStatus, TenantId
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata, plain
 
 products = Table(
@@ -76,7 +76,7 @@ def evolve(recorded: EventView) -> list[Change]:
             version = {
                 "tenant_id": recorded.tenant_id,
                 "name": event.contract,
-                "status": "published",
+                "status": ProductVersionStatus.PUBLISHED,
                 "contract": event.contract,
                 "contract_version": event.contract_version,
                 "run_id": event.run_id,
@@ -91,7 +91,7 @@ def evolve(recorded: EventView) -> list[Change]:
             return [Update(products, {"product_id": product_id}, about | stamp), Upsert(versions, key, version)]
         case DataProduct.VersionRetracted():
             key = {"product_id": product_id, "version": event.version}
-            retracted = {"status": "retracted", "retracted_at": at, "retract_reason": event.reason}
+            retracted = {"status": ProductVersionStatus.RETRACTED, "retracted_at": at, "retract_reason": event.reason}
             return [Update(versions, key, retracted), Update(products, {"product_id": product_id}, stamp)]
     return []
 
@@ -108,7 +108,7 @@ def _served() -> Any:
             func.count().label("served_versions"),
             func.max(versions.c.published_at).label("freshness"),
         )
-        .where(versions.c.status == "published")
+        .where(versions.c.status == ProductVersionStatus.PUBLISHED)
         .group_by(versions.c.product_id)
         .subquery()
     )
@@ -235,6 +235,14 @@ class CatalogPage(msgspec.Struct):
     next_after: str | None
 
 
+class StoredVersion(msgspec.Struct, frozen=True):
+    """A version as stored: its status and its datasets, with the manifests of their served and source files."""
+
+    status: str
+    retract_reason: str | None
+    datasets: list[Dataset]
+
+
 class ProductQueries:
     """The products read model, read: the catalog, products and their versions."""
 
@@ -257,11 +265,15 @@ class ProductQueries:
         return msgspec.convert(plain(row) | {"versions": [_version(plain(v)) for v in listed]}, ProductView)
 
     def version(self, tenant_id: str, name: str, version: int) -> VersionView | None:
-        found = self.stored_version(tenant_id, name, version)
+        found = self._version_row(tenant_id, name, version)
         return None if found is None else msgspec.convert(_version(found), VersionView)
 
-    def stored_version(self, tenant_id: str, name: str, version: int) -> dict[str, Any] | None:
-        """A version's row as stored: its datasets with the manifests of their served and source files."""
+    def stored_version(self, tenant_id: str, name: str, version: int) -> StoredVersion | None:
+        """A version as stored: its datasets with the manifests of their served and source files."""
+        found = self._version_row(tenant_id, name, version)
+        return None if found is None else msgspec.convert(found, StoredVersion)
+
+    def _version_row(self, tenant_id: str, name: str, version: int) -> dict[str, Any] | None:
         query = version_query(tenant_id, str(product_id_for(TenantId(tenant_id), name)), version)
         with self.engine.connect() as connection:
             row = connection.execute(query).mappings().first()

@@ -9,7 +9,7 @@ import msgspec
 from sqlalchemy import JSON, BigInteger, Column, Engine, Integer, String, Table, Text, select
 
 from domain.pipeline import PipelineRun
-from domain.values import STEPS, RunStatus
+from domain.values import STEPS, RunStatus, Step, StepStatus
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata, plain
 
 runs = Table(
@@ -65,7 +65,12 @@ def _ms(started: str | None, finished: str | None) -> int | None:
 
 
 def _step(
-    run_id: str, step: str, status: str, times: tuple[str, str], values: dict[str, Any], io: tuple[list[Any], list[Any]]
+    run_id: str,
+    step: str,
+    status: StepStatus,
+    times: tuple[str, str],
+    values: dict[str, Any],
+    io: tuple[list[Any], list[Any]],
 ) -> Upsert:
     """A finished step: its status, times and duration, counts, and its inputs and outputs (lineage)."""
     started, finished = times
@@ -106,11 +111,16 @@ def evolve(recorded: EventView) -> list[Change]:
             }
             raw = dict(event.raw)
             ingest = _step(
-                run_id, "ingest", "succeeded", (event.at, at), tenant | {"rows_in": raw["rows"]}, ([], [raw])
+                run_id,
+                Step.INGEST,
+                StepStatus.SUCCEEDED,
+                (event.at, at),
+                tenant | {"rows_in": raw["rows"]},
+                ([], [raw]),
             )
             return [Upsert(runs, key, row | stamp), ingest]
         case PipelineRun.StepFailed():
-            status = "retrying" if event.retry_in > 0 else "failed"
+            status = StepStatus.RETRYING if event.retry_in > 0 else StepStatus.FAILED
             failed = Upsert(
                 steps,
                 {"run_id": run_id, "step": event.step},
@@ -120,39 +130,41 @@ def evolve(recorded: EventView) -> list[Change]:
         case PipelineRun.DeadLettered():
             return [
                 Update(runs, key, {"status": RunStatus.DEAD_LETTERED, "reasons": [event.error]} | stamp),
-                Update(steps, {"run_id": run_id, "step": event.step}, {"status": "dead-lettered"}),
+                Update(steps, {"run_id": run_id, "step": event.step}, {"status": StepStatus.DEAD_LETTERED}),
             ]
         case PipelineRun.StepDenied():
-            denied = {"status": "denied", "attempts": 0, "error": "; ".join(event.reasons)} | tenant
+            denied = {"status": StepStatus.DENIED, "attempts": 0, "error": "; ".join(event.reasons)} | tenant
             return [
-                Update(runs, key, {"status": "denied", "reasons": event.reasons} | stamp),
+                Update(runs, key, {"status": RunStatus.DENIED, "reasons": event.reasons} | stamp),
                 Upsert(steps, {"run_id": run_id, "step": event.step}, denied),
             ]
         case PipelineRun.Revived():
             return [
                 Update(runs, key, {"status": RunStatus.RUNNING, "reasons": None} | stamp),
-                Update(steps, {"run_id": run_id, "step": event.step}, {"status": "retrying", "attempts": 0}),
+                Update(steps, {"run_id": run_id, "step": event.step}, {"status": StepStatus.RETRYING, "attempts": 0}),
             ]
         case PipelineRun.Normalized():
             counts: dict[str, Any] = {"rows_in": event.rows_in, "rows_out": event.rows_out, "rejected": event.rejected}
             outputs = [event.gdp, *([event.quarantine] if event.quarantine else [])]
-            step = _step(run_id, "normalize", "succeeded", times, tenant | counts, (event.inputs, outputs))
+            step = _step(run_id, Step.NORMALIZE, StepStatus.SUCCEEDED, times, tenant | counts, (event.inputs, outputs))
             run: dict[str, Any] = counts | {"duplicates": event.duplicates, "quality": event.quality}
             return [Update(runs, key, run | stamp), step]
         case PipelineRun.Rejected():
             counts = {"rows_in": event.rows_in, "rejected": event.rejected}
             outputs = [event.quarantine] if event.quarantine else []
             detail = tenant | counts | {"error": "; ".join(event.reasons)}
-            step = _step(run_id, event.step, "rejected", times, detail, (event.inputs, outputs))
+            step = _step(run_id, event.step, StepStatus.REJECTED, times, detail, (event.inputs, outputs))
             run = {"status": RunStatus.REJECTED, "reasons": event.reasons, "quality": event.quality}
             run |= counts
             return [Update(runs, key, run | stamp), step]
         case PipelineRun.KpisBuilt():
             counts = {"rows_in": sum(m["rows"] or 0 for m in event.inputs), "rows_out": event.rows}
-            step = _step(run_id, "build_kpis", "succeeded", times, tenant | counts, (event.inputs, [event.kpis]))
+            step = _step(
+                run_id, Step.BUILD_KPIS, StepStatus.SUCCEEDED, times, tenant | counts, (event.inputs, [event.kpis])
+            )
             return [Update(runs, key, stamp), step]
         case PipelineRun.Published():
-            step = _step(run_id, "publish", "succeeded", times, tenant, (event.inputs, event.outputs))
+            step = _step(run_id, Step.PUBLISH, StepStatus.SUCCEEDED, times, tenant, (event.inputs, event.outputs))
             run = {"status": RunStatus.SUCCEEDED, "product": event.product, "product_version": event.product_version}
             return [Update(runs, key, run | stamp), step]
     return []

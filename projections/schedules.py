@@ -8,6 +8,7 @@ import msgspec
 from sqlalchemy import JSON, BigInteger, Column, Engine, Integer, Select, String, Table, Text, select
 
 from domain.schedules import JobRun, Schedule
+from domain.values import JobRunStatus, ScheduleStatus
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata, plain
 
 schedules = Table(
@@ -66,18 +67,18 @@ def _schedule(recorded: EventView, event: Any) -> list[Change]:
                 "cron": event.cron,
                 "at": event.at,
                 "timezone": event.timezone,
-                "status": "active",
+                "status": ScheduleStatus.ACTIVE,
                 "starts_at": event.starts_at,
                 "created_by": event.by,
                 "created_at": at,
             }
             return [Upsert(schedules, key, row | stamp)]
         case Schedule.Paused():
-            return [Update(schedules, key, {"status": "paused"} | stamp)]
+            return [Update(schedules, key, {"status": ScheduleStatus.PAUSED} | stamp)]
         case Schedule.Resumed():
-            return [Update(schedules, key, {"status": "active", "resumed_at": event.at} | stamp)]
+            return [Update(schedules, key, {"status": ScheduleStatus.ACTIVE, "resumed_at": event.at} | stamp)]
         case Schedule.Deleted():
-            return [Update(schedules, key, {"status": "deleted"} | stamp)]
+            return [Update(schedules, key, {"status": ScheduleStatus.DELETED} | stamp)]
     return []
 
 
@@ -92,7 +93,7 @@ def _run(recorded: EventView, event: Any) -> list[Change]:
                 "kind": event.job["kind"],
                 "slot": event.slot,
                 "missed": event.missed,
-                "status": "due",
+                "status": JobRunStatus.DUE,
                 "attempts": 0,
             }
             last = {"last_slot": event.slot, "last_run_id": key["run_id"]}
@@ -101,13 +102,18 @@ def _run(recorded: EventView, event: Any) -> list[Change]:
                 Update(schedules, {"schedule_id": event.schedule_id}, last),
             ]
         case JobRun.Started():
-            started = {"status": "started", "attempts": event.attempt, "started_by": event.by, "started_at": event.at}
+            started = {
+                "status": JobRunStatus.STARTED,
+                "attempts": event.attempt,
+                "started_by": event.by,
+                "started_at": event.at,
+            }
             return [Update(schedule_runs, key, started | stamp)]
         case JobRun.Succeeded():
-            done = {"status": "succeeded", "finished_at": event.at, "outcome": event.outcome, "error": None}
+            done = {"status": JobRunStatus.SUCCEEDED, "finished_at": event.at, "outcome": event.outcome, "error": None}
             return [Update(schedule_runs, key, done | stamp)]
         case JobRun.Failed():
-            failed = {"status": "failed", "finished_at": event.at, "error": event.error}
+            failed = {"status": JobRunStatus.FAILED, "finished_at": event.at, "error": event.error}
             return [Update(schedule_runs, key, failed | stamp)]
     return []
 
@@ -127,7 +133,11 @@ projection = Projection("schedules", (schedules, schedule_runs), evolve)
 def list_query(tenant_id: str, status: str | None, limit: int) -> Select[Any]:
     """A tenant's schedules, newest first; deleted ones only when asked for by status."""
     query = select(schedules).where(schedules.c.tenant_id == tenant_id)
-    query = query.where(schedules.c.status == status) if status else query.where(schedules.c.status != "deleted")
+    query = (
+        query.where(schedules.c.status == status)
+        if status
+        else query.where(schedules.c.status != ScheduleStatus.DELETED)
+    )
     return query.order_by(schedules.c.created_at.desc(), schedules.c.schedule_id).limit(limit)
 
 

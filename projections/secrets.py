@@ -9,6 +9,7 @@ from sqlalchemy import BigInteger, Column, Engine, Integer, Select, String, Tabl
 
 from domain.secrets import Secret
 from domain.tenants import Tenant
+from domain.values import SecretStatus
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata
 
 secrets = Table(
@@ -36,15 +37,15 @@ def evolve(recorded: EventView) -> list[Change]:
             values: dict[str, Any] = {
                 "tenant_id": event.tenant_id,
                 "name": event.name,
-                "status": "active",
+                "status": SecretStatus.ACTIVE,
                 "fingerprint": event.fingerprint,
                 "created_at": at,
             }
             return [Upsert(secrets, key, values | stamp)]
         case Secret.Rotated():
-            return [Update(secrets, key, {"status": "active", "fingerprint": event.fingerprint} | stamp)]
+            return [Update(secrets, key, {"status": SecretStatus.ACTIVE, "fingerprint": event.fingerprint} | stamp)]
         case Secret.Deleted():
-            return [Update(secrets, key, {"status": "deleted", "fingerprint": None} | stamp)]
+            return [Update(secrets, key, {"status": SecretStatus.DELETED, "fingerprint": None} | stamp)]
         case Tenant.Offboarded() if event.erase:
             # Crypto-shredded with the tenant: the values are unreadable, so the rows say so.
             erased = {"status": "erased", "fingerprint": None}
@@ -57,7 +58,7 @@ projection = Projection("secret_directory", (secrets,), evolve)
 
 def list_query(tenant_id: str, after: str | None, limit: int) -> Select[Any]:
     """A tenant's live secrets ordered by name, after a name (keyset paging)."""
-    query = select(secrets).where(secrets.c.tenant_id == tenant_id, secrets.c.status == "active")
+    query = select(secrets).where(secrets.c.tenant_id == tenant_id, secrets.c.status == SecretStatus.ACTIVE)
     if after:
         query = query.where(secrets.c.name > after)
     return query.order_by(secrets.c.name).limit(limit)

@@ -13,7 +13,7 @@ import msgspec
 from sqlalchemy import JSON, BigInteger, Boolean, Column, Engine, Integer, Select, String, Table, Text, select
 
 from domain.tenants import Tenant
-from domain.values import DeliveryStatus
+from domain.values import DeliveryStatus, EndpointStatus
 from domain.webhooks import Delivery, WebhookEndpoint
 from projections.base import Change, EventView, Projection, Update, Upsert, metadata, sealed_column
 
@@ -77,14 +77,16 @@ def _endpoint(event: WebhookEndpoint.Event, stamp: dict[str, Any]) -> list[Chang
                 "url": event.url,
                 "event_types": list(event.event_types),
                 "secret_name": event.secret_name,
-                "status": "active",
+                "status": EndpointStatus.ACTIVE,
                 "created_at": stamp["updated_at"],
             }
             return [Upsert(endpoints, key, row | stamp)]
         case WebhookEndpoint.Disabled():
-            return [Update(endpoints, key, {"status": "disabled", "disabled_reason": event.reason} | stamp)]
+            return [
+                Update(endpoints, key, {"status": EndpointStatus.DISABLED, "disabled_reason": event.reason} | stamp)
+            ]
         case WebhookEndpoint.Enabled():
-            return [Update(endpoints, key, {"status": "active", "disabled_reason": None} | stamp)]
+            return [Update(endpoints, key, {"status": EndpointStatus.ACTIVE, "disabled_reason": None} | stamp)]
         case WebhookEndpoint.RecoveryRequested():
             return [Update(endpoints, key, {"last_recovery_since": event.since} | stamp)]
     return []
@@ -120,7 +122,10 @@ def _delivery(event: Delivery.Event, stamp: dict[str, Any]) -> list[Change]:
             return [Upsert(deliveries, key, row | stamp)]
         case Delivery.Attempted():
             last = {"attempts": event.attempt, "last_status": event.status, "last_error": event.error}
-            row = {"status": "retrying" if event.next_at else "failing", "next_at": event.next_at} | last
+            row = {
+                "status": DeliveryStatus.RETRYING if event.next_at else DeliveryStatus.FAILING,
+                "next_at": event.next_at,
+            } | last
             return [Update(deliveries, key, row | stamp), _attempt(event)]
         case Delivery.Delivered():
             last = {"attempts": event.attempt, "last_status": event.status, "last_error": None}
@@ -145,7 +150,9 @@ def evolve(recorded: EventView) -> list[Change]:
         return _delivery(event, stamp)
     if isinstance(event, Tenant.Offboarded):
         erased = {"url": None} if event.erase else {}
-        return [Update(endpoints, {"tenant_id": str(event.originator_id)}, {"status": "offboarded"} | erased)]
+        return [
+            Update(endpoints, {"tenant_id": str(event.originator_id)}, {"status": EndpointStatus.OFFBOARDED} | erased)
+        ]
     return []
 
 

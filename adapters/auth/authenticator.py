@@ -24,6 +24,7 @@ from application.access import KEY_SCHEME, key_digest, split_token
 from application.authentication import AuthenticationError
 from application.authorization import Identity
 from domain.access import principal_id_for
+from domain.values import ApiKeyStatus
 from projections.access import identity_of, key_query, memberships_query, principal_query
 
 CACHE_SECONDS = 2.0
@@ -153,7 +154,8 @@ class Authenticator:
             key = connection.execute(key_query(prefix)).first()
         if key is None or not hmac.compare_digest(key.digest, key_digest(key.salt, secret)):
             raise AuthenticationError(f"unknown API key {prefix}")
-        if key.status != "active" or (key.expires_at and datetime.fromisoformat(key.expires_at) <= self.clock()):
+        expired = bool(key.expires_at) and datetime.fromisoformat(key.expires_at) <= self.clock()
+        if key.status != ApiKeyStatus.ACTIVE or expired:
             raise AuthenticationError(f"API key {prefix} is {key.status} or expired")
         return self._identity(key.principal_id, "api-key"), key.key_id
 

@@ -27,6 +27,7 @@ import cedarpy
 from adapters.auth.refusals import unmet_conditions
 from application.authorization import Decision, Identity, Resource
 from domain.policy import PolicyAnalysis, Statement
+from domain.values import TenantStatus
 
 log = logging.getLogger(__name__)
 POLICY_DIR = Path(__file__).parent / "policies"
@@ -307,7 +308,7 @@ def _entities(identity: Identity, resource: Resource) -> list[dict[str, Any]]:
             entities.append(
                 {
                     "uid": {"type": "Tenant", "id": identity.tenant_id},
-                    "attrs": {"status": "active", "features": []},
+                    "attrs": {"status": TenantStatus.ACTIVE, "features": []},
                     "parents": [],
                 }
             )

@@ -19,7 +19,7 @@ from adapters.datasets.store import DatasetError, DatasetStore
 from adapters.lineage.graph import LineageGraph, Walk
 from domain import lineage as ln
 from domain.contracts import contract_id_for
-from domain.values import tenant_id_of
+from domain.values import StepStatus, tenant_id_of
 from projections.lineage import nodes
 
 MAX_DEPTH = 10_000
@@ -61,7 +61,7 @@ def trace_facts(walk: Walk) -> tuple[tuple[ln.RawBatch, ...], tuple[str, ...], t
                 gaps.append(f"no recorded step produced {row['name']}")
         elif row["kind"] == ln.STEP and row["facts"]["step"] != "ingest" and not inputs(walk, node_id):
             step = f"{row['facts']['step']} of run {row['facts']['run_id']}"
-            if row["status"] == "succeeded":
+            if row["status"] == StepStatus.SUCCEEDED:
                 gaps.append(f"{step} recorded no inputs")
             else:
                 waiting.append(step)
@@ -124,12 +124,12 @@ def results(connection: Connection, tenant_id: str, store: DatasetStore | None =
 
 def verify_checksums(store: DatasetStore, connection: Connection, tenant_id: str) -> list[ln.Result]:
     """The violations of the tenant's obligations once every raw batch's stored bytes are hashed again."""
-    return [r for r in results(connection, tenant_id, store) if r.status == ln.VIOLATED]
+    return [r for r in results(connection, tenant_id, store) if r.status == ln.ObligationStatus.VIOLATED]
 
 
 def status_counts(found: list[ln.Result]) -> dict[str, int]:
     counted = Counter(r.status for r in found)
-    return {status: counted.get(status, 0) for status in ln.STATUSES}
+    return {status: counted.get(status, 0) for status in ln.ObligationStatus}
 
 
 def tenants(connection: Connection) -> list[str]:
@@ -144,6 +144,6 @@ def count_violations(connection: Connection, tenant_id: str | None = None) -> Ma
     for tenant in [tenant_id] if tenant_id is not None else tenants(connection):
         found = results(connection, tenant)
         for obligation in ln.in_force():
-            violated = [r for r in found if r.obligation == obligation.id and r.status == ln.VIOLATED]
+            violated = [r for r in found if r.obligation == obligation.id and r.status == ln.ObligationStatus.VIOLATED]
             counted[(tenant, obligation.id)] = len(violated)
     return counted

@@ -24,7 +24,7 @@ from adapters.lineage.columns import copy_lineage, kpi_lineage
 from adapters.lineage.graph import LineageGraph
 from domain import lineage as ln
 from domain.errors import NotFoundError
-from domain.values import step_order
+from domain.values import ExportStatus, StepStatus, step_order
 
 PRODUCER = "urn:governed-data-platform:lineage"
 SPEC = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
@@ -52,8 +52,8 @@ FACET_SCHEMAS = {
 """Facet name -> its ``_schemaURL``: the facet versions of spec 2-0-2 (those openlineage-python 1.54 emits)."""
 FACET_SCHEMAS["platform_dataHash"] = f"{CUSTOM_FACETS}:1-0-0:DataHashDatasetFacet.json#/$defs/DataHashDatasetFacet"
 DATA_HASH_FACET_FILE = Path(__file__).with_name("DataHashDatasetFacet.json")
-EVENT_TYPES = {"succeeded": "COMPLETE", "completed": "COMPLETE"} | dict.fromkeys(
-    ("rejected", "failed", "dead-lettered"), "FAIL"
+EVENT_TYPES = {StepStatus.SUCCEEDED: "COMPLETE", ExportStatus.COMPLETED: "COMPLETE"} | dict.fromkeys(
+    (StepStatus.REJECTED, StepStatus.FAILED, StepStatus.DEAD_LETTERED), "FAIL"
 )
 """Node status -> eventType; a node in any other status (running, retrying, requested) has no event yet."""
 

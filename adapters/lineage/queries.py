@@ -37,6 +37,50 @@ class ObligationReport(msgspec.Struct):
     results: list[dict[str, Any]]
 
 
+class OpenLineageRun(msgspec.Struct, frozen=True, rename={"run_id": "runId"}):
+    run_id: str
+    facets: dict[str, Any]
+
+
+class OpenLineageJob(msgspec.Struct, frozen=True):
+    namespace: str
+    name: str
+    facets: dict[str, Any]
+
+
+class OpenLineageDataset(
+    msgspec.Struct,
+    frozen=True,
+    omit_defaults=True,
+    rename={"input_facets": "inputFacets", "output_facets": "outputFacets"},
+):
+    """A dataset version read or written; its facets are the standard's (schema, data source, statistics,
+    column lineage) and the platform's content hash."""
+
+    namespace: str
+    name: str
+    facets: dict[str, Any]
+    input_facets: dict[str, Any] | None = None
+    output_facets: dict[str, Any] | None = None
+
+
+class RunEvent(
+    msgspec.Struct,
+    frozen=True,
+    rename={"event_type": "eventType", "event_time": "eventTime", "schema_url": "schemaURL"},
+):
+    """An OpenLineage RunEvent (spec 2-0-2): what ran, when, as which job, reading and writing which datasets."""
+
+    event_type: str
+    event_time: str | None
+    producer: str
+    schema_url: str
+    run: OpenLineageRun
+    job: OpenLineageJob
+    inputs: list[OpenLineageDataset]
+    outputs: list[OpenLineageDataset]
+
+
 class LineageQueries:
     """Reads of the lineage graph; only ``obligations(verify=True)`` touches the dataset store."""
 
@@ -58,10 +102,11 @@ class LineageQueries:
         direction = "upstream" if upstream else "downstream"
         return LineageWalk(sha256, direction, depth, start, nodes, edges, found.truncated)
 
-    def run_events(self, tenant_id: str, run_id: str) -> list[dict[str, Any]]:
+    def run_events(self, tenant_id: str, run_id: str) -> list[RunEvent]:
         """The OpenLineage RunEvents of a pipeline run (or an export)."""
         with self.engine.connect() as connection:
-            return run_events(connection, tenant_id, run_id)
+            events = run_events(connection, tenant_id, run_id)
+        return msgspec.convert(events, list[RunEvent])
 
     def obligations(self, tenant_id: str, verify: bool, status: str | None) -> ObligationReport:
         """Every subject's result (only those of ``status`` when given); ``verify`` hashes the raw batches again."""

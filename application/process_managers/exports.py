@@ -15,7 +15,7 @@ from application.checkpoints import Fact
 from application.commands import CommandContext
 from application.pipeline import PipelineCompute, PipelineService
 from domain.exports import Export
-from domain.values import TenantId, tenant_id_of
+from domain.values import ExportStatus, TenantId, tenant_id_of
 from eventstore.envelope import RecordedEvent
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class Exports:
 
     def export(self, tenant_id: TenantId, export_id: UUID) -> int:
         job = self.pipeline.export(tenant_id, export_id)
-        if job.status != "requested":
+        if job.status != ExportStatus.REQUESTED:
             return 0
         context = CommandContext(ACTOR, f"{export_id}|complete", str(export_id), str(export_id))
         try:

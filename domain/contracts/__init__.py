@@ -29,7 +29,7 @@ from domain.contracts.errors import (
 from domain.contracts.model import ContractSpec
 from domain.contracts.semver import SemVer
 from domain.errors import InvalidValueError
-from domain.values import TenantId
+from domain.values import ContractStatus, TenantId
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
@@ -62,7 +62,7 @@ class Version:
     """What the aggregate keeps of a version to decide: its status, author and typed form (not the document)."""
 
     semver: SemVer
-    status: str
+    status: ContractStatus
     author: str
     spec: ContractSpec
     document: dict[str, Any]
@@ -157,7 +157,9 @@ class DataContract(Aggregate):
         self.key = key
         self.name = name
         self.current: str | None = None
-        self.versions: dict[str, Version] = {version: Version(SemVer.parse(version), "draft", by, spec, document)}
+        self.versions: dict[str, Version] = {
+            version: Version(SemVer.parse(version), ContractStatus.DRAFT, by, spec, document)
+        }
 
     def add_version(self, contract: ParsedContract, by: str) -> None:
         """Drafts a new version: higher than every other, and a major bump if it breaks the active version."""
@@ -181,20 +183,20 @@ class DataContract(Aggregate):
         base_version: str | None,
     ) -> None:
         self.name = name
-        self.versions[version] = Version(SemVer.parse(version), "draft", by, spec, document)
+        self.versions[version] = Version(SemVer.parse(version), ContractStatus.DRAFT, by, spec, document)
 
     def propose(self, version: str, by: str) -> None:
         """Puts a draft up for approval."""
-        self._in_status(version, "draft")
+        self._in_status(version, ContractStatus.DRAFT)
         self._proposed(version, by)
 
     @event(Proposed)
     def _proposed(self, version: str, by: str) -> None:
-        self.versions[version].status = "proposed"
+        self.versions[version].status = ContractStatus.PROPOSED
 
     def approve(self, version: str, by: str) -> None:
         """Makes a proposed version the active one; only someone other than its author may approve it."""
-        proposed = self._in_status(version, "proposed")
+        proposed = self._in_status(version, ContractStatus.PROPOSED)
         if proposed.author == by:
             msg = f"version {version} was drafted by this principal; another data steward has to approve it"
             raise FourEyesError(msg)
@@ -207,46 +209,46 @@ class DataContract(Aggregate):
     @event(Approved)
     def _approved(self, version: str, by: str, superseded: str | None) -> None:
         if superseded is not None:
-            self.versions[superseded].status = "deprecated"
-        self.versions[version].status = "active"
+            self.versions[superseded].status = ContractStatus.DEPRECATED
+        self.versions[version].status = ContractStatus.ACTIVE
         self.current = version
 
     def reject(self, version: str, by: str, reason: str) -> None:
         """Turns a proposed version down, saying why."""
         cleaned = _reason(reason, required=True)
-        self._in_status(version, "proposed")
+        self._in_status(version, ContractStatus.PROPOSED)
         self._rejected(version, by, cleaned)
 
     @event(Rejected)
     def _rejected(self, version: str, by: str, reason: str) -> None:
-        self.versions[version].status = "rejected"
+        self.versions[version].status = ContractStatus.REJECTED
 
     def deprecate(self, version: str, by: str, reason: str = "") -> None:
         """Marks the active version as on its way out; it stays in force until retired or superseded."""
         cleaned = _reason(reason, required=False)
-        self._in_status(version, "active")
+        self._in_status(version, ContractStatus.ACTIVE)
         self._deprecated(version, by, cleaned)
 
     @event(Deprecated)
     def _deprecated(self, version: str, by: str, reason: str) -> None:
-        self.versions[version].status = "deprecated"
+        self.versions[version].status = ContractStatus.DEPRECATED
 
     def retire(self, version: str, by: str, reason: str = "") -> None:
         """Ends an approved version for good; retiring the version in force leaves none in force."""
         cleaned = _reason(reason, required=False)
-        self._in_status(version, "active", "deprecated")
+        self._in_status(version, ContractStatus.ACTIVE, ContractStatus.DEPRECATED)
         self._retired(version, by, cleaned)
 
     @event(Retired)
     def _retired(self, version: str, by: str, reason: str) -> None:
-        self.versions[version].status = "retired"
+        self.versions[version].status = ContractStatus.RETIRED
         if self.current == version:
             self.current = None
 
     def latest(self) -> SemVer:
         return max((v.semver for v in self.versions.values()), key=SemVer.precedence)
 
-    def _in_status(self, version: str, *statuses: str) -> Version:
+    def _in_status(self, version: str, *statuses: ContractStatus) -> Version:
         found = self.versions.get(version)
         if found is None:
             raise VersionNotFoundError(f"contract {self.key} has no version {version}")

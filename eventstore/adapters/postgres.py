@@ -35,7 +35,18 @@ def postgres_env(url: str) -> dict[str, str]:
         "POSTGRES_SCHEMA": query.get("schema", "public"),
         # seconds a command waits for a connection when the server is gone (eventsourcing's default is 30)
         "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", "30"),
+        # connections each process keeps open, and how many more it may open under load (eventsourcing's defaults)
+        "POSTGRES_POOL_SIZE": _count(query, "pool_size", "5", least=1),
+        "POSTGRES_MAX_OVERFLOW": _count(query, "max_overflow", "10", least=0),
     }
+
+
+def _count(query: dict[str, str], name: str, default: str, least: int) -> str:
+    value = query.get(name, default)
+    if not value.isdigit() or int(value) < least:
+        msg = f"the PostgreSQL event-store URL's {name} must be a whole number of at least {least}, not {value!r}"
+        raise UnknownEventStoreError(msg)
+    return value
 
 
 def open_postgres(url: str, cipher: FieldCipher | None) -> RecorderEventStore:

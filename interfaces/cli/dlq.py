@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from domain.values import DeadLetterStatus
 from interfaces.cli.common import CliError, Command, api_arguments, api_client
 from interfaces.settings import Settings
 
@@ -55,7 +56,7 @@ def dlq_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("action", choices=("list", "show", "retry", "discard"))
     command.add_argument("id", nargs="?", metavar="DEAD_LETTER_ID")
     command.add_argument("--source", help="list: only from this source (pipeline, webhook, ...)")
-    command.add_argument("--status", choices=("open", "retrying", "resolved", "discarded"), help="list: only these")
+    command.add_argument("--status", choices=[status.value for status in DeadLetterStatus], help="list: only these")
     command.add_argument("--reason", help="discard: why")
     api_arguments(command)
 

@@ -6,6 +6,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from domain.values import RunStatus
 from interfaces.cli.common import CliError, Command, api_arguments, api_client
 from interfaces.settings import Settings
 
@@ -26,7 +27,7 @@ def ingest(settings: Settings, args: argparse.Namespace) -> int:
         if args.wait:
             run = wait_for_run(client, accepted["location"], args.timeout)
             print("\n".join(describe_run(run)))
-            return 0 if run["status"] == "succeeded" else 1
+            return 0 if run["status"] == RunStatus.SUCCEEDED else 1
     except (ApiError, TimeoutError) as error:
         raise CliError(str(error)) from None
     return 0

@@ -38,8 +38,8 @@ def keys(settings: Settings, args: argparse.Namespace) -> int:
         return _init(Path(args.dir))
     if args.action == "encrypt-datasets":
         return _encrypt_datasets(settings)
-    cipher = open_field_cipher(settings)
-    store = open_store(settings, cipher)
+    cipher = open_field_cipher(settings.keys)
+    store = open_store(settings.stores, cipher)
     try:
         store.last_position()  # the log answers before the keyring changes: no rotation goes unrecorded for want of it
         service = KeyService(CommandRunner(store, utc_now), KeyringRotation(cipher.keys))
@@ -78,9 +78,9 @@ def _encrypt_datasets(settings: Settings) -> int:
     from adapters.datasets.store import DatasetError
     from interfaces.bootstrap import open_datasets, open_field_cipher
 
-    cipher = open_field_cipher(settings)
+    cipher = open_field_cipher(settings.keys)
     try:
-        done = encrypt_datasets(open_datasets(settings, cipher), print)
+        done = encrypt_datasets(open_datasets(settings.stores, cipher), print)
     except DatasetError as error:
         raise CliError(f"{error} (files sealed so far stay sealed; run it again once fixed)") from error
     finally:

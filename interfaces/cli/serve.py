@@ -20,7 +20,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     from interfaces.http.app import create_app
     from interfaces.tls import uvicorn_tls_options
 
-    tls = uvicorn_tls_options(settings)
+    tls = uvicorn_tls_options(settings.http)
     platform = bootstrap(settings)
     sweep_staging(settings)
     sweep_decisions(platform)
@@ -44,7 +44,7 @@ def sweep_staging(settings: Settings) -> None:
     """Removes the staging files and work directories that stopped processes left behind (none in use)."""
     from interfaces.bootstrap import sweep_scratch
 
-    removed = sweep_scratch(settings)
+    removed = sweep_scratch(settings.stores)
     if removed:
         print(f"removed {len(removed)} staging files left by stopped processes", file=sys.stderr)
 

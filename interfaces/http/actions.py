@@ -16,6 +16,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from application.actions import ActionService, StepInput
 from application.commands import CommandResult
+from domain.action_rules import Condition as Rule
 from domain.errors import NotFoundError
 from interfaces.http.context import command_context, id_in_path, tenant_in_path
 from projections.actions import (
@@ -56,6 +57,25 @@ class Condition(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     operator: str
     threshold: float
     periods: Annotated[int, msgspec.Meta(ge=1, le=366)] = 1
+
+
+class WouldFire(msgspec.Struct, frozen=True):
+    """A firing a backtest finds: the action run it would start, and its trigger (the decision's data)."""
+
+    run_id: str
+    playbook_id: str
+    playbook: str
+    contract: str
+    kpi: str
+    kpi_sha256: str
+    pipeline_run_id: str
+    period_start: str
+    dimensions: dict[str, Any]
+    value: float
+    previous: float | None
+    condition: Rule
+    reason: str
+    at: str
 
 
 class PlaybookStep(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -219,13 +239,13 @@ class PlaybookController(Controller):
         tenant_id: FromPath[str],
         playbook_id: FromPath[str],
         data: JSONBody[Backtest | None] = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[WouldFire]:
         """When the playbook, as defined now, would have fired over the KPI builds in the log; ``from`` and ``to``
         bound the KPI periods. Nothing is recorded or sent."""
         tenant, playbook = tenant_in_path(tenant_id), id_in_path(playbook_id, "playbook")
         window = data or Backtest()
         fired = actions.backtest(tenant, playbook, window.since, window.until)
-        return [{"run_id": str(f.run_id)} | dict(f.trigger) for f in fired]
+        return msgspec.convert([{"run_id": str(f.run_id), **f.trigger} for f in fired], list[WouldFire])
 
 
 class ActionRunController(Controller):

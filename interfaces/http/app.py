@@ -7,17 +7,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import msgspec
 from litestar import Litestar, Request, get
 
 from application.contract_uploads import JSON_MEDIA_TYPES, YAML_MEDIA_TYPES
 from interfaces.bootstrap import Platform
 from interfaces.http.access import AccessController, list_platform_denials
 from interfaces.http.actions import ActionRunController, ActionTemplateController, PlaybookController
-from interfaces.http.auth import PUBLIC_PATHS, RecentResources, authentication_middleware, authorize
+from interfaces.http.auth import PUBLIC_PATHS, Resources, authentication_middleware, authorization_guard
 from interfaces.http.contracts import ContractController
 from interfaces.http.deadletters import DeadLetterController
-from interfaces.http.deps import dependencies
-from interfaces.http.event_catalogue import EventCatalogueController, asyncapi
+from interfaces.http.deps import dependencies, provided
+from interfaces.http.event_catalogue import EventCatalogueController, asyncapi, asyncapi_dependency
 from interfaces.http.exports import ExportController
 from interfaces.http.fingerprint import fingerprint_middleware
 from interfaces.http.gateway import cors_config, gateway_middleware, security_headers_hook
@@ -40,6 +41,7 @@ from interfaces.http.tenants import TenantController
 from interfaces.http.tracing import tracing_middleware
 from interfaces.http.unit_of_work import unit_of_work_middleware
 from interfaces.http.webhooks import WebhookController
+from interfaces.settings import Placement
 from interfaces.web import template_config, web_routers
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -62,29 +64,34 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
     raise UnsupportedMediaTypeError(f"send the body as {accepted}, not {media_type or 'no content type'}")
 
 
+class Health(msgspec.Struct, frozen=True):
+    status: str
+
+
 @get("/health", tags=["operations"], opt={"public": True})
-async def health() -> dict[str, str]:
+async def health() -> Health:
     """The process is up and serving."""
-    return {"status": "ok"}
+    return Health("ok")
 
 
 def create_app(platform: Platform) -> Litestar:
-    settings = platform.settings
-    buckets = open_buckets(settings.rate_limit_store, time.monotonic)
-    limits = RateLimits(settings, public_paths=PUBLIC_PATHS, buckets=buckets)
+    settings, placements = platform.settings, platform.settings.process_managers
+    buckets = open_buckets(settings.limits.rate_limit_store, time.monotonic)
+    limits = RateLimits(settings.limits, settings.auth, public_paths=PUBLIC_PATHS, buckets=buckets)
+    resources = Resources(platform.authorization, platform.tenant_queries)
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
-        if platform.settings.projections == "inprocess":
+        if placements.projections == Placement.INPROCESS:
             platform.worker.start()
             platform.ledger.start()
-        if platform.settings.orchestrator == "inprocess":
+        if placements.orchestrator == Placement.INPROCESS:
             platform.orchestrator.start()
-        if platform.settings.webhook_dispatcher == "inprocess":
+        if placements.webhook_dispatcher == Placement.INPROCESS:
             platform.webhook_dispatcher.start()
-        if platform.settings.scheduler == "inprocess":
+        if placements.scheduler == Placement.INPROCESS:
             platform.scheduler.start()
-        if platform.settings.action_engine == "inprocess":
+        if placements.action_engine == Placement.INPROCESS:
             platform.action_engine.start()
         try:
             yield
@@ -125,32 +132,31 @@ def create_app(platform: Platform) -> Litestar:
             metrics,
             EventCatalogueController,
             asyncapi,
-            *web_routers(platform),
+            *web_routers(platform, resources),
         ],
         template_config=template_config(),
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=require_json,
-        request_max_body_size=settings.max_body_bytes,
+        request_max_body_size=settings.limits.max_body_bytes,
         lifespan=[lifespan],
         openapi_config=openapi_config(),
         middleware=[
             metrics_middleware(platform.telemetry),
             tracing_middleware,
-            *gateway_middleware(settings),
+            *gateway_middleware(settings.limits),
             limits.by_address,  # before authentication: anonymous requests and failed authentications per address
-            authentication_middleware(),
+            authentication_middleware(platform.authenticator),
             limits.by_principal,  # after authentication: it limits per principal and tenant
-            fingerprint_middleware,  # before the input guard, which reads JSON bodies through it
+            fingerprint_middleware(platform.fingerprint_secret),  # before the input guard, which reads bodies via it
             input_guard_middleware,  # refused input never reaches the guards (which record denials)
             unit_of_work_middleware(platform.runner),  # innermost: the guard and the handler load each aggregate once
         ],
         before_send=[security_headers_hook],
-        cors_config=cors_config(settings),
-        guards=[authorize],
-        dependencies=dependencies(platform),
+        cors_config=cors_config(settings.http),
+        guards=[authorization_guard(platform, resources)],
+        dependencies=dependencies(platform, resources=provided(resources), asyncapi_spec=asyncapi_dependency(platform)),
         debug=False,
+        logging_config=None,  # the process's logging is the CLI's (PLATFORM_LOG_FORMAT): Litestar's would replace it
     )
     complete_document(app)
-    app.state.platform = platform
-    app.state.recent_resources = RecentResources()
     return app

@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from litestar.connection import ASGIConnection
-from litestar.datastructures import State
 
 from application.commands import CommandContext
 from domain.errors import NotFoundError
@@ -22,11 +21,6 @@ CONSISTENT_POSITION = "x-consistent-position"
 MAX_KEY_LENGTH = 200
 
 
-def platform_of(state: State) -> Platform:
-    platform: Platform = state.platform
-    return platform
-
-
 def command_context(request: ASGIConnection[Any, Any, Any, Any]) -> CommandContext:
     """Idempotency-Key (or a fresh id) names the command; X-Correlation-Id (or the request id) ties it to others.
 
@@ -40,7 +34,7 @@ def command_context(request: ASGIConnection[Any, Any, Any, Any]) -> CommandConte
             raise BadRequestError(msg)
     identity = request.scope.get("auth")
     actor = getattr(identity, "principal_id", "anonymous")
-    fingerprint = request_fingerprint(request.scope, platform_of(request.app.state).fingerprint_secret)
+    fingerprint = request_fingerprint(request.scope)
     return CommandContext(actor, command_id, correlation_id, request_fingerprint=fingerprint)
 
 

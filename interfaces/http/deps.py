@@ -4,7 +4,8 @@ uses as a parameter, ``def read_run(self, runs: NamedDependency[RunQueries], ...
 platform from app state.
 
 New services become injectable by being a field of ``Platform`` (``interfaces/bootstrap.py``); nothing here
-changes."""
+changes. The HTTP layer's own objects (what ``create_app`` builds: the guard's ``resources``, the AsyncAPI
+document) are passed to ``dependencies`` by name."""
 
 from __future__ import annotations
 
@@ -16,13 +17,16 @@ from litestar.di import Provide
 from interfaces.bootstrap import Platform
 
 
-def _provider(value: Any) -> Provide:
+def provided(value: Any) -> Provide:
+    """A dependency providing ``value`` itself."""
+
     def provide() -> Any:
         return value
 
     return Provide(provide, use_cache=True, sync_to_thread=False)
 
 
-def dependencies(platform: Platform) -> dict[str, Provide]:
-    """One dependency per field of the platform, providing the object the composition root built."""
-    return {field.name: _provider(getattr(platform, field.name)) for field in fields(platform)}
+def dependencies(platform: Platform, **own: Provide) -> dict[str, Provide]:
+    """One dependency per field of the platform, providing the object the composition root built, and the HTTP
+    layer's ``own``."""
+    return {field.name: provided(getattr(platform, field.name)) for field in fields(platform)} | own

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
 import msgspec
 from litestar import Controller, get
-from litestar.datastructures import State
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 
 from domain.errors import NotFoundError
 from interfaces.bootstrap import EventCatalogue, EventTypeList, EventTypeView, Platform, asyncapi_document, event_types
-from interfaces.http.context import platform_of
 
 READ_EVENT_TYPES = "read_event_types"
 ASYNCAPI_PATH = "/asyncapi"
@@ -45,17 +42,6 @@ class EventCatalogueController(Controller):
         return found
 
 
-def build_asyncapi(platform: Platform) -> dict[str, Any]:
-    """The AsyncAPI document for this platform's settings, its consumers as ``platform consumers`` builds them."""
-    from interfaces.consumers import build_consumers_app  # builds objects only: nothing connects
-
-    settings = platform.settings
-    consumers = build_consumers_app(settings, platform=platform)
-    return asyncapi_document(
-        event_types(), prefix=settings.nats_subject_prefix, nats_url=settings.nats_url, consumers=consumers.brokers
-    )
-
-
 class AsyncApiInfo(msgspec.Struct, frozen=True):
     title: str
     version: str
@@ -74,12 +60,28 @@ class AsyncApiDocument(msgspec.Struct, frozen=True, omit_defaults=True, rename={
     servers: dict[str, Any] | None = None
 
 
+def build_asyncapi(platform: Platform) -> AsyncApiDocument:
+    """The AsyncAPI document for this platform's settings, its consumers as ``platform consumers`` builds them."""
+    from interfaces.consumers import build_consumers_app  # builds objects only: nothing connects
+
+    settings = platform.settings
+    consumers = build_consumers_app(settings, platform=platform)
+    document = asyncapi_document(
+        event_types(), prefix=settings.nats_subject_prefix, nats_url=settings.nats_url, consumers=consumers.brokers
+    )
+    return msgspec.convert(document, AsyncApiDocument)
+
+
+def asyncapi_dependency(platform: Platform) -> Provide:
+    """The AsyncAPI document as a dependency: built in a worker thread when first asked for, then kept."""
+
+    def provide() -> AsyncApiDocument:
+        return build_asyncapi(platform)
+
+    return Provide(provide, use_cache=True, sync_to_thread=True)
+
+
 @get(ASYNCAPI_PATH, tags=["events"], opt={"action": READ_EVENT_TYPES})
-async def asyncapi(state: State) -> AsyncApiDocument:
+async def asyncapi(asyncapi_spec: NamedDependency[AsyncApiDocument]) -> AsyncApiDocument:
     """The AsyncAPI 3.0 document of the platform's NATS subjects: the relay's channels and the consumers'."""
-    cached: AsyncApiDocument | None = state.get("asyncapi_document")
-    if cached is None:
-        document = await anyio.to_thread.run_sync(build_asyncapi, platform_of(state))
-        cached = msgspec.convert(document, AsyncApiDocument)
-        state["asyncapi_document"] = cached
-    return cached
+    return asyncapi_spec

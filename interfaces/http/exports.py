@@ -11,6 +11,7 @@ import anyio
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Stream
 
@@ -18,7 +19,7 @@ from application.export_links import ExportLinks
 from application.pipeline import PipelineService
 from domain.errors import InvalidValueError, NotFoundError
 from domain.exports import EXPORT_FORMATS
-from domain.values import TenantId
+from domain.values import ExportStatus, TenantId
 from interfaces.bootstrap import ComputeSteps, DatasetStore, parse_query
 from interfaces.http.context import command_context, id_in_path, tenant_in_path
 from interfaces.http.erased import TENANT_DATA
@@ -32,6 +33,7 @@ MEDIA = {
     "parquet": "application/vnd.apache.parquet",
 }
 CHUNK = 1 << 20
+EXPORTED_ROWS = "The exported file; as JSON, an array of the dataset's rows, keyed by the columns its contract names"
 
 
 class ExportRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -62,7 +64,7 @@ def _tenant(tenant_id: str) -> TenantId:
 
 def _view(links: ExportLinks, found: ExportView) -> ExportView:
     """A completed export with a fresh download link."""
-    if found.status != "completed":
+    if found.status != ExportStatus.COMPLETED:
         return found
     url, expires = links.link(found.tenant_id, found.export_id)
     return msgspec.structs.replace(found, download_url=url, download_expires_at=expires)
@@ -106,7 +108,7 @@ class ExportController(Controller):
             )
         )
         location = f"/v1/tenants/{tenant}/exports/{result.aggregate_id}"
-        body = ExportStarted(str(result.aggregate_id), "requested", result.position, location)
+        body = ExportStarted(str(result.aggregate_id), ExportStatus.REQUESTED, result.position, location)
         return Response(body, status_code=202, headers={"Location": location})
 
     @get("/", sync_to_thread=True, opt={"action": "list_exports"})
@@ -137,6 +139,7 @@ class ExportController(Controller):
     @get(
         "/{export_id:str}/download",
         opt={"action": "download_export", "problems": (410,), "media_types": tuple(dict.fromkeys(MEDIA.values()))},
+        responses={200: ResponseSpec(list[dict[str, Any]], description=EXPORTED_ROWS, generate_examples=False)},
     )
     async def download(
         self,

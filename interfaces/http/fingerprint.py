@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from typing import Any, cast
 
 from litestar.enums import ScopeType
@@ -24,32 +25,47 @@ def _has_idempotency_key(scope: Scope) -> bool:
     return any(name.lower() == b"idempotency-key" for name, _ in scope.get("headers", ()))
 
 
-def fingerprint_middleware(app: ASGIApp) -> ASGIApp:
-    """Hashes the method, target and body of commands sent with an Idempotency-Key; nothing else is touched."""
+class RequestDigest:
+    """The running digest of one request, and the platform secret that keys its fingerprint."""
 
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP or scope["method"] not in COMMAND_METHODS or not _has_idempotency_key(scope):
-            await app(scope, receive, send)
-            return
-        digest = hashlib.sha256(
-            b"%s %s?%s\n" % (scope["method"].encode(), scope["path"].encode(), scope["query_string"])
-        )
-        cast("dict[str, Any]", scope).setdefault("state", {})[FINGERPRINT_STATE_KEY] = digest
+    def __init__(self, head: bytes, secret: bytes) -> None:
+        self.digest, self.secret = hashlib.sha256(head), secret
 
-        async def receive_hashed() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                digest.update(message.get("body", b""))
-            return cast("Message", message)
-
-        await app(scope, cast("Receive", receive_hashed), send)
-
-    return middleware
+    def fingerprint(self) -> str:
+        return hmac.new(self.secret, self.digest.digest(), hashlib.sha256).hexdigest()
 
 
-def request_fingerprint(scope: Scope, secret: bytes) -> str | None:
+def fingerprint_middleware(secret: bytes) -> Callable[[ASGIApp], ASGIApp]:
+    """Hashes the method, target and body of commands sent with an Idempotency-Key (keyed with ``secret``); nothing
+    else is touched."""
+
+    def factory(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if (
+                scope["type"] != ScopeType.HTTP
+                or scope["method"] not in COMMAND_METHODS
+                or not _has_idempotency_key(scope)
+            ):
+                await app(scope, receive, send)
+                return
+            head = b"%s %s?%s\n" % (scope["method"].encode(), scope["path"].encode(), scope["query_string"])
+            digest = RequestDigest(head, secret)
+            cast("dict[str, Any]", scope).setdefault("state", {})[FINGERPRINT_STATE_KEY] = digest
+
+            async def receive_hashed() -> Message:
+                message = await receive()
+                if message["type"] == "http.request":
+                    digest.digest.update(message.get("body", b""))
+                return cast("Message", message)
+
+            await app(scope, cast("Receive", receive_hashed), send)
+
+        return middleware
+
+    return factory
+
+
+def request_fingerprint(scope: Scope) -> str | None:
     """The fingerprint of this request as read so far (call it once the body is read), or None without a key."""
-    digest = cast("dict[str, Any]", scope).get("state", {}).get(FINGERPRINT_STATE_KEY)
-    if digest is None:
-        return None
-    return hmac.new(secret, digest.digest(), hashlib.sha256).hexdigest()
+    digest: RequestDigest | None = cast("dict[str, Any]", scope).get("state", {}).get(FINGERPRINT_STATE_KEY)
+    return None if digest is None else digest.fingerprint()

@@ -3,10 +3,11 @@
 Wiring in ``create_app`` (Litestar runs app-level middleware per route, the first in the list outermost)::
 
     Litestar(
-        middleware=[tracing_middleware, *gateway_middleware(s), limits.by_address, authentication_middleware(),
-                    limits.by_principal],  # limits = RateLimits(s, ...), from interfaces/http/ratelimit.py
+        middleware=[tracing_middleware, *gateway_middleware(s.limits), limits.by_address,
+                    authentication_middleware(authenticator), limits.by_principal],
+        # limits = RateLimits(s.limits, s.auth, ...), from interfaces/http/ratelimit.py
         before_send=[security_headers_hook],
-        cors_config=cors_config(s),
+        cors_config=cors_config(s.http),
         request_max_body_size=s.max_body_bytes,
     )
 
@@ -30,7 +31,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.types import ASGIApp, Message, Middleware, Receive, ReceiveMessage, Scope, Send
 
 from interfaces.http.problems import PROBLEM_JSON, TYPE_BASE
-from interfaces.settings import Settings
+from interfaces.settings.groups import HttpSettings, LimitSettings
 
 Headers = list[tuple[bytes, bytes]]
 MiddlewareFactory = Callable[[ASGIApp], ASGIApp]
@@ -63,9 +64,9 @@ CORS_ALLOWED_HEADERS = [
 CORS_EXPOSED_HEADERS = ["X-Request-Id", "Location", "Retry-After", "RateLimit", "RateLimit-Policy"]
 
 
-def gateway_middleware(settings: Settings) -> list[Middleware]:
+def gateway_middleware(limits: LimitSettings) -> list[Middleware]:
     """The gateway's edge middleware, outermost first: place it before authentication (see the module docstring)."""
-    return [request_id_and_headers_middleware, options_middleware, body_limit_middleware(settings)]
+    return [request_id_and_headers_middleware, options_middleware, body_limit_middleware(limits)]
 
 
 # Request ids and security headers
@@ -187,12 +188,12 @@ def allowed_methods(scope: Scope) -> list[str]:
 # CORS
 
 
-def cors_config(settings: Settings) -> CORSConfig | None:
+def cors_config(http: HttpSettings) -> CORSConfig | None:
     """CORS for the comma-separated PLATFORM_CORS_ORIGINS; None (CORS off) when it is empty."""
-    if not settings.cors_origins:
+    if not http.cors_origins:
         return None
     return CORSConfig(
-        allow_origins=list(settings.cors_origins),
+        allow_origins=list(http.cors_origins),
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=CORS_ALLOWED_HEADERS,
         expose_headers=CORS_EXPOSED_HEADERS,
@@ -203,16 +204,16 @@ def cors_config(settings: Settings) -> CORSConfig | None:
 # Body-size limits
 
 
-def route_body_limit(path: str, settings: Settings) -> int:
+def route_body_limit(path: str, limits: LimitSettings) -> int:
     """The largest body a route takes: ingestion routes (…/batches) max_ingest_bytes, routes that take a contract
     document (…/contracts, …/contracts/{c}/versions) twice max_contract_bytes (YAML and indented JSON are wordier
     than the normalized document the registry limits), every other max_body_bytes."""
     route = path.rstrip("/")
     if route.endswith("/batches"):
-        return settings.max_ingest_bytes
+        return limits.max_ingest_bytes
     if _CONTRACT_DOCUMENT.search(route):
-        return max(settings.max_body_bytes, 2 * settings.max_contract_bytes)
-    return settings.max_body_bytes
+        return max(limits.max_body_bytes, 2 * limits.max_contract_bytes)
+    return limits.max_body_bytes
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -238,7 +239,7 @@ def _limited(receive: Receive, limit: int) -> Receive:
     return receive_limited
 
 
-def body_limit_middleware(settings: Settings) -> MiddlewareFactory:
+def body_limit_middleware(limits: LimitSettings) -> MiddlewareFactory:
     """413 on a declared Content-Length over the route's limit before reading; streamed bodies counted as read."""
 
     def factory(app: ASGIApp) -> ASGIApp:
@@ -246,7 +247,7 @@ def body_limit_middleware(settings: Settings) -> MiddlewareFactory:
             if scope["type"] != ScopeType.HTTP:
                 await app(scope, receive, send)
                 return
-            limit = route_body_limit(scope["path"], settings)
+            limit = route_body_limit(scope["path"], limits)
             declared = _content_length(scope)
             if declared is not None and declared > limit:
                 detail = f"the body of {declared} bytes is over this route's limit of {limit} bytes"

@@ -15,14 +15,12 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
 from application.authorization import Identity, Resource
 from interfaces.bootstrap import Leaf, Ledger, StoredCheckpoint
-from interfaces.http.auth import find_resource
-from interfaces.http.context import platform_of
+from interfaces.http.auth import Resources
 from interfaces.http.problems import BadRequestError
 
 ENTRY_MEDIA_TYPE = "application/octet-stream"
@@ -89,8 +87,8 @@ class LedgerController(Controller):
     def inclusion(
         self,
         request: Request[Any, Any, Any],
-        state: State,
         ledger: NamedDependency[Ledger],
+        resources: NamedDependency[Resources],
         event_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
         position: Annotated[int | None, QueryParameter(ge=1)] = None,
         tree_size: Annotated[int | None, QueryParameter(ge=0)] = None,
@@ -100,7 +98,7 @@ class LedgerController(Controller):
         if (event_id is None) == (position is None):
             raise BadRequestError("name the event by exactly one of event_id and position")
         size = ledger.latest_checkpoint().tree_size if tree_size is None else tree_size
-        leaf = ledger.find_leaf(event_id=event_id, position=position, readable=_reader(request, state))
+        leaf = ledger.find_leaf(event_id=event_id, position=position, readable=_reader(request, resources))
         proof = ledger.inclusion(leaf, size)
         return InclusionView(proof.leaf_index, proof.tree_size, proof.leaf_hash.hex(), [h.hex() for h in proof.path])
 
@@ -121,10 +119,14 @@ class LedgerController(Controller):
 
     @get("/entries/{leaf_index:int}", sync_to_thread=True, media_type=ENTRY_MEDIA_TYPE, opt={"action": "read_ledger"})
     def entry(
-        self, request: Request[Any, Any, Any], state: State, ledger: NamedDependency[Ledger], leaf_index: FromPath[int]
+        self,
+        request: Request[Any, Any, Any],
+        ledger: NamedDependency[Ledger],
+        resources: NamedDependency[Resources],
+        leaf_index: FromPath[int],
     ) -> Response[bytes]:
         """The canonical bytes of the event at this leaf: SHA-256(0x00 || body) is its leaf hash."""
-        leaf = ledger.leaf(leaf_index, readable=_reader(request, state))
+        leaf = ledger.leaf(leaf_index, readable=_reader(request, resources))
         entry = ledger.entry(leaf)
         headers = {
             "X-Ledger-Leaf-Index": str(leaf.leaf_index),
@@ -137,17 +139,16 @@ class LedgerController(Controller):
         return Response(entry.body, media_type=ENTRY_MEDIA_TYPE, headers=headers)
 
 
-def _reader(request: Request[Any, Any, Any], state: State) -> Callable[[Leaf], bool]:
+def _reader(request: Request[Any, Any, Any], resources: Resources) -> Callable[[Leaf], bool]:
     """Whether the caller may read a leaf's event: Cedar's ``read_ledger_entry`` on the event's tenant (or the
     platform, for the platform's own events)."""
-    platform = platform_of(state)
     identity: Identity = request.auth
 
     def may_read(leaf: Leaf) -> bool:
         resource = Resource.platform()
         if leaf.tenant_id:  # a tenant not (or no longer) in the directory: still that tenant's event
-            found = find_resource(platform, {"tenant_id": leaf.tenant_id}, False)
+            found = resources.find({"tenant_id": leaf.tenant_id}, False)
             resource = found or Resource.tenant(leaf.tenant_id, "unknown", [])
-        return platform.authorization.decide(identity, "read_ledger_entry", resource).allowed
+        return resources.allows(identity, "read_ledger_entry", resource)
 
     return may_read

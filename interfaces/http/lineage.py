@@ -15,7 +15,7 @@ from litestar.params import FromPath, QueryParameter
 from application.authorization import Authorization
 from domain.errors import NotFoundError
 from domain.values import TenantId
-from interfaces.bootstrap import LineageQueries, LineageWalk, ObligationReport
+from interfaces.bootstrap import LineageQueries, LineageWalk, ObligationReport, RunEvent
 from interfaces.http.context import id_in_path, tenant_in_path
 from interfaces.http.erased import TENANT_DATA
 
@@ -70,7 +70,7 @@ class LineageController(Controller):
     @get("/runs/{run_id:str}/openlineage", sync_to_thread=True, opt={"action": "read_openlineage"})
     def openlineage(
         self, lineage: NamedDependency[LineageQueries], tenant_id: FromPath[str], run_id: FromPath[str]
-    ) -> list[dict[str, Any]]:
+    ) -> list[RunEvent]:
         """The OpenLineage RunEvents (spec 2-0-2) of a pipeline run's finished steps and of the run once it ended,
         or of an export by its id."""
         tenant, run = _tenant(tenant_id), str(id_in_path(run_id, "run"))

@@ -21,16 +21,14 @@ from typing import Any
 import anyio
 import msgspec
 from litestar import Request, Response, get
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from application.authentication import AuthenticationError
-from application.authorization import Identity, Resource
-from interfaces.bootstrap import CONTENT_TYPE, Platform, Readiness, Telemetry, module_of
-from interfaces.http.context import platform_of
+from application.authentication import Authentication, AuthenticationError
+from application.authorization import Authorization, Identity, Resource
+from interfaces.bootstrap import CONTENT_TYPE, Readiness, Telemetry, module_of
 from interfaces.http.problems import problem
 
 METRICS_PATH, READY_PATH = "/metrics", "/ready"
@@ -42,17 +40,17 @@ READY_TIMEOUT = 2.0
 COMMAND_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-async def _identity(request: Request[Any, Any, Any], platform: Platform) -> Identity:
+async def _identity(request: Request[Any, Any, Any], authenticator: Authentication) -> Identity:
     """The caller's identity: the one authentication found, else proven here (401 when none is valid)."""
     found = request.scope.get("auth")
     if isinstance(found, Identity):
         return found
     authorization, api_key = request.headers.get("authorization"), request.headers.get("x-api-key")
-    identity = platform.authenticator.recently_proven(authorization, api_key)
+    identity = authenticator.recently_proven(authorization, api_key)
     if identity is not None:
         return identity
     try:
-        return await anyio.to_thread.run_sync(platform.authenticator.authenticate, authorization, api_key)
+        return await anyio.to_thread.run_sync(authenticator.authenticate, authorization, api_key)
     except AuthenticationError:
         challenge = 'Bearer realm="platform", error="invalid_token"' if authorization or api_key else "Bearer"
         raise NotAuthorizedException(
@@ -66,20 +64,20 @@ def _scrape_token_matches(request: Request[Any, Any, Any], token: str) -> bool:
     return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(offered.strip().encode(), token.encode())
 
 
-async def check_scraper(request: Request[Any, Any, Any], platform: Platform) -> None:
-    """Lets through the scrape token, or a principal Cedar permits ``read_metrics``; else 401 or 403."""
-    if _scrape_token_matches(request, platform.telemetry.scrape_token):
-        return
-    identity = await _identity(request, platform)
-    platform.authorization.require(identity, READ_METRICS, Resource.platform())
-
-
 @get(METRICS_PATH, tags=["operations"], media_type=CONTENT_TYPE, opt={"action": READ_METRICS})
-async def metrics(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
-    """Prometheus metrics of the platform (text exposition format): the SLO indicators and their burn rates."""
-    platform = platform_of(state)
-    await check_scraper(request, platform)
-    body = await anyio.to_thread.run_sync(platform.telemetry.scrape)
+async def metrics(
+    request: Request[Any, Any, Any],
+    telemetry: NamedDependency[Telemetry],
+    authenticator: NamedDependency[Authentication],
+    authorization: NamedDependency[Authorization],
+) -> Response[bytes]:
+    """Prometheus metrics of the platform (text exposition format): the SLO indicators and their burn rates.
+
+    The scrape token gets through, or a principal Cedar permits ``read_metrics``; else 401 or 403."""
+    if not _scrape_token_matches(request, telemetry.scrape_token):
+        identity = await _identity(request, authenticator)
+        authorization.require(identity, READ_METRICS, Resource.platform())
+    body = await anyio.to_thread.run_sync(telemetry.scrape)
     return Response(body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
 

@@ -6,7 +6,8 @@ RFC 9457 problem responses. Which statuses an operation can answer follows from 
 every request (``problem_statuses``); a route adds only statuses its own handler answers, in ``opt["problems"]``.
 A route that takes data files (``opt["accepts_data"]``) declares each data media type it reads as its body.
 A route whose answer comes in several media types (negotiated by Accept or a parameter) names them in
-``opt["media_types"]``; its success response then lists each (JSON as an object, the others as bytes).
+``opt["media_types"]``; its success response then lists each: JSON as the route declares it (a ``ResponseSpec``
+for its success status), every other type as bytes.
 """
 
 from __future__ import annotations
@@ -136,23 +137,22 @@ def _complete_operation(operation: Operation, handler: HTTPRouteHandler, method:
         operation.request_body = data_body()
     if "media_types" in handler.opt:
         success = str(handler.status_code)
-        responses[success] = negotiated_response(responses[success].description, handler.opt["media_types"])
+        responses[success] = negotiated_response(responses[success], handler.opt["media_types"])
     for status in problem_statuses(handler, method, operation):
         responses[str(status)] = problem_response(status)
     operation.responses = responses
 
 
-def negotiated_response(description: str, media_types: tuple[str, ...]) -> OpenAPIResponse:
-    """A success answer in each of ``media_types``: JSON documents are objects, every other type is bytes."""
+def negotiated_response(declared: OpenAPIResponse, media_types: tuple[str, ...]) -> OpenAPIResponse:
+    """A success answer in each of ``media_types``: JSON as ``declared`` says, every other type as bytes."""
+    json = (declared.content or {}).get("application/json")
+    binary = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format="binary"))  # type: ignore[arg-type]
 
-    def schema(media_type: str) -> Schema:
-        if media_type == "application/json" or media_type.endswith("+json"):
-            return Schema(type=OpenAPIType.OBJECT)
-        return Schema(type=OpenAPIType.STRING, format="binary")  # type: ignore[arg-type]
+    def content(media_type: str) -> OpenAPIMediaType:
+        is_json = media_type == "application/json" or media_type.endswith("+json")
+        return json if is_json and json is not None else binary
 
-    return OpenAPIResponse(
-        description=description, content={m: OpenAPIMediaType(schema=schema(m)) for m in media_types}
-    )
+    return OpenAPIResponse(description=declared.description, content={m: content(m) for m in media_types})
 
 
 def data_body() -> RequestBody:

@@ -14,20 +14,22 @@ from typing import Annotated, Any
 
 import anyio
 import msgspec
+import pyarrow as pa
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from application.authorization import Resource
+from application.personal_data import PersonalDataService
 from application.pipeline import PipelineService
 from domain.errors import NotFoundError
 from domain.personal_data import ServedData
-from domain.products import VersionRetractedError
-from domain.values import TenantId
-from interfaces.bootstrap import MEDIA_TYPES, Platform, encode, negotiate, parse_query, run_query
-from interfaces.http.auth import RecentResources, resolve_resource
-from interfaces.http.context import command_context, platform_of, tenant_in_path
+from domain.pipeline import Manifest
+from domain.products import Dataset, VersionRetractedError
+from domain.values import ProductVersionStatus, TenantId
+from interfaces.bootstrap import MEDIA_TYPES, ComputeSteps, encode, negotiate, parse_query, run_query
+from interfaces.http.auth import Resources
+from interfaces.http.context import command_context, tenant_in_path
 from interfaces.http.erased import TENANT_DATA
 from interfaces.http.personal_data import record_unmasked
 from projections.products import CatalogPage, ProductQueries, ProductView, VersionView
@@ -53,26 +55,43 @@ def _tenant(tenant_id: str) -> TenantId:
     return tenant_in_path(tenant_id)
 
 
-def _version_row(products: ProductQueries, tenant: TenantId, product: str, version: int) -> dict[str, Any]:
-    row = products.stored_version(tenant, product, version)
-    if row is None:
+class RowsPage(msgspec.Struct, frozen=True):
+    """A page of a version's rows as JSON; each row holds the selected columns of the dataset, as its contract
+    names them (the other formats carry the same page as CSV, Arrow or Parquet)."""
+
+    product: str
+    version: int
+    dataset: str
+    masked: list[str]
+    next_cursor: str | None
+    rows: list[dict[str, Any]]
+
+
+def _served_dataset(products: ProductQueries, tenant: TenantId, product: str, version: int, name: str) -> Dataset:
+    """The dataset of a served version (404 for none, 410 once retracted)."""
+    found = products.stored_version(tenant, product, version)
+    if found is None:
         raise NotFoundError(f"no such product version: {product} v{version}")
-    if row["status"] == "retracted":
-        raise VersionRetractedError(f"version {version} of {product} was retracted: {row['retract_reason']}")
-    return row
+    if found.status == ProductVersionStatus.RETRACTED:
+        raise VersionRetractedError(f"version {version} of {product} was retracted: {found.retract_reason}")
+    dataset = next((d for d in found.datasets if d["name"] == name), None)
+    if dataset is None:
+        names = ", ".join(d["name"] for d in found.datasets)
+        raise NotFoundError(f"version {version} of {product} has no dataset {name!r} (it has {names})")
+    return dataset
 
 
-async def _may_see_personal_data(request: Request[Any, Any, Any], platform: Platform, tenant: str) -> bool:
-    recent: RecentResources = request.app.state.recent_resources
-    resource = recent.get(tenant)
+async def _may_see_personal_data(request: Request[Any, Any, Any], resources: Resources, tenant: str) -> bool:
+    resource = resources.recent.get(tenant)
     if resource is None:
-        resource = await anyio.to_thread.run_sync(resolve_resource, platform, {"tenant_id": tenant}, False)
-        recent.put(resource)
-    return _decide(platform, request.auth, resource)
+        resource = await anyio.to_thread.run_sync(resources.seen_by_queries, tenant)
+    return resources.allows(request.auth, "read_personal_data", resource)
 
 
-def _decide(platform: Platform, identity: Any, resource: Resource) -> bool:
-    return platform.authorization.decide(identity, "read_personal_data", resource).allowed
+async def _table(compute: ComputeSteps, file: Manifest) -> pa.Table:
+    """The file's table: from the cache on the event loop, else loaded (and checked) in a worker thread."""
+    cached = compute.tables.cached(file)
+    return cached if cached is not None else await anyio.to_thread.run_sync(compute.tables.load, file)
 
 
 class ProductController(Controller):
@@ -123,12 +142,15 @@ class ProductController(Controller):
     @get(
         "/{product:str}/versions/{version:int}/rows",
         opt={"action": "read_product_rows", "problems": (406, 410), "media_types": MEDIA_TYPES},
+        responses={200: ResponseSpec(RowsPage, description="A page of rows", generate_examples=False)},
     )
     async def rows(
         self,
         request: Request[Any, Any, Any],
-        state: State,
         products: NamedDependency[ProductQueries],
+        compute: NamedDependency[ComputeSteps],
+        personal_data: NamedDependency[PersonalDataService],
+        resources: NamedDependency[Resources],
         tenant_id: FromPath[str],
         product: FromPath[str],
         version: FromPath[int],
@@ -138,35 +160,27 @@ class ProductController(Controller):
         """Rows of a version's dataset (``kpis``, or ``gdp`` when published): ``fields=a,b``, filters such as
         ``country=DE``, ``value[gte]=10``, ``country[in]=DE,FR``, ``limit``, ``cursor``; JSON, CSV, Arrow or Parquet
         by Accept or ``format``."""
-        platform = platform_of(state)
         tenant = _tenant(tenant_id)
         media_type = negotiate(request.headers.get("accept"), fmt)
-        row = await anyio.to_thread.run_sync(_version_row, products, tenant, product, version)
-        found = next((d for d in row["datasets"] if d["name"] == dataset), None)
-        if found is None:
-            names = ", ".join(d["name"] for d in row["datasets"])
-            raise NotFoundError(f"version {version} of {product} has no dataset {dataset!r} (it has {names})")
-        unmasked = bool(found["masked"]) and await _may_see_personal_data(request, platform, tenant)
+        found = await anyio.to_thread.run_sync(_served_dataset, products, tenant, product, version, dataset)
+        unmasked = bool(found["masked"]) and await _may_see_personal_data(request, resources, tenant)
         file = found["source"] if unmasked else found["served"]
-        cached = platform.compute.tables.cached(file)
-        table = cached if cached is not None else await anyio.to_thread.run_sync(platform.compute.tables.load, file)
-        tag = file["sha256"]
-        query = parse_query(list(request.query_params.multi_items()), table.schema, tag)
-        page, next_cursor = run_query(table, query, tag)
+        table = await _table(compute, file)
+        query = parse_query(list(request.query_params.multi_items()), table.schema, file["sha256"])
+        page, next_cursor = run_query(table, query, file["sha256"])
         if unmasked:  # recorded before a byte is served: no record, no data
             personal = [f for f in found["masked"] if f in page.column_names]
             served = ServedData(product, version, dataset, personal, page.num_rows)
-            await record_unmasked(request, platform.personal_data, tenant, served)
+            await record_unmasked(request, personal_data, tenant, served)
         small = page.num_rows <= INLINE_ROWS
         body = encode(page, media_type) if small else await anyio.to_thread.run_sync(encode, page, media_type)
         masked = [] if unmasked else found["masked"]
         headers = {"X-Row-Count": str(page.num_rows), "X-Masked-Fields": ",".join(masked)}
         if next_cursor:
             headers["X-Next-Cursor"] = next_cursor
-        if media_type == "application/json":
-            about = {"product": product, "version": version, "dataset": dataset, "masked": masked}
-            meta = msgspec.json.encode(about | {"next_cursor": next_cursor})
-            body = meta[:-1] + b',"rows":' + body + b"}"
+        if media_type == "application/json":  # the rows are encoded already: the page is written around them
+            about = RowsPage(product, version, dataset, masked, next_cursor, [])
+            body = msgspec.json.encode(about)[: -len(b"[]}")] + body + b"}"
         return Response(body, media_type=media_type, headers=headers)
 
     @post(
@@ -186,7 +200,7 @@ class ProductController(Controller):
     ) -> Retracted:
         """Retract a version: no longer served (410), still in the evidence. A reason is required."""
         result = pipeline.retract(command_context(request), _tenant(tenant_id), product, version, data.reason)
-        return Retracted(product, version, "retracted", result.position)
+        return Retracted(product, version, ProductVersionStatus.RETRACTED, result.position)
 
 
 class CatalogController(Controller):

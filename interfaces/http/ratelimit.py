@@ -25,7 +25,8 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from interfaces.http.gateway import Headers, add_missing_headers, send_problem
-from interfaces.settings import Quota, Settings
+from interfaces.settings import Quota, Switch
+from interfaces.settings.groups import LimitSettings
 
 Clock = Callable[[], float]
 _EPSILON = 1e-9
@@ -239,18 +240,19 @@ class RateLimits:
 
     def __init__(
         self,
-        settings: Settings,
+        limits: LimitSettings,
+        auth: Switch = Switch.ON,
         clock: Clock = time.monotonic,
         max_buckets: int = 100_000,
         public_paths: Sequence[str] = (),
         buckets: BucketStore | None = None,
     ) -> None:
-        self.principal = settings.rate_limit_principal
-        self.tenant = settings.rate_limit_tenant
-        self.client = settings.rate_limit_client
-        self.failures = settings.rate_limit_auth_failures
+        self.principal = limits.rate_limit_principal
+        self.tenant = limits.rate_limit_tenant
+        self.client = limits.rate_limit_client
+        self.failures = limits.rate_limit_auth_failures
         self.buckets = buckets or ProcessBuckets(TokenBuckets(clock, max_buckets))
-        self.auth_off = settings.auth == "off"
+        self.auth_off = auth == Switch.OFF
         self.public_paths = tuple(public_paths)
 
     def by_address(self, app: ASGIApp) -> ASGIApp:

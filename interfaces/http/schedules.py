@@ -21,7 +21,7 @@ from application.authorization import Authorization
 from application.commands import CommandResult
 from application.schedules import SchedulerService, next_due
 from domain.errors import NotFoundError
-from domain.values import TenantId
+from domain.values import ScheduleStatus, TenantId
 from interfaces.bootstrap import utc_now
 from interfaces.http.context import command_context, id_in_path, tenant_in_path
 from projections.schedules import ScheduleQueries, ScheduleRow, ScheduleRunRow
@@ -110,7 +110,7 @@ class ScheduleList(msgspec.Struct):
 
 def _view(row: ScheduleRow, now: datetime) -> ScheduleView:
     since = max(t for t in (_time(row.starts_at), _time(row.resumed_at), _time(row.last_slot)) if t)
-    upcoming = next_due(row.cron, _time(row.at), since, now) if row.status == "active" else None
+    upcoming = next_due(row.cron, _time(row.at), since, now) if row.status == ScheduleStatus.ACTIVE else None
     return ScheduleView(**msgspec.structs.asdict(row), next_due=upcoming.isoformat() if upcoming else None)
 
 
@@ -141,7 +141,7 @@ class ScheduleController(Controller):
             lambda: schedules.create_schedule(context, tenant, data.name, job, data.cron, data.at, data.timezone)
         )
         location = f"/v1/tenants/{tenant}/schedules/{result.aggregate_id}"
-        body = ScheduleCreated(str(result.aggregate_id), "active", result.position, location)
+        body = ScheduleCreated(str(result.aggregate_id), ScheduleStatus.ACTIVE, result.position, location)
         return Response(body, status_code=201, headers={"Location": location})
 
     @get("/", sync_to_thread=True, opt={"action": "list_schedules"})
@@ -178,7 +178,9 @@ class ScheduleController(Controller):
     ) -> ScheduleChanged:
         """Stop a schedule firing; slots that pass while it is paused are skipped."""
         found = id_in_path(schedule_id, "schedule")
-        return _accepted(schedules.pause_schedule(command_context(request), _tenant(tenant_id), found), "paused")
+        return _accepted(
+            schedules.pause_schedule(command_context(request), _tenant(tenant_id), found), ScheduleStatus.PAUSED
+        )
 
     @post("/{schedule_id:str}/resume", sync_to_thread=True, status_code=202, opt={"action": "resume_schedule"})
     def resume_schedule(
@@ -190,7 +192,9 @@ class ScheduleController(Controller):
     ) -> ScheduleChanged:
         """Fire a paused schedule again, from its first slot after now."""
         found = id_in_path(schedule_id, "schedule")
-        return _accepted(schedules.resume_schedule(command_context(request), _tenant(tenant_id), found), "active")
+        return _accepted(
+            schedules.resume_schedule(command_context(request), _tenant(tenant_id), found), ScheduleStatus.ACTIVE
+        )
 
     @delete("/{schedule_id:str}", sync_to_thread=True, status_code=202, opt={"action": "delete_schedule"})
     def delete_schedule(

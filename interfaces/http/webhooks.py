@@ -14,6 +14,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from application.commands import CommandResult
 from application.webhooks import WebhookService
 from domain.errors import NotFoundError
+from domain.values import EndpointStatus
 from domain.webhooks import MAX_EVENT_TYPES, MAX_REASON, MAX_URL
 from interfaces.http.context import command_context, id_in_path, tenant_in_path
 from projections.webhooks import DeliveryPage, EndpointPage, EndpointView, WebhookQueries
@@ -73,7 +74,7 @@ class WebhookController(Controller):
         tenant = tenant_in_path(tenant_id)
         done = webhooks.subscribe_endpoint(command_context(request), tenant, data.url, data.event_types)
         body = Subscribed(
-            str(done.endpoint_id), done.secret, data.url, done.event_types, "active", done.result.position
+            str(done.endpoint_id), done.secret, data.url, done.event_types, EndpointStatus.ACTIVE, done.result.position
         )
         location = f"/v1/tenants/{tenant}/webhooks/{done.endpoint_id}"
         return Response(body, status_code=201, headers={"Location": location})

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from domain.values import Shard
+from domain.webhooks import DEFAULT_SCHEDULE
 from interfaces.settings import values as read
 from interfaces.settings.groups import (
     HttpSettings,
@@ -42,8 +43,6 @@ __all__ = ["EventStoreKind", "LogFormat", "Placement", "Quota", "Settings", "Set
 
 G = TypeVar("G")
 FAILED = "failed authentications"
-RETRY_SCHEDULE = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 86400.0)
-"""At once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 24 h."""
 
 
 def reads(reader: Callable[[str], Any]) -> dict[str, Any]:
@@ -174,7 +173,7 @@ class Settings:
     webhook_dispatcher: Placement = Placement.INPROCESS
     """PLATFORM_WEBHOOK_DISPATCHER: 'inprocess' delivers webhooks inside `platform serve`; 'off' leaves them to
     `platform webhooks dispatch`."""
-    webhook_retry_schedule: tuple[float, ...] = field(default=RETRY_SCHEDULE, metadata=reads(read.schedule))
+    webhook_retry_schedule: tuple[float, ...] = field(default=DEFAULT_SCHEDULE, metadata=reads(read.schedule))
     """PLATFORM_WEBHOOK_RETRY_SCHEDULE: seconds to wait before each delivery attempt, comma-separated (by default at
     once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 24 h; a 429's longer Retry-After wins); after the last, a dead letter."""
     webhook_timeout: float = 15.0

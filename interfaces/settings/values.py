@@ -190,9 +190,13 @@ def url(*schemes: str) -> Callable[[str], str]:
     return read
 
 
+MEMORY = "memory"
+"""PLATFORM_RATE_LIMIT_STORE for buckets in the process's memory."""
+
+
 def bucket_store(text: str) -> str:
     """Where rate-limit buckets live: ``memory`` or a Redis URL."""
-    if text != "memory" and not text.startswith(("redis://", "rediss://", "unix://")):
+    if text != MEMORY and not text.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError("is neither 'memory' nor a redis:// URL")
     return text
 

@@ -14,11 +14,13 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler, Middleware
 
 from interfaces.bootstrap import Platform
+from interfaces.http.auth import Resources
+from interfaces.http.deps import provided
 from interfaces.web.admin import AdminPagesController
 from interfaces.web.catalog import CatalogPagesController, CustomerHomeController
 from interfaces.web.contracts import ContractPagesController
 from interfaces.web.errors import web_exception_handlers
-from interfaces.web.pages import HERE, PAGE_HEADERS, forms_only, template_config
+from interfaces.web.pages import HERE, PAGE_HEADERS, Pages, forms_only, template_config
 from interfaces.web.runs import RunPagesController
 from interfaces.web.session import public_middleware, signed_in_middleware
 from interfaces.web.signin import PUBLIC_PREFIX, SignInController
@@ -26,7 +28,9 @@ from interfaces.web.signin import PUBLIC_PREFIX, SignInController
 __all__ = ["PUBLIC_PREFIX", "template_config", "web_routers"]
 
 
-def _router(handlers: list[ControllerRouterHandler], middleware: list[Middleware], opt: dict[str, Any]) -> Router:
+def _router(
+    handlers: list[ControllerRouterHandler], middleware: list[Middleware], opt: dict[str, Any], pages: Pages
+) -> Router:
     """The apps' pages: errors shown as pages, form bodies only, the strict CSP on every answer."""
     return Router(
         path="/",
@@ -37,12 +41,15 @@ def _router(handlers: list[ControllerRouterHandler], middleware: list[Middleware
         before_request=forms_only,
         response_headers=PAGE_HEADERS,
         include_in_schema=False,
+        dependencies={"pages": provided(pages)},
     )
 
 
-def web_routers(platform: Platform) -> list[Router]:
-    """The apps' routes: public sign-in and static files under /web, the signed-in apps under /app and /admin."""
-    public = _router([SignInController], public_middleware(platform), {})
+def web_routers(platform: Platform, resources: Resources) -> list[Router]:
+    """The apps' routes: public sign-in and static files under /web, the signed-in apps under /app and /admin;
+    ``resources`` is the app's authorization guard's, so pages ask about a tenant as the guard does."""
+    pages = Pages(platform.authenticator, platform.read_models, resources, platform.settings.http)
+    public = _router([SignInController], public_middleware(platform), {}, pages)
     apps = _router(
         [
             CustomerHomeController,
@@ -53,6 +60,7 @@ def web_routers(platform: Platform) -> list[Router]:
         ],
         signed_in_middleware(platform),
         {"exclude_from_auth": True},  # the API's bearer authentication: these pages prove the session instead
+        pages,
     )
     static = create_static_files_router(
         path=f"{PUBLIC_PREFIX}/static", directories=[HERE / "static"], include_in_schema=False

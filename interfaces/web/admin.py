@@ -7,15 +7,14 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
 from application.authorization import Identity
 from application.tenants import TenantService
-from interfaces.http.context import command_context, platform_of, tenant_in_path
-from interfaces.web.pages import Form, after_command, page
+from interfaces.http.context import command_context, tenant_in_path
+from interfaces.web.pages import Form, Pages, page
 from projections.tenant_directory import TenantQueries
 
 PLANS = ("trial", "standard", "enterprise")
@@ -55,35 +54,35 @@ class AdminPagesController(Controller):
     def onboard(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        pages: NamedDependency[Pages],
         tenants: NamedDependency[TenantService],
         data: Annotated[OnboardForm, Form],
     ) -> Redirect:
         """Onboard a tenant (the API's onboard_tenant)."""
         result = tenants.onboard_tenant(command_context(request), data.slug, data.display_name, data.plan)
-        return after_command(platform_of(state), result, "/admin/")
+        return pages.after_command(result, "/admin/")
 
     @post("/tenants/{tenant_id:str}/suspend", sync_to_thread=True, opt={"action": "suspend_tenant"})
     def suspend(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        pages: NamedDependency[Pages],
         tenants: NamedDependency[TenantService],
         tenant_id: FromPath[str],
         data: Annotated[ReasonForm, Form],
     ) -> Redirect:
         """Suspend an active tenant, with a reason."""
         result = tenants.suspend_tenant(command_context(request), tenant_in_path(tenant_id), data.reason)
-        return after_command(platform_of(state), result, "/admin/")
+        return pages.after_command(result, "/admin/")
 
     @post("/tenants/{tenant_id:str}/reinstate", sync_to_thread=True, opt={"action": "reinstate_tenant"})
     def reinstate(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        pages: NamedDependency[Pages],
         tenants: NamedDependency[TenantService],
         tenant_id: FromPath[str],
     ) -> Redirect:
         """Reinstate a suspended tenant."""
         result = tenants.reinstate_tenant(command_context(request), tenant_in_path(tenant_id))
-        return after_command(platform_of(state), result, "/admin/")
+        return pages.after_command(result, "/admin/")

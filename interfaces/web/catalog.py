@@ -7,14 +7,13 @@ from collections import Counter
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Template
 
 from domain.errors import NotFoundError
-from interfaces.http.context import platform_of, tenant_in_path
-from interfaces.web.pages import may, page
+from interfaces.http.context import tenant_in_path
+from interfaces.web.pages import Pages, page
 from interfaces.web.session import CREDENTIAL, bearer
 from projections.contract_queries import ContractQueries
 from projections.products import CatalogEntry, ProductQueries
@@ -55,11 +54,11 @@ class CustomerHomeController(Controller):
     def pick_tenant(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        pages: NamedDependency[Pages],
         tenant_queries: NamedDependency[TenantQueries],
     ) -> Template:
         """The tenants the signed-in person belongs to, to pick one."""
-        ids = platform_of(state).authenticator.tenants_of(bearer(request.session[CREDENTIAL]))
+        ids = pages.authenticator.tenants_of(bearer(request.session[CREDENTIAL]))
         tenants = [t for t in (tenant_queries.tenant(i) for i in ids) if t is not None]
         return page("pick_tenant.html", request, tenants=tenants)
 
@@ -89,7 +88,7 @@ class CatalogPagesController(Controller):
     def product(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        pages: NamedDependency[Pages],
         products: NamedDependency[ProductQueries],
         contract_queries: NamedDependency[ContractQueries],
         tenant_id: FromPath[str],
@@ -103,6 +102,6 @@ class CatalogPagesController(Controller):
         latest = found.versions[-1] if found.versions else None
         document: dict[str, Any] = {}
         contract, version = found.contract, found.contract_version
-        if contract and version and may(platform_of(state), request.auth, "read_contract", tenant):
+        if contract and version and pages.may(request.auth, "read_contract", tenant):
             document = contract_queries.version(tenant, contract, version).document
         return page("product.html", request, product=found, latest=latest, classified=classifications(document))

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
@@ -16,9 +15,8 @@ from litestar.response import Redirect, Template
 from application.authorization import Identity
 from application.contract_uploads import YAML_MEDIA_TYPES, ContractUploads
 from application.contracts import ContractService
-from interfaces.bootstrap import Platform
-from interfaces.http.context import command_context, platform_of, tenant_in_path
-from interfaces.web.pages import Form, after_command, may, page
+from interfaces.http.context import command_context, tenant_in_path
+from interfaces.web.pages import Form, Pages, page
 from projections.contract_queries import ContractQueries, VersionSummary
 
 OWN_DRAFT = "You drafted this version: four eyes means someone else, a data steward, must approve or reject it."
@@ -39,11 +37,11 @@ class RejectForm(msgspec.Struct, frozen=True):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
 
 
-def why_not_approve(platform: Platform, identity: Identity, tenant_id: str, version: VersionSummary) -> str | None:
+def why_not_approve(pages: Pages, identity: Identity, tenant_id: str, version: VersionSummary) -> str | None:
     """Why this person cannot approve this proposed version (None: they may), asked as the approve route asks."""
     if version.author == identity.principal_id:
         return OWN_DRAFT
-    return None if may(platform, identity, "approve_contract", tenant_id) else NO_ROLE
+    return None if pages.may(identity, "approve_contract", tenant_id) else NO_ROLE
 
 
 class ContractPagesController(Controller):
@@ -66,7 +64,7 @@ class ContractPagesController(Controller):
     def contract(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        pages: NamedDependency[Pages],
         contract_queries: NamedDependency[ContractQueries],
         tenant_id: FromPath[str],
         contract: FromPath[str],
@@ -75,7 +73,7 @@ class ContractPagesController(Controller):
         tenant = tenant_in_path(tenant_id)
         found = contract_queries.contract(tenant, contract)
         proposed = [v for v in found.versions if v.status == "proposed"]
-        refusals = {v.version: why_not_approve(platform_of(state), request.auth, tenant, v) for v in proposed}
+        refusals = {v.version: why_not_approve(pages, request.auth, tenant, v) for v in proposed}
         history = contract_queries.history(tenant, contract)
         return page("contract.html", request, contract=found, refusals=refusals, history=history)
 
@@ -83,7 +81,7 @@ class ContractPagesController(Controller):
     def draft(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        pages: NamedDependency[Pages],
         contract_uploads: NamedDependency[ContractUploads],
         tenant_id: FromPath[str],
         data: Annotated[DraftForm, Form],
@@ -91,13 +89,13 @@ class ContractPagesController(Controller):
         """Register a contract from an ODCS document pasted as YAML (or JSON); errors name their JSON pointers."""
         context, tenant = command_context(request), tenant_in_path(tenant_id)
         uploaded = contract_uploads.upload_contract(context, tenant, data.document.encode(), YAML_MEDIA_TYPES[0])
-        return after_command(platform_of(state), uploaded.result, f"{request.url.path.rstrip('/')}/{uploaded.contract}")
+        return pages.after_command(uploaded.result, f"{request.url.path.rstrip('/')}/{uploaded.contract}")
 
     @post("/{contract:str}/propose", sync_to_thread=True, opt={"action": "propose_contract"})
     def propose(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        pages: NamedDependency[Pages],
         contracts: NamedDependency[ContractService],
         tenant_id: FromPath[str],
         contract: FromPath[str],
@@ -105,13 +103,13 @@ class ContractPagesController(Controller):
     ) -> Redirect:
         """Put a draft version up for approval (the API's propose_version)."""
         result = contracts.propose_version(command_context(request), tenant_in_path(tenant_id), contract, data.version)
-        return after_command(platform_of(state), result, request.url.path.rsplit("/", 1)[0])
+        return pages.after_command(result, request.url.path.rsplit("/", 1)[0])
 
     @post("/{contract:str}/approve", sync_to_thread=True, opt={"action": "approve_contract"})
     def approve(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        pages: NamedDependency[Pages],
         contracts: NamedDependency[ContractService],
         tenant_id: FromPath[str],
         contract: FromPath[str],
@@ -119,13 +117,13 @@ class ContractPagesController(Controller):
     ) -> Redirect:
         """Approve a proposed version (the API's approve_version)."""
         result = contracts.approve_version(command_context(request), tenant_in_path(tenant_id), contract, data.version)
-        return after_command(platform_of(state), result, request.url.path.rsplit("/", 1)[0])
+        return pages.after_command(result, request.url.path.rsplit("/", 1)[0])
 
     @post("/{contract:str}/reject", sync_to_thread=True, opt={"action": "reject_contract"})
     def reject(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        pages: NamedDependency[Pages],
         contracts: NamedDependency[ContractService],
         tenant_id: FromPath[str],
         contract: FromPath[str],
@@ -134,4 +132,4 @@ class ContractPagesController(Controller):
         """Reject a proposed version with a reason (the API's reject_version)."""
         tenant, context = tenant_in_path(tenant_id), command_context(request)
         result = contracts.reject_version(context, tenant, contract, data.version, data.reason)
-        return after_command(platform_of(state), result, request.url.path.rsplit("/", 1)[0])
+        return pages.after_command(result, request.url.path.rsplit("/", 1)[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,13 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
+from adapters.readmodels import ReadModelStore
+from application.authentication import Authentication
 from application.authorization import Identity
 from application.commands import CommandResult
-from interfaces.bootstrap import Platform
-from interfaces.http.auth import resolve_resource
+from interfaces.http.auth import Resources
 from interfaces.http.problems import ReadModelBehindError
+from interfaces.settings.groups import HttpSettings
 
 HERE = Path(__file__).parent
 CSP_WEB = (
@@ -55,18 +58,26 @@ async def forms_only(request: Request[Any, Any, Any]) -> None:
         raise HTTPException(status_code=415, detail=f"the apps take HTML forms, not {media_type or 'no body'}")
 
 
-def after_command(platform: Platform, result: CommandResult, url: str) -> Redirect:
-    """Waits until the read models have the command's event (as X-Consistent-Position does), then redirects
-    (303), so the next page shows what was just done."""
-    timeout = platform.settings.consistency_timeout
-    if not platform.read_models.wait_for(result.position, tuple(platform.read_models.projections), timeout):
-        msg = f"the read model did not reach position {result.position} within {timeout:g} s; reload shortly"
-        raise ReadModelBehindError(msg)
-    return Redirect(url, status_code=303)
+@dataclass(frozen=True)
+class Pages:
+    """What the apps' pages ask of the platform beyond the API's services and queries (injected as ``pages``)."""
 
+    authenticator: Authentication
+    read_models: ReadModelStore
+    resources: Resources
+    http: HttpSettings
 
-def may(platform: Platform, identity: Identity, action: str, tenant_id: str) -> bool:
-    """Whether the signed-in person may also do ``action`` in the tenant: the question a page asks before it shows
-    what another route serves (a button, a contract's classifications), decided as that route's guard decides."""
-    resource = resolve_resource(platform, {"tenant_id": tenant_id}, False)
-    return platform.authorization.decide(identity, action, resource).allowed
+    def after_command(self, result: CommandResult, url: str) -> Redirect:
+        """Waits until the read models have the command's event (as X-Consistent-Position does), then redirects
+        (303), so the next page shows what was just done."""
+        timeout = self.http.consistency_timeout
+        if not self.read_models.wait_for(result.position, tuple(self.read_models.projections), timeout):
+            msg = f"the read model did not reach position {result.position} within {timeout:g} s; reload shortly"
+            raise ReadModelBehindError(msg)
+        return Redirect(url, status_code=303)
+
+    def may(self, identity: Identity, action: str, tenant_id: str) -> bool:
+        """Whether the signed-in person may also do ``action`` in the tenant: the question a page asks before it
+        shows what another route serves (a button, a contract's classifications), decided as that route's guard
+        decides."""
+        return self.resources.allows(identity, action, self.resources.seen_by_queries(tenant_id))

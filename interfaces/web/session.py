@@ -22,7 +22,7 @@ from litestar.middleware.csrf import CSRFMiddleware
 from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.types import ASGIApp, Middleware
 
-from application.authentication import AuthenticationError
+from application.authentication import Authentication, AuthenticationError
 from interfaces.bootstrap import Platform
 from interfaces.http.context import id_in_path
 
@@ -39,7 +39,7 @@ def _derived(platform: Platform, label: bytes) -> bytes:
 
 
 def served_over_tls(platform: Platform) -> bool:
-    return bool(platform.settings.tls_cert)
+    return bool(platform.settings.http.tls_cert)
 
 
 def session_config(platform: Platform) -> CookieBackendConfig:
@@ -70,18 +70,21 @@ def bearer(credential: str) -> str:
 class SessionAuthenticationMiddleware(AbstractAuthenticationMiddleware):
     """The signed-in person, proven from the session's credential as the membership of the path's tenant."""
 
+    def __init__(self, app: ASGIApp, authenticator: Authentication) -> None:
+        super().__init__(app, exclude_from_auth_key=PUBLIC_PAGE)
+        self.authenticator = authenticator
+
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         credential = connection.session.get(CREDENTIAL) if connection.scope.get("session") else None
         if not credential:
             raise NotAuthorizedException("sign in first")
-        platform: Platform = connection.app.state.platform
         named = connection.path_params.get("tenant_id")
         authorization, tenant_id = bearer(credential), str(id_in_path(named)) if named is not None else None
-        identity = platform.authenticator.recently_proven(authorization, None, tenant_id)
+        identity = self.authenticator.recently_proven(authorization, None, tenant_id)
         if identity is None:
             try:
                 identity = await anyio.to_thread.run_sync(
-                    platform.authenticator.authenticate, authorization, None, tenant_id
+                    self.authenticator.authenticate, authorization, None, tenant_id
                 )
             except AuthenticationError:
                 raise NotAuthorizedException("the session's credential is no longer valid; sign in again") from None
@@ -106,5 +109,9 @@ def public_middleware(platform: Platform) -> list[Middleware]:
 
 def signed_in_middleware(platform: Platform) -> list[Middleware]:
     """App pages: the session, CSRF, then the signed-in identity (which the app-wide guard authorizes)."""
-    signed_in = DefineMiddleware(SessionAuthenticationMiddleware, exclude_from_auth_key=PUBLIC_PAGE)
+    authenticator = platform.authenticator
+
+    def signed_in(app: ASGIApp) -> ASGIApp:  # a closure: routers are deep-copied, the authenticator must not be
+        return SessionAuthenticationMiddleware(app, authenticator)
+
     return [*public_middleware(platform), signed_in]

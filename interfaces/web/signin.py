@@ -9,13 +9,12 @@ from typing import Annotated, Any
 import anyio
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 
 from application.authentication import AuthenticationError
-from interfaces.http.context import platform_of
-from interfaces.web.pages import Form, page
+from interfaces.web.pages import Form, Pages, page
 from interfaces.web.session import CREDENTIAL, bearer
 
 PUBLIC_PREFIX = "/web"
@@ -55,11 +54,11 @@ class SignInController(Controller):
     async def sign_in(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        pages: NamedDependency[Pages],
         data: Annotated[SignInForm, Form],
     ) -> Redirect | Template:
         """Proves the credential; the session keeps it, and the person lands where they may work."""
-        credential, authenticator = data.credential.strip(), platform_of(state).authenticator
+        credential, authenticator = data.credential.strip(), pages.authenticator
         try:
             identity = await anyio.to_thread.run_sync(authenticator.authenticate, bearer(credential))
             tenants = await anyio.to_thread.run_sync(authenticator.tenants_of, bearer(credential))

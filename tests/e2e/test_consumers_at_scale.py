@@ -71,8 +71,8 @@ def test_two_consumer_processes_share_the_work_and_do_each_effect_once(
         printed = {id(process): stop(process) for process in reversed(processes)}
 
     settings = Settings.from_env(nats_env)
-    cipher = open_field_cipher(settings)
-    store = open_store(settings, cipher)
+    cipher = open_field_cipher(settings.keys)
+    store = open_store(settings.stores, cipher)
     try:
         events = store.read_all(0, 100_000)
         runs = [e for e in events if type(e.event).__name__ == "Ingested" and e.event.__module__ == "domain.pipeline"]
@@ -123,8 +123,8 @@ def test_a_consumer_killed_mid_work_loses_nothing_and_doubles_nothing(nats_env: 
         for process in reversed(processes):
             stop(process)  # the killed one too: its pipe is drained and closed
     settings = Settings.from_env(nats_env)
-    cipher = open_field_cipher(settings)
-    store = open_store(settings, cipher)
+    cipher = open_field_cipher(settings.keys)
+    store = open_store(settings.stores, cipher)
     try:
         events = store.read_all(0, 100_000)
         for ingested in (e for e in events if type(e.event).__name__ == "Ingested" and "pipeline" in e.topic):
@@ -184,8 +184,8 @@ def test_nats_going_away_stops_no_command_and_consumers_catch_up_once_it_is_back
             stop(process)
         own.stop()
     settings = Settings.from_env(drill)
-    cipher = open_field_cipher(settings)
-    store = open_store(settings, cipher)
+    cipher = open_field_cipher(settings.keys)
+    store = open_store(settings.stores, cipher)
     try:
         published = [
             e.event.version for e in store.read_all(0, 100_000) if type(e.event).__name__ == "VersionPublished"

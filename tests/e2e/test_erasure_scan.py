@@ -247,8 +247,8 @@ def delete_stream(stream: str) -> None:
 
 def log_events(env: dict[str, str]) -> list[Any]:
     settings = Settings.from_env(env)
-    cipher = open_field_cipher(settings)
-    store = open_store(settings, cipher)
+    cipher = open_field_cipher(settings.keys)
+    store = open_store(settings.stores, cipher)
     try:
         return list(store.read_all(0, 1_000_000))
     finally:

@@ -109,18 +109,18 @@ async def open_route() -> dict[str, str]:
 
 
 def make_app(settings: Settings, clock: FakeClock) -> Litestar:
-    limits = RateLimits(settings, clock, public_paths=("/health", "/open", "/schema"))
+    limits = RateLimits(settings.limits, settings.auth, clock, public_paths=("/health", "/open", "/schema"))
     return Litestar(
         route_handlers=[list_things, private, cached, create_thing, land_batch, health, open_route],
         middleware=[
             client_address_from_header,
-            *gateway_middleware(settings),
+            *gateway_middleware(settings.limits),
             limits.by_address,
             fake_authentication,
             limits.by_principal,
         ],
         before_send=[security_headers_hook],
-        cors_config=cors_config(settings),
+        cors_config=cors_config(settings.http),
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(title="gateway test", version="0", path="/schema"),
@@ -364,7 +364,7 @@ def test_the_openapi_pages_get_a_csp_that_lets_them_load(make_client: ClientFact
 
 def test_cors_is_off_by_default(make_client: ClientFactory) -> None:
     client = make_client()
-    assert cors_config(Settings()) is None
+    assert cors_config(Settings().http) is None
     preflight = client.options(
         "/v1/things", headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
     )
@@ -396,7 +396,7 @@ def test_cors_allows_only_the_configured_origins(make_client: ClientFactory) -> 
 @pytest.mark.parametrize("origins", ["app.example", "https://app.example/path", "ftp://app.example"])
 def test_cors_refuses_what_is_not_an_origin(origins: str) -> None:
     with pytest.raises(SettingsError, match="PLATFORM_CORS_ORIGINS"):
-        cors_config(Settings.from_env({"PLATFORM_CORS_ORIGINS": origins}))
+        cors_config(Settings.from_env({"PLATFORM_CORS_ORIGINS": origins}).http)
 
 
 # Body-size limits
@@ -404,10 +404,10 @@ def test_cors_refuses_what_is_not_an_origin(origins: str) -> None:
 
 def test_route_body_limit_gives_ingestion_routes_the_ingest_limit() -> None:
     settings = Settings(max_body_bytes=10, max_ingest_bytes=99)
-    assert route_body_limit("/v1/tenants/t-1/batches", settings) == 99
-    assert route_body_limit("/v1/tenants/t-1/batches/", settings) == 99
-    assert route_body_limit("/v1/tenants/t-1/batches/b-1", settings) == 10
-    assert route_body_limit("/v1/tenants", settings) == 10
+    assert route_body_limit("/v1/tenants/t-1/batches", settings.limits) == 99
+    assert route_body_limit("/v1/tenants/t-1/batches/", settings.limits) == 99
+    assert route_body_limit("/v1/tenants/t-1/batches/b-1", settings.limits) == 10
+    assert route_body_limit("/v1/tenants", settings.limits) == 10
 
 
 def test_an_oversized_body_is_413_on_a_normal_route(make_client: ClientFactory) -> None:

@@ -89,3 +89,59 @@ def test_a_route_adds_the_problems_only_its_handler_answers(document: dict[str, 
     health = document["paths"]["/health"]["get"]["responses"]
     assert "503" in ready
     assert sorted(health) == ["200", "422"]
+
+
+ROWS_OF_A_DATASET = {("get", "/v1/tenants/{tenant_id}/exports/{export_id}/download")}
+"""Answers whose JSON form is the rows of a dataset, keyed by the columns its contract names: free-form by nature."""
+
+
+def resolved(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def is_typed(document: dict[str, Any], schema: dict[str, Any]) -> bool:
+    """A named record with properties, a list of them, a scalar, or a choice of these (null aside)."""
+    schema = resolved(document, schema)
+    choices = schema.get("oneOf") or schema.get("anyOf")
+    if choices:
+        return all(is_typed(document, choice) for choice in choices if choice.get("type") != "null")
+    if schema.get("type") == "array":
+        return is_typed(document, schema.get("items", {}))
+    if schema.get("type") == "object":
+        return bool(schema.get("properties"))
+    return schema.get("type") in ("string", "integer", "number", "boolean")
+
+
+def success_contents(operation: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (media_type, content.get("schema", {}))
+        for status, response in operation["responses"].items()
+        if 200 <= int(status) < 300
+        for media_type, content in response.get("content", {}).items()
+    ]
+
+
+def test_every_success_answer_has_a_declared_type(document: dict[str, Any]) -> None:
+    for method, path, operation in operations(document):
+        assert any(200 <= int(status) < 300 for status in operation["responses"]), (method, path)
+        for media_type, schema in success_contents(operation):
+            if not media_type.endswith("json"):
+                assert resolved(document, schema).get("type") == "string", (method, path, media_type)
+            elif (method, path) in ROWS_OF_A_DATASET:
+                assert resolved(document, schema)["items"]["type"] == "object", (method, path)
+            else:
+                assert is_typed(document, schema), (method, path, media_type, schema)
+
+
+def test_the_type_check_tells_a_record_from_a_free_form_object() -> None:
+    document = {"components": {"schemas": {"Named": {"type": "object", "properties": {"a": {"type": "string"}}}}}}
+    named = {"$ref": "#/components/schemas/Named"}
+    assert is_typed(document, named)
+    assert is_typed(document, {"type": "array", "items": named})
+    assert is_typed(document, {"oneOf": [named, {"type": "null"}]})
+    assert not is_typed(document, {"type": "object"})
+    assert not is_typed(document, {"type": "object", "additionalProperties": {}})
+    assert not is_typed(document, {"type": "array", "items": {"type": "object", "additionalProperties": {}}})
+    assert not is_typed(document, {})

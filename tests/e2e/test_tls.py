@@ -136,11 +136,13 @@ async def whoami(request: Request[Any, Any, Any]) -> dict[str, Any]:
 @contextmanager
 def serving(settings: Settings) -> Iterator[str]:
     """Runs uvicorn with the settings' TLS options on a free local port in a thread; yields the https base URL."""
-    app = Litestar([whoami], middleware=gateway_middleware(settings), before_send=[security_headers_hook])
+    app = Litestar([whoami], middleware=gateway_middleware(settings.limits), before_send=[security_headers_hook])
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", loop="asyncio", **uvicorn_tls_options(settings))
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="off", loop="asyncio", **uvicorn_tls_options(settings.http)
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
@@ -228,16 +230,16 @@ def test_a_client_certificate_from_another_ca_is_refused(pki: Pki) -> None:
 
 
 def test_no_certificate_means_no_tls_options() -> None:
-    assert uvicorn_tls_options(Settings()) == {}
+    assert uvicorn_tls_options(Settings().http) == {}
 
 
 def test_the_options_are_uvicorns_https_arguments(pki: Pki) -> None:
-    options = uvicorn_tls_options(tls_settings(pki, client_ca=True))
+    options = uvicorn_tls_options(tls_settings(pki, client_ca=True).http)
     assert options["ssl_certfile"] == str(pki.server.cert)
     assert options["ssl_keyfile"] == str(pki.server.key)
     assert options["ssl_ca_certs"] == str(pki.ca)
     assert options["ssl_cert_reqs"] == ssl.CERT_OPTIONAL
-    assert "ssl_ca_certs" not in uvicorn_tls_options(tls_settings(pki))
+    assert "ssl_ca_certs" not in uvicorn_tls_options(tls_settings(pki).http)
 
 
 @pytest.mark.parametrize(
@@ -253,13 +255,13 @@ def test_the_options_are_uvicorns_https_arguments(pki: Pki) -> None:
 def test_incomplete_or_missing_tls_files_are_refused(pki: Pki, change: dict[str, Any], message: str) -> None:
     settings = replace(tls_settings(pki, client_ca=True), **change)
     with pytest.raises(SettingsError, match=message):
-        uvicorn_tls_options(settings)
+        uvicorn_tls_options(settings.http)
 
 
 def test_a_key_that_does_not_match_the_certificate_is_refused(pki: Pki) -> None:
     settings = Settings(tls_cert=str(pki.server.cert), tls_key=str(pki.client.key))
     with pytest.raises(SettingsError, match="not a matching PEM certificate and key"):
-        uvicorn_tls_options(settings)
+        uvicorn_tls_options(settings.http)
 
 
 def test_platform_serve_speaks_https_with_the_given_certificate(pki: Pki, tmp_path: Path) -> None:

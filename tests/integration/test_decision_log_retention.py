@@ -97,6 +97,6 @@ def test_the_setting_is_read_from_the_environment_and_zero_keeps_forever(read_mo
         Settings.from_env({"PLATFORM_DECISION_LOG_RETENTION_DAYS": "-1"})
     with pytest.raises(SettingsError, match="not a valid int"):
         Settings.from_env({"PLATFORM_DECISION_LOG_RETENTION_DAYS": "a week"})
-    assert open_decision_log(settings, read_models).retention == timedelta(days=7)
+    assert open_decision_log(settings.telemetry, read_models).retention == timedelta(days=7)
     forever = Settings.from_env({"PLATFORM_DECISION_LOG_RETENTION_DAYS": "0"})
-    assert open_decision_log(forever, read_models).retention is None
+    assert open_decision_log(forever.telemetry, read_models).retention is None

@@ -39,7 +39,7 @@ from application.commands import CommandContext, CommandRunner
 from application.tenants import TenantService
 from eventstore.adapters import open_event_store
 from eventstore.recorder_store import RecorderEventStore
-from interfaces.bootstrap import open_read_models
+from interfaces.bootstrap import open_field_cipher, open_read_models
 from interfaces.consumers import build_consumers_app
 from interfaces.settings import Settings
 from projections.base import EventView
@@ -78,7 +78,7 @@ def store() -> Iterator[RecorderEventStore]:
 
 @pytest.fixture
 def read_models(settings: Settings) -> Iterator[ReadModelStore]:
-    models = open_read_models(settings)
+    models = open_read_models(settings.stores, open_field_cipher(settings.keys))
     yield models
     models.close()
 
@@ -153,7 +153,7 @@ def rows(read_models: ReadModelStore) -> dict[str, dict[str, Any]]:
 
 def rebuilt_in_process(store: RecorderEventStore, tmp_path: Path) -> ReadModelStore:
     settings = Settings(read_model_url=sqlite_url(tmp_path / "reference.db"), keys_dir=str(tmp_path / "keys"))
-    reference = open_read_models(settings)
+    reference = open_read_models(settings.stores, open_field_cipher(settings.keys))
     ProjectionWorker(store, reference).catch_up()
     return reference
 
@@ -324,7 +324,7 @@ async def test_a_poison_message_is_parked_acked_and_the_later_ones_applied(
     poison = tenants.onboard_tenant(command("on-poison"), "poison", f"Poi{NUL}son", "trial")
     onboard(store, 3)
     await publish_all(store, settings, js)
-    fed = open_read_models(settings)
+    fed = open_read_models(settings.stores, open_field_cipher(settings.keys))
     Cause(fed).guard(fed, READ_MODEL)
     try:
         async with build_consumers_app(settings, read_models=fed):

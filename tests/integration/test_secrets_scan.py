@@ -207,7 +207,6 @@ def scan(platform: Platform, tmp_path: Path, caplog: pytest.LogCaptureFixture, r
         debug=False,
         logging_config=None,
     )
-    app.state.platform = platform
     with TestClient(app, raise_server_exceptions=False) as client:
         run = play(platform, client)
     dump = read_model_dump(platform)

@@ -69,7 +69,6 @@ def client(platform: Platform) -> Iterator[TestClient[Any]]:
         dependencies=dependencies(platform),
         debug=False,
     )
-    app.state.platform = platform
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 

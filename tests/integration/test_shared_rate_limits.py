@@ -8,10 +8,10 @@ import logging
 
 import pytest
 
-from interfaces.http.ratelimit import Quota, TokenBuckets
+from interfaces.http.ratelimit import ProcessBuckets, Quota, TokenBuckets
 from interfaces.http.ratelimit_redis import RedisBuckets, split_prefix
 from interfaces.http.ratelimit_stores import open_buckets
-from interfaces.settings import SettingsError
+from interfaces.settings import Settings, SettingsError
 from tests.s3 import free_port
 
 pytestmark = pytest.mark.redis
@@ -69,5 +69,6 @@ async def test_while_redis_does_not_answer_each_process_limits_alone(caplog: pyt
 def test_the_setting_names_memory_or_a_redis_url() -> None:
     assert split_prefix("redis://h:6379/0?prefix=a:b:&db=1") == ("redis://h:6379/0?db=1", "a:b:")
     assert split_prefix("redis://h:6379/0")[1] == "platform:ratelimit:"
-    with pytest.raises(SettingsError, match="PLATFORM_RATE_LIMIT_STORE"):
-        open_buckets("memcached://h", lambda: 0.0, 10)
+    with pytest.raises(SettingsError, match="PLATFORM_RATE_LIMIT_STORE"):  # checked once, where settings are read
+        Settings(rate_limit_store="memcached://h")
+    assert isinstance(open_buckets("memory", lambda: 0.0, 10), ProcessBuckets)

@@ -104,7 +104,7 @@ def test_every_setting_named_exists(services: dict[str, dict[str, Any]]) -> None
 
 def test_credentials_arrive_as_secret_files(compose: dict[str, Any], services: dict[str, dict[str, Any]]) -> None:
     made = (ROOT / "deploy" / "make-secrets.sh").read_text()
-    by_keys_init = set(SHARED_FILES) if 'platform keys init --dir "$dir"' in made else set()
+    by_keys_init = set(SHARED_FILES) if 'keys init --dir "$dir"' in made else set()
     for secret in compose["secrets"].values():
         name = Path(secret["file"]).name
         assert name in by_keys_init or f'"$dir/{name}"' in made  # deploy/make-secrets.sh writes every one

@@ -1,8 +1,7 @@
-"""Access: principals (people and services), their roles, their API keys, and recorded denials."""
+"""Principals: a person's or a service's membership of a tenant (or of the platform), and its roles."""
 
 from __future__ import annotations
 
-import re
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import event
@@ -16,7 +15,6 @@ PLATFORM_ADMIN = "platform-admin"
 TENANT_ROLES = ("tenant-admin", "data-steward", "data-engineer", "analyst", "service")
 ROLES = (PLATFORM_ADMIN, *TENANT_ROLES)
 KINDS = ("person", "service")
-KEY_PREFIX = re.compile(r"^[a-z0-9]{12}$")
 
 
 MEMBERSHIP_NAMESPACE = uuid5(ACCESS_NAMESPACE, "membership")
@@ -109,94 +107,3 @@ class Principal(Aggregate):
     @event(RoleRevoked)
     def _role_revoked(self, role: str, roles: list[str]) -> None:
         self.roles = roles
-
-
-class ApiKey(Aggregate):
-    """A service credential: only its public prefix and a salted hash are kept; the secret is shown once."""
-
-    class Issued(Aggregate.Created):
-        principal_id: str
-        tenant_id: TenantId | None
-        prefix: str
-        salt: str
-        digest: str
-        expires_at: str | None
-
-    class ExpiryBrought(Aggregate.Event):
-        expires_at: str
-
-    class Revoked(Aggregate.Event):
-        reason: str
-
-    @classmethod
-    def issue(
-        cls, key_id: UUID, principal_id: str, tenant_id: TenantId | None, prefix: str, salt: str, digest: str
-    ) -> ApiKey:
-        if not KEY_PREFIX.fullmatch(prefix):
-            msg = "an API key prefix is 12 lowercase letters or digits"
-            raise InvalidValueError(msg)
-        return cls._create(
-            cls.Issued,
-            id=key_id,
-            principal_id=principal_id,
-            tenant_id=tenant_id,
-            prefix=prefix,
-            salt=salt,
-            digest=digest,
-            expires_at=None,
-        )
-
-    def __init__(
-        self, principal_id: str, tenant_id: TenantId | None, prefix: str, salt: str, digest: str, expires_at: str | None
-    ) -> None:
-        self.principal_id = principal_id
-        self.tenant_id = tenant_id
-        self.prefix = prefix
-        self.expires_at = expires_at
-        self.revoked = False
-
-    def expire_at(self, expires_at: str) -> None:
-        """Keeps the key working until ``expires_at`` (an ISO time), the overlap window of a rotation."""
-        self._require_live()
-        self._expiry_brought(expires_at)
-
-    @event(ExpiryBrought)
-    def _expiry_brought(self, expires_at: str) -> None:
-        self.expires_at = expires_at
-
-    def revoke(self, reason: str) -> None:
-        self._require_live()
-        self._revoked(reason)
-
-    @event(Revoked)
-    def _revoked(self, reason: str) -> None:
-        self.revoked = True
-
-    def _require_live(self) -> None:
-        if self.revoked:
-            msg = "the API key is revoked"
-            raise ConflictError(msg)
-
-
-class Denial(Aggregate):
-    """A refused attempt, kept so the audit trail shows attempts and not only successes."""
-
-    class Recorded(Aggregate.Created):
-        principal_id: str | None
-        action: str
-        resource: str
-        reasons: list[str]
-
-    @classmethod
-    def record(
-        cls, denial_id: UUID, principal_id: str | None, action: str, resource: str, reasons: list[str]
-    ) -> Denial:
-        return cls._create(
-            cls.Recorded, id=denial_id, principal_id=principal_id, action=action, resource=resource, reasons=reasons
-        )
-
-    def __init__(self, principal_id: str | None, action: str, resource: str, reasons: list[str]) -> None:
-        self.principal_id = principal_id
-        self.action = action
-        self.resource = resource
-        self.reasons = reasons
