@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,6 +50,7 @@ from adapters.parked_letters import ParkedLetters
 from adapters.process_checkpoints import SqlCheckpoints
 from adapters.projection_worker import ProjectionWorker
 from adapters.readmodel_health import ReadModelHealth
+from adapters.readmodel_leases import ReadModelLeases
 from adapters.readmodels import ReadModelStore
 from adapters.telemetry import CONTENT_TYPE, MeteredCommandRunner, Readiness, Telemetry, module_of
 from application.access import AccessService
@@ -122,6 +126,7 @@ __all__ = [  # the composition root's own names, and what the HTTP handlers use 
     "open_datasets",
     "open_decision_log",
     "open_field_cipher",
+    "open_leases",
     "open_read_models",
     "open_store",
     "parse_query",
@@ -213,6 +218,12 @@ def open_read_models(settings: Settings, cipher: EnvelopeCipher | None = None) -
     unless ``cipher`` is given)."""
     sealer = RowSealer(cipher or open_field_cipher(settings))
     return ReadModelStore(settings.read_model_url, projections.ALL, sealer)
+
+
+def open_leases(settings: Settings, read_models: ReadModelStore) -> ReadModelLeases:
+    """A feeder's side of the read-model leases (one per feeding part of a process), named after its host and pid."""
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    return ReadModelLeases(read_models.engine, tuple(read_models.projections), owner, settings.lease_ttl)
 
 
 def open_field_cipher(settings: Settings) -> EnvelopeCipher:
@@ -385,7 +396,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         read_models=read_models,
         tenants=tenants,
         access=access,
-        worker=ProjectionWorker(store, read_models),
+        worker=ProjectionWorker(store, read_models, leases=open_leases(settings, read_models)),
         authenticator=open_authenticator(settings, read_models, health),
         policies=policies,
         secrets=secrets,
