@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,16 @@ from adapters.readmodels import ReadModelStore, sqlite_url
 from eventstore.adapters import open_event_store
 from eventstore.recorder_store import RecorderEventStore
 from tests.conftest import new_pg_database
-from tests.integration.test_read_models import DIRECTORY, open_read_models, rows, tenant_history
+from tests.integration.test_read_models import (
+    DIRECTORY,
+    TALLY,
+    context,
+    open_read_models,
+    rows,
+    tenant_history,
+    tenant_service,
+    times_applied,
+)
 
 NAMES = tuple(p.name for p in projections.ALL)
 TTL = 9.0
@@ -172,15 +181,16 @@ def test_two_workers_share_the_read_models_and_build_what_one_would(
     read_models: ReadModelStore, events: RecorderEventStore, reference: ReadModelStore
 ) -> None:
     tenant_history(events)
+    fed = (*NAMES, TALLY)  # the tally counts how often each event was applied
     workers = [
-        ProjectionWorker(events, read_models, leases=ReadModelLeases(read_models.engine, NAMES, f"w{n}", 0.6))
+        ProjectionWorker(events, read_models, leases=ReadModelLeases(read_models.engine, fed, f"w{n}", 0.6))
         for n in range(2)
     ]
     for worker in workers:
         worker.start()
     try:
         deadline = time.monotonic() + 20
-        while not (caught_up(read_models, events) and split_between(workers)):
+        while not (caught_up(read_models, events, fed) and split_between(workers, fed)):
             assert time.monotonic() < deadline, "the workers did not catch up and split the read models"
             time.sleep(0.05)
     finally:
@@ -192,13 +202,50 @@ def test_two_workers_share_the_read_models_and_build_what_one_would(
     ProjectionWorker(events, reference).catch_up()
     for name in NAMES:
         assert read_models.snapshot(name) == reference.snapshot(name), name
-    assert holders(read_models.engine) == dict.fromkeys(NAMES)  # both stopped: every lease given back
+    assert times_applied(read_models) == {e.position: 1 for e in events.read_all(0, 100)}
+    assert holders(read_models.engine) == dict.fromkeys(fed)  # both stopped: every lease given back
 
 
-def caught_up(read_models: ReadModelStore, events: RecorderEventStore) -> bool:
-    return all(read_models.checkpoint(name) == events.last_position() for name in NAMES)
+def caught_up(read_models: ReadModelStore, events: RecorderEventStore, names: tuple[str, ...]) -> bool:
+    return all(read_models.checkpoint(name) == events.last_position() for name in names)
 
 
-def split_between(workers: list[ProjectionWorker]) -> bool:
+def split_between(workers: list[ProjectionWorker], names: tuple[str, ...]) -> bool:
     shares = [set(worker.leases.held) for worker in workers if worker.leases is not None]
-    return all(shares) and set.union(*shares) == set(NAMES) and not set.intersection(*shares)
+    return all(shares) and set.union(*shares) == set(names) and not set.intersection(*shares)
+
+
+def test_a_worker_gone_silent_mid_stream_hands_over_without_doubling_or_skipping(
+    read_models: ReadModelStore, events: RecorderEventStore, reference: ReadModelStore
+) -> None:
+    fed = (*NAMES, TALLY)
+    first, second = (
+        ProjectionWorker(events, read_models, leases=ReadModelLeases(read_models.engine, fed, name, 0.6))
+        for name in ("first", "second")
+    )
+    tenants = tenant_service(events)
+    onboard = [tenants.onboard_tenant(context(f"on-{n}"), f"t-{n}", "T", "trial") for n in range(10)]
+    first.start()
+    second.start()
+    try:
+        wait_until(lambda: caught_up(read_models, events, fed) and split_between([first, second], fed))
+        first._stop.set()  # it dies as a killed process would: no goodbye, its leases left to expire
+        assert first._thread is not None
+        first._thread.join()
+        onboard += [tenants.onboard_tenant(context(f"on-{n}"), f"t-{n}", "T", "trial") for n in range(10, 30)]
+        wait_until(
+            lambda: caught_up(read_models, events, fed) and second.leases is not None and second.leases.held == fed
+        )
+    finally:
+        second.stop()
+    ProjectionWorker(events, reference).catch_up()
+    for name in NAMES:
+        assert read_models.snapshot(name) == reference.snapshot(name), name
+    assert times_applied(read_models) == {e.position: 1 for e in events.read_all(0, 100)}
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "not within the time"
+        time.sleep(0.05)
