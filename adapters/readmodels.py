@@ -2,7 +2,8 @@
 
 SQLite by default, PostgreSQL supported (any SQLAlchemy URL). A batch of events is applied under a lock
 on the projection's checkpoint row, skipping what the checkpoint has already seen, so two workers
-(or a worker and a NATS consumer) feeding the same read model never apply an event twice.
+(or a worker and a NATS consumer) feeding the same read model never apply an event twice; a feeder holding a
+lease (``adapters/readmodel_leases.py``) writes only while it still holds it, checked in the same transaction.
 Changes are folded and executed in batches (``adapters/readmodel_batch.py``). An event a read model cannot
 apply is parked (``adapters/parking.py``) instead of stopping it.
 """
