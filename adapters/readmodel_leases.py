@@ -15,6 +15,7 @@ any event from being applied twice or skipped.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -23,8 +24,11 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, Engine, Float, String, Table, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
 from projections.base import metadata
+
+log = logging.getLogger(__name__)
 
 leases = Table(
     "read_model_leases",
@@ -97,11 +101,15 @@ class ReadModelLeases:
         return Holding(self.held, gained, tuple(n for n in before if n not in self.held))
 
     def release(self) -> None:
-        """Gives every lease back and ends the heartbeat, so the others take the read models at their next round."""
-        with self.engine.begin() as connection:
-            _release(connection, self.owner, self.names)
-            connection.execute(delete(feeders).where(feeders.c.owner == self.owner))
+        """Gives every lease back and ends the heartbeat, so the others take the read models at their next round
+        (while the database is away, they expire after the TTL instead)."""
         self.held = ()
+        try:
+            with self.engine.begin() as connection:
+                _release(connection, self.owner, self.names)
+                connection.execute(delete(feeders).where(feeders.c.owner == self.owner))
+        except SQLAlchemyError:
+            log.warning("could not give the read-model leases back; they expire in %s s", self.ttl, exc_info=True)
 
     def drop(self, name: str) -> None:
         """Forgets a lease the fence found lost (the next round confirms it)."""
