@@ -16,6 +16,7 @@ import logging
 from contextlib import ExitStack, suppress
 
 import anyio
+from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
@@ -136,7 +137,7 @@ class ReadModelFeeds:
                 await subscription.unsubscribe()
                 await self.js.delete_consumer(self.stream, subscription._consumer)
 
-    async def _apply(self, name: str, messages: list) -> None:  # type: ignore[type-arg]
+    async def _apply(self, name: str, messages: list[Msg]) -> None:
         with ExitStack() as spans:
             batch = self.decoders[name].batch(messages, spans)
             await anyio.to_thread.run_sync(self._commit, name, batch)
