@@ -27,6 +27,11 @@ from interfaces.bootstrap import Platform, bootstrap, open_datasets, open_field_
 from interfaces.settings import Settings
 
 
+def fed_read_models(read_models: ReadModelStore) -> dict[str, frozenset[str]]:
+    """The read models a consumers process can feed from NATS, each with the bounded contexts it reads."""
+    return {name: contexts for name, contexts in FED_FROM_NATS.items() if name in read_models.projections}
+
+
 def build_consumers_app(
     settings: Settings,
     *,
@@ -52,7 +57,7 @@ def build_consumers_app(
         settings.nats_url, name="platform-consumers", max_reconnect_attempts=-1, log_level=logging.DEBUG
     )
     tracer = trace.get_tracer("platform.consumers", tracer_provider=tracer_provider)
-    decoders = {name: Decoder(name, tracer, cipher, blobs) for name in FED_FROM_NATS if name in store.projections}
+    decoders = {name: Decoder(name, tracer, cipher, blobs) for name in fed_read_models(store)}
     feeding: list[asyncio.Task[None]] = []
     if platform is not None:
         worker = PipelineWorker(platform.orchestrator, platform.dead_letters, tracer, settings.work_ack_wait)

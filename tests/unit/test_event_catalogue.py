@@ -258,3 +258,14 @@ def test_the_server_names_host_and_port_never_credentials() -> None:
         "host": "nats.example:4333",
         "protocol": "nats",
     }
+
+
+def test_each_read_model_fed_from_nats_receives_the_whole_stream_and_takes_its_contexts_types() -> None:
+    feeds = {"tenant_directory": frozenset({"tenants"}), "everything": frozenset()}
+    document = asyncapi_document(event_types(), feeds=feeds)
+    check_structure(document)
+    directory = document["channels"]["feed_tenant_directory"]
+    assert directory["address"] == "platform.>"
+    assert set(directory["messages"]) == {t.key for t in event_types() if t.context == "tenants"}
+    assert len(document["channels"]["feed_everything"]["messages"]) == len(event_types())
+    assert document["operations"]["feed_tenant_directory"]["action"] == "receive"
