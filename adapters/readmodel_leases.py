@@ -26,6 +26,7 @@ from sqlalchemy import Column, Connection, Engine, Float, String, Table, bindpar
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
+from adapters.sql_schema import create_tables
 from projections.base import metadata
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class ReadModelLeases:
     ) -> None:
         self.engine, self.names, self.owner, self.ttl, self.clock = engine, tuple(names), owner, ttl, clock
         self.held: tuple[str, ...] = ()
-        metadata.create_all(engine, tables=[leases, feeders])
+        create_tables(engine, metadata, [leases, feeders])
 
     @property
     def renew_every(self) -> float:

@@ -57,6 +57,7 @@ from adapters.parking import (
 from adapters.readmodel_batch import Batch, Shape
 from adapters.readmodel_leases import LeaseLostError, holds
 from adapters.readmodel_sealing import open_row, seal_change, unsealed
+from adapters.sql_schema import create_tables
 from projections.base import EventView, Projection, metadata
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class ReadModelStore:
         self.on_parked: Callable[[ParkedEvent], None] | None = None
         """Reports a newly parked event (as a dead letter); the composition root sets it."""
         stale = self._drop_unsealed()
-        metadata.create_all(self.engine)
+        create_tables(self.engine, metadata)
         for name in stale:
             self.reset(name)
 

@@ -30,6 +30,7 @@ from adapters.nats.consumers import Batch, Decoder
 from adapters.nats.jetstream import POSITION
 from adapters.readmodel_leases import LeaseLostError, ReadModelLeases
 from adapters.readmodels import ReadModelStore
+from adapters.sql_schema import create_tables
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -63,7 +64,7 @@ class ReadModelFeeds:
         self.js, self.read_models, self.leases, self.decoders = js, read_models, leases, decoders
         self.stream, self.prefix, self.batch, self.retry_delay = stream, prefix, batch, retry_delay
         self.tasks: dict[str, asyncio.Task[None]] = {}
-        _metadata.create_all(read_models.engine)
+        create_tables(read_models.engine, _metadata)
 
     async def run(self) -> None:
         """Keeps the leases every renewal interval and the feeds in step with them, until cancelled."""

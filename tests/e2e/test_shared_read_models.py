@@ -38,6 +38,8 @@ MOVED_WITHIN = TTL + TTL / 3
 SLACK = 3.0
 """Seconds a loaded two-core machine may add to a round (a batch being applied, a process scheduled late)."""
 NAMES = {p.name for p in projections.ALL}
+STARTED_WITHIN = 120.0
+"""Seconds for the processes to start and share the read models (slow on a loaded machine)."""
 
 
 @pytest.fixture
@@ -115,6 +117,9 @@ def wait(check: object, timeout: float, what: str) -> float:
 
 def shared_by(settings: Settings, processes: list[subprocess.Popen[str]]) -> bool:
     """Every read model held, each process holding some."""
+    for process in processes:
+        if process.poll() is not None:
+            pytest.fail(f"a feeder exited: {stop(process)}")
     held = owners(settings)
     return (
         set(held) == NAMES and all(held.values()) and {pid_of(o) for o in held.values()} == {p.pid for p in processes}
@@ -165,7 +170,7 @@ def test_projection_workers_share_the_read_models_and_a_killed_ones_move(env: di
     settings = Settings.from_env(env)
     workers = [start(["projections"], env) for _ in range(2)]
     try:
-        wait(lambda: shared_by(settings, workers), 60, "two workers share the read models")
+        wait(lambda: shared_by(settings, workers), STARTED_WITHIN, "two workers share the read models")
         assert sorted(list(map(pid_of, owners(settings).values())).count(w.pid) for w in workers) == [7, 8]
         kill_one_mid_stream(settings, workers)
         equal_to_a_replay(settings)
@@ -197,7 +202,7 @@ def test_consumers_share_the_read_models_fed_from_nats_and_a_killed_ones_move(na
     relay = start(["relay"], nats_env)
     consumers = [start(["consumers"], nats_env) for _ in range(2)]
     try:
-        wait(lambda: shared_by(settings, consumers), 60, "two consumers processes share the read models")
+        wait(lambda: shared_by(settings, consumers), STARTED_WITHIN, "two consumers processes share the read models")
         kill_one_mid_stream(settings, consumers)
         equal_to_a_replay(settings)
     finally:
