@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy import JSON, BigInteger, Column, Engine, MetaData, String, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from adapters.sql_schema import create_tables
 from application.checkpoints import Checkpoint, Fact
 
 _metadata = MetaData()
@@ -38,7 +39,7 @@ class SqlCheckpoints:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        _metadata.create_all(engine)
+        create_tables(engine, _metadata)
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
     def load(self, name: str) -> Checkpoint | None:

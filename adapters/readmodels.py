@@ -2,7 +2,8 @@
 
 SQLite by default, PostgreSQL supported (any SQLAlchemy URL). A batch of events is applied under a lock
 on the projection's checkpoint row, skipping what the checkpoint has already seen, so two workers
-(or a worker and a NATS consumer) feeding the same read model never apply an event twice.
+(or a worker and a NATS consumer) feeding the same read model never apply an event twice; a feeder holding a
+lease (``adapters/readmodel_leases.py``) writes only while it still holds it, checked in the same transaction.
 Changes are folded and executed in batches (``adapters/readmodel_batch.py``). An event a read model cannot
 apply is parked (``adapters/parking.py``) instead of stopping it.
 """
@@ -15,6 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -53,7 +55,9 @@ from adapters.parking import (
     unreported,
 )
 from adapters.readmodel_batch import Batch, Shape
+from adapters.readmodel_leases import LeaseLostError, holds
 from adapters.readmodel_sealing import open_row, seal_change, unsealed
+from adapters.sql_schema import create_tables
 from projections.base import EventView, Projection, metadata
 
 log = logging.getLogger(__name__)
@@ -120,7 +124,7 @@ class ReadModelStore:
         self.on_parked: Callable[[ParkedEvent], None] | None = None
         """Reports a newly parked event (as a dead letter); the composition root sets it."""
         stale = self._drop_unsealed()
-        metadata.create_all(self.engine)
+        create_tables(self.engine, metadata)
         for name in stale:
             self.reset(name)
 
@@ -148,33 +152,49 @@ class ReadModelStore:
         """The smallest checkpoint over all projections: where a shared reader must resume."""
         return min((self.checkpoint(name) for name in self.projections), default=0)
 
-    def apply(self, name: str, events: Sequence[EventView], attempts: int = 5) -> int:
+    def apply(
+        self,
+        name: str,
+        events: Sequence[EventView],
+        attempts: int = 5,
+        *,
+        holder: str | None = None,
+        through: int | None = None,
+    ) -> int:
         """Applies what the projection has not yet seen; returns the new checkpoint.
 
+        With ``holder``, only while that feeder holds the read model's lease (checked in the same transaction;
+        LeaseLostError, with nothing written, when it does not). ``through``: the checkpoint moves at least that far
+        (the batch read up to there, and the events it left out are none of this read model's).
         When the batch fails because of an event (not of the database), its events are applied one at a time and
         each one that fails is parked (``adapters/parking.py``): the read model moves on past it.
         """
-        projection = self.projections[name]
+        fed = _Fed(self.projections[name], holder, through)
         try:
-            return self._transaction(functools.partial(self._apply, projection=projection, events=events), attempts)
+            return self._transaction(functools.partial(self._apply, fed=fed, events=events), attempts)
+        except LeaseLostError:
+            raise
         except Exception as error:
             if not poisonous(error):
                 raise
-        return self._apply_one_by_one(projection, events, attempts)
+        return self._apply_one_by_one(fed, events, attempts)
 
-    def _apply_one_by_one(self, projection: Projection, events: Sequence[EventView], attempts: int) -> int:
-        current, parked_some = self.checkpoint(projection.name), False
+    def _apply_one_by_one(self, fed: _Fed, events: Sequence[EventView], attempts: int) -> int:
+        current, parked_some = self.checkpoint(fed.projection.name), False
+        alone = replace(fed, through=None)
         for recorded in events:
             try:
-                current = self._transaction(
-                    functools.partial(self._apply, projection=projection, events=[recorded]), attempts
-                )
+                current = self._transaction(functools.partial(self._apply, fed=alone, events=[recorded]), attempts)
+            except LeaseLostError:
+                raise
             except Exception as error:
                 if not poisonous(error):
                     raise
-                log.error("%s parks the event at %d: %s", projection.name, recorded.position, describe(error))
-                work = functools.partial(self._park, name=projection.name, recorded=recorded, error=error)
+                log.error("%s parks the event at %d: %s", fed.projection.name, recorded.position, describe(error))
+                work = functools.partial(self._park, fed=alone, recorded=recorded, error=error)
                 current, parked_some = self._transaction(work, attempts), True
+        if fed.through is not None and fed.through > current:
+            current = self._transaction(functools.partial(self._apply, fed=fed, events=[]), attempts)
         if parked_some:
             self.report_parked()
         return current
@@ -190,22 +210,24 @@ class ReadModelStore:
                 time.sleep(0.05 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    def _apply(self, connection: Connection, projection: Projection, events: Sequence[EventView]) -> int:
-        current = _lock_checkpoint(connection, projection.name)
+    def _apply(self, connection: Connection, fed: _Fed, events: Sequence[EventView]) -> int:
+        current = _lock_checkpoint(connection, fed.projection.name, fed.holder)
         fresh = [e for e in events if e.position > current]
         batch = Batch(connection, self._statements)
         for recorded in fresh:
-            for change in projection.evolve(recorded):
+            for change in fed.projection.evolve(recorded):
                 batch.add(seal_change(self.sealer, change, recorded.tenant_id))
         batch.flush_all()
-        if fresh:
-            current = fresh[-1].position
-            connection.execute(_SET_CHECKPOINT, {"checkpoint": projection.name, "new_position": current})
+        moved = max(fresh[-1].position if fresh else current, fed.through or current)
+        if moved > current:
+            current = moved
+            connection.execute(_SET_CHECKPOINT, {"checkpoint": fed.projection.name, "new_position": current})
         return current
 
-    def _park(self, connection: Connection, name: str, recorded: EventView, error: Exception) -> int:
+    def _park(self, connection: Connection, fed: _Fed, recorded: EventView, error: Exception) -> int:
         """Parks the event and moves the checkpoint past it, unless a racing feeder got there first."""
-        current = _lock_checkpoint(connection, name)
+        name = fed.projection.name
+        current = _lock_checkpoint(connection, name, fed.holder)
         if recorded.position <= current:
             return current
         park(connection, name, recorded, error, datetime.now(UTC).isoformat())
@@ -301,7 +323,22 @@ _SET_CHECKPOINT = (
 )
 
 
-def _lock_checkpoint(connection: Connection, name: str) -> int:
+def _lock_checkpoint(connection: Connection, name: str, holder: str | None = None) -> int:
+    """Locks the read model's checkpoint row and reads it; with ``holder``, LeaseLostError unless that feeder holds
+    the read model's lease."""
     dialect = "postgresql" if connection.dialect.name == "postgresql" else "sqlite"
     connection.execute(_NEW_CHECKPOINT[dialect], {"name": name})
-    return int(connection.execute(_LOCK_CHECKPOINT, {"checkpoint": name}).scalar_one())
+    position = int(connection.execute(_LOCK_CHECKPOINT, {"checkpoint": name}).scalar_one())
+    if holder is not None and not holds(connection, name, holder):
+        raise LeaseLostError(f"{holder} no longer holds the lease of read model {name}")
+    return position
+
+
+@dataclass(frozen=True)
+class _Fed:
+    """One feed of a read model: the projection, the feeder whose lease fences it (None: unfenced), and how far
+    the batch read (None: its last event)."""
+
+    projection: Projection
+    holder: str | None = None
+    through: int | None = None

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +39,7 @@ from adapters.parked_letters import ParkedLetters
 from adapters.process_checkpoints import SqlCheckpoints
 from adapters.projection_worker import ProjectionWorker
 from adapters.readmodel_health import ReadModelHealth
+from adapters.readmodel_leases import ReadModelLeases
 from adapters.readmodels import ReadModelStore
 from adapters.telemetry import CONTENT_TYPE, MeteredCommandRunner, Readiness, Telemetry, module_of
 from application.access import AccessService
@@ -72,6 +76,7 @@ from interfaces.settings.groups import (
     HttpSettings,
     KeySettings,
     NatsSettings,
+    ProcessManagerSettings,
     StoreSettings,
     TelemetrySettings,
 )
@@ -120,6 +125,7 @@ __all__ = [  # the composition root's own names, and what the HTTP handlers use 
     "open_datasets",
     "open_decision_log",
     "open_field_cipher",
+    "open_leases",
     "open_read_models",
     "open_store",
     "parse_query",
@@ -209,6 +215,12 @@ class Platform:
 def open_read_models(stores: StoreSettings, cipher: EnvelopeCipher) -> ReadModelStore:
     """The read models, sealing their personal columns with the tenants' data keys."""
     return ReadModelStore(stores.read_model_url, projections.ALL, RowSealer(cipher))
+
+
+def open_leases(process_managers: ProcessManagerSettings, read_models: ReadModelStore) -> ReadModelLeases:
+    """A feeder's side of the read-model leases (one per feeding part of a process), named after its host and pid."""
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    return ReadModelLeases(read_models.engine, tuple(read_models.projections), owner, process_managers.lease_ttl)
 
 
 def open_field_cipher(keys: KeySettings) -> EnvelopeCipher:
@@ -317,7 +329,7 @@ def bootstrap(settings: Settings | None = None) -> Platform:
         read_models=read_models,
         tenants=tenants,
         access=access,
-        worker=ProjectionWorker(store, read_models),
+        worker=ProjectionWorker(store, read_models, leases=open_leases(settings.process_managers, read_models)),
         authenticator=open_authenticator(settings.http, settings.keys, read_models, telemetry.health),
         policies=policies,
         secrets=secrets,

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Column, Engine, Index, Integer, MetaData, String, Table, delete, insert, select
 
 from adapters.auth.cedar import Decide
+from adapters.sql_schema import create_tables
 from application.authorization import Decision, Identity, Resource
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class DecisionLog:
         self.clock = clock
         self.retention = retention
         """How long a decision is kept; None keeps every decision."""
-        decision_metadata.create_all(engine)
+        create_tables(engine, decision_metadata)
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._starting = threading.Lock()

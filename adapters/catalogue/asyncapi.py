@@ -10,7 +10,7 @@ every event type whose subject the subscription matches. Keys use ``[A-Za-z0-9_-
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -123,18 +123,40 @@ def _consumed(types: Sequence[EventType], prefix: str, brokers: Sequence[Any]) -
         source = spec["channels"][unquote(operation["channel"]["$ref"].rsplit("/", 1)[-1])]
         key = f"consume_{safe_key(name)}"
         taken = [t for t in types if subject_matches(source["address"], t.subject(prefix))]
-        channels[key] = {
-            "address": source["address"],
-            "title": name,
-            "description": source.get("description", name),
-            "messages": {t.key: {"$ref": f"#/components/messages/{t.key}"} for t in taken},
-        }
-        operations[key] = {
-            "action": "receive",
-            "channel": {"$ref": f"#/channels/{key}"},
-            "messages": [{"$ref": f"#/channels/{key}/messages/{t.key}"} for t in taken],
-            "summary": source.get("description", name),
-        } | ({"bindings": operation["bindings"]} if operation.get("bindings") else {})
+        channels[key], operations[key] = _receive(key, source["address"], name, source.get("description", name), taken)
+        operations[key] |= {"bindings": operation["bindings"]} if operation.get("bindings") else {}
+    return channels, operations
+
+
+def _receive(
+    key: str, address: str, title: str, description: str, taken: Sequence[EventType]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A receive operation and its channel, taking these event types."""
+    channel = {
+        "address": address,
+        "title": title,
+        "description": description,
+        "messages": {t.key: {"$ref": f"#/components/messages/{t.key}"} for t in taken},
+    }
+    operation = {
+        "action": "receive",
+        "channel": {"$ref": f"#/channels/{key}"},
+        "messages": [{"$ref": f"#/channels/{key}/messages/{t.key}"} for t in taken],
+        "summary": description,
+    }
+    return channel, operation
+
+
+def _fed(
+    types: Sequence[EventType], prefix: str, feeds: Mapping[str, frozenset[str]]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A receive operation per read model fed from NATS: the whole stream, of which it decodes its contexts' types."""
+    channels, operations = {}, {}
+    for name, contexts in feeds.items():
+        key = f"feed_{safe_key(name)}"
+        taken = [t for t in types if not contexts or t.context in contexts]
+        summary = f"Feeds the {name} read model, in order, in batches, while its process holds the read model's lease"
+        channels[key], operations[key] = _receive(key, f"{prefix}.>", f"{name} read model", summary, taken)
     return channels, operations
 
 
@@ -144,12 +166,16 @@ def asyncapi_document(
     prefix: str = "platform",
     nats_url: str | None = None,
     consumers: Sequence[Any] = (),
+    feeds: Mapping[str, frozenset[str]] | None = None,
     title: str = "Governed data platform events",
     version: str = "0.1.0",
 ) -> dict[str, Any]:
-    """The AsyncAPI 3.0 document: the relay's channels for ``types`` and the ``consumers`` brokers' subscriptions."""
+    """The AsyncAPI 3.0 document: the relay's channels for ``types``, the ``consumers`` brokers' subscriptions and
+    the read models ``feeds`` from NATS (each with the contexts it reads; empty: every one)."""
     published, sends = _published(types, prefix)
     consumed, receives = _consumed(types, prefix, consumers)
+    fed, feeding = _fed(types, prefix, feeds or {})
+    consumed, receives = consumed | fed, receives | feeding
     document: dict[str, Any] = {
         "asyncapi": ASYNCAPI_VERSION,
         "info": {

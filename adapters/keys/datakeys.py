@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.keys.keyring import KeyRing
+from adapters.sql_schema import create_tables
 from eventstore.cipher import FieldDecryptionError, KeyErasedError
 
 CACHE_SECONDS = 60.0
@@ -106,7 +107,7 @@ class DataKeyStore:
         self._current: dict[str, str] = {}
         self._destroyed: set[str] = set()
         self._lock = threading.Lock()
-        metadata.create_all(self.engine)
+        create_tables(self.engine, metadata)
 
     def __repr__(self) -> str:
         return f"DataKeyStore({self.engine.url!r})"

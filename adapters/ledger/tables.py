@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
+from adapters.sql_schema import create_tables
 from domain.merkle import Node
 
 NODE_LEVEL = 8
@@ -127,7 +128,7 @@ class LedgerTables:
             f"SELECT position, leaf_hash FROM {leaves.name} "
             f"WHERE leaf_index >= {mark} AND leaf_index < {mark} ORDER BY leaf_index"
         )
-        metadata.create_all(engine)
+        create_tables(engine, metadata)
         with engine.begin() as connection:
             new = {"name": STATE_ROW, "tree_size": 0, "position": 0}
             connection.execute(_insert(connection.dialect.name, state), new)

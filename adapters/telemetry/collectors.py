@@ -16,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from adapters import parking
+from adapters.readmodel_leases import holders
 from adapters.readmodels import ReadModelStore
 from adapters.telemetry.lag import age_after, dead_letter_counts, read_side
 from adapters.telemetry.nats_probe import NatsProbe
@@ -69,6 +70,7 @@ class ReadSideCollector(Sampled):
             side = read_side(self.store, self.read_models, self.clock())
             letters = dead_letter_counts(self.read_models.engine)
             parked = parking.counts(self.read_models.engine)
+            feeders = holders(self.read_models.engine)
         except Exception:  # a scrape must still answer when the store is away: say so instead
             log.warning("read-side metrics unavailable", exc_info=True)
             yield _gauge("platform_read_side_up", READ_SIDE_UP, [], {(): 0})
@@ -100,6 +102,12 @@ class ReadSideCollector(Sampled):
             "Events a read model could not apply and set aside, by status (parked ones wait for a retry or discard)",
             ["projection", "status"],
             {(name, parking.PARKED): 0.0 for name in by_name} | {key: float(n) for key, n in parked.items()},
+        )
+        yield _gauge(
+            "platform_read_model_feeder",
+            'The feeder holding each read model\'s lease (host:pid:id; "" while none does), always 1',
+            ["projection", "feeder"],
+            {(name, feeders.get(name) or ""): 1.0 for name in by_name},
         )
         counts = {(source, "open"): 0.0 for source in SOURCES} | {key: float(n) for key, n in letters.items()}
         yield _gauge(

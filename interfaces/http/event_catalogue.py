@@ -62,12 +62,16 @@ class AsyncApiDocument(msgspec.Struct, frozen=True, omit_defaults=True, rename={
 
 def build_asyncapi(platform: Platform) -> AsyncApiDocument:
     """The AsyncAPI document for this platform's settings, its consumers as ``platform consumers`` builds them."""
-    from interfaces.consumers import build_consumers_app  # builds objects only: nothing connects
+    from interfaces.consumers import build_consumers_app, fed_read_models  # builds objects only: nothing connects
 
     settings = platform.settings
     consumers = build_consumers_app(settings, platform=platform)
     document = asyncapi_document(
-        event_types(), prefix=settings.nats_subject_prefix, nats_url=settings.nats_url, consumers=consumers.brokers
+        event_types(),
+        prefix=settings.nats_subject_prefix,
+        nats_url=settings.nats_url,
+        consumers=consumers.brokers,
+        feeds=fed_read_models(platform.read_models),
     )
     return msgspec.convert(document, AsyncApiDocument)
 

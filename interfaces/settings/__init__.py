@@ -107,6 +107,9 @@ class Settings:
     read_model_stall_after: float = 15.0
     """PLATFORM_READ_MODEL_STALL_AFTER: seconds a read model may stay behind the log without advancing before /ready
     answers 503 naming it and authentication, when it holds principals or tenants, fails closed (503)."""
+    lease_ttl: float = field(default=10.0, metadata=reads(read.some_seconds))
+    """PLATFORM_LEASE_TTL: seconds a read model's lease outlives its feeder's last renewal (renewed every third of
+    it); a killed feeder's read models move to another within TTL + TTL/3."""
     auth: Switch = Switch.ON
     """PLATFORM_AUTH: 'on' (every route but /health, /schema needs an identity and a permit) or 'off' (benchmarks)."""
     keys_dir: str = "var/keys"

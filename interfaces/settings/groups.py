@@ -71,6 +71,7 @@ class ProcessManagerSettings:
     """Which background parts run inside `platform serve`, and the scheduler's and action engine's timing."""
 
     projections: Placement
+    lease_ttl: float
     orchestrator: Placement
     scheduler: Placement
     action_engine: Placement

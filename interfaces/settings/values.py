@@ -113,6 +113,14 @@ def seconds(text: str) -> float:
     return number
 
 
+def some_seconds(text: str) -> float:
+    """A finite number of seconds above 0 (a time-out that must pass)."""
+    number = seconds(text)
+    if number == 0:
+        raise ValueError("is not above 0")
+    return number
+
+
 def word(kind: type[E], noun: str) -> Callable[[str], E]:
     """A reader of one of the enum's words, in any case."""
 

@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import projections
 from adapters.projection_worker import ProjectionWorker
+from adapters.readmodel_leases import ReadModelLeases
 from adapters.readmodels import ReadModelStore, sqlite_url
 from adapters.telemetry import (
     SLOS,
@@ -397,6 +398,10 @@ def test_projection_lag_is_counted_in_events_and_in_seconds_since_the_oldest_una
     assert caught_up["platform_projection_lag_seconds", (("projection", "tenant_directory"),)] == 0.0
     assert caught_up["platform_projection_checkpoint", (("projection", "tenant_directory"),)] == 3
     assert caught_up["platform_slo_events_total", (("outcome", "good"), ("slo", "projection-lag"))] == 1
+    assert caught_up["platform_read_model_feeder", (("feeder", ""), ("projection", "tenant_directory"))] == 1
+    ReadModelLeases(read_models.engine, ["tenant_directory"], "host:1:feeder").keep()
+    held = samples(telemetry)
+    assert held["platform_read_model_feeder", (("feeder", "host:1:feeder"), ("projection", "tenant_directory"))] == 1
 
 
 def test_dead_letters_are_counted_by_source_and_status(

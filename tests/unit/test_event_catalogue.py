@@ -21,7 +21,7 @@ from opentelemetry import trace
 from adapters.catalogue.asyncapi import asyncapi_document, server_of, subject_matches
 from adapters.catalogue.events import event_types, json_schemas
 from adapters.nats import cloudevents
-from adapters.nats.consumers import ReadModelFeeder, subscribe_read_model
+from adapters.nats.work import PipelineWorker, subscribe_pipeline_work
 from application.commands import CommandContext, CommandRunner
 from application.tenants import SlugTakenError, TenantService
 from domain.deadletters import DeadLetter
@@ -201,7 +201,8 @@ def check_structure(document: dict[str, Any]) -> None:
 
 def consumers_broker() -> NatsBroker:
     broker = NatsBroker()
-    subscribe_read_model(broker, ReadModelFeeder(None, "tenant_directory", trace.get_tracer("t")), "S", "platform")  # type: ignore[arg-type]
+    worker = PipelineWorker(None, None, trace.get_tracer("t"))  # type: ignore[arg-type]
+    subscribe_pipeline_work(broker, worker, "S", "platform")
     return broker
 
 
@@ -219,10 +220,11 @@ def test_the_asyncapi_document_holds_together_with_a_send_operation_per_event_ty
 
 def test_consumers_receive_the_event_types_their_subscription_matches() -> None:
     document = asyncapi_document(event_types(), consumers=[consumers_broker()])
-    [receive] = [op for op in document["operations"].values() if op["action"] == "receive"]
-    channel = resolve(document, receive["channel"]["$ref"])
-    assert channel["address"] == "platform.*.tenants.>"
-    assert set(channel["messages"]) == {t.key for t in event_types() if t.context == "tenants"}
+    receives = [op for op in document["operations"].values() if op["action"] == "receive"]
+    channels = {resolve(document, op["channel"]["$ref"])["address"]: op for op in receives}
+    assert set(channels) == {"platform.*.pipeline.>", "platform.*.exports.>", "platform.*.webhooks.>"}
+    channel = resolve(document, channels["platform.*.exports.>"]["channel"]["$ref"])
+    assert set(channel["messages"]) == {t.key for t in event_types() if t.context == "exports"}
 
 
 def test_a_cloud_event_the_relay_sends_satisfies_its_message_payload(store: RecorderEventStore) -> None:
@@ -256,3 +258,14 @@ def test_the_server_names_host_and_port_never_credentials() -> None:
         "host": "nats.example:4333",
         "protocol": "nats",
     }
+
+
+def test_each_read_model_fed_from_nats_receives_the_whole_stream_and_takes_its_contexts_types() -> None:
+    feeds = {"tenant_directory": frozenset({"tenants"}), "everything": frozenset()}
+    document = asyncapi_document(event_types(), feeds=feeds)
+    check_structure(document)
+    directory = document["channels"]["feed_tenant_directory"]
+    assert directory["address"] == "platform.>"
+    assert set(directory["messages"]) == {t.key for t in event_types() if t.context == "tenants"}
+    assert len(document["channels"]["feed_everything"]["messages"]) == len(event_types())
+    assert document["operations"]["feed_tenant_directory"]["action"] == "receive"

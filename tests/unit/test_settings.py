@@ -79,6 +79,7 @@ def test_overrides_are_read_like_their_variables() -> None:
         ("PLATFORM_CONSISTENCY_TIMEOUT", "soon", "is not a valid float"),
         ("PLATFORM_POLL_INTERVAL", "nan", "is not a finite number"),
         ("PLATFORM_WEBHOOK_TIMEOUT", "-1", "is not a finite number of 0 or more"),
+        ("PLATFORM_LEASE_TTL", "0", "is not above 0"),
         ("PLATFORM_EVENT_STORE", "oracle", "unknown event store 'oracle'"),
         ("PLATFORM_ORCHESTRATOR", "maybe", "is not one of inprocess, off"),
         ("PLATFORM_AUTH", "yes", "is not one of on, off"),
