@@ -8,17 +8,15 @@ import pytest
 from litestar.testing import TestClient
 from openapi_spec_validator import validate
 
-from interfaces.settings import Settings
-
 PROBLEM = "application/problem+json"
 METHODS = ("get", "put", "post", "delete", "patch")
 PUBLIC = {("get", "/health"), ("get", "/ready")}
 """Operations anyone may call: liveness and readiness (the document itself is not one of its operations)."""
 
 
-@pytest.fixture(scope="module", params=["sqlite"])  # the document does not depend on the store
-def module_settings(module_settings: Settings) -> Settings:
-    return module_settings
+@pytest.fixture(scope="module")
+def backend() -> str:
+    return "sqlite"  # the document does not depend on the store
 
 
 @pytest.fixture(scope="module")

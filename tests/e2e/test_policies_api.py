@@ -315,7 +315,7 @@ def call(client: TestClient, method: str, path: str, headers: dict[str, str]) ->
     return client.request(method, path, headers=headers, **body).status_code
 
 
-@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_the_route_matrix_holds_on_these_routes(
     api: TestClient, platform: Platform, token_for: Any, tenant: str
 ) -> None:
@@ -343,7 +343,7 @@ def test_the_route_matrix_holds_on_these_routes(
             assert (status == 403) == (not allowed), (role, method, path, status, allowed)
 
 
-@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_the_openapi_document_describes_these_routes(api: TestClient) -> None:
     document = api.get("/schema/openapi.json")
     assert document.status_code == 200
