@@ -1,15 +1,17 @@
 """A platform on the embedded default (SQLite files) or on PostgreSQL, driven over HTTP, once per backend.
 
-``settings``, ``platform``, ``token_for`` and ``client`` are a test's own platform, new for each test; a module whose
+``settings``, ``platform``, ``token_for`` and ``client`` are a test's own platform, new for each test. A module whose
 tests need no fresh platform (each keeps to its own tenant and ids) says so with one line,
 ``pytestmark = pytest.mark.shared_platform``, and the same names then give one platform per module and backend
-(``module_settings``, ``module_platform``, ``module_client``); a test of it that needs an empty platform (it counts
-everything, or lists all tenants) is marked ``fresh_platform``. Such a module changes its settings by overriding
-``module_settings``, and its tests share one client: they pass headers per request, never edit the client's.
+(``module_settings``, ``module_platform``, ``module_client``). Such a module changes its settings by overriding
+``module_settings``, and its tests share one client: they pass headers per request, never edit the client's. A test
+of it that needs an empty platform (it counts everything, or lists every tenant) is marked ``fresh_platform``: the
+module's settings on stores of its own.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -28,6 +30,9 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 SHARED = "shared_platform"
 FRESH = "fresh_platform"
+
+STORES = ("event_store", "event_store_url", "read_model_url", "keys_dir", "datasets", "scratch_dir")
+"""The settings that place a platform's stores."""
 
 TokenFor = Callable[[str, "str | None"], dict[str, str]]
 
@@ -95,13 +100,20 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def on_own_stores(module: Settings, own: Settings) -> Settings:
+    """The module's settings on a test's own stores: what a ``fresh_platform`` test of a sharing module runs on."""
+    return dataclasses.replace(module, **{name: getattr(own, name) for name in STORES})
+
+
 @pytest.fixture
 def settings(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Iterator[Settings]:
     if shares_platform(request):
         yield request.getfixturevalue("module_settings")
         return
     with ExitStack() as databases:
-        yield settings_in(tmp_path, backend, databases)
+        own = settings_in(tmp_path, backend, databases)
+        shared = request.node.get_closest_marker(SHARED) is not None
+        yield on_own_stores(request.getfixturevalue("module_settings"), own) if shared else own
 
 
 @pytest.fixture
