@@ -119,10 +119,9 @@ def settings(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> It
 @pytest.fixture
 def platform(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Platform]:
     if shares_platform(request):
-        shared: Platform = request.getfixturevalue("module_platform")
-        if shared.settings != settings:
+        if settings is not request.getfixturevalue("module_settings"):
             pytest.fail(f"a module marked {SHARED} changes module_settings, not settings", pytrace=False)
-        yield shared
+        yield request.getfixturevalue("module_platform")
         return
     platform = bootstrap(settings)
     yield platform
