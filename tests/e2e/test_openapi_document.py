@@ -14,9 +14,9 @@ PUBLIC = {("get", "/health"), ("get", "/ready")}
 """Operations anyone may call: liveness and readiness (the document itself is not one of its operations)."""
 
 
-@pytest.fixture(scope="module")
-def backend() -> str:
-    return "sqlite"  # the document does not depend on the store
+@pytest.fixture(scope="module", params=["sqlite"])  # the document does not depend on the store
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")
