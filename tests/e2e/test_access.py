@@ -14,13 +14,16 @@ from litestar.testing import TestClient
 from adapters.auth.authenticator import CACHE_SECONDS
 from adapters.auth.tokens import LOCAL_ISSUER, LOCAL_KID, local_signing_key
 from interfaces.bootstrap import Platform
+from tests.e2e.conftest import new_slug
+
+pytestmark = pytest.mark.shared_platform
 
 PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
 def tenant(client: TestClient) -> str:
-    created = client.post("/v1/tenants", json={"slug": "acme", "display_name": "Acme"})
+    created = client.post("/v1/tenants", json={"slug": new_slug("acme"), "display_name": "Acme"})
     assert created.status_code == 201
     return created.json()["tenant_id"]
 

@@ -24,35 +24,28 @@ from application.commands import CommandContext
 from domain.actions.runs import ActionRun
 from domain.pipeline import PipelineRun
 from interfaces.bootstrap import Platform, bootstrap
-from interfaces.http.app import create_app
 from interfaces.settings import Settings
 from interfaces.settings.values import networks
+from tests.e2e.conftest import new_slug
 from tests.e2e.test_pipeline_api import approve_contract, assert_problem, sample_csv, settle, upload
 from tests.e2e.test_webhooks_api import Receiver
 
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, webhook_allowed_networks=networks("127.0.0.0/8"))
+pytestmark = pytest.mark.shared_platform
 
 
-@pytest.fixture
-def platform(settings: Settings) -> Iterator[Platform]:
-    platform = bootstrap(settings)
-    yield platform
-    platform.close()
+@pytest.fixture(scope="module")
+def module_settings(module_settings: Settings) -> Settings:
+    return dataclasses.replace(module_settings, webhook_allowed_networks=networks("127.0.0.0/8"))
 
 
 @pytest.fixture
-def api(platform: Platform, token_for: Any) -> Iterator[TestClient]:
-    with TestClient(create_app(platform), raise_server_exceptions=False) as client:
-        client.headers.update(token_for("platform-admin", None))
-        yield client
+def api(client: TestClient) -> TestClient:
+    return client
 
 
 @pytest.fixture
 def tenant(api: TestClient) -> str:
-    created = api.post("/v1/tenants", json={"slug": "retail", "display_name": "Retail Co"})
+    created = api.post("/v1/tenants", json={"slug": new_slug("retail"), "display_name": "Retail Co"})
     assert created.status_code == 201, created.text
     tenant = str(created.json()["tenant_id"])
     entitled = api.post(f"/v1/tenants/{tenant}/entitlements", json={"features": ["ingestion"], "quotas": {}})
@@ -374,7 +367,7 @@ def test_a_missing_secret_and_an_unreachable_target_fail_the_run_with_a_dead_let
     assert "refused" in down["last_error"].lower()
     attempts = list(api.get(f"/v1/tenants/{tenant}/action-runs/{down['run_id']}").json()["timeline"])
     assert [e["kind"] for e in attempts] == ["triggered", "attempted", "attempted", "attempted", "failed"]
-    letters = api.get("/v1/dead-letters", params={"source": "action"})
+    letters = api.get("/v1/dead-letters", params={"source": "action", "tenant": tenant})
     assert letters.status_code == 200, letters.text
     by_subject = {item["subject"]: item for item in letters.json()["dead_letters"]}
     assert set(by_subject) == {failed["run_id"], down["run_id"]}

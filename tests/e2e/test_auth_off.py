@@ -22,7 +22,7 @@ def platform(settings: Settings) -> Iterator[Platform]:
     platform.close()
 
 
-@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_without_authorization_no_credential_is_asked_for_and_every_step_may_run(platform: Platform) -> None:
     assert isinstance(platform.authorization.policies, PermitAll)
     with TestClient(create_app(platform), raise_server_exceptions=False) as client:

@@ -17,6 +17,7 @@ from interfaces.bootstrap import Platform
 from interfaces.http.app import create_app
 from interfaces.settings import Settings
 from interfaces.settings.values import networks
+from tests.e2e.conftest import new_slug
 from tests.populated import Tenant, path_value, populate
 
 PROBLEM = "application/problem+json"
@@ -41,9 +42,12 @@ ORDERS_JSON = (
 )
 
 
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, webhook_allowed_networks=networks("127.0.0.0/8"))
+pytestmark = pytest.mark.shared_platform
+
+
+@pytest.fixture(scope="module")
+def module_settings(module_settings: Settings) -> Settings:
+    return dataclasses.replace(module_settings, webhook_allowed_networks=networks("127.0.0.0/8"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +61,7 @@ class World:
 
 @pytest.fixture
 def world(client: TestClient, token_for: Any) -> World:
-    tenant = client.post("/v1/tenants", json={"slug": "acme", "display_name": "Acme"}).json()["tenant_id"]
+    tenant = client.post("/v1/tenants", json={"slug": new_slug("acme"), "display_name": "Acme"}).json()["tenant_id"]
     entitled = client.post(f"/v1/tenants/{tenant}/entitlements", json={"features": ["ingestion"], "quotas": {}})
     assert entitled.status_code == 202, entitled.text
     engineer, steward = token_for("data-engineer", tenant), token_for("data-steward", tenant)
@@ -282,6 +286,7 @@ def cors_client(settings: Settings) -> Iterator[TestClient]:
     platform.close()
 
 
+@pytest.mark.fresh_platform  # a platform of its own, on its own stores
 def test_a_cors_preflight_is_answered_as_configured(cors_client: TestClient) -> None:
     preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
     allowed = cors_client.options("/v1/tenants", headers=preflight)
@@ -327,7 +332,7 @@ class Operation:
 
 @pytest.fixture
 def populated(client: TestClient, platform: Platform, token_for: Any, tmp_path: Path) -> Tenant:
-    tenant = populate(client, platform, token_for, "initech", tmp_path)
+    tenant = populate(client, platform, token_for, new_slug("initech"), tmp_path)
     client.post("/v1/ledger/checkpoints")
     tenant.ids.update(leaf_index="1", event_type="x")
     return tenant

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,8 @@ from adapters.auth.tokens import LOCAL_ISSUER, local_signing_key, mint_token
 from domain.access import ROLES, principal_id_for
 from domain.contracts import MAX_DOCUMENT_BYTES
 from interfaces.bootstrap import Platform
-from interfaces.http.app import create_app
 from tests.data import ODCS_EXAMPLES
+from tests.e2e.conftest import new_slug
 
 PROBLEM = "application/problem+json"
 TYPES = "https://governed-data-platform.dev/problems/"
@@ -81,17 +80,18 @@ def as_yaml(doc: dict[str, Any]) -> bytes:
     return yaml.safe_dump(doc, sort_keys=False).encode()
 
 
+pytestmark = pytest.mark.shared_platform
+
+
 @pytest.fixture
-def api(platform: Platform, token_for) -> Iterator[TestClient]:
+def api(client: TestClient) -> TestClient:
     """A client speaking as a platform admin unless a request sets its own Authorization header."""
-    with TestClient(create_app(platform), raise_server_exceptions=False) as client:
-        client.headers.update(token_for("platform-admin", None))
-        yield client
+    return client
 
 
 @pytest.fixture
 def tenant(api: TestClient) -> str:
-    created = api.post("/v1/tenants", json={"slug": "acme", "display_name": "Acme"})
+    created = api.post("/v1/tenants", json={"slug": new_slug("acme"), "display_name": "Acme"})
     assert created.status_code == 201, created.text
     return created.json()["tenant_id"]
 
@@ -302,7 +302,7 @@ def test_other_tenants_neither_see_nor_collide_with_a_contract(
     api: TestClient, tenant: str, who: dict, token_for
 ) -> None:
     register(api, tenant, orders(), who["data-engineer"])
-    other = api.post("/v1/tenants", json={"slug": "globex", "display_name": "Globex"}).json()["tenant_id"]
+    other = api.post("/v1/tenants", json={"slug": new_slug("globex"), "display_name": "Globex"}).json()["tenant_id"]
     outsider = token_for("data-steward", other)
     assert api.get(f"/v1/tenants/{tenant}/contracts/orders", headers=outsider).status_code == 404
     assert act(api, tenant, "propose", {"version": "1.0.0"}, outsider).status_code == 404

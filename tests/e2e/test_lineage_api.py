@@ -28,6 +28,8 @@ api, tenant, people, published = pipeline.api, pipeline.tenant, pipeline.people,
 approve_contract, assert_problem, sample_csv = pipeline.approve_contract, pipeline.assert_problem, pipeline.sample_csv
 settle, upload = pipeline.settle, pipeline.upload
 
+pytestmark = pytest.mark.shared_platform
+
 
 def lineage(tenant: str) -> str:
     return f"/v1/tenants/{tenant}/lineage"
@@ -147,7 +149,7 @@ def test_obligations_hold_for_a_clean_flow_and_altered_raw_bytes_break_o2_when_c
     assert clean["counts"] == {"satisfied": 2, "violated": 0, "pending": 0}
     assert obligations(api, tenant, people["analyst"], status="violated")["results"] == []
     assert obligations(api, tenant, people["data-steward"], verify="true")["counts"]["violated"] == 0
-    landed = next(Path(platform.settings.datasets).rglob("*.csv"))
+    landed = next(Path(platform.settings.datasets, tenant).rglob("*.csv"))
     os.chmod(landed, 0o640)
     altered = bytearray(landed.read_bytes())  # sealed at rest: one bit of its sealed bytes
     altered[-20] ^= 1
@@ -209,7 +211,7 @@ def test_platform_audit_trace_prints_the_chain_and_exits_non_zero_once_raw_bytes
     as_json = io.StringIO()
     run_trace(platform.settings, tenant, "retail-sales", 1, as_json=True, out=as_json)
     assert json.loads(as_json.getvalue())["raw_batches"][0]["sha256"] == published["sha256"]
-    landed = next(Path(platform.settings.datasets).rglob("*.csv"))
+    landed = next(Path(platform.settings.datasets, tenant).rglob("*.csv"))
     os.chmod(landed, 0o640)
     landed.write_bytes(b"order_id\n")
     altered = io.StringIO()

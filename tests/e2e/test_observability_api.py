@@ -21,9 +21,12 @@ SCRAPE_TOKEN = "scrape-token-for-tests"
 NOBODY = {"Authorization": ""}
 
 
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return replace(settings, metrics_token=SCRAPE_TOKEN, ready_max_lag=0)
+pytestmark = pytest.mark.shared_platform
+
+
+@pytest.fixture(scope="module")
+def module_settings(module_settings: Settings) -> Settings:
+    return replace(module_settings, metrics_token=SCRAPE_TOKEN, ready_max_lag=0)
 
 
 def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -60,6 +63,7 @@ def test_ready_is_public_and_ready_once_the_read_models_have_applied_the_log(
     assert body["log_end"] == platform.store.last_position()
 
 
+@pytest.mark.fresh_platform  # it stops the platform's worker
 def test_ready_answers_503_naming_the_read_models_behind_until_they_catch_up(
     client: TestClient, platform: Platform
 ) -> None:
@@ -94,6 +98,7 @@ def test_metrics_take_the_scrape_token_or_a_credential_permitted_to_read_them(
     assert tenant_admin.status_code == 403
 
 
+@pytest.mark.fresh_platform  # it counts every command, event and request
 def test_metrics_show_commands_events_requests_lags_and_burn_rates(client: TestClient, platform: Platform) -> None:
     onboard(client, "measured")
     client.get("/health")

@@ -8,8 +8,6 @@ import pytest
 from litestar.testing import TestClient
 from openapi_spec_validator import validate
 
-from interfaces.settings import Settings
-
 PROBLEM = "application/problem+json"
 METHODS = ("get", "put", "post", "delete", "patch")
 PUBLIC = {("get", "/health"), ("get", "/ready")}
@@ -17,8 +15,8 @@ PUBLIC = {("get", "/health"), ("get", "/ready")}
 
 
 @pytest.fixture(scope="module", params=["sqlite"])  # the document does not depend on the store
-def module_settings(module_settings: Settings) -> Settings:
-    return module_settings
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")

@@ -22,9 +22,10 @@ from eventstore.port import EventStoreUnavailableError
 from interfaces.bootstrap import Platform
 from interfaces.cli import main
 from interfaces.cli.serve import sweep_decisions
+from tests.e2e.conftest import new_slug
 from tests.e2e.test_pipeline_api import api, assert_problem, people, published, tenant  # noqa: F401  (fixtures)
 
-pytestmark = pytest.mark.usefixtures("published")
+pytestmark = [pytest.mark.usefixtures("published"), pytest.mark.shared_platform]
 ACCESS = "PersonalDataAccessRecorded"
 GDP = {"dataset": "gdp", "fields": "order_id,line,customer_email", "limit": 50}
 
@@ -146,7 +147,7 @@ def test_who_saw_my_data_is_answered_filtered_and_paged_for_auditors_only(
     assert rest["next_before"] is None
     assert_problem(api.get(path, params={"since": "yesterday"}, headers=people["tenant-admin"]), 400, "bad-request")
     assert api.get(path, headers=people["analyst"]).status_code == 403
-    other = api.post("/v1/tenants", json={"slug": "globex", "display_name": "Globex"}).json()["tenant_id"]
+    other = api.post("/v1/tenants", json={"slug": new_slug("globex"), "display_name": "Globex"}).json()["tenant_id"]
     outsider = token_for("tenant-admin", other)
     assert_problem(api.get(path, headers=outsider), 404, "not-found")
     assert api.get(f"/v1/tenants/{other}/personal-data-accesses", headers=outsider).json()["accesses"] == []

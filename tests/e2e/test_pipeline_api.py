@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -24,20 +23,22 @@ from pyarrow import ipc
 from interfaces.bootstrap import Platform
 from interfaces.http.app import create_app
 from sample.retail import COLUMNS, CONTRACT, lines, write_csv
+from tests.e2e.conftest import new_slug
 
 PROBLEM = "application/problem+json"
 
 
+pytestmark = pytest.mark.shared_platform
+
+
 @pytest.fixture
-def api(platform: Platform, token_for) -> Iterator[TestClient]:
-    with TestClient(create_app(platform), raise_server_exceptions=False) as client:
-        client.headers.update(token_for("platform-admin", None))
-        yield client
+def api(client: TestClient) -> TestClient:
+    return client
 
 
 @pytest.fixture
 def tenant(api: TestClient) -> str:
-    created = api.post("/v1/tenants", json={"slug": "retail", "display_name": "Retail Co"})
+    created = api.post("/v1/tenants", json={"slug": new_slug("retail"), "display_name": "Retail Co"})
     assert created.status_code == 201, created.text
     tenant = created.json()["tenant_id"]
     entitled = api.post(f"/v1/tenants/{tenant}/entitlements", json={"features": ["ingestion"], "quotas": {}})
@@ -82,9 +83,10 @@ def sample_csv(tmp_path: Path, rows: int = 600, defects: bool = True, seed: int 
     return write_csv(tmp_path / f"sales-{rows}-{seed}.csv", rows, seed=seed, defects=defects).read_bytes()
 
 
-def landed_datasets(platform: Platform) -> list[Path]:
-    """Dataset files in the store; the contract documents (blobs) that approving a contract stores are not."""
-    found = Path(platform.settings.datasets).rglob("*")
+def landed_datasets(platform: Platform, tenant: str = "") -> list[Path]:
+    """Dataset files in the store, or in a tenant's part of it; the contract documents (blobs) that approving a
+    contract stores are not."""
+    found = Path(platform.settings.datasets, tenant).rglob("*")
     return [p for p in found if p.is_file() and "blobs" not in p.relative_to(platform.settings.datasets).parts]
 
 
@@ -268,7 +270,7 @@ def test_the_same_bytes_land_once_and_an_idempotency_key_makes_a_retry_safe(
     assert retry.json()["run_id"] == again.json()["run_id"] == first.json()["run_id"]
     assert again.status_code == 200
     assert again.json()["duplicate"] is True
-    raw = list(Path(platform.settings.datasets).rglob("*.csv"))
+    raw = list(Path(platform.settings.datasets, tenant).rglob("*.csv"))
     assert len(raw) == 1
     settle(platform)
     settle(platform)  # a second pass over the same log builds nothing twice
@@ -327,7 +329,7 @@ def test_a_batch_for_a_contract_without_an_active_version_is_refused_by_policy(
     assert "no active version" in body["detail"]
     # The denial is the only event written, and nothing landed.
     assert platform.store.last_position() == before + 1
-    assert not list(Path(platform.settings.datasets).rglob("*.csv"))
+    assert not list(Path(platform.settings.datasets, tenant).rglob("*.csv"))
 
 
 def test_a_tenant_without_the_ingestion_entitlement_ingests_nothing(
@@ -353,7 +355,7 @@ def test_a_batch_for_a_suspended_tenant_is_refused_saying_it_is_suspended(
         detail = assert_problem(refused, 403, "forbidden")["detail"]
         assert "the tenant is suspended, so it accepts no changes until it is reinstated" in detail
     assert platform.store.last_position() == before + 2  # the two denials, nothing else
-    assert not list(Path(platform.settings.datasets).rglob("*.csv"))
+    assert not list(Path(platform.settings.datasets, tenant).rglob("*.csv"))
 
 
 @pytest.mark.parametrize(
@@ -381,9 +383,10 @@ def test_bad_uploads_are_refused_before_landing(
     before = platform.store.last_position()
     assert_problem(upload(api, tenant, data, people["data-engineer"], media), status, slug)
     assert platform.store.last_position() == before
-    assert not landed_datasets(platform)
+    assert not landed_datasets(platform, tenant)
 
 
+@pytest.mark.fresh_platform  # it changes the platform's settings
 def test_a_batch_over_the_size_limit_is_refused(
     platform: Platform, token_for, tenant: str, people: dict, api: TestClient, tmp_path: Path
 ) -> None:
@@ -459,7 +462,7 @@ def upload_then_alter(
     every attempt to read them fails their check: the upload's answer, the landed file and its original bytes."""
     approve_contract(api, tenant, people)
     accepted = upload(api, tenant, sample_csv(tmp_path, rows=20, defects=False), people["data-engineer"])
-    landed = next(Path(platform.settings.datasets).rglob("*.csv"))
+    landed = next(Path(platform.settings.datasets, tenant).rglob("*.csv"))
     landed.chmod(0o640)
     original = landed.read_bytes()
     altered = bytearray(original)

@@ -35,7 +35,7 @@ def headers(platform: Platform, role: str, tenant: str | None = None) -> dict[st
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_batch_is_published_from_and_read_back_out_of_s3(on_s3: tuple[Platform, str], tmp_path: Path) -> None:
     platform, url = on_s3
     with TestClient(create_app(platform), raise_server_exceptions=False) as api:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,63 +13,33 @@ from litestar import Litestar
 from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 
-from adapters.auth.cedar import PolicyEngine
-from adapters.auth.decision_log import DecisionLog
 from application.authorization import Identity, Resource
-from application.policies import PolicyService
-from application.schemas import SchemaRegistryService
 from domain.access import PLATFORM_ADMIN, ROLES, principal_id_for
-from interfaces import bootstrap
 from interfaces.bootstrap import Platform
-from interfaces.http.app import create_app
-from interfaces.http.policies import PlatformPolicyController, TenantPolicyController
-from interfaces.http.schemas import SchemaRegistryController
-from projections import policies as policy_projection
-from projections import schemas as schema_projection
-from projections.base import metadata
-from projections.policies import ActivePolicies
+from interfaces.settings import Settings
+from tests.e2e.conftest import new_slug
 
 PROBLEM = "application/problem+json"
 MINE = ("/v1/policies", "/v1/tenants/{tenant_id:str}/policies", "/v1/tenants/{tenant_id:str}/schemas")
 
 
-def wire(platform: Platform) -> None:
-    """What the lead wires into bootstrap.py, projections/__init__.py and the guard (nothing, once wired)."""
-    if not hasattr(platform, "policy_documents"):
-        metadata.create_all(platform.read_models.engine)
-        for projection in (schema_projection.projection, policy_projection.projection):
-            platform.read_models.projections.setdefault(projection.name, projection)
-        engine = PolicyEngine(source=ActivePolicies(platform.read_models.engine))
-        platform.policies = engine
-        platform.schemas = SchemaRegistryService(platform.tenants.runner)  # type: ignore[attr-defined]
-        platform.policy_documents = PolicyService(platform.tenants.runner, engine)  # type: ignore[attr-defined]
-        platform.decisions = DecisionLog(platform.read_models.engine, bootstrap.utc_now)  # type: ignore[attr-defined]
+pytestmark = pytest.mark.shared_platform
 
 
-def app_for(platform: Platform) -> Litestar:
-    wire(platform)
-    app = create_app(platform)
-    paths = {route.path for route in app.routes}
-    for controller in (SchemaRegistryController, TenantPolicyController, PlatformPolicyController):
-        if not any(path.startswith(controller.path) for path in paths):
-            app.register(controller)
-    return app
+@pytest.fixture(scope="module")
+def module_settings(module_settings: Settings) -> Settings:
+    # The route matrix fails authentication on every route from one client address, on purpose.
+    return replace(module_settings, rate_limit_auth_failures=None)
 
 
 @pytest.fixture
-def api(platform: Platform, token_for: Any) -> Iterator[TestClient]:
-    # The route matrix fails authentication on every route from one client address, on purpose.
-    platform.settings = replace(platform.settings, rate_limit_auth_failures=None)
-    with TestClient(app_for(platform), raise_server_exceptions=False) as client:
-        client.headers.update(token_for(PLATFORM_ADMIN, None))
-        yield client
-    platform.decisions.close()  # type: ignore[attr-defined]
-    platform.policies.close()
+def api(client: TestClient) -> TestClient:
+    return client
 
 
 @pytest.fixture
 def tenant(api: TestClient) -> str:
-    return api.post("/v1/tenants", json={"slug": "acme", "display_name": "Acme"}).json()["tenant_id"]
+    return api.post("/v1/tenants", json={"slug": new_slug("acme"), "display_name": "Acme"}).json()["tenant_id"]
 
 
 def settle(platform: Platform) -> None:
@@ -176,6 +145,7 @@ def test_tenant_policies_bind_the_tenants_own_principals_not_the_platforms_admin
     assert api.get(f"/v1/tenants/{tenant}", headers=admin).status_code == 200
 
 
+@pytest.mark.fresh_platform  # a platform policy: every tenant's
 def test_platform_policies_are_for_platform_admins_and_cannot_lock_them_out(
     api: TestClient, platform: Platform, token_for: Any, tenant: str
 ) -> None:
@@ -270,6 +240,7 @@ def test_a_dry_run_reports_exactly_the_recorded_decisions_a_proposed_forbid_woul
     assert platform.store.last_position() == last + 2  # only the draft: Created and Drafted
 
 
+@pytest.mark.fresh_platform  # it sees every tenant's decisions
 def test_a_platform_dry_run_sees_every_tenant_and_a_bad_proposal_is_422(
     api: TestClient, platform: Platform, token_for: Any, tenant: str
 ) -> None:
@@ -315,11 +286,11 @@ def call(client: TestClient, method: str, path: str, headers: dict[str, str]) ->
     return client.request(method, path, headers=headers, **body).status_code
 
 
-@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_the_route_matrix_holds_on_these_routes(
     api: TestClient, platform: Platform, token_for: Any, tenant: str
 ) -> None:
-    other = api.post("/v1/tenants", json={"slug": "other", "display_name": "Other"}).json()["tenant_id"]
+    other = api.post("/v1/tenants", json={"slug": new_slug("other"), "display_name": "Other"}).json()["tenant_id"]
     routes = my_routes(api.app)
     assert len(routes) == 20  # 8 schema registry, 6 tenant policy, 6 platform policy
     assert [f"{m} {p}" for m, p, opt in routes if not opt.get("action")] == []
@@ -343,7 +314,7 @@ def test_the_route_matrix_holds_on_these_routes(
             assert (status == 403) == (not allowed), (role, method, path, status, allowed)
 
 
-@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_the_openapi_document_describes_these_routes(api: TestClient) -> None:
     document = api.get("/schema/openapi.json")
     assert document.status_code == 200

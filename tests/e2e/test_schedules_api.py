@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,8 @@ from application.cron import next_after
 from application.jobs import JobCall, PlatformJobs
 from application.scheduler import Scheduler
 from interfaces.bootstrap import Platform, utc_now
-from interfaces.http.app import create_app
 from sample.retail import CONTRACT, write_csv
+from tests.e2e.conftest import new_slug
 
 
 class Clock:
@@ -32,16 +31,17 @@ class Clock:
         return self.now
 
 
+pytestmark = pytest.mark.shared_platform
+
+
 @pytest.fixture
-def api(platform: Platform, token_for: Any) -> Iterator[TestClient]:
-    with TestClient(create_app(platform), raise_server_exceptions=False) as client:
-        client.headers.update(token_for("platform-admin", None))
-        yield client
+def api(client: TestClient) -> TestClient:
+    return client
 
 
 @pytest.fixture
 def tenant(api: TestClient) -> str:
-    created = api.post("/v1/tenants", json={"slug": "retail", "display_name": "Retail Co"})
+    created = api.post("/v1/tenants", json={"slug": new_slug("retail"), "display_name": "Retail Co"})
     assert created.status_code == 201, created.text
     tenant = str(created.json()["tenant_id"])
     entitled = api.post(f"/v1/tenants/{tenant}/entitlements", json={"features": ["ingestion"], "quotas": {}})
@@ -109,6 +109,7 @@ def schedule(api: TestClient, tenant: str, headers: dict[str, str], **body: Any)
     return api.post(f"/v1/tenants/{tenant}/schedules", json=body, headers=headers)
 
 
+@pytest.mark.fresh_platform  # its scheduler ticks every tenant's schedules
 def test_a_scheduled_export_of_a_published_product_produces_an_export_once_per_slot(
     api: TestClient,
     platform: Platform,
@@ -157,6 +158,7 @@ def test_a_scheduled_export_of_a_published_product_produces_an_export_once_per_s
     assert [e["status"] for e in exports] == ["completed", "completed"]
 
 
+@pytest.mark.fresh_platform  # its scheduler ticks every tenant's schedules
 def test_a_one_off_job_runs_once_and_its_schedule_shows_no_next_slot(
     api: TestClient,
     platform: Platform,
@@ -184,6 +186,7 @@ def test_a_one_off_job_runs_once_and_its_schedule_shows_no_next_slot(
     assert [r["status"] for r in after["runs"]] == ["succeeded"]
 
 
+@pytest.mark.fresh_platform  # its scheduler ticks every tenant's schedules
 def test_pausing_resuming_and_deleting_a_schedule(
     api: TestClient,
     platform: Platform,
@@ -275,11 +278,12 @@ def test_who_may_schedule_what(api: TestClient, platform: Platform, tenant: str,
     listed = api.get(f"/v1/tenants/{tenant}/schedules", headers=people["analyst"])
     assert len(listed.json()["schedules"]) == 2
     assert api.post(f"{created.json()['location']}/pause", headers=people["analyst"]).status_code == 403
-    other = api.post("/v1/tenants", json={"slug": "other", "display_name": "Other"}).json()["tenant_id"]
+    other = api.post("/v1/tenants", json={"slug": new_slug("other"), "display_name": "Other"}).json()["tenant_id"]
     assert api.get(f"/v1/tenants/{other}/schedules/{created.json()['schedule_id']}").status_code == 404
     assert api.post(f"/v1/tenants/{other}/schedules/{created.json()['schedule_id']}/pause").status_code == 404
 
 
+@pytest.mark.fresh_platform  # its scheduler ticks every tenant's schedules
 def test_a_suspended_tenants_scheduled_job_fails_with_why(
     api: TestClient,
     platform: Platform,

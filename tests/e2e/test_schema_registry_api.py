@@ -2,46 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from litestar import Litestar
 from litestar.testing import TestClient
 
 from application.schemas import SchemaRegistryService
 from interfaces.bootstrap import Platform
-from interfaces.http.app import create_app
-from interfaces.http.schemas import SchemaRegistryController
-from projections import schemas as schema_projection
-from projections.base import metadata
+from tests.e2e.conftest import new_slug
 
 PROBLEM = "application/problem+json"
 
 
-def app_with_schemas(platform: Platform) -> Litestar:
-    """create_app, plus what the lead wires into bootstrap.py and app.py (nothing, once they are wired)."""
-    if not hasattr(platform, "schemas"):
-        metadata.create_all(platform.read_models.engine)
-        projection = schema_projection.projection
-        platform.read_models.projections.setdefault(projection.name, projection)
-        platform.schemas = SchemaRegistryService(platform.tenants.runner)  # type: ignore[attr-defined]
-    app = create_app(platform)
-    if not any(route.path.startswith("/v1/tenants/{tenant_id:str}/schemas") for route in app.routes):
-        app.register(SchemaRegistryController)
-    return app
+pytestmark = pytest.mark.shared_platform
 
 
 @pytest.fixture
-def api(platform: Platform, token_for: Any) -> Iterator[TestClient]:
-    with TestClient(app_with_schemas(platform), raise_server_exceptions=False) as client:
-        client.headers.update(token_for("platform-admin", None))
-        yield client
+def api(client: TestClient) -> TestClient:
+    return client
 
 
 @pytest.fixture
 def tenant(api: TestClient) -> str:
-    created = api.post("/v1/tenants", json={"slug": "acme", "display_name": "Acme"})
+    created = api.post("/v1/tenants", json={"slug": new_slug("acme"), "display_name": "Acme"})
     assert created.status_code == 201, created.text
     return created.json()["tenant_id"]
 
@@ -189,7 +172,7 @@ def test_the_check_answers_whether_and_why_without_recording(api: TestClient, pl
 
 
 def test_who_may_do_what(api: TestClient, platform: Platform, token_for: Any, tenant: str) -> None:
-    other = api.post("/v1/tenants", json={"slug": "other", "display_name": "Other"}).json()["tenant_id"]
+    other = api.post("/v1/tenants", json={"slug": new_slug("other"), "display_name": "Other"}).json()["tenant_id"]
     base = f"/v1/tenants/{tenant}/schemas"
     for role, may_register in [("tenant-admin", True), ("data-steward", True), ("data-engineer", False),
                                ("analyst", False), ("service", False)]:  # fmt: skip

@@ -10,6 +10,9 @@ from litestar.testing import TestClient
 
 from interfaces.bootstrap import Platform, bootstrap
 from interfaces.http.app import create_app
+from tests.e2e.conftest import new_slug
+
+pytestmark = pytest.mark.shared_platform
 
 PROBLEM = "application/problem+json"
 
@@ -17,7 +20,8 @@ NOBODY = "5d3f0c9e-1b2a-4c7d-9e8f-0a1b2c3d4e5f"
 """A tenant id no test onboards (fixed, so every test worker collects the same tests)."""
 
 
-def onboard(client: TestClient, slug: str = "acme", **headers: str) -> dict:
+def onboard(client: TestClient, slug: str = "", **headers: str) -> dict:
+    slug = slug or new_slug("acme")
     response = client.post("/v1/tenants", json={"slug": slug, "display_name": "Acme Corp"}, headers=headers)
     assert response.status_code == 201, response.text
     return response.json()
@@ -51,6 +55,7 @@ def test_tenant_lifecycle_from_onboarding_to_offboarding(client: TestClient) -> 
         assert client.post(f"{tenant}/{command}", json={"reason": "again"}).status_code == 409
 
 
+@pytest.mark.fresh_platform  # lists every tenant
 def test_list_pages_by_slug_and_filters_by_status(client: TestClient) -> None:
     last = 0
     for slug in ("c-corp", "a-corp", "b-corp"):
@@ -64,18 +69,19 @@ def test_list_pages_by_slug_and_filters_by_status(client: TestClient) -> None:
 
 
 def test_same_idempotency_key_gives_the_same_response_and_one_event(client: TestClient, platform: Platform) -> None:
-    key = str(uuid.uuid4())
-    first = onboard(client, "once", **{"Idempotency-Key": key})
+    key, slug = str(uuid.uuid4()), new_slug("once")
+    first = onboard(client, slug, **{"Idempotency-Key": key})
     again = client.post(
-        "/v1/tenants", json={"slug": "once", "display_name": "Acme Corp"}, headers={"Idempotency-Key": key}
+        "/v1/tenants", json={"slug": slug, "display_name": "Acme Corp"}, headers={"Idempotency-Key": key}
     )
     assert (again.status_code, again.json()) == (201, first)
     assert len(platform.store.read_stream(uuid.UUID(first["tenant_id"]))) == 1
 
 
 def test_a_second_tenant_with_the_same_slug_is_a_conflict(client: TestClient) -> None:
-    onboard(client)
-    response = client.post("/v1/tenants", json={"slug": "acme", "display_name": "Other"})
+    slug = new_slug("acme")
+    onboard(client, slug)
+    response = client.post("/v1/tenants", json={"slug": slug, "display_name": "Other"})
     assert response.status_code == 409
     assert response.headers["content-type"] == PROBLEM
 
@@ -147,18 +153,20 @@ def test_a_quota_beyond_2_53_minus_1_is_a_422_naming_it_and_writes_nothing(
     assert largest.status_code == 202, largest.text
 
 
+@pytest.mark.fresh_platform  # no event at position 999
 def test_consistent_position_header_is_checked(client: TestClient) -> None:
     assert client.get("/v1/tenants", headers={"X-Consistent-Position": "soon"}).status_code == 400
     assert client.get("/v1/tenants", headers={"X-Consistent-Position": "999"}).status_code == 400
 
 
+@pytest.mark.fresh_platform  # lists every tenant
 def test_a_query_waits_bounded_and_then_says_the_read_model_is_behind(platform: Platform, token_for) -> None:
     admin = token_for("platform-admin", None)
     lagging = bootstrap(replace(platform.settings, projections="off", consistency_timeout=0.3))
     try:
         with TestClient(create_app(lagging)) as client:
             client.headers.update(admin)
-            position = onboard(client)["position"]
+            position = onboard(client, "acme")["position"]
             response = client.get("/v1/tenants", headers={"X-Consistent-Position": str(position)})
             assert response.status_code == 503
             assert response.headers["content-type"] == PROBLEM

@@ -23,7 +23,9 @@ from domain.access import Principal, principal_id_for
 from domain.tenants import tenant_id_for
 from eventstore.codec import event_id_for
 from interfaces.bootstrap import Platform
-from tests.e2e.conftest import TokenFor
+from tests.e2e.conftest import TokenFor, new_slug
+
+pytestmark = pytest.mark.shared_platform
 
 INCLUSION = "/v1/ledger/proofs/inclusion"
 
@@ -36,13 +38,16 @@ class World:
     """A tenant admin of globex: the prober."""
     analyst: dict[str, str]
     """An analyst of globex."""
+    slugs: dict[str, str]
+    """The slugs the two tenants were onboarded under, by name."""
 
 
 @pytest.fixture
 def world(client: TestClient, token_for: TokenFor) -> World:
-    acme = client.post("/v1/tenants", json={"slug": "acme", "display_name": "Acme"}).json()["tenant_id"]
-    globex = client.post("/v1/tenants", json={"slug": "globex", "display_name": "Globex"}).json()["tenant_id"]
-    return World(acme, globex, token_for("tenant-admin", globex), token_for("analyst", globex))
+    slugs = {name: new_slug(name) for name in ("acme", "globex")}
+    acme = client.post("/v1/tenants", json={"slug": slugs["acme"], "display_name": "Acme"}).json()["tenant_id"]
+    globex = client.post("/v1/tenants", json={"slug": slugs["globex"], "display_name": "Globex"}).json()["tenant_id"]
+    return World(acme, globex, token_for("tenant-admin", globex), token_for("analyst", globex), slugs)
 
 
 def comparable(response: httpx.Response, *spellings: tuple[str, str]) -> tuple[int, str, str]:
@@ -74,7 +79,7 @@ def test_ledger_proofs_and_entries_name_only_leaves_the_caller_may_read(
     client.post(f"/v1/tenants/{world.acme}/principals", json=person("alice@idp.example"))
     client.post("/v1/ledger/checkpoints")
     # Event ids follow from public names: a tenant's slug, a person's subject in a tenant.
-    onboarded = str(event_id_for(tenant_id_for("acme"), 0))
+    onboarded = str(event_id_for(tenant_id_for(world.slugs["acme"]), 0))
     registered = str(event_id_for(principal_id_for(LOCAL_ISSUER, "alice@idp.example", world.acme), 0))
     nowhere = str(event_id_for(tenant_id_for("no-such-slug"), 0))
     missing = client.get(INCLUSION, params={"event_id": nowhere}, headers=world.analyst)
@@ -93,7 +98,7 @@ def test_ledger_proofs_and_entries_name_only_leaves_the_caller_may_read(
             far, ("position 999999 ", "position N ")
         )
     assert missing.status_code == 404
-    own = str(event_id_for(tenant_id_for("globex"), 0))
+    own = str(event_id_for(tenant_id_for(world.slugs["globex"]), 0))
     assert client.get(INCLUSION, params={"event_id": own}, headers=world.analyst).status_code == 200
 
 

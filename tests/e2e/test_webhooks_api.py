@@ -21,6 +21,7 @@ from domain.webhooks import DEFAULT_SCHEDULE
 from interfaces.bootstrap import Platform
 from interfaces.settings import Settings
 from interfaces.settings.values import networks
+from tests.e2e.conftest import new_slug
 
 pytestmark = pytest.mark.skipif(
     "webhooks" not in Platform.__dataclass_fields__,
@@ -54,11 +55,14 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
 
 
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
+pytestmark = pytest.mark.shared_platform
+
+
+@pytest.fixture(scope="module")
+def module_settings(module_settings: Settings) -> Settings:
     # The tests drive the dispatcher (Platform.webhook_dispatcher.deliver_due); one attempt, then a dead letter.
     return dataclasses.replace(
-        settings,
+        module_settings,
         webhook_dispatcher="off",
         webhook_allowed_networks=networks("127.0.0.0/8"),
         webhook_retry_schedule=(0.0,),
@@ -75,7 +79,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def tenant(client: TestClient) -> str:
-    created = client.post("/v1/tenants", json={"slug": "retail", "display_name": "Retail Co"})
+    created = client.post("/v1/tenants", json={"slug": new_slug("retail"), "display_name": "Retail Co"})
     assert created.status_code == 201, created.text
     return str(created.json()["tenant_id"])
 
@@ -105,6 +109,7 @@ def assert_problem(response: Any, status: int, detail: str = "") -> None:
     assert detail in response.json()["detail"]
 
 
+@pytest.mark.fresh_platform  # it replaces the platform's resolver
 def test_a_refusal_says_the_target_is_not_allowed_and_never_what_its_host_resolves_to(
     client: TestClient, platform: Platform, tenant: str, engineer: dict[str, str]
 ) -> None:
@@ -198,6 +203,7 @@ def test_a_subscription_the_checks_refuse_is_a_422_and_records_nothing(
     assert platform.store.last_position() == before
 
 
+@pytest.mark.fresh_platform  # it lists every webhook dead letter
 def test_disable_stops_deliveries_enable_resumes_them_and_recover_sends_what_failed_again(
     client: TestClient, platform: Platform, tenant: str, engineer: dict[str, str], receiver: Receiver
 ) -> None:
@@ -254,7 +260,7 @@ def test_who_may_do_what(client: TestClient, token_for: Any, tenant: str, engine
     assert client.get(hooks(tenant), headers=analyst).status_code == 403
     assert client.get(hooks(tenant), headers=steward).status_code == 200
     assert client.post(hooks(tenant, f"/{endpoint}/disable"), headers=steward).status_code == 403
-    other = client.post("/v1/tenants", json={"slug": "other", "display_name": "Other"}).json()["tenant_id"]
+    other = client.post("/v1/tenants", json={"slug": new_slug("other"), "display_name": "Other"}).json()["tenant_id"]
     outsider = token_for("tenant-admin", other)
     assert_problem(client.get(hooks(tenant, f"/{endpoint}"), headers=outsider), 404)
     assert_problem(client.post(hooks(tenant, f"/{endpoint}/disable"), headers=outsider), 404)
