@@ -130,8 +130,8 @@ def test_read_models_run_in_a_worker_process_of_their_own(env: dict[str, str]) -
             time.sleep(0.1)
         assert onboard_and_read(base, "worked", auth)["slug"] == "worked"
     finally:
-        stop(server)
-        stop(worker)
+        for process in (server, worker):
+            print(f"--- {process.args[-1]} ---", stop(process), sep="\n")  # pytest shows it when the test fails
 
 
 def test_replay_refuses_a_database_that_is_not_fresh(server: str, env: dict[str, str]) -> None:

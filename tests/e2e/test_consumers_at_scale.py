@@ -181,7 +181,7 @@ def test_nats_going_away_stops_no_command_and_consumers_catch_up_once_it_is_back
         wait_for(all_done)
     finally:
         for process in reversed(processes):
-            stop(process)
+            print(f"--- {process.args[-1]} ---", stop(process), sep="\n")  # pytest shows it when the test fails
         own.stop()
     settings = Settings.from_env(drill)
     cipher = open_field_cipher(settings.keys)
