@@ -55,7 +55,7 @@ class ConsistencyView(msgspec.Struct, frozen=True, rename={"first": "from"}):
     path: list[str]
 
 
-def _checkpoint_view(ledger: Ledger, checkpoint: StoredCheckpoint) -> CheckpointView:
+def checkpoint_view(ledger: Ledger, checkpoint: StoredCheckpoint) -> CheckpointView:
     key = ledger.verifier.verifier_key
     return CheckpointView(checkpoint.tree_size, checkpoint.root_hash.hex(), checkpoint.note, key)
 
@@ -69,12 +69,12 @@ class LedgerController(Controller):
     @get("/checkpoint", sync_to_thread=True, opt={"action": "read_ledger"})
     def checkpoint(self, ledger: NamedDependency[Ledger]) -> CheckpointView:
         """The latest signed checkpoint: tree size, root hash and the signed note."""
-        return _checkpoint_view(ledger, ledger.latest_checkpoint())
+        return checkpoint_view(ledger, ledger.latest_checkpoint())
 
     @post("/checkpoints", sync_to_thread=True, status_code=201, opt={"action": "sign_ledger_checkpoint"})
     def sign_checkpoint(self, ledger: NamedDependency[Ledger]) -> CheckpointView:
         """Hash every event recorded so far and sign a checkpoint of the tree now."""
-        return _checkpoint_view(ledger, ledger.sign_checkpoint())
+        return checkpoint_view(ledger, ledger.sign_checkpoint())
 
     @get("/key", sync_to_thread=False, opt={"action": "read_ledger"})
     def key(self, ledger: NamedDependency[Ledger]) -> KeyView:

@@ -59,7 +59,7 @@ def _written(result: PolicyWritten) -> Written:
     return Written(str(result.aggregate_id), result.name, result.version, result.position)
 
 
-def _found(view: PolicyView | None, name: str) -> PolicyView:
+def found_policy(view: PolicyView | None, name: str) -> PolicyView:
     if view is None:
         raise NotFoundError(f"no such policy: {name}")
     return view
@@ -100,7 +100,7 @@ class TenantPolicyController(Controller):
         self, policy_queries: NamedDependency[PolicyQueries], tenant_id: FromPath[str], name: FromPath[str]
     ) -> PolicyView:
         """One policy with the Cedar text of every version."""
-        return _found(policy_queries.policy(tenant_key(tenant_id), name), name)
+        return found_policy(policy_queries.policy(tenant_key(tenant_id), name), name)
 
     @post("/{name:str}/activate", sync_to_thread=True, status_code=202, opt={"action": "activate_tenant_policy"})
     def activate(
@@ -163,7 +163,7 @@ class PlatformPolicyController(Controller):
     @get("/{name:str}", sync_to_thread=True, opt={"action": "read_platform_policy"})
     def read(self, policy_queries: NamedDependency[PolicyQueries], name: FromPath[str]) -> PolicyView:
         """One platform policy with the Cedar text of every version."""
-        return _found(policy_queries.policy(None, name), name)
+        return found_policy(policy_queries.policy(None, name), name)
 
     @post("/{name:str}/activate", sync_to_thread=True, status_code=202, opt={"action": "activate_platform_policy"})
     def activate(

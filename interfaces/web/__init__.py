@@ -17,6 +17,7 @@ from interfaces.bootstrap import Platform
 from interfaces.http.auth import Resources
 from interfaces.http.deps import provided
 from interfaces.web.admin import AdminPagesController
+from interfaces.web.admin_policies import AdminPolicyPagesController
 from interfaces.web.catalog import CatalogPagesController, CustomerHomeController
 from interfaces.web.contracts import ContractPagesController
 from interfaces.web.errors import web_exception_handlers
@@ -57,6 +58,7 @@ def web_routers(platform: Platform, resources: Resources) -> list[Router]:
             RunPagesController,
             ContractPagesController,
             AdminPagesController,
+            AdminPolicyPagesController,
         ],
         signed_in_middleware(platform),
         {"exclude_from_auth": True},  # the API's bearer authentication: these pages prove the session instead

@@ -61,3 +61,25 @@ def test_a_tenant_member_is_refused_the_admin_app_as_by_the_api(served: Served, 
     analyst.check(refused=True)
     with served.api("analyst", tenant) as api:
         assert api.post(f"/v1/tenants/{tenant}/suspend", json={"reason": "trying"}).status_code == 403
+
+
+def test_an_admin_simulates_a_policy_and_sees_the_decisions_it_would_flip(served: Served, visitor: Any) -> None:
+    with served.api("platform-admin") as api:
+        tenant = api.post("/v1/tenants", json={"slug": "umbrella", "display_name": "Umbrella"}).json()["tenant_id"]
+    with served.api("analyst", tenant) as api:
+        api.get(f"/v1/tenants/{tenant}").raise_for_status()
+    admin = visitor("simulating-admin")
+    admin.sign_in(served.token("platform-admin"))
+    admin.page.get_by_role("link", name="Policies").click()
+    admin.check()
+    proposal = 'forbid (principal, action == Action::"read_tenant", resource) unless { principal.platform_admin };'
+    admin.page.get_by_label("Proposed Cedar policies").fill(proposal)
+    admin.page.get_by_label("Days of decisions to replay").fill("1")
+    admin.page.get_by_role("button", name="Simulate").click()
+    flipped = admin.page.get_by_role("row").filter(has_text="read_tenant").filter(has_text="(analyst)")
+    assert flipped.count() >= 1
+    assert "denied by platform/(proposed)@0/0" in flipped.first.inner_text()
+    admin.check()
+    admin.page.get_by_role("link", name="Evidence").click()
+    assert admin.page.get_by_role("heading", name="Evidence ledger").is_visible()
+    admin.check()
