@@ -70,7 +70,7 @@ def test_an_admin_simulates_a_policy_and_sees_the_decisions_it_would_flip(served
         api.get(f"/v1/tenants/{tenant}").raise_for_status()
     admin = visitor("simulating-admin")
     admin.sign_in(served.token("platform-admin"))
-    admin.page.get_by_role("link", name="Policies").click()
+    admin.page.get_by_role("link", name="Policies", exact=True).click()
     admin.check()
     proposal = 'forbid (principal, action == Action::"read_tenant", resource) unless { principal.platform_admin };'
     admin.page.get_by_label("Proposed Cedar policies").fill(proposal)
@@ -80,6 +80,6 @@ def test_an_admin_simulates_a_policy_and_sees_the_decisions_it_would_flip(served
     assert flipped.count() >= 1
     assert "denied by platform/(proposed)@0/0" in flipped.first.inner_text()
     admin.check()
-    admin.page.get_by_role("link", name="Evidence").click()
+    admin.page.get_by_role("link", name="Evidence", exact=True).click()
     assert admin.page.get_by_role("heading", name="Evidence ledger").is_visible()
     admin.check()

@@ -266,3 +266,23 @@ def test_a_tenant_member_is_refused_the_policy_pages_and_shown_evidence_as_by_th
     assert web.get("/admin/evidence").status_code == 200  # read_ledger: the API lets members read checkpoints too
     refused = web.post("/admin/policies/simulate", data={"cedar": PROPOSAL, "_csrf_token": token})
     assert refused.status_code == 403
+
+
+def test_a_tenants_policies_are_listed_read_and_simulated_on_that_tenant(web: TestClient, platform: Platform) -> None:
+    tenant = onboard(platform, "governed")
+    steward = {"Authorization": f"Bearer {dev_token(platform, 'data-steward', tenant)}"}
+    stop = f'forbid (principal, action == Action::"read_tenant", resource == Tenant::"{tenant}");'
+    drafted = web.post(f"/v1/tenants/{tenant}/policies", json={"name": "no-reads", "cedar": stop}, headers=steward)
+    assert drafted.status_code == 201, drafted.text
+    assert web.get(f"/v1/tenants/{tenant}", headers=steward).status_code == 200
+    platform.worker.catch_up()
+    sign_in(web, dev_token(platform, "platform-admin", None))
+    base = f"/admin/t/{tenant}/policies"
+    assert "no-reads" in web.get(base).text
+    assert "Action::&#34;read_tenant&#34;" in web.get(f"{base}/no-reads").text
+    assert f'href="{base}"' in web.get("/admin/").text
+    token = csrf(web, base)
+    ran = web.post(f"{base}/simulate", data={"cedar": stop, "days": "1", "_csrf_token": token})
+    assert ran.status_code == 200, ran.text
+    assert "(data-steward)</td><td>read_tenant</td>" in ran.text
+    assert f"tenant:{tenant}/(proposed)@0/" in ran.text
