@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 import test_pipeline_api as pipeline
 from litestar.testing import TestClient
+from test_web_session import sign_in
 
 from interfaces.bootstrap import Platform
+from interfaces.credentials import dev_token
+from interfaces.http.app import create_app
 
 api, tenant, people, published = pipeline.api, pipeline.tenant, pipeline.people, pipeline.published
 assert_problem, sample_csv, settle, upload = (
@@ -75,3 +78,21 @@ def test_another_tenants_reader_is_told_nothing(
     outsider = token_for("analyst", created.json()["tenant_id"])
     refused = api.get(changes(tenant, 1, 2), headers=outsider)
     assert_problem(refused, 404, "not-found")  # another tenant's products are not even said to exist
+
+
+def test_the_product_page_links_each_version_to_its_changes_since_the_previous_one(
+    platform: Platform, tenant: str, published: dict, second: dict
+) -> None:
+    with TestClient(create_app(platform), raise_server_exceptions=False) as web:
+        landing = sign_in(web, dev_token(platform, "analyst", tenant))
+        assert landing.startswith("/app/"), landing
+        product = web.get(f"/app/t/{tenant}/products/retail-sales")
+        assert product.status_code == 200, product.text
+        link = f"/app/t/{tenant}/products/retail-sales/versions/1/changes/2"
+        assert f'href="{link}"' in product.text
+        assert "changes since version 1" in product.text
+        page = web.get(link)
+        assert page.status_code == 200, page.text
+        assert second["sha256"] in page.text
+        assert published["sha256"] not in page.text.split("Raw batches added")[1]
+        assert web.get(link.replace("/1/changes/2", "/2/changes/1")).status_code == 422
