@@ -34,6 +34,7 @@ from adapters.keys import EnvelopeCipher
 from adapters.keys.rowseal import RowSealer
 from adapters.ledger import Ledger, StoredCheckpoint
 from adapters.ledger.tables import Leaf
+from adapters.lineage.changes import VersionChanges, version_changes
 from adapters.lineage.queries import LineageQueries, LineageWalk, ObligationReport, RunEvent
 from adapters.parked_letters import ParkedLetters
 from adapters.process_checkpoints import SqlCheckpoints
@@ -114,6 +115,7 @@ __all__ = [  # the composition root's own names, and what the HTTP handlers use 
     "RunEvent",
     "StoredCheckpoint",
     "Telemetry",
+    "VersionChanges",
     "asyncapi_document",
     "bootstrap",
     "encode",
@@ -133,6 +135,7 @@ __all__ = [  # the composition root's own names, and what the HTTP handlers use 
     "sweep_scratch",
     "token_verifier",
     "utc_now",
+    "version_changes",
 ]
 
 

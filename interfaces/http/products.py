@@ -27,7 +27,17 @@ from domain.personal_data import ServedData
 from domain.pipeline import Manifest
 from domain.products import Dataset, VersionRetractedError
 from domain.values import ProductVersionStatus, TenantId
-from interfaces.bootstrap import MEDIA_TYPES, ComputeSteps, encode, negotiate, parse_query, run_query
+from interfaces.bootstrap import (
+    MEDIA_TYPES,
+    ComputeSteps,
+    LineageQueries,
+    VersionChanges,
+    encode,
+    negotiate,
+    parse_query,
+    run_query,
+    version_changes,
+)
 from interfaces.http.auth import Resources
 from interfaces.http.context import command_context, tenant_in_path
 from interfaces.http.erased import TENANT_DATA
@@ -65,6 +75,13 @@ class RowsPage(msgspec.Struct, frozen=True):
     masked: list[str]
     next_cursor: str | None
     rows: list[dict[str, Any]]
+
+
+def _version(products: ProductQueries, tenant: TenantId, product: str, version: int) -> VersionView:
+    found = products.version(tenant, product, version)
+    if found is None:
+        raise NotFoundError(f"no such product version: {product} v{version}")
+    return found
 
 
 def _served_dataset(products: ProductQueries, tenant: TenantId, product: str, version: int, name: str) -> Dataset:
@@ -134,10 +151,28 @@ class ProductController(Controller):
         version: FromPath[int],
     ) -> VersionView:
         """One version: its datasets (columns, rows, content hash, masked fields), contract and KPI summary."""
-        found = products.version(_tenant(tenant_id), product, version)
-        if found is None:
-            raise NotFoundError(f"no such product version: {product} v{version}")
-        return found
+        return _version(products, _tenant(tenant_id), product, version)
+
+    @get(
+        "/{product:str}/versions/{older:int}/changes/{newer:int}",
+        sync_to_thread=True,
+        opt={"action": "read_product"},
+    )
+    def changes(
+        self,
+        products: NamedDependency[ProductQueries],
+        lineage: NamedDependency[LineageQueries],
+        tenant_id: FromPath[str],
+        product: FromPath[str],
+        older: FromPath[int],
+        newer: FromPath[int],
+    ) -> VersionChanges:
+        """Why a KPI changed between two versions: the builds that made them, the raw batches (content hashes) the
+        newer one added and removed, and their contract versions. ``older`` must be below ``newer`` (422)."""
+        tenant = _tenant(tenant_id)
+        return version_changes(
+            lineage, _version(products, tenant, product, older), _version(products, tenant, product, newer)
+        )
 
     @get(
         "/{product:str}/versions/{version:int}/rows",

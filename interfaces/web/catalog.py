@@ -12,6 +12,7 @@ from litestar.params import FromPath, QueryParameter
 from litestar.response import Template
 
 from domain.errors import NotFoundError
+from interfaces.bootstrap import LineageQueries, version_changes
 from interfaces.http.context import tenant_in_path
 from interfaces.web.pages import Pages, page
 from interfaces.web.session import CREDENTIAL, bearer
@@ -104,4 +105,28 @@ class CatalogPagesController(Controller):
         contract, version = found.contract, found.contract_version
         if contract and version and pages.may(request.auth, "read_contract", tenant):
             document = contract_queries.version(tenant, contract, version).document
-        return page("product.html", request, product=found, latest=latest, classified=classifications(document))
+        previous = {b.version: a.version for a, b in zip(found.versions, found.versions[1:], strict=False)}
+        classified = classifications(document)
+        return page("product.html", request, product=found, latest=latest, classified=classified, previous=previous)
+
+    @get(
+        "/products/{product:str}/versions/{older:int}/changes/{newer:int}",
+        sync_to_thread=True,
+        opt={"action": "read_product"},
+    )
+    def changes(
+        self,
+        request: Request[Any, Any, Any],
+        products: NamedDependency[ProductQueries],
+        lineage: NamedDependency[LineageQueries],
+        tenant_id: FromPath[str],
+        product: FromPath[str],
+        older: FromPath[int],
+        newer: FromPath[int],
+    ) -> Template:
+        """Why a KPI changed: the raw batches a newer version added and removed, and the contract versions."""
+        tenant = tenant_in_path(tenant_id)
+        found = [products.version(tenant, product, v) for v in (older, newer)]
+        if found[0] is None or found[1] is None:
+            raise NotFoundError(f"no such product versions: {product} v{older}, v{newer}")
+        return page("changes.html", request, changes=version_changes(lineage, found[0], found[1]))

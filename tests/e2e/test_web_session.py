@@ -23,7 +23,7 @@ from interfaces.platform_keys import jwt_signing_key
 from interfaces.web.pages import CSP_WEB
 from sample.retail import CONTRACT
 
-PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
+PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}")
 TOKEN_FIELD = re.compile(r'name="_csrf_token" value="([^"]+)"')
 
 
@@ -169,7 +169,7 @@ def app_routes(client: TestClient) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def filled(path: str, tenant_id: str) -> str:
-    return PARAM.sub(lambda m: tenant_id if m.group(1) == "tenant_id" else "x", path)
+    return PARAM.sub(lambda m: tenant_id if m.group(1) == "tenant_id" else "1" if m.group(2) == "int" else "x", path)
 
 
 def test_every_app_route_declares_a_cedar_action_and_wants_a_session(web: TestClient, platform: Platform) -> None:
