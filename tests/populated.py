@@ -129,6 +129,8 @@ def _products(client: TestClient, base: str, engineer: dict[str, str], ids: dict
     ids["action_run_id"] = ok(client.get(f"{base}/action-runs", headers=engineer), 200)[0]["run_id"]
     ids["sha256"] = ok(client.get(f"{base}/runs/{ids['run_id']}", headers=engineer), 200)["raw"]["sha256"]
     ids["product_version"], ids["subject_version"] = "1", "1"
+    # the changes between two versions: the product has one, so its changes to itself (refused: 422, not a 404)
+    ids["older"], ids["newer"] = "1", "1"
 
 
 def _operations(
