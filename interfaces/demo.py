@@ -86,7 +86,7 @@ def run_demo(admin: Client, workdir: Path, rows: int, say: Say) -> dict[str, Any
         raise RuntimeError(f"the run {run['status']}: {'; '.join(run.get('reasons') or [])}")
     product_version = run["product_version"]
     base = f"/v1/tenants/{tenant}/products/retail-sales/versions/{product_version}"
-    published: dict[str, Any] = engineer.get(base)
+    published: dict[str, Any] = _read_at(engineer, base, run["position"])  # the run's workers may not feed products
     say(
         f"published retail-sales v{product_version}: "
         + ", ".join(
@@ -111,19 +111,19 @@ def _person(admin: Client, tenant: str, role: str, name: str) -> Client:
     )["principal_id"]
     admin.post(f"/v1/tenants/{tenant}/principals/{principal}/roles", {"role": role})
     issued = admin.post(f"/v1/tenants/{tenant}/principals/{principal}/api-keys")
-    _until_read(admin, tenant, issued["position"])
+    _read_at(admin, f"/v1/tenants/{tenant}", issued["position"])
     return admin.as_key(issued["api_key"])
 
 
-def _until_read(admin: Client, tenant: str, position: int, timeout: float = 30.0) -> None:
-    """A new key works once the read models have its event: the admin's query waits for that position (503 while
-    they are behind), so the key is never tried before it can work. Trying it instead would count failed
-    authentications, which the API limits per client address, across every API server when they share the limits."""
+def _read_at(client: Client, path: str, position: int, timeout: float = 30.0) -> Any:
+    """Reads ``path`` once the read models have applied ``position`` (503 while they are behind). A new key works
+    once they have its event, so it is never tried before it can work: trying it instead would count failed
+    authentications, which the API limits per client address, across every API server when they share the limits.
+    Read models may be fed by different workers, so a finished run does not mean its product is there yet."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            admin.get(f"/v1/tenants/{tenant}", None, **{"X-Consistent-Position": str(position)})
-            return
+            return client.get(path, None, **{"X-Consistent-Position": str(position)})
         except ApiError as error:
             if error.status != 503 or time.monotonic() > deadline:
                 raise
